@@ -1,0 +1,164 @@
+//! Sans-IO request classification, following kube-apiserver's
+//! `staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go` step by step.
+//!
+//! Architecture invariant: this crate knows nothing of HTTP libraries, resources or storage. It
+//! turns a method, a path and a query string into a [`RequestInfo`]; authorization and routing
+//! both read that one value, so they can never disagree about what a request is.
+
+use percent_encoding::percent_decode_str;
+
+/// What a request addresses, as upstream's `request.RequestInfo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// False for `/version`, `/healthz`, discovery documents and anything else that is not an
+    /// object path; authorization then uses `path` and `verb`.
+    pub is_resource_request: bool,
+    /// The decoded path.
+    pub path: String,
+    /// `get list watch create update patch delete deletecollection`, or for non-resource
+    /// requests the lower-cased HTTP method.
+    pub verb: String,
+    /// `api` or `apis`.
+    pub api_prefix: String,
+    pub api_group: String,
+    pub api_version: String,
+    pub namespace: String,
+    pub resource: String,
+    pub subresource: String,
+    pub name: String,
+    /// The path segments from the resource on.
+    pub parts: Vec<String>,
+}
+
+/// Why a path could not be classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// `/api/v1/watch` with nothing after the special verb (upstream: "unable to determine kind
+    /// and namespace from url").
+    #[error("unable to determine kind and namespace from url, {0}")]
+    MissingKind(String),
+}
+
+fn split_path(path: &str) -> Vec<String> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    trimmed.split('/').map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned()).collect()
+}
+
+/// Go's `strconv.ParseBool` truth set, which upstream uses for `watch=`.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// The `metadata.name` a field selector pins exactly, as `RequiresExactMatch`.
+fn exact_name(selector: &str) -> Option<&str> {
+    let mut found = None;
+    for term in selector.split(',') {
+        let (k, v) = if let Some((k, v)) = term.split_once("==") {
+            (k, v)
+        } else if term.contains("!=") {
+            continue;
+        } else if let Some((k, v)) = term.split_once('=') {
+            (k, v)
+        } else {
+            continue;
+        };
+        if k.trim() == "metadata.name" {
+            found = Some(v.trim());
+        }
+    }
+    found
+}
+
+/// A valid path segment name (`path.IsValidPathSegmentName`).
+fn valid_path_segment(name: &str) -> bool {
+    name != "." && name != ".." && !name.contains('/') && !name.contains('%')
+}
+
+/// Classifies one request. `query` is the raw query string without `?`.
+pub fn parse(method: &str, path: &str, query: &str) -> Result<RequestInfo, ParseError> {
+    let mut info = RequestInfo {
+        path: percent_decode_str(path).decode_utf8_lossy().into_owned(),
+        verb: method.to_ascii_lowercase(),
+        ..Default::default()
+    };
+    let mut parts = split_path(path);
+    if parts.len() < 3 || (parts[0] != "api" && parts[0] != "apis") {
+        return Ok(info);
+    }
+    info.api_prefix = parts.remove(0);
+    if info.api_prefix == "apis" {
+        if parts.len() < 3 {
+            return Ok(info);
+        }
+        info.api_group = parts.remove(0);
+    }
+    info.is_resource_request = true;
+    info.api_version = parts.remove(0);
+
+    if parts[0] == "watch" || parts[0] == "proxy" {
+        if parts.len() < 2 {
+            return Err(ParseError::MissingKind(info.path));
+        }
+        info.verb = parts.remove(0);
+    } else {
+        info.verb = match method {
+            "POST" => "create",
+            "GET" | "HEAD" => "get",
+            "PUT" => "update",
+            "PATCH" => "patch",
+            "DELETE" => "delete",
+            _ => "",
+        }
+        .into();
+    }
+
+    if parts[0] == "namespaces" {
+        if parts.len() > 1 {
+            info.namespace = parts[1].clone();
+            if parts.len() > 2 && parts[2] != "status" && parts[2] != "finalize" {
+                parts.drain(..2);
+            }
+        }
+    }
+    let n = parts.len();
+    if n >= 3 && info.verb != "proxy" {
+        info.subresource = parts[2].clone();
+    }
+    if n >= 2 {
+        info.name = parts[1].clone();
+    }
+    info.resource = parts[0].clone();
+    info.parts = parts;
+
+    if info.name.is_empty() && info.verb == "get" {
+        let mut watch = false;
+        let mut field_selector = None;
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match &*k {
+                "watch" => watch = parse_bool(&v).unwrap_or(!matches!(&*v.to_lowercase(), "false" | "0")),
+                "fieldSelector" => field_selector = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        info.verb = if watch { "watch" } else { "list" }.into();
+        if let Some(name) = field_selector.as_deref().and_then(exact_name) {
+            if valid_path_segment(name) {
+                info.name = name.to_string();
+            }
+        }
+    }
+    if info.name.is_empty() && info.verb == "delete" {
+        info.verb = "deletecollection".into();
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests;
