@@ -1,1 +1,134 @@
+//! Revisioned key-value storage with etcd's semantics, which kube-apiserver's registry assumes:
+//! one global revision that every write increments, compare-and-swap on a key's mod revision,
+//! consistent lists at a revision, watches that resume from a revision, and compaction.
+//!
+//! Architecture invariant: backends know nothing of HTTP, Kubernetes objects or RBAC; values
+//! are opaque bytes. Every backend passes the same [`conformance`] suite.
 
+pub mod conformance;
+mod memory;
+mod sqlite;
+mod watch;
+
+pub use memory::MemoryStorage;
+pub use sqlite::SqliteStorage;
+pub use watch::Watcher;
+
+/// A revision: etcd's `mod_revision`, which kubeward serves as `metadata.resourceVersion`.
+pub type Revision = i64;
+
+/// One key at one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: Vec<u8>,
+    /// The revision at which the key was created.
+    pub create_revision: Revision,
+    /// The revision of this write (for a deletion event: the deletion's revision).
+    pub mod_revision: Revision,
+}
+
+/// What happened to a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Created,
+    Modified,
+    Deleted,
+}
+
+/// One change, as delivered to watchers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The new value; for `Deleted`, the last value before deletion, at the deletion revision.
+    pub kv: KeyValue,
+    /// The value before this change (`None` for `Created`).
+    pub prev_value: Option<Vec<u8>>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListResult {
+    pub kvs: Vec<KeyValue>,
+    /// The revision the list is consistent at.
+    pub revision: Revision,
+    /// True when keys past the last one returned remain.
+    pub more: bool,
+}
+
+/// Errors of every backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A create found the key present.
+    #[error("key {0} already exists")]
+    AlreadyExists(String),
+    /// An update or delete found no key.
+    #[error("key {0} not found")]
+    NotFound(String),
+    /// A compare-and-swap found another revision than the caller read.
+    #[error("key {key}: expected revision {expected}, found {current}")]
+    Conflict { key: String, expected: Revision, current: Revision },
+    /// A list or watch asked for history that compaction removed.
+    #[error("revision {requested} is compacted (oldest available is {compacted})")]
+    Compacted { requested: Revision, compacted: Revision },
+    /// A list or watch asked for a revision the store has not reached.
+    #[error("revision {requested} is newer than the current revision {current}")]
+    FutureRevision { requested: Revision, current: Revision },
+    /// A watcher fell so far behind that its events were dropped; it must re-list.
+    #[error("watcher fell behind and missed events")]
+    Lagged,
+    /// The SQLite engine failed.
+    #[error("sqlite")]
+    Sqlite(#[from] #[source] rusqlite::Error),
+    /// A thread panicked while holding the store's lock.
+    #[error("storage lock poisoned")]
+    Poisoned,
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// How a list is bounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions<'a> {
+    /// Only keys strictly after this one (a continue token's position).
+    pub start_after: Option<&'a str>,
+    /// At most this many keys; 0 means all.
+    pub limit: usize,
+    /// Read the state at this revision instead of the current one.
+    pub revision: Option<Revision>,
+}
+
+/// The store kubeward's registry runs on. Calls are short and synchronous; watches are async.
+pub trait Storage: Send + Sync + 'static {
+    /// The key's current value.
+    fn get(&self, key: &str) -> Result<Option<KeyValue>>;
+    /// Keys under `prefix`, in key order.
+    fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult>;
+    /// Writes a key that must not exist.
+    fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue>;
+    /// Replaces a key whose mod revision must still be `expected`.
+    fn update(&self, key: &str, expected: Revision, value: Vec<u8>) -> Result<KeyValue>;
+    /// Removes a key, when `expected` is given only at that mod revision. Returns the last value
+    /// with the deletion's revision.
+    fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue>;
+    /// Changes under `prefix` after revision `after`, in revision order.
+    fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher>;
+    /// The newest revision.
+    fn current_revision(&self) -> Result<Revision>;
+    /// The oldest revision still readable.
+    fn compacted_revision(&self) -> Result<Revision>;
+    /// Drops history before `revision`; lists and watches from older revisions then fail.
+    fn compact(&self, revision: Revision) -> Result<()>;
+}
+
+/// The smallest key greater than every key with this prefix.
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    let mut bytes = prefix.as_bytes().to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < 0x7f {
+            bytes.push(last + 1);
+            return String::from_utf8(bytes).unwrap_or_default();
+        }
+    }
+    "\u{7f}".repeat(prefix.len() + 1)
+}
