@@ -275,6 +275,12 @@ impl StatusError {
         Self::new(503, StatusReason::ServiceUnavailable, message)
     }
 
+    /// The same error with another message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// The `Status` object as JSON.
     pub fn to_status(&self) -> Value {
         let mut v = json!({

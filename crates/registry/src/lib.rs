@@ -1,1 +1,26 @@
+//! The generic registry: kube-apiserver's `registry/generic/registry/store.go` over plain
+//! JSON objects. It owns object metadata (uid, timestamps, resourceVersion, generateName),
+//! optimistic concurrency, selectors, paging, dry-run, finalizers and watches; per-kind rules
+//! come from each resource's [`Strategy`].
+//!
+//! Architecture invariant: the registry does not know which storage backend runs, nor anything
+//! of HTTP, TLS or who is asking. It answers with values or [`StatusError`]s.
 
+pub mod admission;
+mod kinds;
+mod paging;
+pub mod resource;
+pub mod selectors;
+mod store;
+pub mod table;
+pub mod validation;
+mod watch;
+
+pub use api_types::StatusError;
+pub use kinds::resources;
+pub use resource::{ResourceDef, Strategy};
+pub use store::{
+    Clock, DeleteOptions, Deleted, FieldValidation, ListOptions, ListOut, PatchType, Registry,
+    WriteOptions, Written,
+};
+pub use watch::{WatchEvent, WatchOptions};

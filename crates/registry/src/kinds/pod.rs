@@ -1,0 +1,232 @@
+//! Pods as stored objects (`pkg/registry/core/pod/strategy.go`, the v1 defaults in
+//! `pkg/apis/core/v1/defaults.go`, and a subset of `ValidatePod`). Running them is the node
+//! agent's job; until then they stay Pending.
+
+use crate::resource::{col, name_of, typed_check, Column, Strategy, AGE_COLUMN, NAME_COLUMN};
+use crate::validation::{check, dns1123_label, FieldErrors};
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Map, Value};
+
+pub struct PodStrategy;
+
+const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
+
+fn default_container(c: &mut Map<String, Value>) {
+    c.entry("terminationMessagePath").or_insert_with(|| "/dev/termination-log".into());
+    c.entry("terminationMessagePolicy").or_insert_with(|| "File".into());
+    if !c.contains_key("imagePullPolicy") {
+        // SetDefaults_Container: Always for `:latest` or no tag, else IfNotPresent.
+        let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+        let last = image.rsplit('/').next().unwrap_or("");
+        let tag = if image.contains('@') { Some("digest") } else { last.split_once(':').map(|(_, t)| t) };
+        let policy = match tag {
+            None | Some("latest") => "Always",
+            _ => "IfNotPresent",
+        };
+        c.insert("imagePullPolicy".into(), policy.into());
+    }
+    c.entry("resources").or_insert_with(|| json!({}));
+    if let Some(Value::Array(ports)) = c.get_mut("ports") {
+        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+            p.entry("protocol").or_insert_with(|| "TCP".into());
+        }
+    }
+}
+
+/// The spec fields an update may change (`ValidatePodUpdate`).
+fn mutable_view(spec: &Value) -> Value {
+    let mut s = spec.clone();
+    if let Some(o) = s.as_object_mut() {
+        for list in ["containers", "initContainers"] {
+            if let Some(Value::Array(cs)) = o.get_mut(list) {
+                for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                    c.remove("image");
+                }
+            }
+        }
+        o.remove("activeDeadlineSeconds");
+        o.remove("tolerations");
+        o.remove("terminationGracePeriodSeconds");
+    }
+    s
+}
+
+impl Strategy for PodStrategy {
+    fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
+        typed_check::<Pod>(obj)
+    }
+    fn prepare_for_create(&self, obj: &mut Value) {
+        let o = obj.as_object_mut().unwrap();
+        let spec = o.entry("spec").or_insert_with(|| json!({}));
+        if let Some(s) = spec.as_object_mut() {
+            s.entry("restartPolicy").or_insert_with(|| "Always".into());
+            s.entry("dnsPolicy").or_insert_with(|| "ClusterFirst".into());
+            s.entry("terminationGracePeriodSeconds").or_insert_with(|| 30.into());
+            s.entry("securityContext").or_insert_with(|| json!({}));
+            s.entry("schedulerName").or_insert_with(|| "default-scheduler".into());
+            s.entry("enableServiceLinks").or_insert(Value::Bool(true));
+            // Priority and DefaultTolerationSeconds admission, which every cluster runs.
+            s.entry("priority").or_insert_with(|| 0.into());
+            s.entry("preemptionPolicy").or_insert_with(|| "PreemptLowerPriority".into());
+            let tolerations = s.entry("tolerations").or_insert_with(|| json!([]));
+            if let Value::Array(ts) = tolerations {
+                for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+                    if !ts.iter().any(|t| t["key"] == key) {
+                        ts.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+                    }
+                }
+            }
+            for list in CONTAINER_LISTS {
+                if let Some(Value::Array(cs)) = s.get_mut(list) {
+                    cs.iter_mut().filter_map(Value::as_object_mut).for_each(default_container);
+                }
+            }
+        }
+        let qos = qos_class(obj);
+        obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+    }
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        new["status"] = old.get("status").cloned().unwrap_or_else(|| json!({}));
+    }
+    fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
+        let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
+        let containers = spec.get("containers").and_then(Value::as_array);
+        if containers.is_none_or(Vec::is_empty) {
+            errs.required("spec.containers", "");
+        }
+        let mut names = Vec::new();
+        for list in ["initContainers", "containers"] {
+            for (i, c) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+                let field = format!("spec.{list}[{i}]");
+                match c.get("name").and_then(Value::as_str).unwrap_or("") {
+                    "" => errs.required(&format!("{field}.name"), ""),
+                    n => {
+                        check(errs, &format!("{field}.name"), n, dns1123_label);
+                        if names.contains(&n) {
+                            errs.duplicate(&format!("{field}.name"), &Value::String(n.into()));
+                        }
+                        names.push(n);
+                    }
+                }
+                if c.get("image").and_then(Value::as_str).unwrap_or("").trim().is_empty() {
+                    errs.required(&format!("{field}.image"), "");
+                }
+            }
+        }
+        let rp = spec.get("restartPolicy").cloned().unwrap_or(Value::Null);
+        let supported = ["Always", "OnFailure", "Never"];
+        if !supported.iter().any(|s| rp == *s) {
+            errs.not_supported("spec.restartPolicy", &rp, &supported);
+        }
+        let dp = spec.get("dnsPolicy").cloned().unwrap_or(Value::Null);
+        let supported = ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
+        if !supported.iter().any(|s| dp == *s) {
+            errs.not_supported("spec.dnsPolicy", &dp, &supported);
+        }
+    }
+    fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
+        self.validate(new, errs);
+        let (ns, os) = (new.get("spec").unwrap_or(&Value::Null), old.get("spec").unwrap_or(&Value::Null));
+        if mutable_view(ns) != mutable_view(os) {
+            errs.forbidden(
+                "spec",
+                "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+            );
+        }
+    }
+    fn field_labels(&self) -> &'static [&'static str] {
+        &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ]
+    }
+    fn field_value(&self, obj: &Value, field: &str) -> String {
+        let ptr = format!("/{}", field.replace('.', "/"));
+        match obj.pointer(&ptr) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => b.to_string(),
+            None if field == "spec.hostNetwork" => "false".into(),
+            _ => String::new(),
+        }
+    }
+    fn columns(&self) -> &'static [Column] {
+        const COLUMNS: &[Column] = &[
+            NAME_COLUMN,
+            col("Ready", "string", "The aggregate readiness state of this pod for accepting traffic.", 0),
+            col("Status", "string", "The aggregate status of the containers in this pod.", 0),
+            col("Restarts", "string", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
+            AGE_COLUMN,
+            col("IP", "string", "The IP address assigned to the pod", 1),
+            col("Node", "string", "The name of the node where the pod is scheduled", 1),
+            col("Nominated Node", "string", "The name of the node where the pod is nominated to be scheduled", 1),
+            col("Readiness Gates", "string", "The readiness gates of the pod", 1),
+        ];
+        COLUMNS
+    }
+    fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
+        let total = obj.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+        let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+        let ready = statuses.iter().filter(|s| s["ready"] == true).count();
+        let restarts: i64 = statuses.iter().map(|s| s["restartCount"].as_i64().unwrap_or(0)).sum();
+        let mut reason = obj
+            .pointer("/status/reason")
+            .or_else(|| obj.pointer("/status/phase"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        for s in &statuses {
+            if let Some(r) = s.pointer("/state/waiting/reason").and_then(Value::as_str) {
+                reason = r.to_string();
+            } else if let Some(r) = s.pointer("/state/terminated/reason").and_then(Value::as_str) {
+                reason = r.to_string();
+            }
+        }
+        if obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+            reason = if reason == "NodeLost" { "Unknown".into() } else { "Terminating".into() };
+        }
+        let gates = obj.pointer("/spec/readinessGates").and_then(Value::as_array).map_or(0, Vec::len);
+        let field = |p: &str| obj.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("<none>").to_string();
+        vec![
+            name_of(obj).into(),
+            format!("{ready}/{total}").into(),
+            reason.into(),
+            restarts.to_string().into(),
+            age.into(),
+            field("/status/podIP").into(),
+            field("/spec/nodeName").into(),
+            field("/status/nominatedNodeName").into(),
+            if gates == 0 { "<none>".into() } else { format!("0/{gates}").into() },
+        ]
+    }
+    fn has_status(&self) -> bool {
+        true
+    }
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+}
+
+/// `GetPodQOS`, reduced to what the stored spec shows: no requests or limits → BestEffort;
+/// every container with equal cpu and memory requests and limits → Guaranteed; else Burstable.
+fn qos_class(pod: &Value) -> &'static str {
+    let cs: Vec<&Value> = pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten().collect();
+    let has_any = cs.iter().any(|c| {
+        ["requests", "limits"].iter().any(|k| c.pointer(&format!("/resources/{k}")).and_then(Value::as_object).is_some_and(|m| !m.is_empty()))
+    });
+    if !has_any {
+        return "BestEffort";
+    }
+    let guaranteed = cs.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let lim = c.pointer(&format!("/resources/limits/{r}"));
+            lim.is_some() && c.pointer(&format!("/resources/requests/{r}")).is_none_or(|q| Some(q) == lim)
+        })
+    });
+    if guaranteed { "Guaranteed" } else { "Burstable" }
+}

@@ -1,0 +1,219 @@
+//! What a served resource is: its names (for discovery, paths and errors) and its strategy
+//! (defaults, validation, table columns, field labels), as upstream's `RESTCreateStrategy`,
+//! `RESTUpdateStrategy` and `TableConvertor` per kind.
+
+use crate::validation::{dns1123_subdomain, FieldErrors};
+use api_types::GroupResource;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+
+/// One column of a server-side table.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub type_: &'static str,
+    pub format: &'static str,
+    pub description: &'static str,
+    /// 0 prints by default; 1 only with `-o wide`.
+    pub priority: u8,
+}
+
+pub const NAME_COLUMN: Column = Column {
+    name: "Name",
+    type_: "string",
+    format: "name",
+    description: "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+    priority: 0,
+};
+
+pub const AGE_COLUMN: Column = Column {
+    name: "Age",
+    type_: "string",
+    format: "",
+    description: "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    priority: 0,
+};
+
+/// Builds a plain column.
+pub const fn col(name: &'static str, type_: &'static str, description: &'static str, priority: u8) -> Column {
+    Column { name, type_, format: "", description, priority }
+}
+
+/// Per-kind behaviour. Every method has upstream's generic default.
+pub trait Strategy: Send + Sync {
+    /// Decodes the object into its typed form, drops the fields the type does not know and
+    /// returns their paths (for `fieldValidation`), or the decode error.
+    fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String>;
+
+    /// The rule `metadata.name` must follow.
+    fn name_rule(&self) -> fn(&str) -> Vec<String> {
+        dns1123_subdomain
+    }
+
+    /// Defaults and clears fields on create (`PrepareForCreate` plus API defaulting).
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+
+    /// Defaults and carries fields over on update (`PrepareForUpdate`).
+    fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
+
+    /// Kind-specific validation on create.
+    fn validate(&self, _obj: &Value, _errs: &mut FieldErrors) {}
+
+    /// Kind-specific validation on update; by default the create rules.
+    fn validate_update(&self, new: &Value, _old: &Value, errs: &mut FieldErrors) {
+        self.validate(new, errs)
+    }
+
+    /// Field selector labels besides `metadata.name` and `metadata.namespace`.
+    fn field_labels(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The value of a field label for this object (dotted JSON path by default).
+    fn field_value(&self, obj: &Value, field: &str) -> String {
+        let mut v = obj;
+        for part in field.split('.') {
+            match v.get(part) {
+                Some(x) => v = x,
+                None => return String::new(),
+            }
+        }
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Table columns, as upstream's printers (`pkg/printers/internalversion/printers.go`).
+    fn columns(&self) -> &'static [Column] {
+        &[NAME_COLUMN, AGE_COLUMN]
+    }
+
+    /// Table cells, one per column of `columns`. `age` is the object's age as printed.
+    fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
+        vec![name_of(obj).into(), age.into()]
+    }
+
+    /// True for kinds with a `status` subresource: the main resource ignores status writes and
+    /// the subresource ignores everything else.
+    fn has_status(&self) -> bool {
+        false
+    }
+
+    /// True when DELETE answers with the object rather than a Success Status.
+    fn return_deleted_object(&self) -> bool {
+        false
+    }
+}
+
+/// `metadata.name`, or "".
+pub fn name_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+}
+
+/// A resource as served: names, scope, and the strategy.
+pub struct ResourceDef {
+    pub group: &'static str,
+    /// Served versions, preferred (and stored) first.
+    pub versions: &'static [&'static str],
+    pub resource: &'static str,
+    pub singular: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub verbs: &'static [&'static str],
+    /// Subresources served besides the object (`status`, `finalize`).
+    pub subresources: &'static [&'static str],
+    pub strategy: &'static dyn Strategy,
+}
+
+pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+impl ResourceDef {
+    pub fn group_resource(&self) -> GroupResource {
+        GroupResource::new(self.group, self.resource)
+    }
+
+    /// `v1` for core, `group/version` otherwise, for the preferred version.
+    pub fn api_version(&self) -> String {
+        self.api_version_for(self.versions[0])
+    }
+
+    pub fn api_version_for(&self, version: &str) -> String {
+        if self.group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{}/{}", self.group, version)
+        }
+    }
+
+    /// `Kind` or `Kind.group`, as Invalid errors qualify kinds.
+    pub fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+}
+
+/// The typed round trip behind [`Strategy::check_schema`]: decode into the k8s-openapi type,
+/// encode again, and report every input field that did not survive (those the type lacks).
+pub fn typed_check<T: DeserializeOwned + Serialize>(obj: &mut Value) -> Result<Vec<String>, String> {
+    let typed: T = serde_json::from_value(obj.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    let mut unknown = Vec::new();
+    prune_unknown(obj, &back, "", &mut unknown);
+    Ok(unknown)
+}
+
+fn prune_unknown(input: &mut Value, known: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, known) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.retain(|k, v| {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match b.get(k) {
+                    Some(kv) => {
+                        prune_unknown(v, kv, &p, out);
+                        true
+                    }
+                    None if v.is_null() => true,
+                    None => {
+                        out.push(p);
+                        false
+                    }
+                }
+            });
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (x, y)) in a.iter_mut().zip(b).enumerate() {
+                prune_unknown(x, y, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    #[test]
+    fn typed_check_finds_unknown_fields_at_any_depth() {
+        let mut pod = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","bogus":1,"creationTimestamp":null},
+            "spec":{"containers":[{"name":"c","image":"i","imagePullPolicyy":"x"}]},"extra":{}});
+        let unknown = typed_check::<Pod>(&mut pod).unwrap();
+        assert_eq!(unknown, ["extra", "metadata.bogus", "spec.containers[0].imagePullPolicyy"]);
+        assert!(pod.get("extra").is_none() && pod.pointer("/metadata/bogus").is_none(), "unknown fields are dropped");
+        assert_eq!(pod.pointer("/metadata/name").unwrap(), "p");
+        assert!(typed_check::<Pod>(&mut json!({"spec":{"containers":"nope"}})).is_err());
+    }
+}

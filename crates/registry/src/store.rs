@@ -1,0 +1,801 @@
+//! Create, get, list, update, patch and delete over [`Storage`], as upstream's generic store.
+
+use crate::admission;
+use crate::paging;
+use crate::resource::ResourceDef;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::validation::{self, FieldErrors};
+use api_types::{format_rfc3339, StatusError};
+use jiff::Timestamp;
+use rand::Rng;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use storage::{KeyValue, Revision, Storage, StorageError};
+
+/// Injected time, so expiry and ages are testable without sleeping.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// `fieldValidation` (`metav1.FieldValidation*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    #[default]
+    Strict,
+}
+
+impl FieldValidation {
+    /// Parses the query value; upstream's default for an absent value is Warn... but kubectl
+    /// always sends one. An unknown value is a 400.
+    pub fn parse(s: &str) -> Result<Self, StatusError> {
+        match s {
+            "Ignore" => Ok(FieldValidation::Ignore),
+            "" | "Warn" => Ok(FieldValidation::Warn),
+            "Strict" => Ok(FieldValidation::Strict),
+            other => Err(StatusError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}. Valid values are Ignore, Warn and Strict"
+            ))),
+        }
+    }
+}
+
+/// Options of create, update and patch.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_validation: FieldValidation,
+}
+
+/// Options of list, watch and deletecollection.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub label_selector: String,
+    pub field_selector: String,
+    pub limit: usize,
+    pub continue_token: String,
+    pub resource_version: String,
+    pub resource_version_match: String,
+}
+
+/// Options of delete (`metav1.DeleteOptions`).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub dry_run: bool,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+}
+
+/// A written object with the warnings to send as `Warning` headers.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub object: Value,
+    pub warnings: Vec<String>,
+    /// True when a create stored a new object (201), false for updates (200).
+    pub created: bool,
+}
+
+/// The result of a delete.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub object: Value,
+    /// False when finalizers keep the object (it now has a deletionTimestamp).
+    pub finished: bool,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ListOut {
+    pub items: Vec<Value>,
+    pub resource_version: String,
+    pub continue_token: String,
+}
+
+/// Patch formats (`types.PatchType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    Json,
+    Merge,
+    /// Accepted where it equals a merge patch (no lists, no `$` directives); the full
+    /// strategic merge arrives with the editing issue.
+    StrategicMerge,
+}
+
+/// The registry over one store.
+pub struct Registry {
+    storage: Arc<dyn Storage>,
+    clock: Clock,
+}
+
+const MAX_RETRIES: usize = 16;
+
+pub(crate) fn status_from_storage(def: &ResourceDef, name: &str, e: StorageError) -> StatusError {
+    match e {
+        StorageError::AlreadyExists(_) => StatusError::already_exists(&def.group_resource(), name),
+        StorageError::NotFound(_) => StatusError::not_found(&def.group_resource(), name),
+        StorageError::Conflict { .. } => StatusError::conflict_modified(&def.group_resource(), name),
+        StorageError::Compacted { requested, compacted } => {
+            StatusError::expired(format!("too old resource version: {requested} ({})", compacted + 1))
+        }
+        StorageError::FutureRevision { requested, current } => StatusError::bad_request(format!(
+            "Too large resource version: {requested}, current: {current}"
+        )),
+        other => StatusError::internal(other),
+    }
+}
+
+fn meta(obj: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    obj.get("metadata").and_then(Value::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    meta(obj).get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    let o = obj.as_object_mut().expect("objects are JSON objects");
+    let m = o.entry("metadata").or_insert_with(|| json!({}));
+    if !m.is_object() {
+        *m = json!({});
+    }
+    m.as_object_mut().expect("just made an object")
+}
+
+/// `metadata.labels` as a map, for selectors.
+pub(crate) fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+    meta(obj)
+        .get("labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .unwrap_or_default()
+}
+
+/// 5 characters from upstream's `utilrand` alphabet (no vowels, no confusable digits).
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Parsed selectors of a list or watch.
+pub(crate) struct Filter {
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    pub(crate) fn new(def: &ResourceDef, opts: &ListOptions) -> Result<Self, StatusError> {
+        let labels = LabelSelector::parse(&opts.label_selector).map_err(|e| StatusError::bad_request(e.to_string()))?;
+        let mut known = vec!["metadata.name"];
+        if def.namespaced {
+            known.push("metadata.namespace");
+        }
+        known.extend_from_slice(def.strategy.field_labels());
+        let fields =
+            FieldSelector::parse(&opts.field_selector, &known).map_err(|e| StatusError::bad_request(e.to_string()))?;
+        Ok(Filter { labels, fields })
+    }
+
+    pub(crate) fn matches(&self, def: &ResourceDef, obj: &Value) -> bool {
+        (self.labels.is_empty() || self.labels.matches(&labels_of(obj)))
+            && (self.fields.is_empty()
+                || self.fields.matches(&|f: &str| match f {
+                    "metadata.name" => meta_str(obj, "name").to_string(),
+                    "metadata.namespace" => meta_str(obj, "namespace").to_string(),
+                    other => def.strategy.field_value(obj, other),
+                }))
+    }
+}
+
+impl Registry {
+    pub fn new(storage: Arc<dyn Storage>, clock: Clock) -> Self {
+        Registry { storage, clock }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// `/registry/<group>/<resource>/` (core resources have no group segment).
+    pub(crate) fn prefix(def: &ResourceDef, ns: Option<&str>) -> String {
+        let mut p = String::from("/registry/");
+        if !def.group.is_empty() {
+            p.push_str(def.group);
+            p.push('/');
+        }
+        p.push_str(def.resource);
+        p.push('/');
+        if let (true, Some(ns)) = (def.namespaced, ns) {
+            p.push_str(ns);
+            p.push('/');
+        }
+        p
+    }
+
+    fn key(def: &ResourceDef, ns: &str, name: &str) -> String {
+        format!("{}{name}", Self::prefix(def, Some(ns)))
+    }
+
+    pub(crate) fn decode(def: &ResourceDef, kv: &KeyValue) -> Result<Value, StatusError> {
+        let mut obj: Value = serde_json::from_slice(&kv.value)
+            .map_err(|e| StatusError::internal(format!("stored {} {} is not JSON: {e}", def.resource, kv.key)))?;
+        meta_mut(&mut obj).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+        Ok(obj)
+    }
+
+    fn encode(obj: &Value) -> Vec<u8> {
+        let mut stored = obj.clone();
+        meta_mut(&mut stored).remove("resourceVersion");
+        serde_json::to_vec(&stored).expect("JSON values always serialize")
+    }
+
+    /// Checks the body's type and shape, and fills kind and apiVersion with the stored version.
+    fn admit_body(
+        &self,
+        def: &ResourceDef,
+        body: &mut Value,
+        opts: &WriteOptions,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), StatusError> {
+        let version = def.versions[0];
+        let Some(o) = body.as_object_mut() else {
+            return Err(StatusError::bad_request(format!(
+                "{} in version \"{version}\" cannot be handled as a {}: the body must be a JSON object",
+                def.kind, def.kind
+            )));
+        };
+        if let Some(av) = o.get("apiVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            if !def.versions.iter().any(|v| def.api_version_for(v) == av) {
+                return Err(StatusError::bad_request(format!(
+                    "the API version in the data ({av}) does not match the expected API version ({})",
+                    def.api_version()
+                )));
+            }
+        }
+        if let Some(k) = o.get("kind").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            if k != def.kind {
+                return Err(StatusError::bad_request(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({})",
+                    def.kind
+                )));
+            }
+        }
+        o.insert("apiVersion".into(), def.api_version().into());
+        o.insert("kind".into(), def.kind.into());
+        if !o.get("metadata").is_none_or(|m| m.is_object() || m.is_null()) {
+            return Err(StatusError::bad_request(format!(
+                "{} in version \"{version}\" cannot be handled as a {}: metadata must be an object",
+                def.kind, def.kind
+            )));
+        }
+        let unknown = def.strategy.check_schema(body).map_err(|e| {
+            StatusError::bad_request(format!("{} in version \"{version}\" cannot be handled as a {}: {e}", def.kind, def.kind))
+        })?;
+        if !unknown.is_empty() {
+            let texts: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            match opts.field_validation {
+                FieldValidation::Strict => {
+                    return Err(StatusError::bad_request(format!("strict decoding error: {}", texts.join(", "))))
+                }
+                FieldValidation::Warn => warnings.extend(texts),
+                FieldValidation::Ignore => {}
+            }
+        }
+        meta_mut(body);
+        Ok(())
+    }
+
+    /// `ValidateObjectMeta` plus the kind's rules.
+    fn validate_meta(def: &ResourceDef, obj: &Value, errs: &mut FieldErrors) {
+        let name = meta_str(obj, "name");
+        if name.is_empty() {
+            errs.required("metadata.name", "name or generateName is required");
+        } else {
+            validation::check(errs, "metadata.name", name, def.strategy.name_rule());
+        }
+        if def.namespaced {
+            let ns = meta_str(obj, "namespace");
+            if ns.is_empty() {
+                errs.required("metadata.namespace", "");
+            } else {
+                validation::check(errs, "metadata.namespace", ns, validation::dns1123_label);
+            }
+        }
+        let m = meta(obj);
+        validation::labels(errs, "metadata.labels", m.get("labels"));
+        validation::annotations(errs, "metadata.annotations", m.get("annotations"));
+        if let Some(Value::Array(fins)) = m.get("finalizers") {
+            for (i, f) in fins.iter().enumerate() {
+                let f = f.as_str().unwrap_or("");
+                validation::check(errs, &format!("metadata.finalizers[{i}]"), f, validation::qualified_name);
+            }
+        }
+    }
+
+    fn invalid(def: &ResourceDef, obj: &Value, errs: FieldErrors) -> StatusError {
+        StatusError::invalid(def.group, &def.qualified_kind(), def.kind, meta_str(obj, "name"), errs.0)
+    }
+
+    fn check_namespace(def: &ResourceDef, ns: &str, obj: &mut Value) -> Result<(), StatusError> {
+        let m = meta_mut(obj);
+        if def.namespaced {
+            match m.get("namespace").and_then(Value::as_str).unwrap_or("") {
+                "" => {
+                    m.insert("namespace".into(), ns.into());
+                }
+                body_ns if body_ns != ns => {
+                    return Err(StatusError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ))
+                }
+                _ => {}
+            }
+        } else {
+            m.remove("namespace");
+        }
+        Ok(())
+    }
+
+    /// POST: a new object.
+    pub fn create(&self, def: &ResourceDef, ns: &str, mut body: Value, opts: &WriteOptions) -> Result<Written, StatusError> {
+        let mut warnings = Vec::new();
+        self.admit_body(def, &mut body, opts, &mut warnings)?;
+        Self::check_namespace(def, ns, &mut body)?;
+        let now = format_rfc3339(self.now());
+        let m = meta_mut(&mut body);
+        let generate = m.get("generateName").and_then(Value::as_str).unwrap_or("").to_string();
+        if m.get("name").and_then(Value::as_str).unwrap_or("").is_empty() && !generate.is_empty() {
+            // `names.SimpleNameGenerator`: truncate the base so the name stays under 63.
+            let base: String = generate.chars().take(58).collect();
+            m.insert("name".into(), format!("{base}{}", random_suffix()).into());
+        }
+        for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            m.remove(f);
+        }
+        m.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
+        m.insert("creationTimestamp".into(), now.into());
+        def.strategy.prepare_for_create(&mut body);
+        let mut errs = FieldErrors::default();
+        Self::validate_meta(def, &body, &mut errs);
+        def.strategy.validate(&body, &mut errs);
+        if !errs.is_empty() {
+            return Err(Self::invalid(def, &body, errs));
+        }
+        let name = meta_str(&body, "name").to_string();
+        if def.namespaced {
+            let ns_obj = self.get_namespace(ns)?;
+            admission::namespace_allows_create(def, &name, ns, ns_obj.as_ref())?;
+        }
+        if opts.dry_run {
+            return Ok(Written { object: body, warnings, created: true });
+        }
+        let kv = self
+            .storage
+            .create(&Self::key(def, ns, &name), Self::encode(&body))
+            .map_err(|e| status_from_storage(def, &name, e))?;
+        meta_mut(&mut body).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+        Ok(Written { object: body, warnings, created: true })
+    }
+
+    fn get_namespace(&self, ns: &str) -> Result<Option<Value>, StatusError> {
+        let def = crate::resources().iter().find(|d| d.resource == "namespaces" && d.group.is_empty()).expect("namespaces are served");
+        match self.storage.get(&Self::key(def, "", ns)).map_err(|e| status_from_storage(def, ns, e))? {
+            Some(kv) => Ok(Some(Self::decode(def, &kv)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn get_kv(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<KeyValue, StatusError> {
+        self.storage
+            .get(&Self::key(def, ns, name))
+            .map_err(|e| status_from_storage(def, name, e))?
+            .ok_or_else(|| StatusError::not_found(&def.group_resource(), name))
+    }
+
+    /// GET one object.
+    pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<Value, StatusError> {
+        Self::decode(def, &self.get_kv(def, ns, name)?)
+    }
+
+    /// The revision a list or watch option names, or None for "current".
+    fn list_revision(opts: &ListOptions) -> Result<Option<Revision>, StatusError> {
+        match opts.resource_version.as_str() {
+            "" | "0" => Ok(None),
+            rv => {
+                let n: Revision = rv
+                    .parse()
+                    .map_err(|_| StatusError::bad_request(format!("invalid resource version: {rv}")))?;
+                // Only an Exact match reads the past; NotOlderThan is served from the present.
+                Ok((opts.resource_version_match == "Exact").then_some(n))
+            }
+        }
+    }
+
+    /// LIST, with selectors and paging. `ns` None lists every namespace.
+    pub fn list(&self, def: &ResourceDef, ns: Option<&str>, opts: &ListOptions) -> Result<ListOut, StatusError> {
+        let filter = Filter::new(def, opts)?;
+        let prefix = Self::prefix(def, ns);
+        let (mut revision, mut start) = (Self::list_revision(opts)?, None);
+        if !opts.continue_token.is_empty() {
+            let (rv, after) = paging::decode(&opts.continue_token).map_err(StatusError::bad_request)?;
+            revision = Some(rv);
+            start = Some(format!("{prefix}{after}"));
+        }
+        let batch = if opts.limit == 0 { 0 } else { opts.limit.max(64) };
+        let mut items = Vec::new();
+        let mut list_rv = None;
+        let mut token = String::new();
+        loop {
+            let page = self
+                .storage
+                .list(&prefix, &storage::ListOptions { start_after: start.as_deref(), limit: batch, revision: revision.or(list_rv) })
+                .map_err(|e| match e {
+                    StorageError::Compacted { .. } if !opts.continue_token.is_empty() => StatusError::expired(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                    ),
+                    e => status_from_storage(def, "", e),
+                })?;
+            list_rv = Some(page.revision);
+            let n = page.kvs.len();
+            for (i, kv) in page.kvs.iter().enumerate() {
+                let obj = Self::decode(def, kv)?;
+                if filter.matches(def, &obj) {
+                    items.push(obj);
+                }
+                if opts.limit > 0 && items.len() == opts.limit {
+                    if page.more || i + 1 < n {
+                        token = paging::encode(page.revision, &kv.key[prefix.len()..]);
+                    }
+                    break;
+                }
+            }
+            if !token.is_empty() || !page.more || (opts.limit > 0 && items.len() == opts.limit) {
+                break;
+            }
+            start = page.kvs.last().map(|kv| kv.key.clone());
+        }
+        Ok(ListOut {
+            items,
+            resource_version: list_rv.unwrap_or_default().to_string(),
+            continue_token: token,
+        })
+    }
+
+    /// PUT (and PUT on `status` / `finalize`).
+    pub fn update(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        mut body: Value,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, StatusError> {
+        let mut warnings = Vec::new();
+        self.admit_body(def, &mut body, opts, &mut warnings)?;
+        let mut w = self.update_from(def, ns, name, body, subresource, opts, None)?;
+        w.warnings.extend(warnings);
+        Ok(w)
+    }
+
+    /// The update pipeline shared by PUT and PATCH. `expected` is the revision a patch was
+    /// computed from (a conflict then means: recompute).
+    #[allow(clippy::too_many_arguments)]
+    fn update_from(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        mut body: Value,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+        expected: Option<&KeyValue>,
+    ) -> Result<Written, StatusError> {
+        Self::check_namespace(def, ns, &mut body)?;
+        match meta_str(&body, "name") {
+            "" => {
+                meta_mut(&mut body).insert("name".into(), name.into());
+            }
+            n if n != name => {
+                return Err(StatusError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )))
+            }
+            _ => {}
+        }
+        let body_rv = meta_str(&body, "resourceVersion").to_string();
+        for attempt in 0.. {
+            let cur = match expected {
+                Some(kv) if attempt == 0 => kv.clone(),
+                Some(_) => return Err(StatusError::conflict_modified(&def.group_resource(), name)),
+                None => self.get_kv(def, ns, name)?,
+            };
+            if !body_rv.is_empty() && body_rv != cur.mod_revision.to_string() {
+                return Err(StatusError::conflict_modified(&def.group_resource(), name));
+            }
+            let old = Self::decode(def, &cur)?;
+            let new = self.prepare_update(def, body.clone(), &old, subresource)?;
+            let mut errs = FieldErrors::default();
+            Self::validate_meta(def, &new, &mut errs);
+            def.strategy.validate_update(&new, &old, &mut errs);
+            if !errs.is_empty() {
+                return Err(Self::invalid(def, &new, errs));
+            }
+            let finalized = meta(&new).get("deletionTimestamp").is_some_and(|t| !t.is_null())
+                && meta(&new).get("finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
+                && !has_namespace_finalizers(def, &new);
+            if opts.dry_run {
+                return Ok(Written { object: new, warnings: vec![], created: false });
+            }
+            let key = Self::key(def, ns, name);
+            if finalized {
+                // The last finalizer is gone from an object being deleted: delete it now.
+                return match self.storage.delete(&key, Some(cur.mod_revision)) {
+                    Ok(_) => Ok(Written { object: new, warnings: vec![], created: false }),
+                    Err(StorageError::Conflict { .. }) if body_rv.is_empty() && attempt < MAX_RETRIES => continue,
+                    Err(e) => Err(status_from_storage(def, name, e)),
+                };
+            }
+            let bytes = Self::encode(&new);
+            if bytes == cur.value {
+                // No change: no write, no new resourceVersion (upstream's GuaranteedUpdate).
+                return Ok(Written { object: old, warnings: vec![], created: false });
+            }
+            match self.storage.update(&key, cur.mod_revision, bytes) {
+                Ok(kv) => {
+                    let mut out = new;
+                    meta_mut(&mut out).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+                    return Ok(Written { object: out, warnings: vec![], created: false });
+                }
+                Err(StorageError::Conflict { .. }) if body_rv.is_empty() && expected.is_none() && attempt < MAX_RETRIES => continue,
+                Err(e) => return Err(status_from_storage(def, name, e)),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// `rest.BeforeUpdate`: system fields carried over, then the kind's and the subresource's rules.
+    fn prepare_update(&self, def: &ResourceDef, mut new: Value, old: &Value, subresource: Option<&str>) -> Result<Value, StatusError> {
+        let om = meta(old).clone();
+        let name = meta_str(old, "name").to_string();
+        let nm = meta_mut(&mut new);
+        match (nm.get("uid").and_then(Value::as_str), om.get("uid").and_then(Value::as_str)) {
+            (Some(n), Some(o)) if !n.is_empty() && n != o => {
+                return Err(StatusError::conflict(
+                    &def.group_resource(),
+                    &name,
+                    &format!("Precondition failed: UID in precondition: {n}, UID in object meta: {o}"),
+                ));
+            }
+            _ => {}
+        }
+        for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "generateName"] {
+            match om.get(f) {
+                Some(v) => {
+                    nm.insert(f.into(), v.clone());
+                }
+                None => {
+                    if f != "generateName" {
+                        nm.remove(f);
+                    }
+                }
+            }
+        }
+        nm.remove("selfLink");
+        Ok(match subresource {
+            None => {
+                def.strategy.prepare_for_update(&mut new, old);
+                new
+            }
+            Some("status") if def.strategy.has_status() => {
+                // The status endpoint changes status (and labels/annotations), nothing else.
+                let mut out = old.clone();
+                out["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+                let om = meta_mut(&mut out);
+                for f in ["labels", "annotations"] {
+                    match meta(&new).get(f) {
+                        Some(v) => om.insert(f.into(), v.clone()),
+                        None => om.remove(f),
+                    };
+                }
+                out
+            }
+            Some("finalize") if def.resource == "namespaces" => {
+                let mut out = old.clone();
+                out["spec"]["finalizers"] = new.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+                out
+            }
+            Some(other) => return Err(StatusError::path_not_found().with_message(format!("{} \"{name}\" has no subresource {other}", def.resource))),
+        })
+    }
+
+    /// PATCH: applies the patch to the current object and updates, recomputing on conflict.
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        patch_type: PatchType,
+        patch: &[u8],
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, StatusError> {
+        let patch_value: Value = serde_json::from_slice(patch)
+            .map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
+        for _ in 0..MAX_RETRIES {
+            let cur = self.get_kv(def, ns, name)?;
+            let old = Self::decode(def, &cur)?;
+            let mut patched = crate::store::apply_patch(old.clone(), patch_type, &patch_value)?;
+            let mut warnings = Vec::new();
+            self.admit_body(def, &mut patched, opts, &mut warnings)?;
+            // A resourceVersion in the patch is a precondition; otherwise the patch applies to
+            // whatever is current, and a concurrent write means: apply it again.
+            let pinned = meta_str(&patched, "resourceVersion") != cur.mod_revision.to_string();
+            match self.update_from(def, ns, name, patched, subresource, opts, Some(&cur)) {
+                Err(e) if e.code == 409 && e.reason == api_types::StatusReason::Conflict && !pinned => continue,
+                Ok(mut w) => {
+                    w.warnings.extend(warnings);
+                    return Ok(w);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StatusError::conflict_modified(&def.group_resource(), name))
+    }
+
+    /// DELETE. Objects with finalizers get a deletionTimestamp and stay until they are gone.
+    pub fn delete(&self, def: &ResourceDef, ns: &str, name: &str, opts: &DeleteOptions) -> Result<Deleted, StatusError> {
+        admission::namespace_allows_delete(def, name)?;
+        let key = Self::key(def, ns, name);
+        for _ in 0..MAX_RETRIES {
+            let cur = self.get_kv(def, ns, name)?;
+            let mut obj = Self::decode(def, &cur)?;
+            if let Some(uid) = &opts.precondition_uid {
+                let have = meta_str(&obj, "uid");
+                if uid != have {
+                    return Err(StatusError::conflict(
+                        &def.group_resource(),
+                        name,
+                        &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"),
+                    ));
+                }
+            }
+            if let Some(rv) = &opts.precondition_resource_version {
+                let have = cur.mod_revision.to_string();
+                if *rv != have {
+                    return Err(StatusError::conflict(
+                        &def.group_resource(),
+                        name,
+                        &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}"),
+                    ));
+                }
+            }
+            let pending = meta(&obj).get("finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+                || has_namespace_finalizers(def, &obj);
+            if pending {
+                if meta(&obj).get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
+                    return Ok(Deleted { object: obj, finished: false });
+                }
+                let m = meta_mut(&mut obj);
+                m.insert("deletionTimestamp".into(), format_rfc3339(self.now()).into());
+                m.insert("deletionGracePeriodSeconds".into(), 0.into());
+                if def.resource == "namespaces" {
+                    obj["status"]["phase"] = "Terminating".into();
+                }
+                if opts.dry_run {
+                    return Ok(Deleted { object: obj, finished: false });
+                }
+                match self.storage.update(&key, cur.mod_revision, Self::encode(&obj)) {
+                    Ok(kv) => {
+                        meta_mut(&mut obj).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+                        return Ok(Deleted { object: obj, finished: false });
+                    }
+                    Err(StorageError::Conflict { .. }) => continue,
+                    Err(e) => return Err(status_from_storage(def, name, e)),
+                }
+            }
+            if opts.dry_run {
+                return Ok(Deleted { object: obj, finished: true });
+            }
+            match self.storage.delete(&key, Some(cur.mod_revision)) {
+                Ok(_) => return Ok(Deleted { object: obj, finished: true }),
+                Err(StorageError::Conflict { .. }) => continue,
+                Err(e) => return Err(status_from_storage(def, name, e)),
+            }
+        }
+        Err(StatusError::conflict_modified(&def.group_resource(), name))
+    }
+
+    /// DELETE on a collection: every matching object, each as [`Registry::delete`].
+    pub fn delete_collection(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        list: &ListOptions,
+        opts: &DeleteOptions,
+    ) -> Result<Vec<Value>, StatusError> {
+        let all = self.list(def, ns, &ListOptions { limit: 0, continue_token: String::new(), ..list.clone() })?;
+        let mut out = Vec::new();
+        for obj in all.items {
+            let item_ns = meta_str(&obj, "namespace").to_string();
+            match self.delete(def, &item_ns, meta_str(&obj, "name"), opts) {
+                Ok(d) => out.push(d.object),
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates the namespaces the control plane needs, if missing.
+    pub fn ensure_namespaces(&self, names: &[&str]) -> Result<(), StatusError> {
+        let def = crate::resources().iter().find(|d| d.resource == "namespaces").expect("served");
+        for n in names {
+            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}});
+            match self.create(def, "", body, &WriteOptions::default()) {
+                Ok(_) => {}
+                Err(e) if e.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn has_namespace_finalizers(def: &ResourceDef, obj: &Value) -> bool {
+    def.resource == "namespaces"
+        && def.group.is_empty()
+        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+}
+
+fn has_list_or_directive(v: &Value) -> bool {
+    match v {
+        Value::Array(_) => true,
+        Value::Object(m) => m.iter().any(|(k, v)| k.starts_with('$') || has_list_or_directive(v)),
+        _ => false,
+    }
+}
+
+/// Applies one patch document to an object.
+pub(crate) fn apply_patch(mut doc: Value, patch_type: PatchType, patch: &Value) -> Result<Value, StatusError> {
+    let unprocessable = |msg: String| {
+        let mut e = StatusError::bad_request(msg);
+        e.code = 422;
+        e.reason = api_types::StatusReason::Invalid;
+        e
+    };
+    match patch_type {
+        PatchType::Json => {
+            let p: json_patch::Patch = serde_json::from_value(patch.clone())
+                .map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
+            json_patch::patch(&mut doc, &p).map_err(|e| unprocessable(e.to_string()))?;
+        }
+        PatchType::Merge => {
+            if !patch.is_object() {
+                return Err(StatusError::bad_request("error decoding patch: a merge patch must be a JSON object"));
+            }
+            json_patch::merge(&mut doc, patch);
+        }
+        PatchType::StrategicMerge => {
+            if !patch.is_object() {
+                return Err(StatusError::bad_request("error decoding patch: a strategic merge patch must be a JSON object"));
+            }
+            if has_list_or_directive(patch) {
+                return Err(StatusError::unsupported_media_type(
+                    "application/json-patch+json, application/merge-patch+json (strategic merge patches with lists or directives are not supported yet)",
+                ));
+            }
+            json_patch::merge(&mut doc, patch);
+        }
+    }
+    if !doc.is_object() {
+        return Err(unprocessable("the patch did not produce an object".into()));
+    }
+    Ok(doc)
+}
