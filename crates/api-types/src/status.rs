@@ -14,7 +14,10 @@ pub struct GroupResource {
 
 impl GroupResource {
     pub fn new(group: &str, resource: &str) -> Self {
-        GroupResource { group: group.into(), resource: resource.into() }
+        GroupResource {
+            group: group.into(),
+            resource: resource.into(),
+        }
     }
 }
 
@@ -125,14 +128,23 @@ fn details(gr: &GroupResource, name: &str) -> Option<StatusDetails> {
 
 impl StatusError {
     fn new(code: u16, reason: StatusReason, message: impl Into<String>) -> Self {
-        StatusError { code, reason, message: message.into(), details: None }
+        StatusError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// 404 `configmaps "x" not found`.
     pub fn not_found(gr: &GroupResource, name: &str) -> Self {
         StatusError {
             details: details(gr, name),
-            ..Self::new(404, StatusReason::NotFound, format!("{gr} \"{name}\" not found"))
+            ..Self::new(
+                404,
+                StatusReason::NotFound,
+                format!("{gr} \"{name}\" not found"),
+            )
         }
     }
 
@@ -140,7 +152,11 @@ impl StatusError {
     pub fn path_not_found() -> Self {
         StatusError {
             details: Some(StatusDetails::default()),
-            ..Self::new(404, StatusReason::NotFound, "the server could not find the requested resource")
+            ..Self::new(
+                404,
+                StatusReason::NotFound,
+                "the server could not find the requested resource",
+            )
         }
     }
 
@@ -148,7 +164,11 @@ impl StatusError {
     pub fn already_exists(gr: &GroupResource, name: &str) -> Self {
         StatusError {
             details: details(gr, name),
-            ..Self::new(409, StatusReason::AlreadyExists, format!("{gr} \"{name}\" already exists"))
+            ..Self::new(
+                409,
+                StatusReason::AlreadyExists,
+                format!("{gr} \"{name}\" already exists"),
+            )
         }
     }
 
@@ -182,16 +202,31 @@ impl StatusError {
         } else {
             format!("{gr} \"{name}\" is forbidden: {why}")
         };
-        StatusError { details: details(gr, name), ..Self::new(403, StatusReason::Forbidden, message) }
+        StatusError {
+            details: details(gr, name),
+            ..Self::new(403, StatusReason::Forbidden, message)
+        }
     }
 
     /// 422 `Kind "name" is invalid: ...` with one cause per field error.
     /// `qualified_kind` is `Kind` or `Kind.group`.
-    pub fn invalid(group: &str, qualified_kind: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
+    pub fn invalid(
+        group: &str,
+        qualified_kind: &str,
+        kind: &str,
+        name: &str,
+        causes: Vec<Cause>,
+    ) -> Self {
         // errors.NewInvalid: the aggregate prints one error bare, several as "[a, b]".
         let texts: Vec<String> = causes
             .iter()
-            .map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) })
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
             .collect();
         let joined = match texts.len() {
             1 => texts[0].clone(),
@@ -205,7 +240,11 @@ impl StatusError {
                 causes,
                 ..Default::default()
             }),
-            ..Self::new(422, StatusReason::Invalid, format!("{qualified_kind} \"{name}\" is invalid: {joined}"))
+            ..Self::new(
+                422,
+                StatusReason::Invalid,
+                format!("{qualified_kind} \"{name}\" is invalid: {joined}"),
+            )
         }
     }
 
@@ -267,7 +306,11 @@ impl StatusError {
 
     /// 500: only for faults of the server itself, never of the client.
     pub fn internal(message: impl fmt::Display) -> Self {
-        Self::new(500, StatusReason::InternalError, format!("Internal error occurred: {message}"))
+        Self::new(
+            500,
+            StatusReason::InternalError,
+            format!("Internal error occurred: {message}"),
+        )
     }
 
     /// 503 while the server is not ready.
@@ -307,7 +350,10 @@ impl StatusError {
                 dv.insert("uid".into(), d.uid.clone().into());
             }
             if !d.causes.is_empty() {
-                dv.insert("causes".into(), serde_json::to_value(&d.causes).unwrap_or_default());
+                dv.insert(
+                    "causes".into(),
+                    serde_json::to_value(&d.causes).unwrap_or_default(),
+                );
             }
             if let Some(r) = d.retry_after_seconds {
                 dv.insert("retryAfterSeconds".into(), r.into());
@@ -330,7 +376,11 @@ mod tests {
             assert_eq!(e.code, code);
             assert_eq!(e.message, msg);
         };
-        check(StatusError::not_found(&cm, "x"), 404, r#"configmaps "x" not found"#);
+        check(
+            StatusError::not_found(&cm, "x"),
+            404,
+            r#"configmaps "x" not found"#,
+        );
         check(
             StatusError::already_exists(&role, "r"),
             409,
@@ -342,17 +392,32 @@ mod tests {
             r#"Operation cannot be fulfilled on configmaps "x": the object has been modified; please apply your changes to the latest version and try again"#,
         );
         check(
-            StatusError::forbidden(&GroupResource::default(), "", "User \"u\" cannot get path \"/x\""),
+            StatusError::forbidden(
+                &GroupResource::default(),
+                "",
+                "User \"u\" cannot get path \"/x\"",
+            ),
             403,
             r#"forbidden: User "u" cannot get path "/x""#,
         );
-        let one = vec![Cause { reason: "FieldValueRequired".into(), message: "Required value".into(), field: "metadata.name".into() }];
+        let one = vec![Cause {
+            reason: "FieldValueRequired".into(),
+            message: "Required value".into(),
+            field: "metadata.name".into(),
+        }];
         check(
             StatusError::invalid("", "ConfigMap", "ConfigMap", "", one.clone()),
             422,
             r#"ConfigMap "" is invalid: metadata.name: Required value"#,
         );
-        let two = vec![one[0].clone(), Cause { reason: "FieldValueInvalid".into(), message: "bad".into(), field: "data".into() }];
+        let two = vec![
+            one[0].clone(),
+            Cause {
+                reason: "FieldValueInvalid".into(),
+                message: "bad".into(),
+                field: "data".into(),
+            },
+        ];
         check(
             StatusError::invalid("", "ConfigMap", "ConfigMap", "n", two),
             422,

@@ -1,1 +1,204 @@
-fn main(){}
+//! `kubeward`: a Kubernetes-compatible API server for identity and access.
+
+mod pki;
+
+use clap::{Args, Parser, Subcommand};
+use registry::Registry;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::{MemoryStorage, SqliteStorage, Storage};
+
+#[derive(Parser)]
+#[command(
+    name = "kubeward",
+    version,
+    about = "A Kubernetes-compatible API server for identity and access",
+    long_about = "kubeward serves the Kubernetes API for namespaces, service accounts, secrets, config maps, \
+pods and (soon) RBAC and tokens, so that real kubectl and client libraries work against it unchanged.",
+    after_help = "Examples:\n  kubeward serve\n  kubeward serve --data-dir /tmp/kw --listen 127.0.0.1:0\n  KUBECONFIG=~/.kubeward/admin.kubeconfig kubectl get namespaces"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server.
+    #[command(
+        after_help = "Examples:\n  kubeward serve\n  kubeward serve --data-dir ./kw --listen 127.0.0.1:6443\n  kubeward serve --storage memory://\n\nOn first start the data directory gets pki/ (ca.crt, the serving certificate, the \
+service-account signing key) and admin.kubeconfig (CN=kubeward-admin, O=system:masters). \
+When the server is ready it prints one line with \"ready\" and the kubeconfig path."
+    )]
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Directory for pki/, the SQLite state and kubeconfigs [default: ~/.kubeward]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTPS address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:6443", value_name = "HOST:PORT")]
+    listen: SocketAddr,
+    /// sqlite://PATH (default DATA_DIR/state.db) or memory://
+    #[arg(long, value_name = "URL")]
+    storage: Option<String>,
+    /// Serve anonymous requests as system:anonymous (as kube-apiserver's default)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    anonymous_auth: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("no home directory; pass --data-dir")]
+    NoHome,
+    #[error("creating {0}")]
+    DataDir(PathBuf, #[source] std::io::Error),
+    #[error("unsupported --storage {0:?}: use sqlite://PATH or memory:// (etcd:// arrives with its issue)")]
+    StorageUrl(String),
+    #[error("opening storage")]
+    Storage(
+        #[from]
+        #[source]
+        storage::StorageError,
+    ),
+    #[error("preparing the PKI")]
+    Pki(
+        #[from]
+        #[source]
+        pki::PkiError,
+    ),
+    #[error("configuring TLS")]
+    Tls(
+        #[from]
+        #[source]
+        server::tls::TlsError,
+    ),
+    #[error("listening on {0}")]
+    Listen(SocketAddr, #[source] std::io::Error),
+    #[error("creating the default namespaces: {0}")]
+    Bootstrap(api_types::StatusError),
+    #[error("serving")]
+    Serve(#[source] std::io::Error),
+}
+
+fn open_storage(
+    url: Option<&str>,
+    data_dir: &std::path::Path,
+) -> Result<Arc<dyn Storage>, StartError> {
+    match url {
+        None => Ok(Arc::new(SqliteStorage::open(&data_dir.join("state.db"))?)),
+        Some("memory://") => Ok(Arc::new(MemoryStorage::new())),
+        Some(u) => match u.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => {
+                Ok(Arc::new(SqliteStorage::open(std::path::Path::new(path))?))
+            }
+            _ => Err(StartError::StorageUrl(u.to_string())),
+        },
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), StartError> {
+    let data_dir = match args.data_dir {
+        Some(d) => d,
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .ok_or(StartError::NoHome)?
+            .join(".kubeward"),
+    };
+    std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
+    let storage = open_storage(args.storage.as_deref(), &data_dir)?;
+    let registry = Arc::new(Registry::new(
+        storage.clone(),
+        Arc::new(jiff::Timestamp::now),
+    ));
+    registry
+        .ensure_namespaces(&["default", "kube-system", "kube-public", "kube-node-lease"])
+        .map_err(StartError::Bootstrap)?;
+
+    let host = args.listen.ip().to_string();
+    let pki = pki::Pki::ensure(&data_dir, &host)?;
+    let tls = server::tls::server_config(
+        pki.serving_cert_pem.as_bytes(),
+        pki.serving_key_pem.as_bytes(),
+        pki.ca_pem.as_bytes(),
+    )?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| StartError::Listen(args.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(args.listen, e))?;
+    let url_host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    let url = format!("https://{url_host}:{}", addr.port());
+    let kubeconfig = data_dir.join("admin.kubeconfig");
+    pki.write_admin_kubeconfig(&kubeconfig, &url)?;
+
+    let state = Arc::new(server::State::new(
+        registry.clone(),
+        format!("{url_host}:{}", addr.port()),
+        args.anonymous_auth,
+    ));
+    tokio::spawn(controllers::run_namespace_controller(
+        registry.clone(),
+        Duration::from_secs(5),
+    ));
+    tokio::spawn(controllers::run_compactor(
+        storage,
+        Duration::from_secs(300),
+    ));
+    state.set_ready();
+    println!(
+        "kubeward ready: {url} (kubeconfig: {})",
+        kubeconfig.display()
+    );
+    server::serve(listener, tls, state)
+        .await
+        .map_err(StartError::Serve)
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUBEWARD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kubeward: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("kubeward: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            eprintln!("{msg}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -18,12 +18,19 @@ pub fn namespace_allows_create(
     namespace: Option<&Value>,
 ) -> Result<(), StatusError> {
     let Some(ns) = namespace else {
-        return Err(StatusError::not_found(&GroupResource::new("", "namespaces"), ns_name));
+        return Err(StatusError::not_found(
+            &GroupResource::new("", "namespaces"),
+            ns_name,
+        ));
     };
     let terminating = ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
-        || ns.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+        || ns
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null());
     if terminating {
-        let why = format!("unable to create new content in namespace {ns_name} because it is being terminated");
+        let why = format!(
+            "unable to create new content in namespace {ns_name} because it is being terminated"
+        );
         let mut err = StatusError::forbidden(&def.group_resource(), name, &why);
         if let Some(d) = err.details.as_mut() {
             d.causes.push(Cause {
@@ -40,7 +47,11 @@ pub fn namespace_allows_create(
 /// Refuses deleting the namespaces the control plane itself relies on.
 pub fn namespace_allows_delete(def: &ResourceDef, name: &str) -> Result<(), StatusError> {
     if def.group.is_empty() && def.resource == "namespaces" && IMMORTAL_NAMESPACES.contains(&name) {
-        return Err(StatusError::forbidden(&def.group_resource(), name, "this namespace may not be deleted"));
+        return Err(StatusError::forbidden(
+            &def.group_resource(),
+            name,
+            "this namespace may not be deleted",
+        ));
     }
     Ok(())
 }

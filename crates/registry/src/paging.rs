@@ -15,13 +15,19 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 
 /// The token that resumes a list after `last_key` (relative to the listed prefix).
 pub fn encode(rv: i64, last_key_suffix: &str) -> String {
-    let t = Token { v: "meta.k8s.io/v1".into(), rv, start: format!("{last_key_suffix}\u{0}") };
+    let t = Token {
+        v: "meta.k8s.io/v1".into(),
+        rv,
+        start: format!("{last_key_suffix}\u{0}"),
+    };
     B64.encode(serde_json::to_vec(&t).unwrap_or_default())
 }
 
 /// (revision, key suffix to resume after) or an error text for a 400.
 pub fn decode(token: &str) -> Result<(i64, String), String> {
-    let bad = || "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".to_string();
+    let bad = || {
+        "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".to_string()
+    };
     let bytes = B64.decode(token).map_err(|_| bad())?;
     let t: Token = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if t.v != "meta.k8s.io/v1" || t.rv <= 0 {

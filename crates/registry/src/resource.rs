@@ -35,8 +35,19 @@ pub const AGE_COLUMN: Column = Column {
 };
 
 /// Builds a plain column.
-pub const fn col(name: &'static str, type_: &'static str, description: &'static str, priority: u8) -> Column {
-    Column { name, type_, format: "", description, priority }
+pub const fn col(
+    name: &'static str,
+    type_: &'static str,
+    description: &'static str,
+    priority: u8,
+) -> Column {
+    Column {
+        name,
+        type_,
+        format: "",
+        description,
+        priority,
+    }
 }
 
 /// Per-kind behaviour. Every method has upstream's generic default.
@@ -109,7 +120,9 @@ pub trait Strategy: Send + Sync {
 
 /// `metadata.name`, or "".
 pub fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// A resource as served: names, scope, and the strategy.
@@ -129,7 +142,16 @@ pub struct ResourceDef {
     pub strategy: &'static dyn Strategy,
 }
 
-pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 impl ResourceDef {
     pub fn group_resource(&self) -> GroupResource {
@@ -165,7 +187,9 @@ impl ResourceDef {
 
 /// The typed round trip behind [`Strategy::check_schema`]: decode into the k8s-openapi type,
 /// encode again, and report every input field that did not survive (those the type lacks).
-pub fn typed_check<T: DeserializeOwned + Serialize>(obj: &mut Value) -> Result<Vec<String>, String> {
+pub fn typed_check<T: DeserializeOwned + Serialize>(
+    obj: &mut Value,
+) -> Result<Vec<String>, String> {
     let typed: T = serde_json::from_value(obj.clone()).map_err(|e| e.to_string())?;
     let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
     let mut unknown = Vec::new();
@@ -177,7 +201,11 @@ fn prune_unknown(input: &mut Value, known: &Value, path: &str, out: &mut Vec<Str
     match (input, known) {
         (Value::Object(a), Value::Object(b)) => {
             a.retain(|k, v| {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     Some(kv) => {
                         prune_unknown(v, kv, &p, out);
@@ -211,8 +239,18 @@ mod tests {
         let mut pod = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","bogus":1,"creationTimestamp":null},
             "spec":{"containers":[{"name":"c","image":"i","imagePullPolicyy":"x"}]},"extra":{}});
         let unknown = typed_check::<Pod>(&mut pod).unwrap();
-        assert_eq!(unknown, ["extra", "metadata.bogus", "spec.containers[0].imagePullPolicyy"]);
-        assert!(pod.get("extra").is_none() && pod.pointer("/metadata/bogus").is_none(), "unknown fields are dropped");
+        assert_eq!(
+            unknown,
+            [
+                "extra",
+                "metadata.bogus",
+                "spec.containers[0].imagePullPolicyy"
+            ]
+        );
+        assert!(
+            pod.get("extra").is_none() && pod.pointer("/metadata/bogus").is_none(),
+            "unknown fields are dropped"
+        );
         assert_eq!(pod.pointer("/metadata/name").unwrap(), "p");
         assert!(typed_check::<Pod>(&mut json!({"spec":{"containers":"nope"}})).is_err());
     }

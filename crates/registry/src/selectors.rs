@@ -56,15 +56,42 @@ fn lex(s: &str) -> Result<Vec<Tok>, SelectorError> {
         let c = chars[i];
         match c {
             ' ' | '\t' | '\n' | '\r' => i += 1,
-            '(' => { out.push(Tok::Open); i += 1 }
-            ')' => { out.push(Tok::Close); i += 1 }
-            ',' => { out.push(Tok::Comma); i += 1 }
-            '>' => { out.push(Tok::Gt); i += 1 }
-            '<' => { out.push(Tok::Lt); i += 1 }
-            '=' if chars.get(i + 1) == Some(&'=') => { out.push(Tok::DoubleEq); i += 2 }
-            '=' => { out.push(Tok::Eq); i += 1 }
-            '!' if chars.get(i + 1) == Some(&'=') => { out.push(Tok::NotEq); i += 2 }
-            '!' => { out.push(Tok::Bang); i += 1 }
+            '(' => {
+                out.push(Tok::Open);
+                i += 1
+            }
+            ')' => {
+                out.push(Tok::Close);
+                i += 1
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1
+            }
+            '>' => {
+                out.push(Tok::Gt);
+                i += 1
+            }
+            '<' => {
+                out.push(Tok::Lt);
+                i += 1
+            }
+            '=' if chars.get(i + 1) == Some(&'=') => {
+                out.push(Tok::DoubleEq);
+                i += 2
+            }
+            '=' => {
+                out.push(Tok::Eq);
+                i += 1
+            }
+            '!' if chars.get(i + 1) == Some(&'=') => {
+                out.push(Tok::NotEq);
+                i += 2
+            }
+            '!' => {
+                out.push(Tok::Bang);
+                i += 1
+            }
             _ => {
                 let start = i;
                 while i < chars.len() && !" \t\n\r(),<>=!".contains(chars[i]) {
@@ -79,14 +106,18 @@ fn lex(s: &str) -> Result<Vec<Tok>, SelectorError> {
 
 fn valid_key(k: &str) -> Result<(), SelectorError> {
     match qualified_name(k).into_iter().next() {
-        Some(e) => Err(SelectorError::Label(format!("key: Invalid value: {k:?}: {e}"))),
+        Some(e) => Err(SelectorError::Label(format!(
+            "key: Invalid value: {k:?}: {e}"
+        ))),
         None => Ok(()),
     }
 }
 
 fn valid_value(v: &str) -> Result<(), SelectorError> {
     match label_value(v).into_iter().next() {
-        Some(e) => Err(SelectorError::Label(format!("values[0][{v}]: Invalid value: {v:?}: {e}"))),
+        Some(e) => Err(SelectorError::Label(format!(
+            "values[0][{v}]: Invalid value: {v:?}: {e}"
+        ))),
         None => Ok(()),
     }
 }
@@ -104,7 +135,10 @@ impl LabelSelector {
                 i += 1;
             }
             let Some(Tok::Ident(key)) = toks.get(i).cloned() else {
-                return Err(err(&format!("found '{}', expected: identifier", show(toks.get(i)))));
+                return Err(err(&format!(
+                    "found '{}', expected: identifier",
+                    show(toks.get(i))
+                )));
             };
             valid_key(&key)?;
             i += 1;
@@ -117,12 +151,24 @@ impl LabelSelector {
                         let is_ne = toks[i] == Tok::NotEq;
                         i += 1;
                         let value = match toks.get(i) {
-                            Some(Tok::Ident(v)) => { i += 1; v.clone() }
+                            Some(Tok::Ident(v)) => {
+                                i += 1;
+                                v.clone()
+                            }
                             None | Some(Tok::Comma) => String::new(),
-                            Some(t) => return Err(err(&format!("found '{}', expected: identifier", show(Some(t))))),
+                            Some(t) => {
+                                return Err(err(&format!(
+                                    "found '{}', expected: identifier",
+                                    show(Some(t))
+                                )))
+                            }
                         };
                         valid_value(&value)?;
-                        if is_ne { Op::NotEquals(value) } else { Op::Equals(value) }
+                        if is_ne {
+                            Op::NotEquals(value)
+                        } else {
+                            Op::Equals(value)
+                        }
                     }
                     Some(Tok::Gt | Tok::Lt) => {
                         let gt = toks[i] == Tok::Gt;
@@ -131,32 +177,64 @@ impl LabelSelector {
                             return Err(err("found '', expected: identifier"));
                         };
                         i += 1;
-                        let n: i64 = v.parse().map_err(|_| err(&format!("for 'Gt', 'Lt' operators, the value must be an integer")))?;
-                        if gt { Op::Gt(n) } else { Op::Lt(n) }
+                        let n: i64 = v.parse().map_err(|_| {
+                            err(&format!(
+                                "for 'Gt', 'Lt' operators, the value must be an integer"
+                            ))
+                        })?;
+                        if gt {
+                            Op::Gt(n)
+                        } else {
+                            Op::Lt(n)
+                        }
                     }
                     Some(Tok::Ident(word)) if word == "in" || word == "notin" => {
                         let is_in = word == "in";
                         i += 1;
                         if toks.get(i) != Some(&Tok::Open) {
-                            return Err(err(&format!("found '{}', expected: '('", show(toks.get(i)))));
+                            return Err(err(&format!(
+                                "found '{}', expected: '('",
+                                show(toks.get(i))
+                            )));
                         }
                         i += 1;
                         let mut values = Vec::new();
                         loop {
                             match toks.get(i) {
-                                Some(Tok::Ident(v)) => { valid_value(v)?; values.push(v.clone()); i += 1 }
+                                Some(Tok::Ident(v)) => {
+                                    valid_value(v)?;
+                                    values.push(v.clone());
+                                    i += 1
+                                }
                                 Some(Tok::Close) if values.is_empty() => {
                                     // `key in ()` selects the empty value set, as upstream.
                                 }
-                                other => return Err(err(&format!("found '{}', expected: identifier", show(other)))),
+                                other => {
+                                    return Err(err(&format!(
+                                        "found '{}', expected: identifier",
+                                        show(other)
+                                    )))
+                                }
                             }
                             match toks.get(i) {
                                 Some(Tok::Comma) => i += 1,
-                                Some(Tok::Close) => { i += 1; break }
-                                other => return Err(err(&format!("found '{}', expected: ',' or ')'", show(other)))),
+                                Some(Tok::Close) => {
+                                    i += 1;
+                                    break;
+                                }
+                                other => {
+                                    return Err(err(&format!(
+                                        "found '{}', expected: ',' or ')'",
+                                        show(other)
+                                    )))
+                                }
                             }
                         }
-                        if is_in { Op::In(values) } else { Op::NotIn(values) }
+                        if is_in {
+                            Op::In(values)
+                        } else {
+                            Op::NotIn(values)
+                        }
                     }
                     Some(t) => {
                         return Err(err(&format!(
@@ -175,7 +253,12 @@ impl LabelSelector {
                         return Err(err("found '', expected: identifier after ','"));
                     }
                 }
-                Some(t) => return Err(err(&format!("found '{}', expected: ',' or 'end of string'", show(Some(t))))),
+                Some(t) => {
+                    return Err(err(&format!(
+                        "found '{}', expected: ',' or 'end of string'",
+                        show(Some(t))
+                    )))
+                }
             }
         }
         Ok(LabelSelector(reqs))
@@ -196,8 +279,12 @@ impl LabelSelector {
                 Op::NotEquals(x) => v != Some(x),
                 Op::In(xs) => v.is_some_and(|v| xs.contains(v)),
                 Op::NotIn(xs) => v.is_none_or(|v| !xs.contains(v)),
-                Op::Gt(n) => v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v > *n),
-                Op::Lt(n) => v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v < *n),
+                Op::Gt(n) => v
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v > *n),
+                Op::Lt(n) => v
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v < *n),
             }
         })
     }
@@ -243,7 +330,14 @@ impl FieldSelector {
             if !fields.contains(&field) {
                 return Err(SelectorError::UnknownField(field.to_string()));
             }
-            terms.push((field.to_string(), eq, value.replace("\\,", ",").replace("\\=", "=").replace("\\\\", "\\")));
+            terms.push((
+                field.to_string(),
+                eq,
+                value
+                    .replace("\\,", ",")
+                    .replace("\\=", "=")
+                    .replace("\\\\", "\\"),
+            ));
         }
         Ok(FieldSelector(terms))
     }
@@ -254,7 +348,10 @@ impl FieldSelector {
 
     /// The value a term pins with `=`, if any.
     pub fn exact(&self, field: &str) -> Option<&str> {
-        self.0.iter().find(|(f, eq, _)| f == field && *eq).map(|(_, _, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(f, eq, _)| f == field && *eq)
+            .map(|(_, _, v)| v.as_str())
     }
 
     /// True when the object's field values satisfy every term.
@@ -303,33 +400,67 @@ mod tests {
     #[test]
     fn label_selectors_match_as_upstream() {
         check("", &[("", true), ("a=b", true)]);
-        check("app=web", &[("app=web", true), ("app=db", false), ("", false)]);
+        check(
+            "app=web",
+            &[("app=web", true), ("app=db", false), ("", false)],
+        );
         check("app==web", &[("app=web", true)]);
-        check("app!=web", &[("app=web", false), ("app=db", true), ("", true)]);
+        check(
+            "app!=web",
+            &[("app=web", false), ("app=db", true), ("", true)],
+        );
         check("app", &[("app=x", true), ("", false)]);
         check("!app", &[("app=x", false), ("b=c", true)]);
-        check("env in (prod, qa)", &[("env=qa", true), ("env=dev", false), ("", false)]);
-        check("env notin (prod,qa)", &[("env=qa", false), ("env=dev", true), ("", true)]);
-        check("app=web,tier!=backend", &[("app=web,tier=front", true), ("app=web,tier=backend", false)]);
+        check(
+            "env in (prod, qa)",
+            &[("env=qa", true), ("env=dev", false), ("", false)],
+        );
+        check(
+            "env notin (prod,qa)",
+            &[("env=qa", false), ("env=dev", true), ("", true)],
+        );
+        check(
+            "app=web,tier!=backend",
+            &[
+                ("app=web,tier=front", true),
+                ("app=web,tier=backend", false),
+            ],
+        );
         check("n>3", &[("n=4", true), ("n=3", false), ("n=x", false)]);
         check("n<3", &[("n=2", true), ("n=3", false)]);
     }
 
     #[test]
     fn bad_label_selectors_are_errors() {
-        for bad in ["app=", "=x", "env in prod", "env in (a", "a,", "a b", "Bad Key=1", "a=b c"] {
+        for bad in [
+            "app=",
+            "=x",
+            "env in prod",
+            "env in (a",
+            "a,",
+            "a b",
+            "Bad Key=1",
+            "a=b c",
+        ] {
             if bad == "app=" {
                 // An empty value is allowed (`app=` selects app with the empty value).
                 assert!(LabelSelector::parse(bad).is_ok());
                 continue;
             }
-            assert!(LabelSelector::parse(bad).is_err(), "{bad:?} should not parse");
+            assert!(
+                LabelSelector::parse(bad).is_err(),
+                "{bad:?} should not parse"
+            );
         }
     }
 
     #[test]
     fn field_selectors() {
-        let fs = FieldSelector::parse("metadata.name=a,status.phase!=Running", &["metadata.name", "status.phase"]).unwrap();
+        let fs = FieldSelector::parse(
+            "metadata.name=a,status.phase!=Running",
+            &["metadata.name", "status.phase"],
+        )
+        .unwrap();
         let obj = |f: &str| match f {
             "metadata.name" => "a".to_string(),
             _ => "Pending".to_string(),

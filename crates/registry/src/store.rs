@@ -113,10 +113,16 @@ pub(crate) fn status_from_storage(def: &ResourceDef, name: &str, e: StorageError
     match e {
         StorageError::AlreadyExists(_) => StatusError::already_exists(&def.group_resource(), name),
         StorageError::NotFound(_) => StatusError::not_found(&def.group_resource(), name),
-        StorageError::Conflict { .. } => StatusError::conflict_modified(&def.group_resource(), name),
-        StorageError::Compacted { requested, compacted } => {
-            StatusError::expired(format!("too old resource version: {requested} ({})", compacted + 1))
+        StorageError::Conflict { .. } => {
+            StatusError::conflict_modified(&def.group_resource(), name)
         }
+        StorageError::Compacted {
+            requested,
+            compacted,
+        } => StatusError::expired(format!(
+            "too old resource version: {requested} ({})",
+            compacted + 1
+        )),
         StorageError::FutureRevision { requested, current } => StatusError::bad_request(format!(
             "Too large resource version: {requested}, current: {current}"
         )),
@@ -126,7 +132,9 @@ pub(crate) fn status_from_storage(def: &ResourceDef, name: &str, e: StorageError
 
 fn meta(obj: &Value) -> &Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-    obj.get("metadata").and_then(Value::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    obj.get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
@@ -147,7 +155,11 @@ pub(crate) fn labels_of(obj: &Value) -> BTreeMap<String, String> {
     meta(obj)
         .get("labels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -155,7 +167,9 @@ pub(crate) fn labels_of(obj: &Value) -> BTreeMap<String, String> {
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Parsed selectors of a list or watch.
@@ -166,14 +180,15 @@ pub(crate) struct Filter {
 
 impl Filter {
     pub(crate) fn new(def: &ResourceDef, opts: &ListOptions) -> Result<Self, StatusError> {
-        let labels = LabelSelector::parse(&opts.label_selector).map_err(|e| StatusError::bad_request(e.to_string()))?;
+        let labels = LabelSelector::parse(&opts.label_selector)
+            .map_err(|e| StatusError::bad_request(e.to_string()))?;
         let mut known = vec!["metadata.name"];
         if def.namespaced {
             known.push("metadata.namespace");
         }
         known.extend_from_slice(def.strategy.field_labels());
-        let fields =
-            FieldSelector::parse(&opts.field_selector, &known).map_err(|e| StatusError::bad_request(e.to_string()))?;
+        let fields = FieldSelector::parse(&opts.field_selector, &known)
+            .map_err(|e| StatusError::bad_request(e.to_string()))?;
         Ok(Filter { labels, fields })
     }
 
@@ -222,8 +237,12 @@ impl Registry {
     }
 
     pub(crate) fn decode(def: &ResourceDef, kv: &KeyValue) -> Result<Value, StatusError> {
-        let mut obj: Value = serde_json::from_slice(&kv.value)
-            .map_err(|e| StatusError::internal(format!("stored {} {} is not JSON: {e}", def.resource, kv.key)))?;
+        let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| {
+            StatusError::internal(format!(
+                "stored {} {} is not JSON: {e}",
+                def.resource, kv.key
+            ))
+        })?;
         meta_mut(&mut obj).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
         Ok(obj)
     }
@@ -249,7 +268,11 @@ impl Registry {
                 def.kind, def.kind
             )));
         };
-        if let Some(av) = o.get("apiVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(av) = o
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             if !def.versions.iter().any(|v| def.api_version_for(v) == av) {
                 return Err(StatusError::bad_request(format!(
                     "the API version in the data ({av}) does not match the expected API version ({})",
@@ -257,7 +280,11 @@ impl Registry {
                 )));
             }
         }
-        if let Some(k) = o.get("kind").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(k) = o
+            .get("kind")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             if k != def.kind {
                 return Err(StatusError::bad_request(format!(
                     "the kind in the data ({k}) does not match the expected kind ({})",
@@ -267,20 +294,32 @@ impl Registry {
         }
         o.insert("apiVersion".into(), def.api_version().into());
         o.insert("kind".into(), def.kind.into());
-        if !o.get("metadata").is_none_or(|m| m.is_object() || m.is_null()) {
+        if !o
+            .get("metadata")
+            .is_none_or(|m| m.is_object() || m.is_null())
+        {
             return Err(StatusError::bad_request(format!(
                 "{} in version \"{version}\" cannot be handled as a {}: metadata must be an object",
                 def.kind, def.kind
             )));
         }
         let unknown = def.strategy.check_schema(body).map_err(|e| {
-            StatusError::bad_request(format!("{} in version \"{version}\" cannot be handled as a {}: {e}", def.kind, def.kind))
+            StatusError::bad_request(format!(
+                "{} in version \"{version}\" cannot be handled as a {}: {e}",
+                def.kind, def.kind
+            ))
         })?;
         if !unknown.is_empty() {
-            let texts: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let texts: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
             match opts.field_validation {
                 FieldValidation::Strict => {
-                    return Err(StatusError::bad_request(format!("strict decoding error: {}", texts.join(", "))))
+                    return Err(StatusError::bad_request(format!(
+                        "strict decoding error: {}",
+                        texts.join(", ")
+                    )))
                 }
                 FieldValidation::Warn => warnings.extend(texts),
                 FieldValidation::Ignore => {}
@@ -312,13 +351,24 @@ impl Registry {
         if let Some(Value::Array(fins)) = m.get("finalizers") {
             for (i, f) in fins.iter().enumerate() {
                 let f = f.as_str().unwrap_or("");
-                validation::check(errs, &format!("metadata.finalizers[{i}]"), f, validation::qualified_name);
+                validation::check(
+                    errs,
+                    &format!("metadata.finalizers[{i}]"),
+                    f,
+                    validation::qualified_name,
+                );
             }
         }
     }
 
     fn invalid(def: &ResourceDef, obj: &Value, errs: FieldErrors) -> StatusError {
-        StatusError::invalid(def.group, &def.qualified_kind(), def.kind, meta_str(obj, "name"), errs.0)
+        StatusError::invalid(
+            def.group,
+            &def.qualified_kind(),
+            def.kind,
+            meta_str(obj, "name"),
+            errs.0,
+        )
     }
 
     fn check_namespace(def: &ResourceDef, ns: &str, obj: &mut Value) -> Result<(), StatusError> {
@@ -342,19 +392,44 @@ impl Registry {
     }
 
     /// POST: a new object.
-    pub fn create(&self, def: &ResourceDef, ns: &str, mut body: Value, opts: &WriteOptions) -> Result<Written, StatusError> {
+    pub fn create(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        mut body: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, StatusError> {
         let mut warnings = Vec::new();
         self.admit_body(def, &mut body, opts, &mut warnings)?;
         Self::check_namespace(def, ns, &mut body)?;
+        // NamespaceLifecycle is mutating-phase admission upstream: it answers before validation.
+        if def.namespaced {
+            let ns_obj = self.get_namespace(ns)?;
+            admission::namespace_allows_create(def, meta_str(&body, "name"), ns, ns_obj.as_ref())?;
+        }
         let now = format_rfc3339(self.now());
         let m = meta_mut(&mut body);
-        let generate = m.get("generateName").and_then(Value::as_str).unwrap_or("").to_string();
-        if m.get("name").and_then(Value::as_str).unwrap_or("").is_empty() && !generate.is_empty() {
+        let generate = m
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if m.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+            && !generate.is_empty()
+        {
             // `names.SimpleNameGenerator`: truncate the base so the name stays under 63.
             let base: String = generate.chars().take(58).collect();
             m.insert("name".into(), format!("{base}{}", random_suffix()).into());
         }
-        for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for f in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             m.remove(f);
         }
         m.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
@@ -367,24 +442,35 @@ impl Registry {
             return Err(Self::invalid(def, &body, errs));
         }
         let name = meta_str(&body, "name").to_string();
-        if def.namespaced {
-            let ns_obj = self.get_namespace(ns)?;
-            admission::namespace_allows_create(def, &name, ns, ns_obj.as_ref())?;
-        }
         if opts.dry_run {
-            return Ok(Written { object: body, warnings, created: true });
+            return Ok(Written {
+                object: body,
+                warnings,
+                created: true,
+            });
         }
         let kv = self
             .storage
             .create(&Self::key(def, ns, &name), Self::encode(&body))
             .map_err(|e| status_from_storage(def, &name, e))?;
         meta_mut(&mut body).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
-        Ok(Written { object: body, warnings, created: true })
+        Ok(Written {
+            object: body,
+            warnings,
+            created: true,
+        })
     }
 
     fn get_namespace(&self, ns: &str) -> Result<Option<Value>, StatusError> {
-        let def = crate::resources().iter().find(|d| d.resource == "namespaces" && d.group.is_empty()).expect("namespaces are served");
-        match self.storage.get(&Self::key(def, "", ns)).map_err(|e| status_from_storage(def, ns, e))? {
+        let def = crate::resources()
+            .iter()
+            .find(|d| d.resource == "namespaces" && d.group.is_empty())
+            .expect("namespaces are served");
+        match self
+            .storage
+            .get(&Self::key(def, "", ns))
+            .map_err(|e| status_from_storage(def, ns, e))?
+        {
             Some(kv) => Ok(Some(Self::decode(def, &kv)?)),
             None => Ok(None),
         }
@@ -407,9 +493,9 @@ impl Registry {
         match opts.resource_version.as_str() {
             "" | "0" => Ok(None),
             rv => {
-                let n: Revision = rv
-                    .parse()
-                    .map_err(|_| StatusError::bad_request(format!("invalid resource version: {rv}")))?;
+                let n: Revision = rv.parse().map_err(|_| {
+                    StatusError::bad_request(format!("invalid resource version: {rv}"))
+                })?;
                 // Only an Exact match reads the past; NotOlderThan is served from the present.
                 Ok((opts.resource_version_match == "Exact").then_some(n))
             }
@@ -417,16 +503,26 @@ impl Registry {
     }
 
     /// LIST, with selectors and paging. `ns` None lists every namespace.
-    pub fn list(&self, def: &ResourceDef, ns: Option<&str>, opts: &ListOptions) -> Result<ListOut, StatusError> {
+    pub fn list(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ListOut, StatusError> {
         let filter = Filter::new(def, opts)?;
         let prefix = Self::prefix(def, ns);
         let (mut revision, mut start) = (Self::list_revision(opts)?, None);
         if !opts.continue_token.is_empty() {
-            let (rv, after) = paging::decode(&opts.continue_token).map_err(StatusError::bad_request)?;
+            let (rv, after) =
+                paging::decode(&opts.continue_token).map_err(StatusError::bad_request)?;
             revision = Some(rv);
             start = Some(format!("{prefix}{after}"));
         }
-        let batch = if opts.limit == 0 { 0 } else { opts.limit.max(64) };
+        let batch = if opts.limit == 0 {
+            0
+        } else {
+            opts.limit.max(64)
+        };
         let mut items = Vec::new();
         let mut list_rv = None;
         let mut token = String::new();
@@ -526,33 +622,63 @@ impl Registry {
             if !errs.is_empty() {
                 return Err(Self::invalid(def, &new, errs));
             }
-            let finalized = meta(&new).get("deletionTimestamp").is_some_and(|t| !t.is_null())
-                && meta(&new).get("finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
+            let finalized = meta(&new)
+                .get("deletionTimestamp")
+                .is_some_and(|t| !t.is_null())
+                && meta(&new)
+                    .get("finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
                 && !has_namespace_finalizers(def, &new);
             if opts.dry_run {
-                return Ok(Written { object: new, warnings: vec![], created: false });
+                return Ok(Written {
+                    object: new,
+                    warnings: vec![],
+                    created: false,
+                });
             }
             let key = Self::key(def, ns, name);
             if finalized {
                 // The last finalizer is gone from an object being deleted: delete it now.
                 return match self.storage.delete(&key, Some(cur.mod_revision)) {
-                    Ok(_) => Ok(Written { object: new, warnings: vec![], created: false }),
-                    Err(StorageError::Conflict { .. }) if body_rv.is_empty() && attempt < MAX_RETRIES => continue,
+                    Ok(_) => Ok(Written {
+                        object: new,
+                        warnings: vec![],
+                        created: false,
+                    }),
+                    Err(StorageError::Conflict { .. })
+                        if body_rv.is_empty() && attempt < MAX_RETRIES =>
+                    {
+                        continue
+                    }
                     Err(e) => Err(status_from_storage(def, name, e)),
                 };
             }
             let bytes = Self::encode(&new);
             if bytes == cur.value {
                 // No change: no write, no new resourceVersion (upstream's GuaranteedUpdate).
-                return Ok(Written { object: old, warnings: vec![], created: false });
+                return Ok(Written {
+                    object: old,
+                    warnings: vec![],
+                    created: false,
+                });
             }
             match self.storage.update(&key, cur.mod_revision, bytes) {
                 Ok(kv) => {
                     let mut out = new;
-                    meta_mut(&mut out).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
-                    return Ok(Written { object: out, warnings: vec![], created: false });
+                    meta_mut(&mut out)
+                        .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+                    return Ok(Written {
+                        object: out,
+                        warnings: vec![],
+                        created: false,
+                    });
                 }
-                Err(StorageError::Conflict { .. }) if body_rv.is_empty() && expected.is_none() && attempt < MAX_RETRIES => continue,
+                Err(StorageError::Conflict { .. })
+                    if body_rv.is_empty() && expected.is_none() && attempt < MAX_RETRIES =>
+                {
+                    continue
+                }
                 Err(e) => return Err(status_from_storage(def, name, e)),
             }
         }
@@ -560,21 +686,39 @@ impl Registry {
     }
 
     /// `rest.BeforeUpdate`: system fields carried over, then the kind's and the subresource's rules.
-    fn prepare_update(&self, def: &ResourceDef, mut new: Value, old: &Value, subresource: Option<&str>) -> Result<Value, StatusError> {
+    fn prepare_update(
+        &self,
+        def: &ResourceDef,
+        mut new: Value,
+        old: &Value,
+        subresource: Option<&str>,
+    ) -> Result<Value, StatusError> {
         let om = meta(old).clone();
         let name = meta_str(old, "name").to_string();
         let nm = meta_mut(&mut new);
-        match (nm.get("uid").and_then(Value::as_str), om.get("uid").and_then(Value::as_str)) {
+        match (
+            nm.get("uid").and_then(Value::as_str),
+            om.get("uid").and_then(Value::as_str),
+        ) {
             (Some(n), Some(o)) if !n.is_empty() && n != o => {
                 return Err(StatusError::conflict(
                     &def.group_resource(),
                     &name,
-                    &format!("Precondition failed: UID in precondition: {n}, UID in object meta: {o}"),
+                    &format!(
+                        "Precondition failed: UID in precondition: {n}, UID in object meta: {o}"
+                    ),
                 ));
             }
             _ => {}
         }
-        for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "generateName"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "generateName",
+        ] {
             match om.get(f) {
                 Some(v) => {
                     nm.insert(f.into(), v.clone());
@@ -607,10 +751,18 @@ impl Registry {
             }
             Some("finalize") if def.resource == "namespaces" => {
                 let mut out = old.clone();
-                out["spec"]["finalizers"] = new.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+                out["spec"]["finalizers"] = new
+                    .pointer("/spec/finalizers")
+                    .cloned()
+                    .unwrap_or_else(|| json!([]));
                 out
             }
-            Some(other) => return Err(StatusError::path_not_found().with_message(format!("{} \"{name}\" has no subresource {other}", def.resource))),
+            Some(other) => {
+                return Err(StatusError::path_not_found().with_message(format!(
+                    "{} \"{name}\" has no subresource {other}",
+                    def.resource
+                )))
+            }
         })
     }
 
@@ -638,7 +790,13 @@ impl Registry {
             // whatever is current, and a concurrent write means: apply it again.
             let pinned = meta_str(&patched, "resourceVersion") != cur.mod_revision.to_string();
             match self.update_from(def, ns, name, patched, subresource, opts, Some(&cur)) {
-                Err(e) if e.code == 409 && e.reason == api_types::StatusReason::Conflict && !pinned => continue,
+                Err(e)
+                    if e.code == 409
+                        && e.reason == api_types::StatusReason::Conflict
+                        && !pinned =>
+                {
+                    continue
+                }
                 Ok(mut w) => {
                     w.warnings.extend(warnings);
                     return Ok(w);
@@ -650,7 +808,13 @@ impl Registry {
     }
 
     /// DELETE. Objects with finalizers get a deletionTimestamp and stay until they are gone.
-    pub fn delete(&self, def: &ResourceDef, ns: &str, name: &str, opts: &DeleteOptions) -> Result<Deleted, StatusError> {
+    pub fn delete(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, StatusError> {
         admission::namespace_allows_delete(def, name)?;
         let key = Self::key(def, ns, name);
         for _ in 0..MAX_RETRIES {
@@ -676,35 +840,65 @@ impl Registry {
                     ));
                 }
             }
-            let pending = meta(&obj).get("finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+            let pending = meta(&obj)
+                .get("finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty())
                 || has_namespace_finalizers(def, &obj);
             if pending {
-                if meta(&obj).get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
-                    return Ok(Deleted { object: obj, finished: false });
+                if meta(&obj)
+                    .get("deletionTimestamp")
+                    .is_some_and(|t| !t.is_null())
+                {
+                    return Ok(Deleted {
+                        object: obj,
+                        finished: false,
+                    });
                 }
                 let m = meta_mut(&mut obj);
-                m.insert("deletionTimestamp".into(), format_rfc3339(self.now()).into());
+                m.insert(
+                    "deletionTimestamp".into(),
+                    format_rfc3339(self.now()).into(),
+                );
                 m.insert("deletionGracePeriodSeconds".into(), 0.into());
                 if def.resource == "namespaces" {
                     obj["status"]["phase"] = "Terminating".into();
                 }
                 if opts.dry_run {
-                    return Ok(Deleted { object: obj, finished: false });
+                    return Ok(Deleted {
+                        object: obj,
+                        finished: false,
+                    });
                 }
-                match self.storage.update(&key, cur.mod_revision, Self::encode(&obj)) {
+                match self
+                    .storage
+                    .update(&key, cur.mod_revision, Self::encode(&obj))
+                {
                     Ok(kv) => {
-                        meta_mut(&mut obj).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
-                        return Ok(Deleted { object: obj, finished: false });
+                        meta_mut(&mut obj)
+                            .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+                        return Ok(Deleted {
+                            object: obj,
+                            finished: false,
+                        });
                     }
                     Err(StorageError::Conflict { .. }) => continue,
                     Err(e) => return Err(status_from_storage(def, name, e)),
                 }
             }
             if opts.dry_run {
-                return Ok(Deleted { object: obj, finished: true });
+                return Ok(Deleted {
+                    object: obj,
+                    finished: true,
+                });
             }
             match self.storage.delete(&key, Some(cur.mod_revision)) {
-                Ok(_) => return Ok(Deleted { object: obj, finished: true }),
+                Ok(_) => {
+                    return Ok(Deleted {
+                        object: obj,
+                        finished: true,
+                    })
+                }
                 Err(StorageError::Conflict { .. }) => continue,
                 Err(e) => return Err(status_from_storage(def, name, e)),
             }
@@ -720,7 +914,15 @@ impl Registry {
         list: &ListOptions,
         opts: &DeleteOptions,
     ) -> Result<Vec<Value>, StatusError> {
-        let all = self.list(def, ns, &ListOptions { limit: 0, continue_token: String::new(), ..list.clone() })?;
+        let all = self.list(
+            def,
+            ns,
+            &ListOptions {
+                limit: 0,
+                continue_token: String::new(),
+                ..list.clone()
+            },
+        )?;
         let mut out = Vec::new();
         for obj in all.items {
             let item_ns = meta_str(&obj, "namespace").to_string();
@@ -735,7 +937,10 @@ impl Registry {
 
     /// Creates the namespaces the control plane needs, if missing.
     pub fn ensure_namespaces(&self, names: &[&str]) -> Result<(), StatusError> {
-        let def = crate::resources().iter().find(|d| d.resource == "namespaces").expect("served");
+        let def = crate::resources()
+            .iter()
+            .find(|d| d.resource == "namespaces")
+            .expect("served");
         for n in names {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}});
             match self.create(def, "", body, &WriteOptions::default()) {
@@ -751,19 +956,28 @@ impl Registry {
 fn has_namespace_finalizers(def: &ResourceDef, obj: &Value) -> bool {
     def.resource == "namespaces"
         && def.group.is_empty()
-        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
 }
 
 fn has_list_or_directive(v: &Value) -> bool {
     match v {
         Value::Array(_) => true,
-        Value::Object(m) => m.iter().any(|(k, v)| k.starts_with('$') || has_list_or_directive(v)),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| k.starts_with('$') || has_list_or_directive(v)),
         _ => false,
     }
 }
 
 /// Applies one patch document to an object.
-pub(crate) fn apply_patch(mut doc: Value, patch_type: PatchType, patch: &Value) -> Result<Value, StatusError> {
+pub(crate) fn apply_patch(
+    mut doc: Value,
+    patch_type: PatchType,
+    patch: &Value,
+) -> Result<Value, StatusError> {
     let unprocessable = |msg: String| {
         let mut e = StatusError::bad_request(msg);
         e.code = 422;
@@ -778,13 +992,17 @@ pub(crate) fn apply_patch(mut doc: Value, patch_type: PatchType, patch: &Value) 
         }
         PatchType::Merge => {
             if !patch.is_object() {
-                return Err(StatusError::bad_request("error decoding patch: a merge patch must be a JSON object"));
+                return Err(StatusError::bad_request(
+                    "error decoding patch: a merge patch must be a JSON object",
+                ));
             }
             json_patch::merge(&mut doc, patch);
         }
         PatchType::StrategicMerge => {
             if !patch.is_object() {
-                return Err(StatusError::bad_request("error decoding patch: a strategic merge patch must be a JSON object"));
+                return Err(StatusError::bad_request(
+                    "error decoding patch: a strategic merge patch must be a JSON object",
+                ));
             }
             if has_list_or_directive(patch) {
                 return Err(StatusError::unsupported_media_type(

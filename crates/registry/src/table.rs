@@ -27,7 +27,11 @@ impl IncludeObject {
 
 /// The AGE cell of an object.
 pub fn age(obj: &Value, now: Timestamp) -> String {
-    match obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str).and_then(parse_rfc3339) {
+    match obj
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339)
+    {
         Some(t) => human_duration(now.as_second() - t.as_second()),
         None => "<unknown>".into(),
     }

@@ -24,7 +24,11 @@ impl FieldErrors {
     }
 
     fn push(&mut self, reason: &str, field: &str, message: String) {
-        let cause = Cause { reason: reason.into(), message, field: field.into() };
+        let cause = Cause {
+            reason: reason.into(),
+            message,
+            field: field.into(),
+        };
         // The aggregate upstream builds drops duplicates.
         if !self.0.contains(&cause) {
             self.0.push(cause);
@@ -32,7 +36,11 @@ impl FieldErrors {
     }
 
     pub fn required(&mut self, field: &str, detail: &str) {
-        let msg = if detail.is_empty() { "Required value".to_string() } else { format!("Required value: {detail}") };
+        let msg = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
         self.push("FieldValueRequired", field, msg);
     }
 
@@ -50,20 +58,35 @@ impl FieldErrors {
     }
 
     pub fn duplicate(&mut self, field: &str, value: &Value) {
-        self.push("FieldValueDuplicate", field, format!("Duplicate value: {}", show(value)));
+        self.push(
+            "FieldValueDuplicate",
+            field,
+            format!("Duplicate value: {}", show(value)),
+        );
     }
 
     pub fn not_supported(&mut self, field: &str, value: &Value, supported: &[&str]) {
-        let list = supported.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+        let list = supported
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         self.push(
             "FieldValueNotSupported",
             field,
-            format!("Unsupported value: {}: supported values: {list}", show(value)),
+            format!(
+                "Unsupported value: {}: supported values: {list}",
+                show(value)
+            ),
         );
     }
 
     pub fn too_long(&mut self, field: &str, max: usize) {
-        self.push("FieldValueTooLong", field, format!("Too long: must have at most {max} bytes"));
+        self.push(
+            "FieldValueTooLong",
+            field,
+            format!("Too long: must have at most {max} bytes"),
+        );
     }
 
     /// `field is immutable`, as `ValidateImmutableField`.
@@ -142,7 +165,8 @@ pub fn path_segment_name(s: &str) -> Vec<String> {
 const QUALIFIED_NAME_ERR: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 
 fn label_chars_ok(s: &str) -> bool {
-    s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
@@ -161,7 +185,11 @@ pub fn qualified_name(s: &str) -> Vec<String> {
         if p.is_empty() {
             errs.push("prefix part must be non-empty".to_string());
         } else {
-            errs.extend(dns1123_subdomain(p).into_iter().map(|e| format!("prefix part {e}")));
+            errs.extend(
+                dns1123_subdomain(p)
+                    .into_iter()
+                    .map(|e| format!("prefix part {e}")),
+            );
         }
     }
     if name.is_empty() {
@@ -193,7 +221,11 @@ pub fn config_map_key(s: &str) -> Vec<String> {
     if s.len() > 253 {
         errs.push("must be no more than 253 characters".to_string());
     }
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
         errs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string());
     }
     if s == "." {
@@ -215,7 +247,9 @@ pub fn check(errs: &mut FieldErrors, field: &str, value: &str, validator: fn(&st
 
 /// `ValidateLabels` over `metadata.labels`.
 pub fn labels(errs: &mut FieldErrors, field: &str, labels: Option<&Value>) {
-    let Some(Value::Object(map)) = labels else { return };
+    let Some(Value::Object(map)) = labels else {
+        return;
+    };
     for (k, v) in map {
         check(errs, field, k, qualified_name);
         if let Some(v) = v.as_str() {
@@ -226,7 +260,9 @@ pub fn labels(errs: &mut FieldErrors, field: &str, labels: Option<&Value>) {
 
 /// `ValidateAnnotations`: qualified (lower-cased) keys and a total size limit.
 pub fn annotations(errs: &mut FieldErrors, field: &str, annotations: Option<&Value>) {
-    let Some(Value::Object(map)) = annotations else { return };
+    let Some(Value::Object(map)) = annotations else {
+        return;
+    };
     let mut total = 0;
     for (k, v) in map {
         check(errs, field, &k.to_lowercase(), qualified_name);
@@ -260,7 +296,13 @@ mod tests {
         assert!(qualified_name("app.kubernetes.io/name").is_empty());
         assert!(qualified_name("app").is_empty());
         assert_eq!(qualified_name("a/b/c").len(), 1);
-        assert_eq!(qualified_name("Bad_Prefix/x"), vec![format!("prefix part {}", dns1123_subdomain("Bad_Prefix")[0])]);
+        assert_eq!(
+            qualified_name("Bad_Prefix/x"),
+            vec![format!(
+                "prefix part {}",
+                dns1123_subdomain("Bad_Prefix")[0]
+            )]
+        );
         assert!(label_value("").is_empty());
         assert_eq!(label_value("a b").len(), 1);
         assert_eq!(label_value(&"a".repeat(64)).len(), 1);
@@ -274,7 +316,11 @@ mod tests {
         let mut e = FieldErrors::default();
         e.required("metadata.name", "name or generateName is required");
         e.invalid("metadata.name", &Value::String("X".into()), "bad");
-        e.not_supported("spec.restartPolicy", &Value::String("Sometimes".into()), &["Always", "Never"]);
+        e.not_supported(
+            "spec.restartPolicy",
+            &Value::String("Sometimes".into()),
+            &["Always", "Never"],
+        );
         let msgs: Vec<_> = e.0.iter().map(|c| c.message.as_str()).collect();
         assert_eq!(
             msgs,

@@ -1,8 +1,8 @@
 //! Watches: an initial state (for resourceVersion "0" or unset), then changes, filtered by
 //! selectors the way the watch cache filters them, with bookmarks and a deadline.
 
-use crate::store::{status_from_storage, Filter, ListOptions, Registry};
 use crate::resource::ResourceDef;
+use crate::store::{status_from_storage, Filter, ListOptions, Registry};
 use serde_json::{json, Value};
 use std::time::Duration;
 use storage::{EventKind, Revision, StorageError};
@@ -44,24 +44,45 @@ impl Registry {
         let mut initial = Vec::new();
         let from: Revision = match opts.list.resource_version.as_str() {
             "" | "0" => {
-                let all = self.list(def, ns, &ListOptions { limit: 0, continue_token: String::new(), resource_version: String::new(), ..opts.list.clone() })?;
-                initial = all.items.into_iter().map(|o| WatchEvent { type_: "ADDED", object: o }).collect();
+                let all = self.list(
+                    def,
+                    ns,
+                    &ListOptions {
+                        limit: 0,
+                        continue_token: String::new(),
+                        resource_version: String::new(),
+                        ..opts.list.clone()
+                    },
+                )?;
+                initial = all
+                    .items
+                    .into_iter()
+                    .map(|o| WatchEvent {
+                        type_: "ADDED",
+                        object: o,
+                    })
+                    .collect();
                 all.resource_version.parse().unwrap_or(0)
             }
-            rv => rv
-                .parse()
-                .map_err(|_| crate::StatusError::bad_request(format!("invalid resource version: {rv}")))?,
+            rv => rv.parse().map_err(|_| {
+                crate::StatusError::bad_request(format!("invalid resource version: {rv}"))
+            })?,
         };
         let watcher = match self.storage().watch(&prefix, from) {
             Ok(w) => Some(w),
             Err(e @ StorageError::Compacted { .. }) => {
                 let status = status_from_storage(def, "", e).to_status();
-                let _ = tx.try_send(WatchEvent { type_: "ERROR", object: status });
+                let _ = tx.try_send(WatchEvent {
+                    type_: "ERROR",
+                    object: status,
+                });
                 None
             }
             Err(e) => return Err(status_from_storage(def, "", e)),
         };
-        let Some(mut watcher) = watcher else { return Ok(rx) };
+        let Some(mut watcher) = watcher else {
+            return Ok(rx);
+        };
         let deadline = Instant::now() + opts.timeout;
         tokio::spawn(async move {
             for e in initial {
@@ -71,7 +92,9 @@ impl Registry {
             }
             let mut last = from;
             let next_bookmark = |now: Instant| {
-                let before_deadline = deadline.checked_sub(Duration::from_secs(2)).unwrap_or(deadline);
+                let before_deadline = deadline
+                    .checked_sub(Duration::from_secs(2))
+                    .unwrap_or(deadline);
                 (now + BOOKMARK_EVERY).min(before_deadline)
             };
             let mut bookmark_at = next_bookmark(Instant::now());
@@ -113,11 +136,18 @@ impl Registry {
 /// that starts matching is ADDED, one that stops matching is DELETED).
 fn translate(def: &ResourceDef, filter: &Filter, e: &storage::Event) -> Option<WatchEvent> {
     let decode = |bytes: &[u8]| {
-        let kv = storage::KeyValue { value: bytes.to_vec(), ..e.kv.clone() };
+        let kv = storage::KeyValue {
+            value: bytes.to_vec(),
+            ..e.kv.clone()
+        };
         Registry::decode(def, &kv).ok()
     };
     let cur = decode(&e.kv.value)?;
-    let prev_matches = e.prev_value.as_deref().and_then(decode).is_some_and(|p| filter.matches(def, &p));
+    let prev_matches = e
+        .prev_value
+        .as_deref()
+        .and_then(decode)
+        .is_some_and(|p| filter.matches(def, &p));
     let type_ = match e.kind {
         EventKind::Created => filter.matches(def, &cur).then_some("ADDED")?,
         EventKind::Deleted => prev_matches.then_some("DELETED")?,

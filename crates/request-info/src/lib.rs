@@ -44,7 +44,10 @@ fn split_path(path: &str) -> Vec<String> {
     if trimmed.is_empty() {
         return Vec::new();
     }
-    trimmed.split('/').map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned()).collect()
+    trimmed
+        .split('/')
+        .map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned())
+        .collect()
 }
 
 /// Go's `strconv.ParseBool` truth set, which upstream uses for `watch=`.
@@ -142,7 +145,9 @@ pub fn parse(method: &str, path: &str, query: &str) -> Result<RequestInfo, Parse
         let mut field_selector = None;
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match &*k {
-                "watch" => watch = parse_bool(&v).unwrap_or(!matches!(&*v.to_lowercase(), "false" | "0")),
+                "watch" => {
+                    watch = parse_bool(&v).unwrap_or(!matches!(&*v.to_lowercase(), "false" | "0"))
+                }
                 "fieldSelector" => field_selector = Some(v.into_owned()),
                 _ => {}
             }

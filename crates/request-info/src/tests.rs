@@ -6,7 +6,10 @@ use super::*;
 fn check(method: &str, url: &str, want: &str) {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let info = parse(method, path, query).unwrap();
-    assert!(info.is_resource_request, "{url} should be a resource request");
+    assert!(
+        info.is_resource_request,
+        "{url} should be a resource request"
+    );
     let got = [
         &info.verb,
         &info.api_prefix,
@@ -18,7 +21,13 @@ fn check(method: &str, url: &str, want: &str) {
         &info.subresource,
     ]
     .iter()
-    .map(|s| if s.is_empty() { "-".to_string() } else { s.to_string() })
+    .map(|s| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    })
     .collect::<Vec<_>>()
     .join(" ");
     assert_eq!(got, want, "{method} {url}");
@@ -27,31 +36,102 @@ fn check(method: &str, url: &str, want: &str) {
 fn check_non_resource(method: &str, url: &str, verb: &str) {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let info = parse(method, path, query).unwrap();
-    assert!(!info.is_resource_request, "{url} should be a non-resource request");
+    assert!(
+        !info.is_resource_request,
+        "{url} should be a non-resource request"
+    );
     assert_eq!(info.verb, verb);
 }
 
 #[test]
 fn resource_requests() {
-    check("GET", "/api/v1/namespaces", "list api - v1 - namespaces - -");
-    check("GET", "/api/v1/namespaces/other", "get api - v1 other namespaces other -");
-    check("GET", "/api/v1/namespaces/other/pods/foo", "get api - v1 other pods foo -");
-    check("GET", "/api/v1/namespaces/other/pods", "list api - v1 other pods - -");
+    check(
+        "GET",
+        "/api/v1/namespaces",
+        "list api - v1 - namespaces - -",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/other",
+        "get api - v1 other namespaces other -",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/other/pods/foo",
+        "get api - v1 other pods foo -",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/other/pods",
+        "list api - v1 other pods - -",
+    );
     check("GET", "/api/v1/pods", "list api - v1 - pods - -");
-    check("HEAD", "/api/v1/namespaces/other/pods/foo", "get api - v1 other pods foo -");
-    check("GET", "/api/v1/namespaces/other/pods?watch=true", "watch api - v1 other pods - -");
-    check("GET", "/api/v1/namespaces/other/pods?watch=false", "list api - v1 other pods - -");
-    check("GET", "/api/v1/namespaces/other/pods?watch=1", "watch api - v1 other pods - -");
-    check("GET", "/api/v1/watch/namespaces/other/pods", "watch api - v1 other pods - -");
+    check(
+        "HEAD",
+        "/api/v1/namespaces/other/pods/foo",
+        "get api - v1 other pods foo -",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/other/pods?watch=true",
+        "watch api - v1 other pods - -",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/other/pods?watch=false",
+        "list api - v1 other pods - -",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/other/pods?watch=1",
+        "watch api - v1 other pods - -",
+    );
+    check(
+        "GET",
+        "/api/v1/watch/namespaces/other/pods",
+        "watch api - v1 other pods - -",
+    );
     check("GET", "/api/v1/watch/pods", "watch api - v1 - pods - -");
-    check("POST", "/api/v1/namespaces/other/pods", "create api - v1 other pods - -");
-    check("PUT", "/api/v1/namespaces/other/pods/foo", "update api - v1 other pods foo -");
-    check("PATCH", "/api/v1/namespaces/other/pods/foo", "patch api - v1 other pods foo -");
-    check("DELETE", "/api/v1/namespaces/other/pods/foo", "delete api - v1 other pods foo -");
-    check("DELETE", "/api/v1/namespaces/other/pods", "deletecollection api - v1 other pods - -");
-    check("GET", "/api/v1/namespaces/other/pods/foo/log", "get api - v1 other pods foo log");
-    check("PUT", "/api/v1/namespaces/other/finalize", "update api - v1 other namespaces other finalize");
-    check("PUT", "/api/v1/namespaces/other/status", "update api - v1 other namespaces other status");
+    check(
+        "POST",
+        "/api/v1/namespaces/other/pods",
+        "create api - v1 other pods - -",
+    );
+    check(
+        "PUT",
+        "/api/v1/namespaces/other/pods/foo",
+        "update api - v1 other pods foo -",
+    );
+    check(
+        "PATCH",
+        "/api/v1/namespaces/other/pods/foo",
+        "patch api - v1 other pods foo -",
+    );
+    check(
+        "DELETE",
+        "/api/v1/namespaces/other/pods/foo",
+        "delete api - v1 other pods foo -",
+    );
+    check(
+        "DELETE",
+        "/api/v1/namespaces/other/pods",
+        "deletecollection api - v1 other pods - -",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/other/pods/foo/log",
+        "get api - v1 other pods foo log",
+    );
+    check(
+        "PUT",
+        "/api/v1/namespaces/other/finalize",
+        "update api - v1 other namespaces other finalize",
+    );
+    check(
+        "PUT",
+        "/api/v1/namespaces/other/status",
+        "update api - v1 other namespaces other status",
+    );
     check(
         "POST",
         "/api/v1/namespaces/ns/serviceaccounts/sa/token",

@@ -1,1 +1,118 @@
+//! kubeward's HTTPS front door: TLS with client certificates, the handler chain
+//! ([`chain`]), the resource and non-resource handlers, discovery and content negotiation.
+//!
+//! Architecture invariant: this is the only crate that knows HTTP and TLS. The registry,
+//! storage and request-info crates take and return plain values.
 
+mod authn;
+mod authz;
+mod body;
+pub mod chain;
+mod discovery;
+mod handlers;
+pub mod negotiate;
+mod nonresource;
+pub mod protobuf;
+mod respond;
+pub mod tls;
+
+use api_types::UserInfo;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use registry::{Registry, ResourceDef};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub use discovery::Discovery;
+pub use nonresource::version_info;
+
+/// Shared by every request.
+pub struct State {
+    pub registry: Arc<Registry>,
+    pub discovery: Discovery,
+    /// `--anonymous-auth`.
+    pub anonymous: bool,
+    ready: AtomicBool,
+    defs: &'static [ResourceDef],
+}
+
+impl State {
+    pub fn new(registry: Arc<Registry>, server_address: String, anonymous: bool) -> Self {
+        let defs = registry::resources();
+        State {
+            registry,
+            discovery: Discovery::new(defs, server_address),
+            anonymous,
+            ready: AtomicBool::new(false),
+            defs,
+        }
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn resolve(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+    ) -> Option<&'static ResourceDef> {
+        self.defs
+            .iter()
+            .find(|d| d.group == group && d.resource == resource && d.versions.contains(&version))
+    }
+}
+
+/// Accepts connections until the listener fails. Each connection: TLS handshake (bounded in
+/// time), the client certificate's identity, then HTTP/2 or HTTP/1.1 by ALPN.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: Arc<State>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    _ => return,
+                };
+            let cert_user: Option<Arc<UserInfo>> = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| authn::user_from_certificate(c.as_ref()))
+                .map(Arc::new);
+            let svc = service_fn(move |req| {
+                let (state, cert_user) = (state.clone(), cert_user.clone());
+                async move {
+                    // A panic in a handler becomes a 500 for this request, never a dead server.
+                    let resp = match tokio::spawn(chain::handle(state, cert_user, req)).await {
+                        Ok(r) => r,
+                        Err(_) => respond::status(&api_types::StatusError::internal(
+                            "the request handler panicked",
+                        )),
+                    };
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -26,7 +26,11 @@ fn v(s: &str) -> Vec<u8> {
 fn create_get(s: &dyn Storage) {
     let start = s.current_revision().unwrap();
     let a = s.create("/r/a", v("1")).unwrap();
-    assert_eq!(a.mod_revision, start + 1, "a write advances the revision by one");
+    assert_eq!(
+        a.mod_revision,
+        start + 1,
+        "a write advances the revision by one"
+    );
     assert_eq!(a.create_revision, a.mod_revision);
     assert_eq!(s.get("/r/a").unwrap().unwrap(), a);
     assert!(s.get("/r/missing").unwrap().is_none());
@@ -34,8 +38,16 @@ fn create_get(s: &dyn Storage) {
         Err(StorageError::AlreadyExists(k)) => assert_eq!(k, "/r/a"),
         other => panic!("second create: {other:?}"),
     }
-    assert_eq!(s.get("/r/a").unwrap().unwrap().value, v("1"), "a failed create changes nothing");
-    assert_eq!(s.current_revision().unwrap(), start + 1, "a failed create takes no revision");
+    assert_eq!(
+        s.get("/r/a").unwrap().unwrap().value,
+        v("1"),
+        "a failed create changes nothing"
+    );
+    assert_eq!(
+        s.current_revision().unwrap(),
+        start + 1,
+        "a failed create takes no revision"
+    );
 }
 
 fn update_cas(s: &dyn Storage) {
@@ -44,25 +56,39 @@ fn update_cas(s: &dyn Storage) {
     assert!(b.mod_revision > a.mod_revision);
     assert_eq!(b.create_revision, a.create_revision);
     match s.update("/r/a", a.mod_revision, v("3")) {
-        Err(StorageError::Conflict { expected, current, .. }) => {
+        Err(StorageError::Conflict {
+            expected, current, ..
+        }) => {
             assert_eq!((expected, current), (a.mod_revision, b.mod_revision))
         }
         other => panic!("stale update: {other:?}"),
     }
     assert_eq!(s.get("/r/a").unwrap().unwrap().value, v("2"));
-    assert!(matches!(s.update("/r/none", 1, v("x")), Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        s.update("/r/none", 1, v("x")),
+        Err(StorageError::NotFound(_))
+    ));
 }
 
 fn delete_and_recreate(s: &dyn Storage) {
     let a = s.create("/r/a", v("1")).unwrap();
-    assert!(matches!(s.delete("/r/a", Some(a.mod_revision + 100)), Err(StorageError::Conflict { .. })));
+    assert!(matches!(
+        s.delete("/r/a", Some(a.mod_revision + 100)),
+        Err(StorageError::Conflict { .. })
+    ));
     let d = s.delete("/r/a", Some(a.mod_revision)).unwrap();
     assert_eq!(d.value, v("1"), "delete returns the last value");
     assert!(d.mod_revision > a.mod_revision);
     assert!(s.get("/r/a").unwrap().is_none());
-    assert!(matches!(s.delete("/r/a", None), Err(StorageError::NotFound(_))));
+    assert!(matches!(
+        s.delete("/r/a", None),
+        Err(StorageError::NotFound(_))
+    ));
     let again = s.create("/r/a", v("2")).unwrap();
-    assert!(again.create_revision > d.mod_revision, "a re-created key has a new create revision");
+    assert!(
+        again.create_revision > d.mod_revision,
+        "a re-created key has a new create revision"
+    );
 }
 
 fn list_prefix_paging(s: &dyn Storage) {
@@ -71,21 +97,54 @@ fn list_prefix_paging(s: &dyn Storage) {
     }
     let all = s.list("/r/", &ListOptions::default()).unwrap();
     let keys: Vec<_> = all.kvs.iter().map(|kv| kv.key.as_str()).collect();
-    assert_eq!(keys, ["/r/a", "/r/b", "/r/c"], "prefix is a directory, in key order");
+    assert_eq!(
+        keys,
+        ["/r/a", "/r/b", "/r/c"],
+        "prefix is a directory, in key order"
+    );
     assert!(!all.more);
     assert_eq!(all.revision, s.current_revision().unwrap());
 
-    let p1 = s.list("/r/", &ListOptions { limit: 2, ..Default::default() }).unwrap();
+    let p1 = s
+        .list(
+            "/r/",
+            &ListOptions {
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert_eq!(p1.kvs.len(), 2);
     assert!(p1.more);
     let last = p1.kvs[1].key.clone();
     let p2 = s
-        .list("/r/", &ListOptions { limit: 2, start_after: Some(&last), revision: Some(p1.revision) })
+        .list(
+            "/r/",
+            &ListOptions {
+                limit: 2,
+                start_after: Some(&last),
+                revision: Some(p1.revision),
+            },
+        )
         .unwrap();
-    assert_eq!(p2.kvs.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(), ["/r/c"]);
+    assert_eq!(
+        p2.kvs.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(),
+        ["/r/c"]
+    );
     assert!(!p2.more);
-    let exact = s.list("/r/", &ListOptions { limit: 3, ..Default::default() }).unwrap();
-    assert!(!exact.more, "a page that ends exactly at the last key has no more");
+    let exact = s
+        .list(
+            "/r/",
+            &ListOptions {
+                limit: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(
+        !exact.more,
+        "a page that ends exactly at the last key has no more"
+    );
 }
 
 fn list_at_revision(s: &dyn Storage) {
@@ -96,15 +155,41 @@ fn list_at_revision(s: &dyn Storage) {
     s.delete("/r/b", None).unwrap();
     s.create("/r/c", v("c1")).unwrap();
 
-    let old = s.list("/r/", &ListOptions { revision: Some(snapshot), ..Default::default() }).unwrap();
-    let got: Vec<_> = old.kvs.iter().map(|kv| (kv.key.as_str(), kv.value.clone())).collect();
-    assert_eq!(got, [("/r/a", v("a1")), ("/r/b", v("b1"))], "a list at a revision sees that state");
+    let old = s
+        .list(
+            "/r/",
+            &ListOptions {
+                revision: Some(snapshot),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let got: Vec<_> = old
+        .kvs
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [("/r/a", v("a1")), ("/r/b", v("b1"))],
+        "a list at a revision sees that state"
+    );
     let now = s.list("/r/", &ListOptions::default()).unwrap();
-    let got: Vec<_> = now.kvs.iter().map(|kv| (kv.key.as_str(), kv.value.clone())).collect();
+    let got: Vec<_> = now
+        .kvs
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.clone()))
+        .collect();
     assert_eq!(got, [("/r/a", v("a2")), ("/r/c", v("c1"))]);
     let future = s.current_revision().unwrap() + 5;
     assert!(matches!(
-        s.list("/r/", &ListOptions { revision: Some(future), ..Default::default() }),
+        s.list(
+            "/r/",
+            &ListOptions {
+                revision: Some(future),
+                ..Default::default()
+            }
+        ),
         Err(StorageError::FutureRevision { .. })
     ));
 }
@@ -118,12 +203,22 @@ async fn watch_history_then_live(s: Arc<dyn Storage>) {
     s.create("/r/b", v("b")).unwrap();
 
     let e = w.next().await.unwrap().unwrap();
-    assert_eq!((e.kind, e.kv.value.clone(), e.prev_value.clone()), (EventKind::Modified, v("2"), Some(v("1"))));
+    assert_eq!(
+        (e.kind, e.kv.value.clone(), e.prev_value.clone()),
+        (EventKind::Modified, v("2"), Some(v("1")))
+    );
     assert_eq!(e.kv.mod_revision, a2.mod_revision);
     let e = w.next().await.unwrap().unwrap();
-    assert_eq!((e.kind, e.kv.value.clone()), (EventKind::Deleted, v("2")), "a deletion carries the last value");
+    assert_eq!(
+        (e.kind, e.kv.value.clone()),
+        (EventKind::Deleted, v("2")),
+        "a deletion carries the last value"
+    );
     let e = w.next().await.unwrap().unwrap();
-    assert_eq!((e.kind, e.kv.key.as_str(), e.prev_value.clone()), (EventKind::Created, "/r/b", None));
+    assert_eq!(
+        (e.kind, e.kv.key.as_str(), e.prev_value.clone()),
+        (EventKind::Created, "/r/b", None)
+    );
 
     // Live events after the watch was opened.
     let store = s.clone();
@@ -139,7 +234,10 @@ async fn watch_filters_prefix(s: Arc<dyn Storage>) {
     s.create("/q/x", v("no")).unwrap();
     s.create("/r/x", v("yes")).unwrap();
     let e = w.next().await.unwrap().unwrap();
-    assert_eq!(e.kv.key, "/r/x", "events outside the prefix are not delivered");
+    assert_eq!(
+        e.kv.key, "/r/x",
+        "events outside the prefix are not delivered"
+    );
 }
 
 async fn compaction(s: Arc<dyn Storage>) {
@@ -153,19 +251,43 @@ async fn compaction(s: Arc<dyn Storage>) {
     assert_eq!(s.compacted_revision().unwrap(), mid);
 
     assert!(matches!(
-        s.list("/r/", &ListOptions { revision: Some(gone.mod_revision), ..Default::default() }),
+        s.list(
+            "/r/",
+            &ListOptions {
+                revision: Some(gone.mod_revision),
+                ..Default::default()
+            }
+        ),
         Err(StorageError::Compacted { .. })
     ));
-    assert!(matches!(s.watch("/r/", a.mod_revision), Err(StorageError::Compacted { .. })));
-    let at_mid = s.list("/r/", &ListOptions { revision: Some(mid), ..Default::default() }).unwrap();
-    assert_eq!(at_mid.kvs.len(), 1, "the compacted revision itself stays readable");
+    assert!(matches!(
+        s.watch("/r/", a.mod_revision),
+        Err(StorageError::Compacted { .. })
+    ));
+    let at_mid = s
+        .list(
+            "/r/",
+            &ListOptions {
+                revision: Some(mid),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        at_mid.kvs.len(),
+        1,
+        "the compacted revision itself stays readable"
+    );
     assert_eq!(at_mid.kvs[0].value, v("2"));
     assert_eq!(s.get("/r/a").unwrap().unwrap(), a3);
     assert!(s.get("/r/gone").unwrap().is_none());
 
     let mut w = s.watch("/r/", mid).unwrap();
     let e = w.next().await.unwrap().unwrap();
-    assert_eq!((e.kind, e.prev_value.clone()), (EventKind::Modified, Some(v("2"))));
+    assert_eq!(
+        (e.kind, e.prev_value.clone()),
+        (EventKind::Modified, Some(v("2")))
+    );
     // Compacting to an older revision is a no-op, never an error.
     s.compact(1).unwrap();
     assert_eq!(s.compacted_revision().unwrap(), mid);
@@ -181,7 +303,11 @@ fn concurrent_cas_loses_nothing(s: Arc<dyn Storage>) {
                     loop {
                         let cur = s.get("/r/counter").unwrap().unwrap();
                         let n: u64 = String::from_utf8(cur.value).unwrap().parse().unwrap();
-                        match s.update("/r/counter", cur.mod_revision, (n + 1).to_string().into_bytes()) {
+                        match s.update(
+                            "/r/counter",
+                            cur.mod_revision,
+                            (n + 1).to_string().into_bytes(),
+                        ) {
                             Ok(_) => break,
                             Err(StorageError::Conflict { .. }) => continue,
                             Err(e) => panic!("{e}"),

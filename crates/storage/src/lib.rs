@@ -67,19 +67,33 @@ pub enum StorageError {
     NotFound(String),
     /// A compare-and-swap found another revision than the caller read.
     #[error("key {key}: expected revision {expected}, found {current}")]
-    Conflict { key: String, expected: Revision, current: Revision },
+    Conflict {
+        key: String,
+        expected: Revision,
+        current: Revision,
+    },
     /// A list or watch asked for history that compaction removed.
     #[error("revision {requested} is compacted (oldest available is {compacted})")]
-    Compacted { requested: Revision, compacted: Revision },
+    Compacted {
+        requested: Revision,
+        compacted: Revision,
+    },
     /// A list or watch asked for a revision the store has not reached.
     #[error("revision {requested} is newer than the current revision {current}")]
-    FutureRevision { requested: Revision, current: Revision },
+    FutureRevision {
+        requested: Revision,
+        current: Revision,
+    },
     /// A watcher fell so far behind that its events were dropped; it must re-list.
     #[error("watcher fell behind and missed events")]
     Lagged,
     /// The SQLite engine failed.
     #[error("sqlite")]
-    Sqlite(#[from] #[source] rusqlite::Error),
+    Sqlite(
+        #[from]
+        #[source]
+        rusqlite::Error,
+    ),
     /// A thread panicked while holding the store's lock.
     #[error("storage lock poisoned")]
     Poisoned,

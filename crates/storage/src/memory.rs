@@ -65,7 +65,11 @@ impl Default for MemoryStorage {
 impl MemoryStorage {
     pub fn new() -> Self {
         MemoryStorage {
-            inner: Mutex::new(Inner { revision: 1, compacted: 0, ..Default::default() }),
+            inner: Mutex::new(Inner {
+                revision: 1,
+                compacted: 0,
+                ..Default::default()
+            }),
             events: channel(),
         }
     }
@@ -76,29 +80,42 @@ impl MemoryStorage {
 
     fn publish(&self, kind: EventKind, kv: &KeyValue, prev_value: Option<Vec<u8>>) {
         // No receivers is not an error: nobody is watching.
-        let _ = self.events.send(Arc::new(Event { kind, kv: kv.clone(), prev_value }));
+        let _ = self.events.send(Arc::new(Event {
+            kind,
+            kv: kv.clone(),
+            prev_value,
+        }));
     }
 }
 
 impl Storage for MemoryStorage {
     fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let inner = self.lock()?;
-        Ok(inner.latest(key).filter(|(_, r)| !r.deleted).map(|(rev, r)| KeyValue {
-            key: key.to_string(),
-            value: r.value.clone(),
-            create_revision: r.create_revision,
-            mod_revision: rev,
-        }))
+        Ok(inner
+            .latest(key)
+            .filter(|(_, r)| !r.deleted)
+            .map(|(rev, r)| KeyValue {
+                key: key.to_string(),
+                value: r.value.clone(),
+                create_revision: r.create_revision,
+                mod_revision: rev,
+            }))
     }
 
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         let inner = self.lock()?;
         let at = opts.revision.unwrap_or(inner.revision);
         if at < inner.compacted {
-            return Err(StorageError::Compacted { requested: at, compacted: inner.compacted });
+            return Err(StorageError::Compacted {
+                requested: at,
+                compacted: inner.compacted,
+            });
         }
         if at > inner.revision {
-            return Err(StorageError::FutureRevision { requested: at, current: inner.revision });
+            return Err(StorageError::FutureRevision {
+                requested: at,
+                current: inner.revision,
+            });
         }
         let end = prefix_end(prefix);
         let mut kvs = Vec::new();
@@ -111,7 +128,9 @@ impl Storage for MemoryStorage {
             if opts.start_after.is_some_and(|s| key <= s) {
                 continue;
             }
-            let Some((rev, row)) = inner.at(key, at) else { continue };
+            let Some((rev, row)) = inner.at(key, at) else {
+                continue;
+            };
             if row.deleted {
                 continue;
             }
@@ -126,7 +145,11 @@ impl Storage for MemoryStorage {
                 mod_revision: rev,
             });
         }
-        Ok(ListResult { kvs, revision: at, more })
+        Ok(ListResult {
+            kvs,
+            revision: at,
+            more,
+        })
     }
 
     fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue> {
@@ -135,8 +158,18 @@ impl Storage for MemoryStorage {
             return Err(StorageError::AlreadyExists(key.to_string()));
         }
         let rev = inner.revision + 1;
-        inner.write(Row { key: key.to_string(), value: value.clone(), create_revision: rev, deleted: false });
-        let kv = KeyValue { key: key.to_string(), value, create_revision: rev, mod_revision: rev };
+        inner.write(Row {
+            key: key.to_string(),
+            value: value.clone(),
+            create_revision: rev,
+            deleted: false,
+        });
+        let kv = KeyValue {
+            key: key.to_string(),
+            value,
+            create_revision: rev,
+            mod_revision: rev,
+        };
         self.publish(EventKind::Created, &kv, None);
         Ok(kv)
     }
@@ -148,7 +181,11 @@ impl Storage for MemoryStorage {
             _ => return Err(StorageError::NotFound(key.to_string())),
         };
         if cur != expected {
-            return Err(StorageError::Conflict { key: key.to_string(), expected, current: cur });
+            return Err(StorageError::Conflict {
+                key: key.to_string(),
+                expected,
+                current: cur,
+            });
         }
         let rev = inner.write(Row {
             key: key.to_string(),
@@ -156,7 +193,12 @@ impl Storage for MemoryStorage {
             create_revision: row.create_revision,
             deleted: false,
         });
-        let kv = KeyValue { key: key.to_string(), value, create_revision: row.create_revision, mod_revision: rev };
+        let kv = KeyValue {
+            key: key.to_string(),
+            value,
+            create_revision: row.create_revision,
+            mod_revision: rev,
+        };
         self.publish(EventKind::Modified, &kv, Some(row.value));
         Ok(kv)
     }
@@ -168,10 +210,22 @@ impl Storage for MemoryStorage {
             _ => return Err(StorageError::NotFound(key.to_string())),
         };
         if let Some(expected) = expected.filter(|e| *e != cur) {
-            return Err(StorageError::Conflict { key: key.to_string(), expected, current: cur });
+            return Err(StorageError::Conflict {
+                key: key.to_string(),
+                expected,
+                current: cur,
+            });
         }
-        let rev = inner.write(Row { deleted: true, ..row.clone() });
-        let kv = KeyValue { key: key.to_string(), value: row.value.clone(), create_revision: row.create_revision, mod_revision: rev };
+        let rev = inner.write(Row {
+            deleted: true,
+            ..row.clone()
+        });
+        let kv = KeyValue {
+            key: key.to_string(),
+            value: row.value.clone(),
+            create_revision: row.create_revision,
+            mod_revision: rev,
+        };
         self.publish(EventKind::Deleted, &kv, Some(row.value));
         Ok(kv)
     }
@@ -179,7 +233,10 @@ impl Storage for MemoryStorage {
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher> {
         let inner = self.lock()?;
         if after < inner.compacted {
-            return Err(StorageError::Compacted { requested: after, compacted: inner.compacted });
+            return Err(StorageError::Compacted {
+                requested: after,
+                compacted: inner.compacted,
+            });
         }
         let live = self.events.subscribe();
         let mut history = Vec::new();
@@ -187,7 +244,10 @@ impl Storage for MemoryStorage {
             if !row.key.starts_with(prefix) {
                 continue;
             }
-            let prev = inner.at(&row.key, rev - 1).filter(|(_, r)| !r.deleted).map(|(_, r)| r.value.clone());
+            let prev = inner
+                .at(&row.key, rev - 1)
+                .filter(|(_, r)| !r.deleted)
+                .map(|(_, r)| r.value.clone());
             let kind = if row.deleted {
                 EventKind::Deleted
             } else if prev.is_none() {

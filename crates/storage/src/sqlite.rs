@@ -68,12 +68,18 @@ impl SqliteStorage {
         conn.pragma_update(None, "busy_timeout", 5000)?;
         conn.execute_batch(SCHEMA)?;
         let get = |name: &str| -> rusqlite::Result<Revision> {
-            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
         };
         let revision = get("revision")?;
         let compacted = get("compacted")?;
         Ok(SqliteStorage {
-            inner: Mutex::new(Inner { conn, revision, compacted }),
+            inner: Mutex::new(Inner {
+                conn,
+                revision,
+                compacted,
+            }),
             events: channel(),
         })
     }
@@ -92,7 +98,9 @@ impl SqliteStorage {
     ) -> Result<KeyValue> {
         let mut guard = self.lock()?;
         let inner = &mut *guard;
-        let tx = inner.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current = row_at(&tx, key, Revision::MAX)?.filter(|r| !r.2);
         check(current.as_ref())?;
         let rev = inner.revision + 1;
@@ -102,24 +110,41 @@ impl SqliteStorage {
             (None, Some(cur)) => (EventKind::Deleted, cur.1, true, cur.3.clone(), Some(cur.3)),
             (None, None) => return Err(StorageError::NotFound(key.to_string())),
         };
-        tx.prepare_cached("INSERT INTO kv (rev, key, create_rev, deleted, value) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![rev, key, create_rev, deleted, stored])?;
-        tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'revision'")?.execute([rev])?;
+        tx.prepare_cached(
+            "INSERT INTO kv (rev, key, create_rev, deleted, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![rev, key, create_rev, deleted, stored])?;
+        tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'revision'")?
+            .execute([rev])?;
         tx.commit()?;
         inner.revision = rev;
-        let kv = KeyValue { key: key.to_string(), value: stored, create_revision: create_rev, mod_revision: rev };
+        let kv = KeyValue {
+            key: key.to_string(),
+            value: stored,
+            create_revision: create_rev,
+            mod_revision: rev,
+        };
         // Published under the lock, so watchers see events in revision order.
-        let _ = self.events.send(Arc::new(Event { kind, kv: kv.clone(), prev_value: prev }));
+        let _ = self.events.send(Arc::new(Event {
+            kind,
+            kv: kv.clone(),
+            prev_value: prev,
+        }));
         Ok(kv)
     }
 }
 
-fn expect_revision(key: &str, expected: Option<Revision>) -> impl FnOnce(Option<&Row>) -> Result<()> + '_ {
+fn expect_revision(
+    key: &str,
+    expected: Option<Revision>,
+) -> impl FnOnce(Option<&Row>) -> Result<()> + '_ {
     move |row| match (row, expected) {
         (None, _) => Err(StorageError::NotFound(key.to_string())),
-        (Some(r), Some(e)) if r.0 != e => {
-            Err(StorageError::Conflict { key: key.to_string(), expected: e, current: r.0 })
-        }
+        (Some(r), Some(e)) if r.0 != e => Err(StorageError::Conflict {
+            key: key.to_string(),
+            expected: e,
+            current: r.0,
+        }),
         _ => Ok(()),
     }
 }
@@ -127,25 +152,40 @@ fn expect_revision(key: &str, expected: Option<Revision>) -> impl FnOnce(Option<
 impl Storage for SqliteStorage {
     fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let inner = self.lock()?;
-        Ok(row_at(&inner.conn, key, Revision::MAX)?.filter(|r| !r.2).map(|(rev, create, _, value)| {
-            KeyValue { key: key.to_string(), value, create_revision: create, mod_revision: rev }
-        }))
+        Ok(row_at(&inner.conn, key, Revision::MAX)?
+            .filter(|r| !r.2)
+            .map(|(rev, create, _, value)| KeyValue {
+                key: key.to_string(),
+                value,
+                create_revision: create,
+                mod_revision: rev,
+            }))
     }
 
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         let inner = self.lock()?;
         let at = opts.revision.unwrap_or(inner.revision);
         if at < inner.compacted {
-            return Err(StorageError::Compacted { requested: at, compacted: inner.compacted });
+            return Err(StorageError::Compacted {
+                requested: at,
+                compacted: inner.compacted,
+            });
         }
         if at > inner.revision {
-            return Err(StorageError::FutureRevision { requested: at, current: inner.revision });
+            return Err(StorageError::FutureRevision {
+                requested: at,
+                current: inner.revision,
+            });
         }
         let start = match opts.start_after {
             Some(s) if s >= prefix => format!("{s}\0"),
             _ => prefix.to_string(),
         };
-        let fetch = if opts.limit == 0 { -1 } else { opts.limit as i64 + 1 };
+        let fetch = if opts.limit == 0 {
+            -1
+        } else {
+            opts.limit as i64 + 1
+        };
         let mut stmt = inner.conn.prepare_cached(
             "SELECT key, value, create_rev, rev FROM kv AS a
              WHERE key >= ?1 AND key < ?2 AND deleted = 0
@@ -163,8 +203,16 @@ impl Storage for SqliteStorage {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let more = opts.limit > 0 && kvs.len() > opts.limit;
-        kvs.truncate(if opts.limit == 0 { kvs.len() } else { opts.limit });
-        Ok(ListResult { kvs, revision: at, more })
+        kvs.truncate(if opts.limit == 0 {
+            kvs.len()
+        } else {
+            opts.limit
+        });
+        Ok(ListResult {
+            kvs,
+            revision: at,
+            more,
+        })
     }
 
     fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue> {
@@ -189,7 +237,10 @@ impl Storage for SqliteStorage {
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher> {
         let inner = self.lock()?;
         if after < inner.compacted {
-            return Err(StorageError::Compacted { requested: after, compacted: inner.compacted });
+            return Err(StorageError::Compacted {
+                requested: after,
+                compacted: inner.compacted,
+            });
         }
         let live = self.events.subscribe();
         let mut stmt = inner.conn.prepare_cached(
@@ -237,7 +288,9 @@ impl Storage for SqliteStorage {
         if revision <= inner.compacted {
             return Ok(());
         }
-        let tx = inner.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Drop every row at or before `revision` except each key's newest one there, and drop
         // that one too when it records a deletion.
         tx.execute(
@@ -245,7 +298,10 @@ impl Storage for SqliteStorage {
                  (SELECT MAX(b.rev) FROM kv AS b WHERE b.key = kv.key AND b.rev <= ?1))",
             [revision],
         )?;
-        tx.execute("UPDATE meta SET value = ?1 WHERE name = 'compacted'", [revision])?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'compacted'",
+            [revision],
+        )?;
         tx.commit()?;
         inner.compacted = revision;
         Ok(())

@@ -28,7 +28,12 @@ impl Watcher {
         live: broadcast::Receiver<Arc<Event>>,
         seen: Revision,
     ) -> Self {
-        Watcher { prefix: prefix.to_string(), history: history.into(), live, seen }
+        Watcher {
+            prefix: prefix.to_string(),
+            history: history.into(),
+            live,
+            seen,
+        }
     }
 
     /// The next change, or `None` when the store is gone.
@@ -45,7 +50,9 @@ impl Watcher {
                     self.seen = e.kv.mod_revision;
                     return Some(Ok((*e).clone()));
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => return Some(Err(StorageError::Lagged)),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return Some(Err(StorageError::Lagged))
+                }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }

@@ -14,7 +14,8 @@ async fn sqlite_backend_conforms() {
     let n = std::sync::atomic::AtomicUsize::new(0);
     conformance::run_all(&|| {
         let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Arc::new(SqliteStorage::open(&dir.path().join(format!("{i}.db"))).unwrap()) as Arc<dyn Storage>
+        Arc::new(SqliteStorage::open(&dir.path().join(format!("{i}.db"))).unwrap())
+            as Arc<dyn Storage>
     })
     .await;
 }
@@ -34,7 +35,11 @@ fn sqlite_reopen_keeps_data_and_revision() {
     assert_eq!(s.current_revision().unwrap(), rev);
     assert_eq!(s.compacted_revision().unwrap(), kv.mod_revision);
     let next = s.create("/r/b", b"2".to_vec()).unwrap();
-    assert_eq!(next.mod_revision, rev + 1, "revisions continue after a restart");
+    assert_eq!(
+        next.mod_revision,
+        rev + 1,
+        "revisions continue after a restart"
+    );
 }
 
 #[test]
@@ -49,7 +54,10 @@ fn sqlite_compaction_bounds_the_history() {
     // Only the live row remains readable history.
     let w = s.watch("/r/", kv.mod_revision);
     assert!(w.is_ok());
-    assert!(matches!(s.watch("/r/", kv.mod_revision - 1), Err(storage::StorageError::Compacted { .. })));
+    assert!(matches!(
+        s.watch("/r/", kv.mod_revision - 1),
+        Err(storage::StorageError::Compacted { .. })
+    ));
     let listed = s.list("/r/", &storage::ListOptions::default()).unwrap();
     assert_eq!(listed.kvs, vec![kv]);
 }

@@ -15,7 +15,9 @@ fn map<'a>(obj: &'a Value, field: &str) -> Option<&'a Map<String, Value>> {
 }
 
 fn decoded_len(v: &Value) -> usize {
-    v.as_str().and_then(|s| B64.decode(s).ok()).map_or(0, |b| b.len())
+    v.as_str()
+        .and_then(|s| B64.decode(s).ok())
+        .map_or(0, |b| b.len())
 }
 
 fn immutable_rules(new: &Value, old: &Value, fields: &[&str], errs: &mut FieldErrors) {
@@ -55,7 +57,12 @@ impl Strategy for SecretStrategy {
     }
     fn prepare_for_create(&self, obj: &mut Value) {
         fold_string_data(obj);
-        if obj.get("type").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if obj
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             obj["type"] = "Opaque".into();
         }
     }
@@ -86,7 +93,10 @@ impl Strategy for SecretStrategy {
                     .and_then(Value::as_str)
                     .is_some_and(|s| !s.is_empty());
                 if !named {
-                    errs.required("metadata.annotations[kubernetes.io/service-account.name]", "");
+                    errs.required(
+                        "metadata.annotations[kubernetes.io/service-account.name]",
+                        "",
+                    );
                 }
             }
             "kubernetes.io/dockercfg" => required(errs, ".dockercfg"),
@@ -126,7 +136,12 @@ impl Strategy for SecretStrategy {
     }
     fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
         let n = map(obj, "data").map_or(0, Map::len);
-        vec![name_of(obj).into(), obj.get("type").cloned().unwrap_or_default(), n.into(), age.into()]
+        vec![
+            name_of(obj).into(),
+            obj.get("type").cloned().unwrap_or_default(),
+            n.into(),
+            age.into(),
+        ]
     }
 }
 
@@ -148,7 +163,11 @@ impl Strategy for ConfigMapStrategy {
         for (k, v) in binary.into_iter().flatten() {
             check(errs, &format!("binaryData[{k}]"), k, config_map_key);
             if data.is_some_and(|d| d.contains_key(k)) {
-                errs.invalid(&format!("data[{k}]"), &Value::String(k.clone()), "duplicate of key present in binaryData");
+                errs.invalid(
+                    &format!("data[{k}]"),
+                    &Value::String(k.clone()),
+                    "duplicate of key present in binaryData",
+                );
             }
             total += decoded_len(v);
         }

@@ -11,7 +11,11 @@ fn str_at<'a>(obj: &'a Value, ptr: &str) -> &'a str {
 }
 
 fn none_if_empty(s: &str) -> Value {
-    if s.is_empty() { "<none>".into() } else { s.into() }
+    if s.is_empty() {
+        "<none>".into()
+    } else {
+        s.into()
+    }
 }
 
 /// `pkg/registry/core/namespace/strategy.go`.
@@ -26,8 +30,14 @@ impl Strategy for NamespaceStrategy {
     }
     fn prepare_for_create(&self, obj: &mut Value) {
         // Every namespace carries the `kubernetes` finalizer and starts Active.
-        let spec = obj.as_object_mut().unwrap().entry("spec").or_insert_with(|| json!({}));
-        let fins = spec.as_object_mut().map(|s| s.entry("finalizers").or_insert_with(|| json!([])));
+        let spec = obj
+            .as_object_mut()
+            .unwrap()
+            .entry("spec")
+            .or_insert_with(|| json!({}));
+        let fins = spec
+            .as_object_mut()
+            .map(|s| s.entry("finalizers").or_insert_with(|| json!([])));
         if let Some(Value::Array(f)) = fins {
             if !f.iter().any(|x| x == "kubernetes") {
                 f.push("kubernetes".into());
@@ -46,11 +56,19 @@ impl Strategy for NamespaceStrategy {
         &["status.phase"]
     }
     fn columns(&self) -> &'static [Column] {
-        const COLUMNS: &[Column] = &[NAME_COLUMN, col("Status", "string", "The status of the namespace", 0), AGE_COLUMN];
+        const COLUMNS: &[Column] = &[
+            NAME_COLUMN,
+            col("Status", "string", "The status of the namespace", 0),
+            AGE_COLUMN,
+        ];
         COLUMNS
     }
     fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
-        vec![name_of(obj).into(), str_at(obj, "/status/phase").into(), age.into()]
+        vec![
+            name_of(obj).into(),
+            str_at(obj, "/status/phase").into(),
+            age.into(),
+        ]
     }
     fn has_status(&self) -> bool {
         true
@@ -87,7 +105,10 @@ impl Strategy for ServiceAccountStrategy {
         COLUMNS
     }
     fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
-        let n = obj.get("secrets").and_then(Value::as_array).map_or(0, Vec::len);
+        let n = obj
+            .get("secrets")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         vec![name_of(obj).into(), n.into(), age.into()]
     }
 }
@@ -104,7 +125,11 @@ impl Strategy for NodeStrategy {
     }
     fn field_value(&self, obj: &Value, field: &str) -> String {
         match field {
-            "spec.unschedulable" => obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string(),
+            "spec.unschedulable" => obj
+                .pointer("/spec/unschedulable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .to_string(),
             _ => String::new(),
         }
     }
@@ -128,7 +153,13 @@ impl Strategy for NodeStrategy {
             .pointer("/status/conditions")
             .and_then(Value::as_array)
             .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-            .map(|c| if c["status"] == "True" { "Ready" } else { "NotReady" })
+            .map(|c| {
+                if c["status"] == "True" {
+                    "Ready"
+                } else {
+                    "NotReady"
+                }
+            })
             .unwrap_or("Unknown");
         let mut status = ready.to_string();
         if obj.pointer("/spec/unschedulable") == Some(&Value::Bool(true)) {
@@ -137,7 +168,12 @@ impl Strategy for NodeStrategy {
         let mut roles: Vec<&str> = obj
             .pointer("/metadata/labels")
             .and_then(Value::as_object)
-            .map(|l| l.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).filter(|r| !r.is_empty()).collect())
+            .map(|l| {
+                l.keys()
+                    .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                    .filter(|r| !r.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         roles.sort_unstable();
         let addr = |t: &str| {
@@ -151,7 +187,11 @@ impl Strategy for NodeStrategy {
         vec![
             name_of(obj).into(),
             status.into(),
-            if roles.is_empty() { "<none>".into() } else { roles.join(",").into() },
+            if roles.is_empty() {
+                "<none>".into()
+            } else {
+                roles.join(",").into()
+            },
             age.into(),
             str_at(obj, "/status/nodeInfo/kubeletVersion").into(),
             addr("InternalIP").into(),
@@ -243,11 +283,17 @@ impl Strategy for ServiceStrategy {
         dns1035_label
     }
     fn prepare_for_create(&self, obj: &mut Value) {
-        let spec = obj.as_object_mut().unwrap().entry("spec").or_insert_with(|| json!({}));
+        let spec = obj
+            .as_object_mut()
+            .unwrap()
+            .entry("spec")
+            .or_insert_with(|| json!({}));
         if let Some(spec) = spec.as_object_mut() {
             spec.entry("type").or_insert_with(|| "ClusterIP".into());
-            spec.entry("sessionAffinity").or_insert_with(|| "None".into());
-            spec.entry("internalTrafficPolicy").or_insert_with(|| "Cluster".into());
+            spec.entry("sessionAffinity")
+                .or_insert_with(|| "None".into());
+            spec.entry("internalTrafficPolicy")
+                .or_insert_with(|| "Cluster".into());
             if let Some(Value::Array(ports)) = spec.get_mut("ports") {
                 for p in ports.iter_mut().filter_map(Value::as_object_mut) {
                     p.entry("protocol").or_insert_with(|| "TCP".into());
@@ -276,11 +322,26 @@ impl Strategy for ServiceStrategy {
         const COLUMNS: &[Column] = &[
             NAME_COLUMN,
             col("Type", "string", "The type of service.", 0),
-            col("Cluster-IP", "string", "The cluster IP assigned to the service.", 0),
-            col("External-IP", "string", "The external IP assigned to the service.", 0),
+            col(
+                "Cluster-IP",
+                "string",
+                "The cluster IP assigned to the service.",
+                0,
+            ),
+            col(
+                "External-IP",
+                "string",
+                "The external IP assigned to the service.",
+                0,
+            ),
             col("Port(s)", "string", "The ports exposed by the service.", 0),
             AGE_COLUMN,
-            col("Selector", "string", "Route service traffic to pods with label keys and values matching this selector.", 1),
+            col(
+                "Selector",
+                "string",
+                "Route service traffic to pods with label keys and values matching this selector.",
+                1,
+            ),
         ];
         COLUMNS
     }
@@ -297,7 +358,11 @@ impl Strategy for ServiceStrategy {
         let selector: Vec<String> = obj
             .pointer("/spec/selector")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect()
+            })
             .unwrap_or_default();
         let cluster_ip = str_at(obj, "/spec/clusterIP");
         vec![
@@ -326,10 +391,18 @@ impl Strategy for LeaseStrategy {
         typed_check::<Lease>(obj)
     }
     fn columns(&self) -> &'static [Column] {
-        const COLUMNS: &[Column] = &[NAME_COLUMN, col("Holder", "string", "The holder of the lease.", 0), AGE_COLUMN];
+        const COLUMNS: &[Column] = &[
+            NAME_COLUMN,
+            col("Holder", "string", "The holder of the lease.", 0),
+            AGE_COLUMN,
+        ];
         COLUMNS
     }
     fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
-        vec![name_of(obj).into(), str_at(obj, "/spec/holderIdentity").into(), age.into()]
+        vec![
+            name_of(obj).into(),
+            str_at(obj, "/spec/holderIdentity").into(),
+            age.into(),
+        ]
     }
 }

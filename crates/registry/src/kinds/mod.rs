@@ -7,7 +7,9 @@ mod pod;
 
 use crate::resource::{ResourceDef, ALL_VERBS};
 
-const NS_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
+const NS_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 
 static RESOURCES: &[ResourceDef] = &[
     ResourceDef {
@@ -110,7 +112,16 @@ static RESOURCES: &[ResourceDef] = &[
         namespaced: true,
         short_names: &["svc"],
         categories: &["all"],
-        verbs: &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+        verbs: &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ],
         subresources: &["status"],
         strategy: &core::ServiceStrategy,
     },

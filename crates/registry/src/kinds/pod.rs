@@ -12,13 +12,19 @@ pub struct PodStrategy;
 const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
 
 fn default_container(c: &mut Map<String, Value>) {
-    c.entry("terminationMessagePath").or_insert_with(|| "/dev/termination-log".into());
-    c.entry("terminationMessagePolicy").or_insert_with(|| "File".into());
+    c.entry("terminationMessagePath")
+        .or_insert_with(|| "/dev/termination-log".into());
+    c.entry("terminationMessagePolicy")
+        .or_insert_with(|| "File".into());
     if !c.contains_key("imagePullPolicy") {
         // SetDefaults_Container: Always for `:latest` or no tag, else IfNotPresent.
         let image = c.get("image").and_then(Value::as_str).unwrap_or("");
         let last = image.rsplit('/').next().unwrap_or("");
-        let tag = if image.contains('@') { Some("digest") } else { last.split_once(':').map(|(_, t)| t) };
+        let tag = if image.contains('@') {
+            Some("digest")
+        } else {
+            last.split_once(':').map(|(_, t)| t)
+        };
         let policy = match tag {
             None | Some("latest") => "Always",
             _ => "IfNotPresent",
@@ -60,17 +66,24 @@ impl Strategy for PodStrategy {
         let spec = o.entry("spec").or_insert_with(|| json!({}));
         if let Some(s) = spec.as_object_mut() {
             s.entry("restartPolicy").or_insert_with(|| "Always".into());
-            s.entry("dnsPolicy").or_insert_with(|| "ClusterFirst".into());
-            s.entry("terminationGracePeriodSeconds").or_insert_with(|| 30.into());
+            s.entry("dnsPolicy")
+                .or_insert_with(|| "ClusterFirst".into());
+            s.entry("terminationGracePeriodSeconds")
+                .or_insert_with(|| 30.into());
             s.entry("securityContext").or_insert_with(|| json!({}));
-            s.entry("schedulerName").or_insert_with(|| "default-scheduler".into());
+            s.entry("schedulerName")
+                .or_insert_with(|| "default-scheduler".into());
             s.entry("enableServiceLinks").or_insert(Value::Bool(true));
             // Priority and DefaultTolerationSeconds admission, which every cluster runs.
             s.entry("priority").or_insert_with(|| 0.into());
-            s.entry("preemptionPolicy").or_insert_with(|| "PreemptLowerPriority".into());
+            s.entry("preemptionPolicy")
+                .or_insert_with(|| "PreemptLowerPriority".into());
             let tolerations = s.entry("tolerations").or_insert_with(|| json!([]));
             if let Value::Array(ts) = tolerations {
-                for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+                for key in [
+                    "node.kubernetes.io/not-ready",
+                    "node.kubernetes.io/unreachable",
+                ] {
                     if !ts.iter().any(|t| t["key"] == key) {
                         ts.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
                     }
@@ -78,7 +91,9 @@ impl Strategy for PodStrategy {
             }
             for list in CONTAINER_LISTS {
                 if let Some(Value::Array(cs)) = s.get_mut(list) {
-                    cs.iter_mut().filter_map(Value::as_object_mut).for_each(default_container);
+                    cs.iter_mut()
+                        .filter_map(Value::as_object_mut)
+                        .for_each(default_container);
                 }
             }
         }
@@ -96,7 +111,13 @@ impl Strategy for PodStrategy {
         }
         let mut names = Vec::new();
         for list in ["initContainers", "containers"] {
-            for (i, c) in spec.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (i, c) in spec
+                .get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let field = format!("spec.{list}[{i}]");
                 match c.get("name").and_then(Value::as_str).unwrap_or("") {
                     "" => errs.required(&format!("{field}.name"), ""),
@@ -108,7 +129,12 @@ impl Strategy for PodStrategy {
                         names.push(n);
                     }
                 }
-                if c.get("image").and_then(Value::as_str).unwrap_or("").trim().is_empty() {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .trim()
+                    .is_empty()
+                {
                     errs.required(&format!("{field}.image"), "");
                 }
             }
@@ -126,7 +152,10 @@ impl Strategy for PodStrategy {
     }
     fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
         self.validate(new, errs);
-        let (ns, os) = (new.get("spec").unwrap_or(&Value::Null), old.get("spec").unwrap_or(&Value::Null));
+        let (ns, os) = (
+            new.get("spec").unwrap_or(&Value::Null),
+            old.get("spec").unwrap_or(&Value::Null),
+        );
         if mutable_view(ns) != mutable_view(os) {
             errs.forbidden(
                 "spec",
@@ -170,10 +199,20 @@ impl Strategy for PodStrategy {
         COLUMNS
     }
     fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
-        let total = obj.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-        let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+        let total = obj
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let statuses = obj
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let ready = statuses.iter().filter(|s| s["ready"] == true).count();
-        let restarts: i64 = statuses.iter().map(|s| s["restartCount"].as_i64().unwrap_or(0)).sum();
+        let restarts: i64 = statuses
+            .iter()
+            .map(|s| s["restartCount"].as_i64().unwrap_or(0))
+            .sum();
         let mut reason = obj
             .pointer("/status/reason")
             .or_else(|| obj.pointer("/status/phase"))
@@ -183,15 +222,34 @@ impl Strategy for PodStrategy {
         for s in &statuses {
             if let Some(r) = s.pointer("/state/waiting/reason").and_then(Value::as_str) {
                 reason = r.to_string();
-            } else if let Some(r) = s.pointer("/state/terminated/reason").and_then(Value::as_str) {
+            } else if let Some(r) = s
+                .pointer("/state/terminated/reason")
+                .and_then(Value::as_str)
+            {
                 reason = r.to_string();
             }
         }
-        if obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
-            reason = if reason == "NodeLost" { "Unknown".into() } else { "Terminating".into() };
+        if obj
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+        {
+            reason = if reason == "NodeLost" {
+                "Unknown".into()
+            } else {
+                "Terminating".into()
+            };
         }
-        let gates = obj.pointer("/spec/readinessGates").and_then(Value::as_array).map_or(0, Vec::len);
-        let field = |p: &str| obj.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("<none>").to_string();
+        let gates = obj
+            .pointer("/spec/readinessGates")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let field = |p: &str| {
+            obj.pointer(p)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("<none>")
+                .to_string()
+        };
         vec![
             name_of(obj).into(),
             format!("{ready}/{total}").into(),
@@ -201,7 +259,11 @@ impl Strategy for PodStrategy {
             field("/status/podIP").into(),
             field("/spec/nodeName").into(),
             field("/status/nominatedNodeName").into(),
-            if gates == 0 { "<none>".into() } else { format!("0/{gates}").into() },
+            if gates == 0 {
+                "<none>".into()
+            } else {
+                format!("0/{gates}").into()
+            },
         ]
     }
     fn has_status(&self) -> bool {
@@ -215,9 +277,18 @@ impl Strategy for PodStrategy {
 /// `GetPodQOS`, reduced to what the stored spec shows: no requests or limits → BestEffort;
 /// every container with equal cpu and memory requests and limits → Guaranteed; else Burstable.
 fn qos_class(pod: &Value) -> &'static str {
-    let cs: Vec<&Value> = pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten().collect();
+    let cs: Vec<&Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
     let has_any = cs.iter().any(|c| {
-        ["requests", "limits"].iter().any(|k| c.pointer(&format!("/resources/{k}")).and_then(Value::as_object).is_some_and(|m| !m.is_empty()))
+        ["requests", "limits"].iter().any(|k| {
+            c.pointer(&format!("/resources/{k}"))
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty())
+        })
     });
     if !has_any {
         return "BestEffort";
@@ -225,8 +296,14 @@ fn qos_class(pod: &Value) -> &'static str {
     let guaranteed = cs.iter().all(|c| {
         ["cpu", "memory"].iter().all(|r| {
             let lim = c.pointer(&format!("/resources/limits/{r}"));
-            lim.is_some() && c.pointer(&format!("/resources/requests/{r}")).is_none_or(|q| Some(q) == lim)
+            lim.is_some()
+                && c.pointer(&format!("/resources/requests/{r}"))
+                    .is_none_or(|q| Some(q) == lim)
         })
     });
-    if guaranteed { "Guaranteed" } else { "Burstable" }
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }

@@ -1,0 +1,11 @@
+//! Controllers: loops that watch objects and act on them, as kube-controller-manager's.
+//!
+//! Architecture invariant: controllers act only through the registry's public verbs (the same
+//! ones the HTTP handlers call: list, watch, delete, update), never on storage keys. When the
+//! RBAC issue lands they will carry their own identity, as upstream controllers do.
+
+mod compaction;
+mod namespace;
+
+pub use compaction::run_compactor;
+pub use namespace::{finalize_namespace, run_namespace_controller};

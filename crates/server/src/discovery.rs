@@ -1,0 +1,257 @@
+//! Discovery documents: legacy (`/api`, `/apis`, `/apis/G`, `/api/v1`, `/apis/G/V`) and
+//! aggregated (`apidiscovery.k8s.io` v2 and v2beta1), built once from the served resources.
+
+use registry::ResourceDef;
+use serde_json::{json, Value};
+
+/// Every served group-version with its resources, in discovery order.
+pub struct Discovery {
+    /// (group, version, resources), core first.
+    groups: Vec<(String, Vec<(String, Vec<&'static ResourceDef>)>)>,
+    server_address: String,
+}
+
+fn sub_verbs(sub: &str) -> &'static [&'static str] {
+    match sub {
+        "finalize" => &["update"],
+        _ => &["get", "patch", "update"],
+    }
+}
+
+impl Discovery {
+    pub fn new(defs: &'static [ResourceDef], server_address: String) -> Self {
+        let mut groups: Vec<(String, Vec<(String, Vec<&'static ResourceDef>)>)> = Vec::new();
+        for def in defs {
+            let gi = match groups.iter().position(|(g, _)| g == def.group) {
+                Some(i) => i,
+                None => {
+                    groups.push((def.group.to_string(), Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            for v in def.versions {
+                let versions = &mut groups[gi].1;
+                match versions.iter_mut().find(|(vv, _)| vv == v) {
+                    Some((_, list)) => list.push(def),
+                    None => versions.push((v.to_string(), vec![def])),
+                }
+            }
+        }
+        Discovery {
+            groups,
+            server_address,
+        }
+    }
+
+    fn resources(&self, group: &str, version: &str) -> Option<&[&'static ResourceDef]> {
+        let (_, versions) = self.groups.iter().find(|(g, _)| g == group)?;
+        versions
+            .iter()
+            .find(|(v, _)| v == version)
+            .map(|(_, r)| r.as_slice())
+    }
+
+    /// `GET /api` (APIVersions).
+    pub fn api_versions(&self) -> Value {
+        json!({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.server_address}],
+        })
+    }
+
+    fn group_doc(&self, group: &str, versions: &[(String, Vec<&'static ResourceDef>)]) -> Value {
+        let vs: Vec<Value> = versions
+            .iter()
+            .map(|(v, _)| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+            .collect();
+        json!({"name": group, "versions": vs, "preferredVersion": vs[0]})
+    }
+
+    /// `GET /apis` (APIGroupList).
+    pub fn api_group_list(&self) -> Value {
+        let groups: Vec<Value> = self
+            .groups
+            .iter()
+            .filter(|(g, _)| !g.is_empty())
+            .map(|(g, vs)| self.group_doc(g, vs))
+            .collect();
+        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    }
+
+    /// `GET /apis/G` (APIGroup).
+    pub fn api_group(&self, group: &str) -> Option<Value> {
+        let (g, vs) = self
+            .groups
+            .iter()
+            .find(|(g, _)| g == group && !g.is_empty())?;
+        let mut doc = self.group_doc(g, vs);
+        doc["kind"] = "APIGroup".into();
+        doc["apiVersion"] = "v1".into();
+        Some(doc)
+    }
+
+    /// `GET /api/v1` or `/apis/G/V` (APIResourceList).
+    pub fn resource_list(&self, group: &str, version: &str) -> Option<Value> {
+        let defs = self.resources(group, version)?;
+        let mut out = Vec::new();
+        for d in defs {
+            let mut r = json!({
+                "name": d.resource,
+                "singularName": d.singular,
+                "namespaced": d.namespaced,
+                "kind": d.kind,
+                "verbs": d.verbs,
+            });
+            if !d.short_names.is_empty() {
+                r["shortNames"] = json!(d.short_names);
+            }
+            if !d.categories.is_empty() {
+                r["categories"] = json!(d.categories);
+            }
+            out.push(r);
+            for sub in d.subresources {
+                out.push(json!({
+                    "name": format!("{}/{sub}", d.resource),
+                    "singularName": "",
+                    "namespaced": d.namespaced,
+                    "kind": d.kind,
+                    "verbs": sub_verbs(sub),
+                }));
+            }
+        }
+        let gv = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        Some(
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}),
+        )
+    }
+
+    fn aggregated_group(
+        &self,
+        group: &str,
+        versions: &[(String, Vec<&'static ResourceDef>)],
+    ) -> Value {
+        let vs: Vec<Value> = versions
+            .iter()
+            .map(|(v, defs)| {
+                let resources: Vec<Value> = defs
+                    .iter()
+                    .map(|d| {
+                        let kind = json!({"group": d.group, "version": v, "kind": d.kind});
+                        let mut r = json!({
+                            "resource": d.resource,
+                            "responseKind": kind,
+                            "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
+                            "singularResource": d.singular,
+                            "verbs": d.verbs,
+                        });
+                        if !d.short_names.is_empty() {
+                            r["shortNames"] = json!(d.short_names);
+                        }
+                        if !d.categories.is_empty() {
+                            r["categories"] = json!(d.categories);
+                        }
+                        if !d.subresources.is_empty() {
+                            r["subresources"] = d
+                                .subresources
+                                .iter()
+                                .map(|s| json!({"subresource": s, "responseKind": kind, "verbs": sub_verbs(s)}))
+                                .collect();
+                        }
+                        r
+                    })
+                    .collect();
+                json!({"version": v, "resources": resources, "freshness": "Current"})
+            })
+            .collect();
+        let mut meta = json!({"creationTimestamp": null});
+        if !group.is_empty() {
+            meta["name"] = group.into();
+        }
+        json!({"metadata": meta, "versions": vs})
+    }
+
+    /// Aggregated discovery for `/api` (`core`) or `/apis`, in `apidiscovery.k8s.io/<version>`.
+    pub fn aggregated(&self, core: bool, version: &str) -> Value {
+        let items: Vec<Value> = self
+            .groups
+            .iter()
+            .filter(|(g, _)| g.is_empty() == core)
+            .map(|(g, vs)| self.aggregated_group(g, vs))
+            .collect();
+        json!({
+            "kind": "APIGroupDiscoveryList",
+            "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+            "metadata": {},
+            "items": items,
+        })
+    }
+}
+
+/// The aggregated discovery version the Accept header asks for first, if any.
+pub fn wants_aggregated(accept: Option<&str>) -> Option<&'static str> {
+    for range in accept.unwrap_or("").split(',') {
+        let params: Vec<&str> = range.split(';').map(str::trim).collect();
+        if params.first() != Some(&"application/json") {
+            continue;
+        }
+        let has = |p: &str| params.contains(&p);
+        if has("g=apidiscovery.k8s.io") && has("as=APIGroupDiscoveryList") {
+            if has("v=v2") {
+                return Some("v2");
+            }
+            if has("v=v2beta1") {
+                return Some("v2beta1");
+            }
+        }
+        if params.len() == 1 {
+            return None;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_versions_of_kubectl() {
+        let k127 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        let k133 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(wants_aggregated(Some(k127)), Some("v2beta1"));
+        assert_eq!(wants_aggregated(Some(k133)), Some("v2"));
+        assert_eq!(wants_aggregated(Some("application/json, */*")), None);
+        assert_eq!(wants_aggregated(None), None);
+    }
+
+    #[test]
+    fn documents_list_every_resource_with_response_kinds() {
+        let d = Discovery::new(registry::resources(), "127.0.0.1:6443".into());
+        let core = d.resource_list("", "v1").unwrap();
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"pods") && names.contains(&"namespaces/finalize"));
+        let agg = d.aggregated(true, "v2");
+        let res = &agg["items"][0]["versions"][0]["resources"];
+        assert!(res
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["responseKind"]["kind"].is_string()));
+        assert!(d.api_group_list()["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "coordination.k8s.io"));
+        assert!(d.resource_list("nope", "v1").is_none());
+    }
+}

@@ -1,0 +1,416 @@
+//! Resource handlers: one function per verb, from RequestInfo and body to registry call and
+//! response, as upstream's `endpoints/handlers` (create.go, get.go, update.go, patch.go,
+//! delete.go, watch.go).
+
+use crate::body::Body;
+use crate::negotiate::{self, Output};
+use crate::respond::{self, Resp};
+use crate::State;
+use api_types::StatusError;
+use bytes::Bytes;
+use http::HeaderMap;
+use rand::Rng;
+use registry::table::{self, IncludeObject};
+use registry::{
+    DeleteOptions, FieldValidation, ListOptions, PatchType, ResourceDef, WatchOptions, WriteOptions,
+};
+use request_info::RequestInfo;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Query parameters, first value wins.
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    pub fn parse(q: &str) -> Self {
+        let mut m = HashMap::new();
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+        Query(m)
+    }
+
+    pub fn get(&self, k: &str) -> &str {
+        self.0.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    fn list_options(&self) -> Result<ListOptions, StatusError> {
+        let limit = match self.get("limit") {
+            "" => 0,
+            l => l
+                .parse::<i64>()
+                .map_err(|_| StatusError::bad_request(format!("invalid limit: {l}")))?
+                .max(0) as usize,
+        };
+        Ok(ListOptions {
+            label_selector: self.get("labelSelector").to_string(),
+            field_selector: self.get("fieldSelector").to_string(),
+            limit,
+            continue_token: self.get("continue").to_string(),
+            resource_version: self.get("resourceVersion").to_string(),
+            resource_version_match: self.get("resourceVersionMatch").to_string(),
+        })
+    }
+
+    fn dry_run(&self) -> Result<bool, StatusError> {
+        match self.get("dryRun") {
+            "" => Ok(false),
+            "All" => Ok(true),
+            other => Err(StatusError::bad_request(format!(
+                "Invalid dry run value: {other}; supported values: All"
+            ))),
+        }
+    }
+
+    fn write_options(&self) -> Result<WriteOptions, StatusError> {
+        Ok(WriteOptions {
+            dry_run: self.dry_run()?,
+            field_validation: FieldValidation::parse(self.get("fieldValidation"))?,
+        })
+    }
+}
+
+/// Everything a resource handler needs to know about the request.
+pub struct Req<'a> {
+    pub info: &'a RequestInfo,
+    pub def: &'static ResourceDef,
+    pub query: Query,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+impl Req<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The namespace for storage: the path's, or "" for cluster-scoped resources.
+    fn ns(&self) -> &str {
+        if self.def.namespaced {
+            &self.info.namespace
+        } else {
+            ""
+        }
+    }
+
+    fn output(&self) -> Result<Output, StatusError> {
+        negotiate::output(self.header("accept"), true)
+    }
+
+    /// The object in the request's group-version.
+    fn versioned(&self, mut v: Value) -> Value {
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "apiVersion".into(),
+                self.def.api_version_for(&self.info.api_version).into(),
+            );
+            o.insert("kind".into(), self.def.kind.into());
+        }
+        v
+    }
+}
+
+fn include_object(q: &Query) -> Result<IncludeObject, StatusError> {
+    IncludeObject::parse(q.get("includeObject")).ok_or_else(|| {
+        StatusError::bad_request(format!("invalid includeObject: {}", q.get("includeObject")))
+    })
+}
+
+pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
+    let def = r.def;
+    let verb = r.info.verb.as_str();
+    // Paths that name a namespace for a cluster-scoped kind, or an object of a namespaced
+    // kind without one, have no route upstream.
+    let ns_ok = if def.resource == "namespaces" || !def.namespaced {
+        def.resource == "namespaces" || r.info.namespace.is_empty()
+    } else {
+        !r.info.namespace.is_empty() || matches!(verb, "list" | "watch")
+    };
+    if !ns_ok {
+        return Err(StatusError::path_not_found());
+    }
+    if !r.info.subresource.is_empty() && !def.subresources.contains(&r.info.subresource.as_str()) {
+        return Err(StatusError::path_not_found());
+    }
+    if r.info.subresource == "finalize" && verb != "update" {
+        return Err(StatusError::method_not_supported(
+            &def.group_resource(),
+            verb,
+        ));
+    }
+    if !def.supports(verb) {
+        return Err(StatusError::method_not_supported(
+            &def.group_resource(),
+            verb,
+        ));
+    }
+    let sub = (!r.info.subresource.is_empty()).then_some(r.info.subresource.as_str());
+    let reg = &state.registry;
+    match verb {
+        "get" => {
+            let obj = r.versioned(reg.get(def, r.ns(), &r.info.name)?);
+            single(&r, state, obj, 200, &[])
+        }
+        "list" => list(state, &r),
+        "watch" => watch(state, &r),
+        "create" => {
+            if def.namespaced && r.info.namespace.is_empty() {
+                return Err(StatusError::method_not_supported(
+                    &def.group_resource(),
+                    "create",
+                ));
+            }
+            let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+            let w = reg.create(def, r.ns(), body, &r.query.write_options()?)?;
+            let obj = r.versioned(w.object);
+            single(&r, state, obj, 201, &w.warnings)
+        }
+        "update" => {
+            let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+            let w = reg.update(
+                def,
+                r.ns(),
+                &r.info.name,
+                body,
+                sub,
+                &r.query.write_options()?,
+            )?;
+            let obj = r.versioned(w.object);
+            single(&r, state, obj, 200, &w.warnings)
+        }
+        "patch" => {
+            let pt = match negotiate::essence(r.header("content-type")) {
+                "application/json-patch+json" => PatchType::Json,
+                "application/merge-patch+json" => PatchType::Merge,
+                "application/strategic-merge-patch+json" => PatchType::StrategicMerge,
+                _ => {
+                    return Err(StatusError::unsupported_media_type(
+                        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
+                    ))
+                }
+            };
+            let w = reg.patch(
+                def,
+                r.ns(),
+                &r.info.name,
+                pt,
+                &r.body,
+                sub,
+                &r.query.write_options()?,
+            )?;
+            let obj = r.versioned(w.object);
+            single(&r, state, obj, 200, &w.warnings)
+        }
+        "delete" => {
+            let opts = delete_options(&r)?;
+            let d = reg.delete(def, r.ns(), &r.info.name, &opts)?;
+            if d.finished && !def.strategy.return_deleted_object() {
+                let uid = d
+                    .object
+                    .pointer("/metadata/uid")
+                    .cloned()
+                    .unwrap_or_default();
+                let mut details = json!({"name": r.info.name, "kind": def.resource, "uid": uid});
+                if !def.group.is_empty() {
+                    details["group"] = def.group.into();
+                }
+                let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details});
+                return Ok(respond::object(200, &body, Output::Json, &[]));
+            }
+            let obj = r.versioned(d.object);
+            single(&r, state, obj, 200, &[])
+        }
+        "deletecollection" => {
+            let opts = delete_options(&r)?;
+            let ns = def.namespaced.then_some(r.info.namespace.as_str());
+            let items =
+                state
+                    .registry
+                    .delete_collection(def, ns, &r.query.list_options()?, &opts)?;
+            let list = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version_for(&r.info.api_version),
+                              "metadata": {}, "items": strip_type_meta(items)});
+            Ok(respond::object(
+                200,
+                &list,
+                r.output()
+                    .map(|o| if o == Output::Table { Output::Json } else { o })?,
+                &[],
+            ))
+        }
+        _ => Err(StatusError::method_not_supported(
+            &def.group_resource(),
+            verb,
+        )),
+    }
+}
+
+/// One object, or a one-row Table.
+fn single(
+    r: &Req<'_>,
+    state: &State,
+    obj: Value,
+    code: u16,
+    warnings: &[String],
+) -> Result<Resp, StatusError> {
+    let out = r.output()?;
+    if out == Output::Table {
+        let rv = obj
+            .pointer("/metadata/resourceVersion")
+            .cloned()
+            .unwrap_or_default();
+        let row = table::row(r.def, &obj, include_object(&r.query)?, state.registry.now());
+        let t = table::table(r.def, vec![row], json!({"resourceVersion": rv}), true);
+        return Ok(respond::object(code, &t, out, warnings));
+    }
+    Ok(respond::object(code, &obj, out, warnings))
+}
+
+fn strip_type_meta(items: Vec<Value>) -> Vec<Value> {
+    items
+        .into_iter()
+        .map(|mut i| {
+            if let Some(o) = i.as_object_mut() {
+                o.remove("kind");
+                o.remove("apiVersion");
+            }
+            i
+        })
+        .collect()
+}
+
+fn list(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
+    let ns =
+        (r.def.namespaced && !r.info.namespace.is_empty()).then_some(r.info.namespace.as_str());
+    let out = r.output()?;
+    let page = state.registry.list(r.def, ns, &r.query.list_options()?)?;
+    let mut meta = json!({"resourceVersion": page.resource_version});
+    if !page.continue_token.is_empty() {
+        meta["continue"] = page.continue_token.into();
+    }
+    if out == Output::Table {
+        let include = include_object(&r.query)?;
+        let now = state.registry.now();
+        let rows = page
+            .items
+            .into_iter()
+            .map(|o| table::row(r.def, &r.versioned(o), include, now))
+            .collect();
+        return Ok(respond::object(
+            200,
+            &table::table(r.def, rows, meta, true),
+            out,
+            &[],
+        ));
+    }
+    let list = json!({
+        "kind": format!("{}List", r.def.kind),
+        "apiVersion": r.def.api_version_for(&r.info.api_version),
+        "metadata": meta,
+        "items": strip_type_meta(page.items),
+    });
+    Ok(respond::object(200, &list, out, &[]))
+}
+
+fn delete_options(r: &Req<'_>) -> Result<DeleteOptions, StatusError> {
+    let mut opts = DeleteOptions {
+        dry_run: r.query.dry_run()?,
+        ..Default::default()
+    };
+    if !r.body.is_empty() {
+        let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+        if !body.is_object() {
+            return Err(StatusError::bad_request("DeleteOptions must be an object"));
+        }
+        if let Some(Value::Array(d)) = body.get("dryRun") {
+            opts.dry_run |= d.iter().any(|v| v == "All");
+        }
+        let pre = |k: &str| {
+            body.pointer(&format!("/preconditions/{k}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        opts.precondition_uid = pre("uid");
+        opts.precondition_resource_version = pre("resourceVersion");
+    }
+    Ok(opts)
+}
+
+/// A watch: chunked JSON WatchEvents, one per line, until the deadline or the client leaves.
+fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
+    let ns =
+        (r.def.namespaced && !r.info.namespace.is_empty()).then_some(r.info.namespace.as_str());
+    let out = r.output()?;
+    if r.query.get("sendInitialEvents") == "true" {
+        // WatchList is not implemented: client-go falls back to LIST+WATCH on this 422.
+        return Err(StatusError::invalid(
+            "meta.k8s.io",
+            "ListOptions.meta.k8s.io",
+            "ListOptions",
+            "",
+            vec![api_types::Cause {
+                reason: "FieldValueForbidden".into(),
+                message: "Forbidden: sendInitialEvents is not supported by this server".into(),
+                field: "sendInitialEvents".into(),
+            }],
+        ));
+    }
+    let timeout = match r.query.get("timeoutSeconds") {
+        "" => Duration::from_secs(1800 + rand::rng().random_range(0..1800)),
+        t => Duration::from_secs(
+            t.parse::<u64>()
+                .map_err(|_| StatusError::bad_request(format!("invalid timeoutSeconds: {t}")))?,
+        ),
+    };
+    let mut events = state.registry.watch(
+        r.def,
+        ns,
+        WatchOptions {
+            list: r.query.list_options()?,
+            allow_bookmarks: r.query.get("allowWatchBookmarks") == "true",
+            timeout,
+        },
+    )?;
+    let include = include_object(&r.query)?;
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let def = r.def;
+    let version = def.api_version_for(&r.info.api_version);
+    let registry = state.registry.clone();
+    tokio::spawn(async move {
+        let mut headers = true;
+        while let Some(ev) = events.recv().await {
+            let mut obj = ev.object;
+            if matches!(ev.type_, "ADDED" | "MODIFIED" | "DELETED") {
+                if let Some(o) = obj.as_object_mut() {
+                    o.insert("apiVersion".into(), version.clone().into());
+                }
+                if out == Output::Table {
+                    let rv = obj
+                        .pointer("/metadata/resourceVersion")
+                        .cloned()
+                        .unwrap_or_default();
+                    let row = table::row(def, &obj, include, registry.now());
+                    obj = table::table(def, vec![row], json!({"resourceVersion": rv}), headers);
+                    headers = false;
+                }
+            }
+            let mut line = respond::json_bytes(&json!({"type": ev.type_, "object": obj}));
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut resp = respond::raw(
+        200,
+        if out == Output::Table {
+            "application/json;as=Table;v=v1;g=meta.k8s.io"
+        } else {
+            "application/json"
+        },
+        vec![],
+    );
+    *resp.body_mut() = Body::Stream(rx);
+    Ok(resp)
+}

@@ -1,0 +1,109 @@
+//! Endpoints that are not objects: health, version, discovery and OpenAPI.
+
+use crate::discovery::wants_aggregated;
+use crate::negotiate::{self, Output};
+use crate::respond::{self, Resp};
+use crate::State;
+use api_types::StatusError;
+use http::HeaderMap;
+use request_info::RequestInfo;
+use serde_json::{json, Value};
+
+/// The version kube-apiserver v1.33 reports, marked as kubeward's build (as k3s marks its own).
+pub fn version_info() -> Value {
+    json!({
+        "major": "1",
+        "minor": "33",
+        "emulationMajor": "1",
+        "emulationMinor": "33",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "32",
+        "gitVersion": "v1.33.0+kubeward",
+        "gitCommit": env!("CARGO_PKG_VERSION"),
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-29T00:00:00Z",
+        "goVersion": "go1.24.2",
+        "compiler": "gc",
+        "platform": format!("linux/{}", if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }),
+    })
+}
+
+pub fn handle(state: &State, info: &RequestInfo, headers: &HeaderMap) -> Result<Resp, StatusError> {
+    let accept = headers.get("accept").and_then(|v| v.to_str().ok());
+    let path = info.path.trim_end_matches('/');
+    let path = if path.is_empty() { "/" } else { path };
+    if info.verb != "get" && info.verb != "head" {
+        return Err(StatusError::path_not_found());
+    }
+    let json_out = |v: &Value| -> Result<Resp, StatusError> {
+        let out = negotiate::output(accept, false)?;
+        Ok(respond::object(
+            200,
+            v,
+            if out == Output::Table {
+                Output::Json
+            } else {
+                out
+            },
+            &[],
+        ))
+    };
+    match path {
+        "/healthz" | "/livez" | "/readyz" => {
+            if path == "/readyz" && !state.is_ready() {
+                return Ok(respond::text(
+                    500,
+                    "[-]kubeward-ready failed: not ready yet\nreadyz check failed\n",
+                ));
+            }
+            Ok(respond::text(200, "ok"))
+        }
+        "/version" => json_out(&version_info()),
+        "/api" | "/apis" => {
+            let core = path == "/api";
+            if let Some(v) = wants_aggregated(accept) {
+                let ct = format!(
+                    "application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
+                );
+                return Ok(respond::raw(
+                    200,
+                    &ct,
+                    respond::json_bytes(&state.discovery.aggregated(core, v)),
+                ));
+            }
+            json_out(&if core {
+                state.discovery.api_versions()
+            } else {
+                state.discovery.api_group_list()
+            })
+        }
+        "/api/v1" => json_out(
+            &state
+                .discovery
+                .resource_list("", "v1")
+                .ok_or_else(StatusError::path_not_found)?,
+        ),
+        // kubectl needs /openapi/v2 to answer for create -f, apply, replace and edit; an empty
+        // (valid) document makes it trust the server's own fieldValidation (kubectl-contract §4.3).
+        // Full schemas arrive with the editing issue.
+        "/openapi/v2" => Ok(respond::raw(
+            200,
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            Vec::new(),
+        )),
+        p => {
+            if let Some(rest) = p.strip_prefix("/apis/") {
+                let mut parts = rest.split('/');
+                let (g, v) = (parts.next().unwrap_or(""), parts.next());
+                let doc = match v {
+                    None => state.discovery.api_group(g),
+                    Some(v) => state.discovery.resource_list(g, v),
+                };
+                if let Some(doc) = doc {
+                    return json_out(&doc);
+                }
+            }
+            Err(StatusError::path_not_found())
+        }
+    }
+}
