@@ -247,6 +247,25 @@ impl Registry {
         Ok(obj)
     }
 
+    /// Go's `omitempty`: the empty maps and lists a patch can leave behind (`labels: {}` after
+    /// the last label is removed) are not part of the object upstream serves.
+    fn drop_empty(obj: &mut Value) {
+        let empty = |v: &Value| v.as_object().is_some_and(|m| m.is_empty()) || v.as_array().is_some_and(|a| a.is_empty()) || v.is_null();
+        let m = meta_mut(obj);
+        for f in ["labels", "annotations", "finalizers", "ownerReferences", "managedFields"] {
+            if m.get(f).is_some_and(empty) {
+                m.remove(f);
+            }
+        }
+        if let Some(o) = obj.as_object_mut() {
+            for f in ["data", "binaryData", "stringData"] {
+                if o.get(f).is_some_and(empty) {
+                    o.remove(f);
+                }
+            }
+        }
+    }
+
     fn encode(obj: &Value) -> Vec<u8> {
         let mut stored = obj.clone();
         meta_mut(&mut stored).remove("resourceVersion");
@@ -435,6 +454,7 @@ impl Registry {
         m.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
         m.insert("creationTimestamp".into(), now.into());
         def.strategy.prepare_for_create(&mut body);
+        Self::drop_empty(&mut body);
         let mut errs = FieldErrors::default();
         Self::validate_meta(def, &body, &mut errs);
         def.strategy.validate(&body, &mut errs);
@@ -615,7 +635,8 @@ impl Registry {
                 return Err(StatusError::conflict_modified(&def.group_resource(), name));
             }
             let old = Self::decode(def, &cur)?;
-            let new = self.prepare_update(def, body.clone(), &old, subresource)?;
+            let mut new = self.prepare_update(def, body.clone(), &old, subresource)?;
+            Self::drop_empty(&mut new);
             let mut errs = FieldErrors::default();
             Self::validate_meta(def, &new, &mut errs);
             def.strategy.validate_update(&new, &old, &mut errs);

@@ -1,0 +1,158 @@
+"""Starts real kubeward processes and talks to them with real kubectl and raw HTTPS.
+
+Nothing here is mocked: the server is the built binary, the clients are the kubectl binaries
+installed on the machine, TLS is real, and the admin identity is the client certificate from
+the generated kubeconfig.
+"""
+
+import base64
+import http.client
+import json
+import os
+import pathlib
+import select
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+import yaml  # PyYAML, a dependency of the official kubernetes client
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+KUBEWARD = pathlib.Path(os.environ.get("KUBEWARD_BIN", REPO / "target" / "debug" / "kubeward"))
+KUBECTL_VERSIONS = ["1.27", "1.33"]
+
+
+def kubectl_path(version):
+    real = shutil.which("kubectl")
+    if not real:
+        raise RuntimeError("kubectl is not on PATH: install kubectl 1.27 and 1.33 (kubectl.1.27, kubectl.1.33 beside it)")
+    path = pathlib.Path(os.path.realpath(real)).parent / f"kubectl.{version}"
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: the e2e suite needs kubectl {version}")
+    return str(path)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One kubeward process on a data directory."""
+
+    def __init__(self, data_dir=None, port=None, args=()):
+        if not KUBEWARD.exists():
+            raise RuntimeError(f"{KUBEWARD} is missing: run `cargo build` first (scripts/test-all does)")
+        self.data_dir = pathlib.Path(data_dir or tempfile.mkdtemp(prefix="kubeward-e2e-"))
+        self.port = port or free_port()
+        self.args = list(args)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        cmd = [str(KUBEWARD), "serve", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}", *self.args]
+        self.log = open(self.data_dir / "server.log", "ab")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log)
+        deadline = time.monotonic() + 30
+        line = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            if ready:
+                line = self.proc.stdout.readline()
+                break
+            if self.proc.poll() is not None:
+                break
+        if b"ready" not in line:
+            self.stop()
+            raise RuntimeError(f"kubeward did not become ready: {line!r}; log: {(self.data_dir / 'server.log').read_text()[-2000:]}")
+        self.ready_line = line.decode()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.kubeconfig = str(self.data_dir / "admin.kubeconfig")
+        self._tls = None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def server_log(self):
+        return (self.data_dir / "server.log").read_text(errors="replace")
+
+    # kubectl -------------------------------------------------------------------------
+
+    def kubectl(self, version, *args, input=None, check=True, kubeconfig=None, timeout=60):
+        cache = self.data_dir / f"kubectl-cache-{version}"
+        cmd = [kubectl_path(version), "--cache-dir", str(cache), *args]
+        env = dict(os.environ, KUBECONFIG=kubeconfig or self.kubeconfig, HOME=str(self.data_dir))
+        p = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def kubectl_popen(self, version, *args):
+        cache = self.data_dir / f"kubectl-cache-{version}"
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, HOME=str(self.data_dir))
+        return subprocess.Popen([kubectl_path(version), "--cache-dir", str(cache), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+    # raw HTTPS as the admin ---------------------------------------------------------------
+
+    def tls(self, client_cert=True):
+        cfg = yaml.safe_load(pathlib.Path(self.kubeconfig).read_text())
+        user = cfg["users"][0]["user"]
+        ca = base64.b64decode(cfg["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
+        ctx = ssl.create_default_context(cadata=ca)
+        if client_cert:
+            d = self.data_dir / "client"
+            d.mkdir(exist_ok=True)
+            (d / "c.pem").write_bytes(base64.b64decode(user["client-certificate-data"]))
+            (d / "k.pem").write_bytes(base64.b64decode(user["client-key-data"]))
+            ctx.load_cert_chain(str(d / "c.pem"), str(d / "k.pem"))
+        return ctx
+
+    def request(self, method, path, body=None, headers=None, admin=True, timeout=30):
+        """Returns (status, headers, parsed JSON or raw bytes)."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.tls(admin), timeout=timeout)
+        h = {"Accept": "application/json"}
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = data
+        return r.status, dict(r.getheaders()), parsed
+
+    def watch_lines(self, path, until, timeout=20):
+        """Reads newline-delimited watch events until `until(events)` is true or the stream ends."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.tls(True), timeout=timeout)
+        conn.request("GET", path, headers={"Accept": "application/json"})
+        r = conn.getresponse()
+        events = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = r.fp.readline()
+            if not line:
+                break
+            events.append(json.loads(line))
+            if until(events):
+                break
+        conn.close()
+        return r.status, events
