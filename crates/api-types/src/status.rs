@@ -106,7 +106,8 @@ pub struct StatusError {
     pub code: u16,
     pub reason: StatusReason,
     pub message: String,
-    pub details: Option<StatusDetails>,
+    /// Boxed: errors travel through every `Result` of the request path and should stay small.
+    pub details: Option<Box<StatusDetails>>,
 }
 
 impl fmt::Display for StatusError {
@@ -117,13 +118,13 @@ impl fmt::Display for StatusError {
 
 impl std::error::Error for StatusError {}
 
-fn details(gr: &GroupResource, name: &str) -> Option<StatusDetails> {
-    Some(StatusDetails {
+fn details(gr: &GroupResource, name: &str) -> Option<Box<StatusDetails>> {
+    Some(Box::new(StatusDetails {
         name: name.into(),
         group: gr.group.clone(),
         kind: gr.resource.clone(),
         ..Default::default()
-    })
+    }))
 }
 
 impl StatusError {
@@ -151,7 +152,7 @@ impl StatusError {
     /// 404 for a path that names nothing the server serves.
     pub fn path_not_found() -> Self {
         StatusError {
-            details: Some(StatusDetails::default()),
+            details: Some(Box::default()),
             ..Self::new(
                 404,
                 StatusReason::NotFound,
@@ -233,13 +234,13 @@ impl StatusError {
             _ => format!("[{}]", texts.join(", ")),
         };
         StatusError {
-            details: Some(StatusDetails {
+            details: Some(Box::new(StatusDetails {
                 name: name.into(),
                 group: group.into(),
                 kind: kind.into(),
                 causes,
                 ..Default::default()
-            }),
+            })),
             ..Self::new(
                 422,
                 StatusReason::Invalid,

@@ -178,9 +178,7 @@ impl LabelSelector {
                         };
                         i += 1;
                         let n: i64 = v.parse().map_err(|_| {
-                            err(&format!(
-                                "for 'Gt', 'Lt' operators, the value must be an integer"
-                            ))
+                            err("for 'Gt', 'Lt' operators, the value must be an integer")
                         })?;
                         if gt {
                             Op::Gt(n)

@@ -250,9 +250,19 @@ impl Registry {
     /// Go's `omitempty`: the empty maps and lists a patch can leave behind (`labels: {}` after
     /// the last label is removed) are not part of the object upstream serves.
     fn drop_empty(obj: &mut Value) {
-        let empty = |v: &Value| v.as_object().is_some_and(|m| m.is_empty()) || v.as_array().is_some_and(|a| a.is_empty()) || v.is_null();
+        let empty = |v: &Value| {
+            v.as_object().is_some_and(|m| m.is_empty())
+                || v.as_array().is_some_and(|a| a.is_empty())
+                || v.is_null()
+        };
         let m = meta_mut(obj);
-        for f in ["labels", "annotations", "finalizers", "ownerReferences", "managedFields"] {
+        for f in [
+            "labels",
+            "annotations",
+            "finalizers",
+            "ownerReferences",
+            "managedFields",
+        ] {
             if m.get(f).is_some_and(empty) {
                 m.remove(f);
             }

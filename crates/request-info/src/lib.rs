@@ -122,12 +122,12 @@ pub fn parse(method: &str, path: &str, query: &str) -> Result<RequestInfo, Parse
         .into();
     }
 
-    if parts[0] == "namespaces" {
-        if parts.len() > 1 {
-            info.namespace = parts[1].clone();
-            if parts.len() > 2 && parts[2] != "status" && parts[2] != "finalize" {
-                parts.drain(..2);
-            }
+    // `/namespaces/{ns}/{resource}/...`: the namespace's own subresources (status, finalize)
+    // stay on the namespace; anything else is a resource in it.
+    if parts[0] == "namespaces" && parts.len() > 1 {
+        info.namespace = parts[1].clone();
+        if parts.len() > 2 && parts[2] != "status" && parts[2] != "finalize" {
+            parts.drain(..2);
         }
     }
     let n = parts.len();

@@ -4,10 +4,13 @@
 use registry::ResourceDef;
 use serde_json::{json, Value};
 
+/// A version of a group and the resources it serves.
+type Version = (String, Vec<&'static ResourceDef>);
+
 /// Every served group-version with its resources, in discovery order.
 pub struct Discovery {
-    /// (group, version, resources), core first.
-    groups: Vec<(String, Vec<(String, Vec<&'static ResourceDef>)>)>,
+    /// (group, versions), core first; the first version is the preferred one.
+    groups: Vec<(String, Vec<Version>)>,
     server_address: String,
 }
 
@@ -20,7 +23,7 @@ fn sub_verbs(sub: &str) -> &'static [&'static str] {
 
 impl Discovery {
     pub fn new(defs: &'static [ResourceDef], server_address: String) -> Self {
-        let mut groups: Vec<(String, Vec<(String, Vec<&'static ResourceDef>)>)> = Vec::new();
+        let mut groups: Vec<(String, Vec<Version>)> = Vec::new();
         for def in defs {
             let gi = match groups.iter().position(|(g, _)| g == def.group) {
                 Some(i) => i,
@@ -60,7 +63,7 @@ impl Discovery {
         })
     }
 
-    fn group_doc(&self, group: &str, versions: &[(String, Vec<&'static ResourceDef>)]) -> Value {
+    fn group_doc(&self, group: &str, versions: &[Version]) -> Value {
         let vs: Vec<Value> = versions
             .iter()
             .map(|(v, _)| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
@@ -130,11 +133,7 @@ impl Discovery {
         )
     }
 
-    fn aggregated_group(
-        &self,
-        group: &str,
-        versions: &[(String, Vec<&'static ResourceDef>)],
-    ) -> Value {
+    fn aggregated_group(&self, group: &str, versions: &[Version]) -> Value {
         let vs: Vec<Value> = versions
             .iter()
             .map(|(v, defs)| {

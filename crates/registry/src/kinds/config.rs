@@ -101,11 +101,9 @@ impl Strategy for SecretStrategy {
             }
             "kubernetes.io/dockercfg" => required(errs, ".dockercfg"),
             "kubernetes.io/dockerconfigjson" => required(errs, ".dockerconfigjson"),
-            "kubernetes.io/basic-auth" => {
-                if !has("username") && !has("password") {
-                    errs.required("data[username]", "");
-                    errs.required("data[password]", "");
-                }
+            "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+                errs.required("data[username]", "");
+                errs.required("data[password]", "");
             }
             "kubernetes.io/ssh-auth" => required(errs, "ssh-privatekey"),
             "kubernetes.io/tls" => {
