@@ -475,7 +475,7 @@ mod tests {
         raw.extend([0x1a, 0x06]);
         raw.extend(b"Opaque");
         let mut body = b"k8s\0".to_vec();
-        body.extend([0x0a, 0x0a, 0x0a, 0x02, b'v', b'1', 0x12, 0x06]);
+        body.extend([0x0a, 0x0c, 0x0a, 0x02, b'v', b'1', 0x12, 0x06]);
         body.extend(b"Secret");
         body.extend([0x12, raw.len() as u8]);
         body.extend(&raw);
