@@ -110,6 +110,16 @@ class Server:
     # raw HTTPS as the admin ---------------------------------------------------------------
 
     def tls(self, client_cert=True):
+        """An SSL context trusting the cluster CA, with the admin certificate if asked; made
+        once per server start (contexts are safe to share between threads)."""
+        key = (client_cert, self.kubeconfig)
+        if self._tls and key in self._tls:
+            return self._tls[key]
+        self._tls = self._tls or {}
+        self._tls[key] = self._make_tls(client_cert)
+        return self._tls[key]
+
+    def _make_tls(self, client_cert):
         cfg = yaml.safe_load(pathlib.Path(self.kubeconfig).read_text())
         user = cfg["users"][0]["user"]
         ca = base64.b64decode(cfg["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
@@ -138,7 +148,7 @@ class Server:
             parsed = json.loads(data) if data else None
         except ValueError:
             parsed = data
-        return r.status, dict(r.getheaders()), parsed
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, parsed
 
     def watch_lines(self, path, until, timeout=20):
         """Reads newline-delimited watch events until `until(events)` is true or the stream ends."""
@@ -148,7 +158,7 @@ class Server:
         events = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = r.fp.readline()
+            line = r.readline()
             if not line:
                 break
             events.append(json.loads(line))

@@ -1,0 +1,257 @@
+"""The API over raw HTTPS: concurrency, bad input, authentication edges, restarts, watches."""
+
+import json
+import random
+import threading
+
+import pytest
+
+from harness import Server
+
+NS = "api-tests"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def namespace(server):
+    status, _, _ = server.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    assert status == 201
+
+
+def cm(name, **extra):
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}}
+    body.update(extra)
+    return body
+
+
+def path(name=""):
+    p = f"/api/v1/namespaces/{NS}/configmaps"
+    return f"{p}/{name}" if name else p
+
+
+def test_two_updates_from_one_resource_version(server):
+    status, _, created = server.request("POST", path(), cm("race"))
+    assert status == 201
+    a = dict(created, data={"k": "a"})
+    b = dict(created, data={"k": "b"})
+    s1, _, _ = server.request("PUT", path("race"), a)
+    s2, _, err = server.request("PUT", path("race"), b)
+    assert (s1, s2) == (200, 409)
+    assert err["reason"] == "Conflict"
+    assert err["message"] == 'Operation cannot be fulfilled on configmaps "race": the object has been modified; please apply your changes to the latest version and try again'
+    assert server.request("GET", path("race"))[2]["data"] == {"k": "a"}
+
+
+def test_concurrent_writers_lose_no_increment(server):
+    server.request("POST", path(), cm("counter", metadata={"name": "counter", "annotations": {"n": "0"}}))
+    writers, rounds = 4, 15
+    errors, conflicts = [], []
+
+    def work():
+        try:
+            for _ in range(rounds):
+                while True:
+                    _, _, cur = server.request("GET", path("counter"))
+                    cur["metadata"]["annotations"]["n"] = str(int(cur["metadata"]["annotations"]["n"]) + 1)
+                    status, _, _ = server.request("PUT", path("counter"), cur)
+                    if status == 200:
+                        break
+                    assert status == 409, status
+                    conflicts.append(1)
+        except Exception as e:  # surfaced below: a thread's failure must fail the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert server.request("GET", path("counter"))[2]["metadata"]["annotations"]["n"] == str(writers * rounds)
+
+
+def assert_not_stored(server, name):
+    status, _, _ = server.request("GET", path(name))
+    assert status == 404, f"{name} must not have been stored"
+
+
+@pytest.mark.parametrize(
+    "name,content_type,body,code,message",
+    [
+        ("badjson", "application/json", b'{"metadata": {"name": "badjson"', 400, "json parse error"),
+        ("badyaml", "application/yaml", b"metadata:\n  name: [badyaml\n", 400, "error converting YAML to JSON"),
+        ("badproto", "application/vnd.kubernetes.protobuf", b"k8s\x00\x0a\x7fgarbage", 400, "proto"),
+        ("notk8s", "application/vnd.kubernetes.protobuf", b"\x0a\x02hi", 400, "does not appear to be a protobuf message"),
+        ("text", "text/plain", b"hello", 415, "unknown format"),
+        ("wrongkind", "application/json", json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wrongkind"}}).encode(), 400, "does not match the expected kind"),
+        ("wrongversion", "application/json", json.dumps({"apiVersion": "v2", "kind": "ConfigMap", "metadata": {"name": "wrongversion"}}).encode(), 400, "does not match the expected API version"),
+        ("wrongns", "application/json", json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "wrongns", "namespace": "other"}}).encode(), 400, "the namespace of the provided object does not match the namespace sent on the request"),
+        ("badtype", "application/json", json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "badtype"}, "data": ["x"]}).encode(), 400, "cannot be handled as a ConfigMap"),
+    ],
+)
+def test_bad_bodies_get_status_and_store_nothing(server, name, content_type, body, code, message):
+    status, _, err = server.request("POST", path(), body, {"Content-Type": content_type})
+    assert status == code, err
+    assert err["kind"] == "Status" and err["status"] == "Failure" and err["code"] == code
+    assert message in err["message"], err["message"]
+    assert_not_stored(server, name)
+
+
+def test_strict_field_validation_names_the_field(server):
+    body = cm("strict", spec={"x": 1}, metadata={"name": "strict", "bogus": True})
+    status, _, err = server.request("POST", path() + "?fieldValidation=Strict", body)
+    assert status == 400
+    assert err["message"] == 'strict decoding error: unknown field "metadata.bogus", unknown field "spec"'
+    assert_not_stored(server, "strict")
+    status, headers, obj = server.request("POST", path() + "?fieldValidation=Warn", body)
+    assert status == 201 and "spec" not in obj
+    assert headers["warning"] == '299 - "unknown field \\"spec\\""'
+    status, _, obj = server.request("POST", path() + "?fieldValidation=Ignore", cm("ignored", spec={"x": 1}))
+    assert status == 201 and "spec" not in obj
+
+
+def test_invalid_names_are_422_with_causes(server):
+    status, _, err = server.request("POST", path(), cm("Bad_Name"))
+    assert status == 422
+    assert err["reason"] == "Invalid"
+    assert err["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain')
+    assert err["details"]["causes"][0]["field"] == "metadata.name"
+    assert err["details"]["causes"][0]["reason"] == "FieldValueInvalid"
+    assert err["details"]["kind"] == "ConfigMap"
+    status, _, err = server.request("POST", path(), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})
+    assert status == 422 and err["details"]["causes"][0]["message"] == "Required value: name or generateName is required"
+    bad_labels = cm("badlabels", metadata={"name": "badlabels", "labels": {"a b": "c d"}})
+    status, _, err = server.request("POST", path(), bad_labels)
+    assert status == 422 and len(err["details"]["causes"]) == 2, "every field error is reported"
+    assert_not_stored(server, "badlabels")
+
+
+def test_body_over_3_mib_is_413(server):
+    big = cm("big", data={"k": "x" * (3 * 1024 * 1024 + 10)})
+    status, _, err = server.request("POST", path(), big)
+    assert status == 413 and err["reason"] == "RequestEntityTooLarge"
+    assert_not_stored(server, "big")
+
+
+def test_garbage_never_causes_a_500(server):
+    rnd = random.Random(7)
+    paths = [path(), path("x"), "/api/v1/namespaces", "/api/v1/pods", "/apis/coordination.k8s.io/v1/namespaces/x/leases", "/api/v1/namespaces/%2e%2e/configmaps", "/api/v1/watch", "/apis/x/y/z"]
+    types = ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf", "application/merge-patch+json", "application/json-patch+json"]
+    for i in range(300):
+        method = rnd.choice(["POST", "PUT", "PATCH", "DELETE", "GET"])
+        body = bytes(rnd.randrange(256) for _ in range(rnd.randrange(64)))
+        if i % 3 == 0:
+            body = b"k8s\x00" + body
+        if i % 5 == 0:
+            body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": rnd.choice(["x", "", "-", "a" * 300])}, "data": rnd.choice([None, 1, [], {"k": 2}])}).encode()
+        status, _, resp = server.request(method, rnd.choice(paths) + rnd.choice(["", "?limit=-1", "?continue=zz", "?labelSelector=(((", "?fieldSelector=nope=1", "?watch=1&resourceVersion=abc"]), body, {"Content-Type": rnd.choice(types)})
+        assert status < 500, (method, status, resp)
+    assert server.proc.poll() is None, "the server is still running"
+
+
+def test_anonymous_and_bad_credentials(server):
+    status, _, _ = server.request("GET", "/version", admin=False)
+    assert status == 200
+    assert server.request("GET", "/readyz", admin=False)[0] == 200
+    status, _, err = server.request("GET", "/api/v1/pods", admin=False)
+    assert status == 403
+    assert err["message"] == 'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" at the cluster scope'
+    status, _, err = server.request("GET", "/api/v1/pods", admin=False, headers={"Authorization": "Bearer garbage-token"})
+    assert status == 401 and err["message"] == "Unauthorized" and err["reason"] == "Unauthorized"
+    assert "garbage-token" not in server.server_log()
+
+
+def test_anonymous_auth_false_makes_anonymous_401(tmp_path):
+    s = Server(data_dir=tmp_path, args=["--anonymous-auth=false"])
+    try:
+        assert s.request("GET", "/api/v1/pods", admin=False)[0] == 401
+        assert s.request("GET", "/api/v1/pods")[0] == 200
+    finally:
+        s.stop()
+
+
+def test_restart_keeps_objects_and_kubeconfig(tmp_path):
+    s = Server(data_dir=tmp_path)
+    try:
+        kubeconfig_before = open(s.kubeconfig).read()
+        s.request("POST", "/api/v1/namespaces/default/serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "keeper"}})
+        _, _, before = s.request("GET", "/api/v1/namespaces/default/serviceaccounts/keeper")
+        s.restart()
+        assert open(s.kubeconfig).read() == kubeconfig_before, "the same kubeconfig works after a restart"
+        _, _, after = s.request("GET", "/api/v1/namespaces/default/serviceaccounts/keeper")
+        assert after == before
+        out = s.kubectl("1.33", "get", "sa", "keeper", "-o", "jsonpath={.metadata.uid}").stdout
+        assert out == before["metadata"]["uid"]
+    finally:
+        s.stop()
+
+
+def test_watch_initial_state_changes_and_bookmarks(server):
+    server.request("POST", path(), cm("watched"))
+    status, events = server.watch_lines(path() + "?watch=true&fieldSelector=metadata.name%3Dwatched", lambda ev: len(ev) >= 1)
+    assert status == 200 and events[0]["type"] == "ADDED" and events[0]["object"]["kind"] == "ConfigMap"
+    rv = events[0]["object"]["metadata"]["resourceVersion"]
+
+    def change():
+        _, _, cur = server.request("GET", path("watched"))
+        cur["data"] = {"k": "changed"}
+        server.request("PUT", path("watched"), cur)
+        server.request("DELETE", path("watched"))
+
+    threading.Timer(0.2, change).start()
+    status, events = server.watch_lines(path() + f"?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3Dwatched", lambda ev: len(ev) >= 2)
+    assert [e["type"] for e in events] == ["MODIFIED", "DELETED"]
+    assert events[0]["object"]["data"] == {"k": "changed"}
+
+    status, events = server.watch_lines(path() + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion=" + rv, lambda ev: False, timeout=10)
+    assert status == 200
+    assert "BOOKMARK" in [e["type"] for e in events], events
+    bookmark = next(e for e in events if e["type"] == "BOOKMARK")["object"]
+    assert set(bookmark) == {"kind", "apiVersion", "metadata"} and bookmark["metadata"]["resourceVersion"]
+
+
+def test_list_paging_with_limit_and_continue(server):
+    for i in range(5):
+        server.request("POST", path(), cm(f"page-{i}", metadata={"name": f"page-{i}", "labels": {"paged": "yes"}}))
+    names, token = [], ""
+    while True:
+        status, _, page = server.request("GET", path() + f"?labelSelector=paged%3Dyes&limit=2&continue={token}")
+        assert status == 200 and len(page["items"]) <= 2
+        names += [i["metadata"]["name"] for i in page["items"]]
+        token = page["metadata"].get("continue", "")
+        if not token:
+            break
+    assert names == [f"page-{i}" for i in range(5)]
+    assert server.request("GET", path() + "?continue=not-a-token")[0] == 400
+
+
+def test_dry_run_stores_nothing(server):
+    status, _, obj = server.request("POST", path() + "?dryRun=All", cm("dry"))
+    assert status == 201 and obj["metadata"]["uid"]
+    assert_not_stored(server, "dry")
+
+
+def test_finalizers_keep_an_object_until_removed(server):
+    server.request("POST", path(), cm("held", metadata={"name": "held", "finalizers": ["example.com/hold"]}))
+    status, _, obj = server.request("DELETE", path("held"))
+    assert status == 200 and obj["metadata"]["deletionTimestamp"]
+    assert server.request("GET", path("held"))[0] == 200
+    status, _, _ = server.request("PATCH", path("held"), b'{"metadata":{"finalizers":null}}', {"Content-Type": "application/merge-patch+json"})
+    assert status == 200
+    assert_not_stored(server, "held")
+
+
+def test_generate_name(server):
+    status, _, obj = server.request("POST", path(), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}})
+    assert status == 201 and obj["metadata"]["name"].startswith("gen-") and len(obj["metadata"]["name"]) == 9
+
+
+def test_create_in_missing_or_terminating_namespace(server):
+    status, _, err = server.request("POST", "/api/v1/namespaces/nowhere/configmaps", cm("x"))
+    assert status == 404 and err["message"] == 'namespaces "nowhere" not found'
+    server.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "closing"}})
+    server.request("POST", "/api/v1/namespaces/closing/configmaps", cm("held", metadata={"name": "held", "finalizers": ["example.com/hold"]}))
+    server.request("DELETE", "/api/v1/namespaces/closing")
+    status, _, err = server.request("POST", "/api/v1/namespaces/closing/configmaps", cm("late"))
+    assert status == 403
+    assert err["message"] == 'configmaps "late" is forbidden: unable to create new content in namespace closing because it is being terminated'
+    assert server.request("GET", "/api/v1/namespaces/closing")[2]["status"]["phase"] == "Terminating"
