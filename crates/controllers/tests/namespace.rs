@@ -1,0 +1,115 @@
+use registry::{DeleteOptions, ListOptions, Registry, WriteOptions};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::MemoryStorage;
+
+fn def(resource: &str) -> &'static registry::ResourceDef {
+    registry::resources()
+        .iter()
+        .find(|d| d.resource == resource)
+        .unwrap()
+}
+
+fn cm(name: &str, finalizers: &[&str]) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "finalizers": finalizers}})
+}
+
+#[test]
+fn a_terminating_namespace_is_emptied_then_removed() {
+    let reg = Registry::new(
+        Arc::new(MemoryStorage::new()),
+        Arc::new(jiff::Timestamp::now),
+    );
+    reg.ensure_namespaces(&["doomed"]).unwrap();
+    reg.create(
+        def("configmaps"),
+        "doomed",
+        cm("a", &[]),
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    reg.create(
+        def("configmaps"),
+        "doomed",
+        cm("held", &["example.com/hold"]),
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let d = reg
+        .delete(def("namespaces"), "", "doomed", &DeleteOptions::default())
+        .unwrap();
+    assert!(!d.finished);
+    assert_eq!(d.object["status"]["phase"], "Terminating");
+
+    // An object with its own finalizer keeps the namespace.
+    assert!(!controllers::finalize_namespace(&reg, "doomed").unwrap());
+    assert_eq!(
+        reg.get(def("namespaces"), "", "doomed").unwrap()["status"]["phase"],
+        "Terminating"
+    );
+    let mut held = reg.get(def("configmaps"), "doomed", "held").unwrap();
+    held["metadata"]["finalizers"] = json!([]);
+    reg.update(
+        def("configmaps"),
+        "doomed",
+        "held",
+        held,
+        None,
+        &WriteOptions::default(),
+    )
+    .unwrap();
+
+    assert!(controllers::finalize_namespace(&reg, "doomed").unwrap());
+    assert_eq!(
+        reg.get(def("namespaces"), "", "doomed").unwrap_err().code,
+        404
+    );
+    assert!(reg
+        .list(def("configmaps"), Some("doomed"), &ListOptions::default())
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_controller_finalizes_namespaces_it_sees_deleted() {
+    let reg = Arc::new(Registry::new(
+        Arc::new(MemoryStorage::new()),
+        Arc::new(jiff::Timestamp::now),
+    ));
+    reg.ensure_namespaces(&["gone"]).unwrap();
+    reg.create(
+        def("configmaps"),
+        "gone",
+        cm("a", &[]),
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    // Watch namespaces first, so the test waits on the DELETED event, not on time.
+    let opts = registry::WatchOptions {
+        timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let mut events = reg.watch(def("namespaces"), None, opts).unwrap();
+    tokio::spawn(controllers::run_namespace_controller(
+        reg.clone(),
+        Duration::from_secs(1),
+    ));
+    reg.delete(def("namespaces"), "", "gone", &DeleteOptions::default())
+        .unwrap();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if ev.type_ == "DELETED" && ev.object["metadata"]["name"] == "gone" {
+            break;
+        }
+    }
+    assert!(reg
+        .list(def("configmaps"), Some("gone"), &ListOptions::default())
+        .unwrap()
+        .items
+        .is_empty());
+}
