@@ -255,3 +255,14 @@ def test_create_in_missing_or_terminating_namespace(server):
     assert status == 403
     assert err["message"] == 'configmaps "late" is forbidden: unable to create new content in namespace closing because it is being terminated'
     assert server.request("GET", "/api/v1/namespaces/closing")[2]["status"]["phase"] == "Terminating"
+
+
+def test_a_second_server_on_the_same_data_dir_refuses_to_start(tmp_path):
+    first = Server(data_dir=tmp_path)
+    try:
+        with pytest.raises(RuntimeError) as e:
+            Server(data_dir=tmp_path)
+        assert "database is locked" in str(e.value)
+        assert first.request("GET", "/readyz")[0] == 200, "the first server is unaffected"
+    finally:
+        first.stop()

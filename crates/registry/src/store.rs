@@ -461,7 +461,9 @@ impl Registry {
         ] {
             m.remove(f);
         }
-        m.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
+        // A v4 UUID from the thread-local generator: no getrandom syscall per object.
+        let uid = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
+        m.insert("uid".into(), uid.to_string().into());
         m.insert("creationTimestamp".into(), now.into());
         def.strategy.prepare_for_create(&mut body);
         Self::drop_empty(&mut body);

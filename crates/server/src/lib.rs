@@ -98,21 +98,40 @@ pub async fn serve(
                 .and_then(|c| authn::user_from_certificate(c.as_ref()))
                 .map(Arc::new);
             let svc = service_fn(move |req| {
-                let (state, cert_user) = (state.clone(), cert_user.clone());
-                async move {
-                    // A panic in a handler becomes a 500 for this request, never a dead server.
-                    let resp = match tokio::spawn(chain::handle(state, cert_user, req)).await {
-                        Ok(r) => r,
-                        Err(_) => respond::status(&api_types::StatusError::internal(
-                            "the request handler panicked",
-                        )),
-                    };
-                    Ok::<_, std::convert::Infallible>(resp)
-                }
+                // A panic in a handler becomes a 500 for this request, never a dead server.
+                CatchPanic(Box::pin(chain::handle(
+                    state.clone(),
+                    cert_user.clone(),
+                    req,
+                )))
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                 .await;
         });
+    }
+}
+
+/// Polls a handler and turns a panic into a 500 response, without a task per request.
+struct CatchPanic<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future<Output = respond::Resp>> std::future::Future for CatchPanic<F> {
+    type Output = Result<respond::Resp, std::convert::Infallible>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(std::task::Poll::Ready(r)) => std::task::Poll::Ready(Ok(r)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => {
+                tracing::error!("a request handler panicked");
+                std::task::Poll::Ready(Ok(respond::status(&api_types::StatusError::internal(
+                    "the request handler panicked",
+                ))))
+            }
+        }
     }
 }

@@ -63,6 +63,9 @@ impl SqliteStorage {
         // WAL keeps readers and the writer apart and survives crashes; NORMAL syncs at
         // checkpoints, which keeps the file consistent after a crash (the last transactions
         // before a power loss may be lost, as with etcd's batched fsync).
+        // Exclusive: one kubeward per database file (a second one fails to start rather than
+        // corrupting revisions), and WAL without the shared-memory index.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
@@ -72,7 +75,11 @@ impl SqliteStorage {
                 r.get(0)
             })
         };
-        let revision = get("revision")?;
+        // The newest row holds the current revision; `meta.revision` covers the case where
+        // compaction removed that row (a deletion), so revisions never go backwards.
+        let newest: Option<Revision> =
+            conn.query_row("SELECT MAX(rev) FROM kv", [], |r| r.get(0))?;
+        let revision = get("revision")?.max(newest.unwrap_or(0));
         let compacted = get("compacted")?;
         Ok(SqliteStorage {
             inner: Mutex::new(Inner {
@@ -98,10 +105,10 @@ impl SqliteStorage {
     ) -> Result<KeyValue> {
         let mut guard = self.lock()?;
         let inner = &mut *guard;
-        let tx = inner
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = row_at(&tx, key, Revision::MAX)?.filter(|r| !r.2);
+        // One connection, behind the lock, in exclusive locking mode: the read and the single
+        // INSERT below cannot interleave with another writer, and the INSERT commits atomically
+        // on its own.
+        let current = row_at(&inner.conn, key, Revision::MAX)?.filter(|r| !r.2);
         check(current.as_ref())?;
         let rev = inner.revision + 1;
         let (kind, create_rev, deleted, stored, prev) = match (value, current) {
@@ -110,13 +117,12 @@ impl SqliteStorage {
             (None, Some(cur)) => (EventKind::Deleted, cur.1, true, cur.3.clone(), Some(cur.3)),
             (None, None) => return Err(StorageError::NotFound(key.to_string())),
         };
-        tx.prepare_cached(
-            "INSERT INTO kv (rev, key, create_rev, deleted, value) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![rev, key, create_rev, deleted, stored])?;
-        tx.prepare_cached("UPDATE meta SET value = ?1 WHERE name = 'revision'")?
-            .execute([rev])?;
-        tx.commit()?;
+        inner
+            .conn
+            .prepare_cached(
+                "INSERT INTO kv (rev, key, create_rev, deleted, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![rev, key, create_rev, deleted, stored])?;
         inner.revision = rev;
         let kv = KeyValue {
             key: key.to_string(),
@@ -301,6 +307,11 @@ impl Storage for SqliteStorage {
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE name = 'compacted'",
             [revision],
+        )?;
+        // Compaction may delete the newest row (a deletion); remember the revision it had.
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'revision'",
+            [inner.revision],
         )?;
         tx.commit()?;
         inner.compacted = revision;

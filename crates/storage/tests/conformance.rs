@@ -61,3 +61,23 @@ fn sqlite_compaction_bounds_the_history() {
     let listed = s.list("/r/", &storage::ListOptions::default()).unwrap();
     assert_eq!(listed.kvs, vec![kv]);
 }
+
+#[test]
+fn sqlite_revisions_never_go_back_after_compacting_away_the_newest_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let deleted_at = {
+        let s = SqliteStorage::open(&path).unwrap();
+        s.create("/r/a", b"1".to_vec()).unwrap();
+        let d = s.delete("/r/a", None).unwrap();
+        // The deletion is the newest row, and compaction removes it.
+        s.compact(d.mod_revision).unwrap();
+        d.mod_revision
+    };
+    let s = SqliteStorage::open(&path).unwrap();
+    assert_eq!(s.current_revision().unwrap(), deleted_at);
+    assert_eq!(
+        s.create("/r/b", b"2".to_vec()).unwrap().mod_revision,
+        deleted_at + 1
+    );
+}

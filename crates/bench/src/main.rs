@@ -1,0 +1,471 @@
+//! `cargo run --release -p bench -- [all|startup|memory|http|creates]`
+//!
+//! Starts the release `kubeward` binary (`target/release/kubeward`, or `$KUBEWARD_BIN`) on a
+//! scratch data directory and measures it side by side with a baseline in the same run:
+//! - startup: restart on an existing SQLite data dir to the first `/readyz` 200;
+//! - memory: resident set size when idle after startup and a little traffic;
+//! - http: GET one object and LIST a namespace over TLS keep-alive with concurrent clients,
+//!   against a bare hyper+rustls server returning the same bytes (the ceiling);
+//! - creates: sequential ServiceAccount creates on SQLite.
+//!
+//! Results print as Markdown rows for BENCHMARKS.md.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+fn kubeward_bin() -> PathBuf {
+    std::env::var_os("KUBEWARD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/kubeward")
+        })
+}
+
+struct Kubeward {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Kubeward {
+    fn start(dir: &Path, port: u16) -> (Kubeward, Duration) {
+        let t0 = Instant::now();
+        let mut child = Command::new(kubeward_bin())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "starting {}: {e} (run `cargo build --release` first)",
+                    kubeward_bin().display()
+                )
+            });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .rsplit_once("127.0.0.1:")
+            .and_then(|(_, r)| r.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .expect("ready line with a port");
+        (
+            Kubeward {
+                child,
+                port,
+                dir: dir.to_path_buf(),
+            },
+            t0.elapsed(),
+        )
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Kubeward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client_config(dir: &Path, with_cert: bool) -> Arc<rustls::ClientConfig> {
+    let read = |n: &str| std::fs::read(dir.join("pki").join(n)).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&read("ca.crt")) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut cfg = if with_cert {
+        let certs = CertificateDer::pem_slice_iter(&read("admin.crt"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        b.with_client_auth_cert(
+            certs,
+            PrivateKeyDer::from_pem_slice(&read("admin.key")).unwrap(),
+        )
+        .unwrap()
+    } else {
+        b.with_no_client_auth()
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(cfg)
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(port: u16, tls: Arc<rustls::ClientConfig>) -> Sender {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn send(s: &mut Sender, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Bytes) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("accept", "application/json");
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .unwrap();
+    s.ready().await.unwrap();
+    let resp = s.send_request(req).await.unwrap();
+    let code = resp.status().as_u16();
+    (code, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// Requests per second and p50/p99 latency of `concurrency` keep-alive connections sending
+/// `GET path` (or, with `create`, POSTing a new ServiceAccount to `path` each time) for `dur`.
+async fn load(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+    path: &'static str,
+    create: bool,
+    concurrency: usize,
+    dur: Duration,
+) -> (f64, Duration, Duration) {
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for c in 0..concurrency {
+        let tls = tls.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = connect(port, tls).await;
+            let mut lat = Vec::new();
+            while start.elapsed() < dur {
+                let t = Instant::now();
+                let (code, _) = if create {
+                    send(
+                        &mut s,
+                        "POST",
+                        path,
+                        Some(sa(&format!("load-{c}-{}", lat.len()))),
+                    )
+                    .await
+                } else {
+                    send(&mut s, "GET", path, None).await
+                };
+                assert!(code == 200 || code == 201, "{path}: {code}");
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    (all.len() as f64 / elapsed, pct(0.50), pct(0.99))
+}
+
+/// The baseline in its own process, like kubeward, so both pay the same cross-process costs.
+struct Baseline {
+    child: Child,
+    port: u16,
+}
+
+impl Baseline {
+    fn start(dir: &Path, body: &[u8]) -> Baseline {
+        let body_file = dir.join(format!("baseline-body-{}", body.len()));
+        std::fs::write(&body_file, body).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("baseline-server")
+            .arg(dir)
+            .arg(&body_file)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Baseline {
+            child,
+            port: line.trim().parse().expect("baseline prints its port"),
+        }
+    }
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `load` three times, alternating with whatever else the caller measures, by median
+/// throughput (the run whose latencies are reported too).
+async fn median3(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+    path: &'static str,
+    create: bool,
+    concurrency: usize,
+    dur: Duration,
+) -> (f64, Duration, Duration) {
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(load(port, tls.clone(), path, create, concurrency, dur).await);
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    runs[1]
+}
+
+/// A bare hyper+rustls server answering every request with `body` (the ceiling): the same TLS
+/// configuration as kubeward, the same multi-threaded runtime, no routing, no storage.
+async fn baseline(dir: &Path, body: Bytes) -> u16 {
+    let read = |n: &str| std::fs::read(dir.join("pki").join(n)).unwrap();
+    let tls = server::tls::server_config(
+        &read("apiserver.crt"),
+        &read("apiserver.key"),
+        &read("ca.crt"),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |_req| {
+                    let body = body.clone();
+                    async move {
+                        let mut r = hyper::Response::new(Full::new(body));
+                        r.headers_mut().insert(
+                            "content-type",
+                            http::HeaderValue::from_static("application/json"),
+                        );
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+fn scratch() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kubeward-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn sa(name: &str) -> Vec<u8> {
+    serde_json::to_vec(
+        &serde_json::json!({"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name": name}}),
+    )
+    .unwrap()
+}
+
+async fn startup_and_memory(dir: &Path) {
+    // First start creates the PKI and the database; it is not what we measure.
+    let (first, _) = Kubeward::start(dir, 0);
+    let port = first.port;
+    drop(first);
+    let tls = client_config(dir, false);
+    let mut times = Vec::new();
+    let mut rss = 0;
+    for _ in 0..10 {
+        let t0 = Instant::now();
+        let (k, _) = Kubeward::start(dir, port);
+        loop {
+            if let Ok(tcp) = TcpStream::connect(("127.0.0.1", k.port)).await {
+                drop(tcp);
+                let mut s = connect(k.port, tls.clone()).await;
+                if send(&mut s, "GET", "/readyz", None).await.0 == 200 {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        times.push(t0.elapsed());
+        // Idle memory: after a little traffic, once the server has nothing to do.
+        let admin = client_config(&k.dir, true);
+        let mut s = connect(k.port, admin).await;
+        for _ in 0..20 {
+            send(&mut s, "GET", "/api/v1/namespaces", None).await;
+        }
+        drop(s);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rss = rss.max(k.rss_kib());
+    }
+    times.sort_unstable();
+    println!(
+        "| restart to `/readyz` 200 (SQLite, median of 10) | {:.1} ms | target ≤ 50 ms |",
+        times[5].as_secs_f64() * 1e3
+    );
+    println!(
+        "| idle resident memory (max of 10 starts) | {:.1} MiB | target ≤ 25 MiB |",
+        rss as f64 / 1024.0
+    );
+}
+
+async fn http(dir: &Path) {
+    let (k, _) = Kubeward::start(dir, 0);
+    let admin = client_config(dir, true);
+    let mut s = connect(k.port, admin.clone()).await;
+    for i in 0..100 {
+        let (code, _) = send(
+            &mut s,
+            "POST",
+            "/api/v1/namespaces/default/serviceaccounts",
+            Some(sa(&format!("bench-{i}"))),
+        )
+        .await;
+        assert!(code == 201 || code == 409);
+    }
+    let (_, one) = send(
+        &mut s,
+        "GET",
+        "/api/v1/namespaces/default/serviceaccounts/bench-0",
+        None,
+    )
+    .await;
+    let (_, list) = send(
+        &mut s,
+        "GET",
+        "/api/v1/namespaces/default/serviceaccounts",
+        None,
+    )
+    .await;
+    let base_one_srv = Baseline::start(dir, &one);
+    let base_list_srv = Baseline::start(dir, &list);
+    let (base_one, base_list) = (base_one_srv.port, base_list_srv.port);
+    let dur = Duration::from_secs(3);
+    let row = |what: String, k: (f64, Duration, Duration), b: (f64, Duration, Duration)| {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| {what} | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | {:.0}% |",
+            k.0,
+            ms(k.1),
+            ms(k.2),
+            b.0,
+            ms(b.1),
+            ms(b.2),
+            100.0 * k.0 / b.0
+        );
+    };
+    let one_path = "/api/v1/namespaces/default/serviceaccounts/bench-0";
+    let list_path = "/api/v1/namespaces/default/serviceaccounts";
+    for conc in [1, 8] {
+        let k1 = median3(k.port, admin.clone(), one_path, false, conc, dur).await;
+        let b1 = median3(base_one, admin.clone(), "/x", false, conc, dur).await;
+        row(
+            format!("GET one ServiceAccount ({} B), {conc} conn", one.len()),
+            k1,
+            b1,
+        );
+    }
+    let kl = median3(k.port, admin.clone(), list_path, false, 8, dur).await;
+    let bl = median3(base_list, admin.clone(), "/x", false, 8, dur).await;
+    row(
+        format!("LIST 100 ServiceAccounts ({} B), 8 conn", list.len()),
+        kl,
+        bl,
+    );
+    let kc = median3(k.port, admin.clone(), list_path, true, 8, dur).await;
+    let bc = median3(base_one, admin.clone(), "/x", true, 8, dur).await;
+    row("CREATE ServiceAccount (SQLite), 8 conn".to_string(), kc, bc);
+}
+
+async fn creates(dir: &Path) {
+    let (k, _) = Kubeward::start(dir, 0);
+    let mut s = connect(k.port, client_config(dir, true)).await;
+    let n = 5000;
+    let mut rates = Vec::new();
+    for round in 0..3 {
+        let t0 = Instant::now();
+        for i in 0..n {
+            let body = sa(&format!("create-{round}-{i}"));
+            let (code, _) = send(
+                &mut s,
+                "POST",
+                "/api/v1/namespaces/default/serviceaccounts",
+                Some(body),
+            )
+            .await;
+            assert_eq!(code, 201);
+        }
+        rates.push(n as f64 / t0.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "| sequential ServiceAccount creates, SQLite, one connection (median of 3 × {n}) | {:.0} creates/s (range {:.0}–{:.0}) | target ≥ 5,000/s |",
+        rates[1], rates[0], rates[2]
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if what == "baseline-server" {
+        let args: Vec<String> = std::env::args().collect();
+        let body = Bytes::from(std::fs::read(&args[3]).unwrap());
+        let port = baseline(Path::new(&args[2]), body).await;
+        println!("{port}");
+        std::future::pending::<()>().await;
+    }
+    let dir = scratch();
+    let all = what == "all";
+    if all || what == "startup" || what == "memory" {
+        startup_and_memory(&dir.join("startup")).await;
+    }
+    if all || what == "creates" {
+        creates(&dir.join("creates")).await;
+    }
+    if all || what == "http" {
+        http(&dir.join("http")).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
