@@ -19,6 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -121,6 +122,9 @@ fn client_config(dir: &Path, with_cert: bool) -> Arc<rustls::ClientConfig> {
     Arc::new(cfg)
 }
 
+/// Unique names for created objects across every load run.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(port: u16, tls: Arc<rustls::ClientConfig>) -> Sender {
@@ -179,7 +183,10 @@ async fn load(
                         &mut s,
                         "POST",
                         path,
-                        Some(sa(&format!("load-{c}-{}", lat.len()))),
+                        Some(sa(&format!(
+                            "load-{c}-{}",
+                            NEXT.fetch_add(1, Ordering::Relaxed)
+                        ))),
                     )
                     .await
                 } else {
