@@ -266,3 +266,47 @@ def test_a_second_server_on_the_same_data_dir_refuses_to_start(tmp_path):
         assert first.request("GET", "/readyz")[0] == 200, "the first server is unaffected"
     finally:
         first.stop()
+
+
+def test_yaml_in_and_out(server):
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  k: v\n"
+    status, _, obj = server.request("POST", path(), body, {"Content-Type": "application/yaml"})
+    assert status == 201 and obj["data"] == {"k": "v"}
+    status, headers, raw = server.request("GET", path("from-yaml"), headers={"Accept": "application/yaml"})
+    assert status == 200 and headers["content-type"] == "application/yaml"
+    text = raw.decode() if isinstance(raw, bytes) else json.dumps(raw)
+    assert "name: from-yaml" in text and "kind: ConfigMap" in text
+
+
+def test_delete_collection_by_label(server):
+    for i in range(3):
+        server.request("POST", path(), cm(f"coll-{i}", metadata={"name": f"coll-{i}", "labels": {"sweep": "yes" if i < 2 else "no"}}))
+    status, _, body = server.request("DELETE", path() + "?labelSelector=sweep%3Dyes")
+    assert status == 200 and body["kind"] == "ConfigMapList"
+    assert sorted(i["metadata"]["name"] for i in body["items"]) == ["coll-0", "coll-1"]
+    assert_not_stored(server, "coll-0")
+    assert server.request("GET", path("coll-2"))[0] == 200
+
+
+def test_table_rows_carry_partial_object_metadata(server):
+    server.request("POST", path(), cm("tabled", metadata={"name": "tabled", "labels": {"t": "1"}}))
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    status, _, t = server.request("GET", path() + "?labelSelector=t%3D1", headers={"Accept": accept})
+    assert status == 200 and t["kind"] == "Table" and t["apiVersion"] == "meta.k8s.io/v1"
+    assert [c["name"] for c in t["columnDefinitions"]] == ["Name", "Data", "Age"]
+    row = t["rows"][0]
+    assert row["cells"][:2] == ["tabled", 1]
+    assert row["object"]["kind"] == "PartialObjectMetadata" and row["object"]["metadata"]["labels"] == {"t": "1"}
+    _, _, full = server.request("GET", path() + "?labelSelector=t%3D1&includeObject=Object", headers={"Accept": accept})
+    assert full["rows"][0]["object"]["kind"] == "ConfigMap" and full["rows"][0]["object"]["data"] == {"k": "v"}
+
+
+def test_aggregated_discovery_content_types(server):
+    for v in ["v2", "v2beta1"]:
+        accept = f"application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList,application/json"
+        status, headers, doc = server.request("GET", "/apis", headers={"Accept": accept})
+        assert status == 200
+        assert headers["content-type"] == f"application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
+        assert doc["apiVersion"] == f"apidiscovery.k8s.io/{v}"
+    status, headers, doc = server.request("GET", "/api", headers={"Accept": "application/json"})
+    assert doc["kind"] == "APIVersions" and doc["versions"] == ["v1"]
