@@ -136,25 +136,44 @@ async fn kube_rs_manages_service_accounts_and_secrets() {
         )
         .await
         .unwrap();
-    let s = secrets.get("s").await.unwrap();
+    let mut s = secrets.get("s").await.unwrap();
     assert_eq!(s.type_.as_deref(), Some("Opaque"));
-    assert_eq!(s.data.unwrap()["k"].0, b"v");
+    assert_eq!(s.data.as_ref().unwrap()["k"].0, b"v");
+    s.data
+        .as_mut()
+        .unwrap()
+        .insert("k2".into(), ByteString(b"w".to_vec()));
+    let s = secrets
+        .replace("s", &PostParams::default(), &s)
+        .await
+        .unwrap();
+    assert_eq!(s.data.unwrap().len(), 2);
     secrets.delete("s", &DeleteParams::default()).await.unwrap();
     let mut seen = Vec::new();
     while let Some(ev) = stream.try_next().await.unwrap() {
         match ev {
             WatchEvent::Added(s) => seen.push(("ADDED", s.metadata.name.unwrap())),
+            WatchEvent::Modified(s) => seen.push(("MODIFIED", s.metadata.name.unwrap())),
             WatchEvent::Deleted(s) => seen.push(("DELETED", s.metadata.name.unwrap())),
             other => panic!("unexpected event {other:?}"),
         }
-        if seen.len() == 2 {
+        if seen.len() == 3 {
             break;
         }
     }
-    assert_eq!(
-        seen,
-        [("ADDED", "s".to_string()), ("DELETED", "s".to_string())]
-    );
+    let events: Vec<String> = seen.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    assert_eq!(events, ["ADDED s", "MODIFIED s", "DELETED s"]);
+
+    // A watch from "0" starts with the current state.
+    let mut sa_stream = sas
+        .watch(&WatchParams::default().timeout(20), "0")
+        .await
+        .unwrap()
+        .boxed();
+    match sa_stream.try_next().await.unwrap() {
+        Some(WatchEvent::Added(sa)) => assert_eq!(sa.metadata.name.as_deref(), Some("bot")),
+        other => panic!("expected the current service account first, got {other:?}"),
+    }
 
     sas.delete("bot", &DeleteParams::default()).await.unwrap();
     let gone = sas.get("bot").await.unwrap_err();
