@@ -4,8 +4,13 @@
 mod config;
 mod core;
 mod pod;
+pub(crate) mod rbac;
 
 use crate::resource::{ResourceDef, ALL_VERBS};
+
+/// Old manifests (the service-account tutorial) use v1beta1; kubectl does not convert them, so
+/// the server serves every version (kubectl-contract §0 #9).
+const RBAC_VERSIONS: &[&str] = &["v1", "v1beta1", "v1alpha1"];
 
 const NS_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
@@ -137,6 +142,58 @@ static RESOURCES: &[ResourceDef] = &[
         verbs: ALL_VERBS,
         subresources: &[],
         strategy: &core::LeaseStrategy,
+    },
+    ResourceDef {
+        group: rbac::GROUP,
+        versions: RBAC_VERSIONS,
+        resource: "clusterrolebindings",
+        singular: "clusterrolebinding",
+        kind: "ClusterRoleBinding",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+        verbs: ALL_VERBS,
+        subresources: &[],
+        strategy: &rbac::ClusterRoleBindingStrategy,
+    },
+    ResourceDef {
+        group: rbac::GROUP,
+        versions: RBAC_VERSIONS,
+        resource: "clusterroles",
+        singular: "clusterrole",
+        kind: "ClusterRole",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+        verbs: ALL_VERBS,
+        subresources: &[],
+        strategy: &rbac::ClusterRoleStrategy,
+    },
+    ResourceDef {
+        group: rbac::GROUP,
+        versions: RBAC_VERSIONS,
+        resource: "rolebindings",
+        singular: "rolebinding",
+        kind: "RoleBinding",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        verbs: ALL_VERBS,
+        subresources: &[],
+        strategy: &rbac::RoleBindingStrategy,
+    },
+    ResourceDef {
+        group: rbac::GROUP,
+        versions: RBAC_VERSIONS,
+        resource: "roles",
+        singular: "role",
+        kind: "Role",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        verbs: ALL_VERBS,
+        subresources: &[],
+        strategy: &rbac::RoleStrategy,
     },
 ];
 

@@ -1,0 +1,360 @@
+//! rbac.authorization.k8s.io: roles, cluster roles and their bindings
+//! (`pkg/apis/rbac/validation/validation.go`, `pkg/apis/rbac/v1/defaults.go`, printers).
+//! Served as v1 (stored), v1beta1 and v1alpha1 with the same schema.
+
+use crate::resource::{col, name_of, typed_check, Column, Strategy, AGE_COLUMN, NAME_COLUMN};
+use crate::validation::{check, dns1123_subdomain, path_segment_name, FieldErrors};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde_json::{json, Value};
+
+pub const GROUP: &str = "rbac.authorization.k8s.io";
+
+const CREATED_AT: Column = Column {
+    name: "Created At",
+    type_: "date",
+    format: "",
+    description: "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    priority: 0,
+};
+
+fn strs(v: Option<&Value>) -> Vec<&str> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn validate_rules(obj: &Value, namespaced: bool, errs: &mut FieldErrors) {
+    let Some(rules) = obj.get("rules").and_then(Value::as_array) else {
+        return;
+    };
+    for (i, rule) in rules.iter().enumerate() {
+        let f = |name: &str| format!("rules[{i}].{name}");
+        if strs(rule.get("verbs")).is_empty() {
+            errs.required(&f("verbs"), "verbs must contain at least one value");
+        }
+        let urls = strs(rule.get("nonResourceURLs"));
+        if !urls.is_empty() {
+            let shown = Value::String(format!(
+                "[]string{{{}}}",
+                urls.iter()
+                    .map(|u| format!("{u:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            if namespaced {
+                errs.invalid(
+                    &f("nonResourceURLs"),
+                    &shown,
+                    "namespaced rules cannot apply to non-resource URLs",
+                );
+            }
+            let has_resource_parts = ["apiGroups", "resources", "resourceNames"]
+                .iter()
+                .any(|k| !strs(rule.get(*k)).is_empty());
+            if has_resource_parts {
+                errs.invalid(
+                    &f("nonResourceURLs"),
+                    &shown,
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                );
+            }
+            continue;
+        }
+        if strs(rule.get("apiGroups")).is_empty()
+            && rule
+                .get("apiGroups")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        {
+            errs.required(
+                &f("apiGroups"),
+                "resource rules must supply at least one api group",
+            );
+        }
+        if strs(rule.get("resources")).is_empty() {
+            errs.required(
+                &f("resources"),
+                "resource rules must supply at least one resource",
+            );
+        }
+    }
+}
+
+/// `SetDefaults_Subject` and `SetDefaults_RoleRef`.
+fn default_binding(obj: &mut Value) {
+    if let Some(rr) = obj.get_mut("roleRef").and_then(Value::as_object_mut) {
+        if rr
+            .get("apiGroup")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
+            rr.insert("apiGroup".into(), GROUP.into());
+        }
+    }
+    if let Some(Value::Array(subjects)) = obj.get_mut("subjects") {
+        for s in subjects.iter_mut().filter_map(Value::as_object_mut) {
+            if s.get("apiGroup")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+            {
+                let g = match s.get("kind").and_then(Value::as_str) {
+                    Some("User" | "Group") => GROUP,
+                    _ => "",
+                };
+                s.insert("apiGroup".into(), g.into());
+            }
+        }
+    }
+}
+
+fn validate_binding(obj: &Value, cluster: bool, errs: &mut FieldErrors) {
+    let rr = obj.get("roleRef").cloned().unwrap_or(Value::Null);
+    let group = rr.get("apiGroup").cloned().unwrap_or(Value::Null);
+    if group != GROUP {
+        errs.not_supported("roleRef.apiGroup", &group, &[GROUP]);
+    }
+    let kind = rr.get("kind").cloned().unwrap_or(Value::Null);
+    let kinds: &[&str] = if cluster {
+        &["ClusterRole"]
+    } else {
+        &["Role", "ClusterRole"]
+    };
+    if !kinds.iter().any(|k| kind == *k) {
+        errs.not_supported("roleRef.kind", &kind, kinds);
+    }
+    match rr.get("name").and_then(Value::as_str).unwrap_or("") {
+        "" => errs.required("roleRef.name", ""),
+        n => check(errs, "roleRef.name", n, path_segment_name),
+    }
+    for (i, s) in obj
+        .get("subjects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let f = |name: &str| format!("subjects[{i}].{name}");
+        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() {
+            errs.required(&f("name"), "");
+        }
+        let api_group = s
+            .get("apiGroup")
+            .cloned()
+            .unwrap_or(Value::String(String::new()));
+        match s.get("kind").and_then(Value::as_str) {
+            Some("ServiceAccount") => {
+                if !name.is_empty() {
+                    check(errs, &f("name"), name, dns1123_subdomain);
+                }
+                if api_group != "" {
+                    errs.not_supported(&f("apiGroup"), &api_group, &[""]);
+                }
+                if cluster
+                    && s.get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .is_empty()
+                {
+                    errs.required(&f("namespace"), "");
+                }
+            }
+            Some("User" | "Group") => {
+                if api_group != GROUP {
+                    errs.not_supported(&f("apiGroup"), &api_group, &[GROUP]);
+                }
+            }
+            _ => errs.not_supported(
+                &f("kind"),
+                s.get("kind").unwrap_or(&Value::Null),
+                &["ServiceAccount", "User", "Group"],
+            ),
+        }
+    }
+}
+
+fn validate_role_ref_unchanged(new: &Value, old: &Value, errs: &mut FieldErrors) {
+    let (n, o) = (new.get("roleRef"), old.get("roleRef"));
+    if n != o {
+        let r = n.cloned().unwrap_or(Value::Null);
+        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let shown = format!(
+            "rbac.RoleRef{{APIGroup:{:?}, Kind:{:?}, Name:{:?}}}",
+            s("apiGroup"),
+            s("kind"),
+            s("name")
+        );
+        errs.invalid("roleRef", &Value::String(shown), "cannot change roleRef");
+    }
+}
+
+fn binding_columns() -> &'static [Column] {
+    const COLUMNS: &[Column] = &[
+        NAME_COLUMN,
+        col("Role", "string", "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.", 0),
+        AGE_COLUMN,
+        col("Users", "string", "Users in the roleBinding", 1),
+        col("Groups", "string", "Groups in the roleBinding", 1),
+        col("ServiceAccounts", "string", "ServiceAccounts in the roleBinding", 1),
+    ];
+    COLUMNS
+}
+
+fn binding_cells(obj: &Value, age: &str) -> Vec<Value> {
+    let rr = obj.get("roleRef").cloned().unwrap_or(json!({}));
+    let role = format!(
+        "{}/{}",
+        rr["kind"].as_str().unwrap_or(""),
+        rr["name"].as_str().unwrap_or("")
+    );
+    let (mut users, mut groups, mut sas) = (Vec::new(), Vec::new(), Vec::new());
+    for s in obj
+        .get("subjects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = s["name"].as_str().unwrap_or("").to_string();
+        match s["kind"].as_str() {
+            Some("User") => users.push(name),
+            Some("Group") => groups.push(name),
+            Some("ServiceAccount") => {
+                sas.push(format!("{}/{name}", s["namespace"].as_str().unwrap_or("")))
+            }
+            _ => {}
+        }
+    }
+    vec![
+        name_of(obj).into(),
+        role.into(),
+        age.into(),
+        users.join(", ").into(),
+        groups.join(", ").into(),
+        sas.join(", ").into(),
+    ]
+}
+
+fn role_cells(obj: &Value) -> Vec<Value> {
+    vec![
+        name_of(obj).into(),
+        obj.pointer("/metadata/creationTimestamp")
+            .cloned()
+            .unwrap_or(Value::Null),
+    ]
+}
+
+pub struct RoleStrategy;
+
+impl Strategy for RoleStrategy {
+    fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
+        typed_check::<Role>(obj)
+    }
+    fn name_rule(&self) -> fn(&str) -> Vec<String> {
+        path_segment_name
+    }
+    fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
+        validate_rules(obj, true, errs);
+    }
+    fn columns(&self) -> &'static [Column] {
+        const COLUMNS: &[Column] = &[NAME_COLUMN, CREATED_AT];
+        COLUMNS
+    }
+    fn cells(&self, obj: &Value, _age: &str) -> Vec<Value> {
+        role_cells(obj)
+    }
+}
+
+pub struct ClusterRoleStrategy;
+
+impl Strategy for ClusterRoleStrategy {
+    fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
+        typed_check::<ClusterRole>(obj)
+    }
+    fn name_rule(&self) -> fn(&str) -> Vec<String> {
+        path_segment_name
+    }
+    fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
+        validate_rules(obj, false, errs);
+        if let Some(ar) = obj.get("aggregationRule").filter(|a| !a.is_null()) {
+            if ar
+                .get("clusterRoleSelectors")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
+                errs.required(
+                    "aggregationRule.clusterRoleSelectors",
+                    "at least one clusterRoleSelector required if aggregationRule is non-nil",
+                );
+            }
+        }
+    }
+    fn columns(&self) -> &'static [Column] {
+        const COLUMNS: &[Column] = &[NAME_COLUMN, CREATED_AT];
+        COLUMNS
+    }
+    fn cells(&self, obj: &Value, _age: &str) -> Vec<Value> {
+        role_cells(obj)
+    }
+}
+
+pub struct RoleBindingStrategy;
+
+impl Strategy for RoleBindingStrategy {
+    fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
+        typed_check::<RoleBinding>(obj)
+    }
+    fn name_rule(&self) -> fn(&str) -> Vec<String> {
+        path_segment_name
+    }
+    fn prepare_for_create(&self, obj: &mut Value) {
+        default_binding(obj);
+    }
+    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
+        default_binding(new);
+    }
+    fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
+        validate_binding(obj, false, errs);
+    }
+    fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
+        validate_binding(new, false, errs);
+        validate_role_ref_unchanged(new, old, errs);
+    }
+    fn columns(&self) -> &'static [Column] {
+        binding_columns()
+    }
+    fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
+        binding_cells(obj, age)
+    }
+}
+
+pub struct ClusterRoleBindingStrategy;
+
+impl Strategy for ClusterRoleBindingStrategy {
+    fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
+        typed_check::<ClusterRoleBinding>(obj)
+    }
+    fn name_rule(&self) -> fn(&str) -> Vec<String> {
+        path_segment_name
+    }
+    fn prepare_for_create(&self, obj: &mut Value) {
+        default_binding(obj);
+    }
+    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
+        default_binding(new);
+    }
+    fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
+        validate_binding(obj, true, errs);
+    }
+    fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
+        validate_binding(new, true, errs);
+        validate_role_ref_unchanged(new, old, errs);
+    }
+    fn columns(&self) -> &'static [Column] {
+        binding_columns()
+    }
+    fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
+        binding_cells(obj, age)
+    }
+}
