@@ -166,3 +166,40 @@ class Server:
                 break
         conn.close()
         return r.status, events
+
+
+def user_kubeconfig(server, user, groups=(), name=None):
+    """A kubeconfig for a client certificate (CN=user, O=each group) signed by the server's CA,
+    made with openssl, as an administrator would issue one."""
+    d = server.data_dir / "users" / (name or user)
+    d.mkdir(parents=True, exist_ok=True)
+    subj = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+    pki = server.data_dir / "pki"
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(d / "key.pem")], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", str(d / "key.pem"), "-subj", subj, "-out", str(d / "csr.pem")], check=True, capture_output=True)
+    (d / "ext.cnf").write_text("extendedKeyUsage=clientAuth\n")
+    subprocess.run(
+        ["openssl", "x509", "-req", "-in", str(d / "csr.pem"), "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key"),
+         "-CAcreateserial", "-days", "2", "-extfile", str(d / "ext.cnf"), "-out", str(d / "cert.pem")],
+        check=True, capture_output=True,
+    )
+    cfg = yaml.safe_load(pathlib.Path(server.kubeconfig).read_text())
+    cfg["users"][0]["user"] = {
+        "client-certificate-data": base64.b64encode((d / "cert.pem").read_bytes()).decode(),
+        "client-key-data": base64.b64encode((d / "key.pem").read_bytes()).decode(),
+    }
+    path = d / "kubeconfig"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def eventually(check, timeout=5.0, what="condition"):
+    """Polls `check` until it returns a truthy value (watch-fed caches converge asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout}s")
+        time.sleep(0.05)

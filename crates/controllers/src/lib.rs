@@ -4,8 +4,13 @@
 //! ones the HTTP handlers call: list, watch, delete, update), never on storage keys. When the
 //! RBAC issue lands they will carry their own identity, as upstream controllers do.
 
+mod aggregation;
+mod bootstrap;
 mod compaction;
 mod namespace;
+pub mod rbac;
 
+pub use aggregation::{aggregate_all, run_aggregation_controller};
+pub use bootstrap::ensure_bootstrap_policy;
 pub use compaction::run_compactor;
 pub use namespace::{finalize_namespace, run_namespace_controller};

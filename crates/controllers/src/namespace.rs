@@ -11,7 +11,10 @@ use std::time::Duration;
 /// `kubernetes` finalizer was removed.
 pub fn finalize_namespace(registry: &Registry, name: &str) -> Result<bool, api_types::StatusError> {
     let mut remaining = 0;
-    for def in registry::resources().iter().filter(|d| d.namespaced) {
+    for def in registry::resources()
+        .iter()
+        .filter(|d| d.namespaced && !d.is_review())
+    {
         let deleted = registry.delete_collection(
             def,
             Some(name),

@@ -54,6 +54,9 @@ struct ServeArgs {
     /// Serve anonymous requests as system:anonymous (as kube-apiserver's default)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     anonymous_auth: bool,
+    /// RBAC (system:masters, then RBAC), or AlwaysAllow
+    #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
+    authorization_mode: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +87,7 @@ enum StartError {
     ),
     #[error("listening on {0}")]
     Listen(SocketAddr, #[source] std::io::Error),
-    #[error("creating the default namespaces: {0}")]
+    #[error("creating the default namespaces and policy: {0}")]
     Bootstrap(api_types::StatusError),
     #[error("serving")]
     Serve(#[source] std::io::Error),
@@ -124,6 +127,26 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         .ensure_namespaces(&["default", "kube-system", "kube-public", "kube-node-lease"])
         .map_err(StartError::Bootstrap)?;
 
+    // RBAC: the default policy, aggregated roles, and the index loaded before the first
+    // request; then informers keep it current.
+    controllers::ensure_bootstrap_policy(&registry).map_err(StartError::Bootstrap)?;
+    controllers::aggregate_all(&registry).map_err(StartError::Bootstrap)?;
+    let rbac = match args.authorization_mode.as_str() {
+        "AlwaysAllow" => None,
+        _ => {
+            let index = Arc::new(authz::rbac::Index::new());
+            let revisions =
+                controllers::rbac::sync(&registry, &index).map_err(StartError::Bootstrap)?;
+            tokio::spawn(controllers::rbac::run_rbac_informer(
+                registry.clone(),
+                index.clone(),
+                revisions,
+            ));
+            tokio::spawn(controllers::run_aggregation_controller(registry.clone()));
+            Some(index)
+        }
+    };
+
     let host = args.listen.ip().to_string();
     let pki = pki::Pki::ensure(&data_dir, &host)?;
     let tls = server::tls::server_config(
@@ -152,6 +175,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         registry.clone(),
         format!("{url_host}:{}", addr.port()),
         args.anonymous_auth,
+        rbac,
     ));
     tokio::spawn(controllers::run_namespace_controller(
         registry.clone(),

@@ -180,6 +180,11 @@ impl ResourceDef {
         }
     }
 
+    /// True for kinds that are answered rather than stored (the access reviews).
+    pub fn is_review(&self) -> bool {
+        self.group == "authorization.k8s.io"
+    }
+
     pub fn supports(&self, verb: &str) -> bool {
         self.verbs.contains(&verb)
     }

@@ -282,6 +282,19 @@ impl Registry {
         serde_json::to_vec(&stored).expect("JSON values always serialize")
     }
 
+    /// Checks a body for a kind that is answered rather than stored (reviews): type, shape and
+    /// unknown fields, as for any other write. Returns the warnings.
+    pub fn check_body(
+        &self,
+        def: &ResourceDef,
+        body: &mut Value,
+        opts: &WriteOptions,
+    ) -> Result<Vec<String>, StatusError> {
+        let mut warnings = Vec::new();
+        self.admit_body(def, body, opts, &mut warnings)?;
+        Ok(warnings)
+    }
+
     /// Checks the body's type and shape, and fills kind and apiVersion with the stored version.
     fn admit_body(
         &self,

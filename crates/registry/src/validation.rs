@@ -53,6 +53,16 @@ impl FieldErrors {
         self.push("FieldValueInvalid", field, msg);
     }
 
+    /// An Invalid error whose value is already rendered (Go's `%#v` of a struct or slice,
+    /// which upstream prints unquoted).
+    pub fn invalid_rendered(&mut self, field: &str, rendered: &str, detail: &str) {
+        self.push(
+            "FieldValueInvalid",
+            field,
+            format!("Invalid value: {rendered}: {detail}"),
+        );
+    }
+
     pub fn forbidden(&mut self, field: &str, detail: &str) {
         self.push("FieldValueForbidden", field, format!("Forbidden: {detail}"));
     }

@@ -3,11 +3,12 @@
 //! travels). Each step says why it sits where it does.
 
 use crate::authn::{self, Authenticated};
-use crate::authz::{self, Decision};
+use crate::authorization;
 use crate::handlers::{self, Query, Req};
 use crate::respond::{self, Resp};
 use crate::{nonresource, State};
 use api_types::{StatusError, UserInfo};
+use authz::Decision;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::Request;
@@ -57,23 +58,24 @@ async fn run(
     // 4. Impersonation: must run before authorization so the impersonated user is the one
     //    authorized. Until the authentication issue implements it, refuse it rather than
     //    silently acting as the caller.
+    let attrs = authorization::attributes(&user, &info);
     if parts
         .headers
         .keys()
         .any(|k| k.as_str().starts_with("impersonate-"))
     {
-        return Err(authz::forbidden(
-            &user,
-            &info,
+        return Err(authorization::forbidden(
+            &attrs,
             "impersonation is not supported by this server yet",
         ));
     }
 
     // 5. Authorization: before any body is read or any handler runs.
-    match authz::authorize(&user, &info) {
-        Decision::Allow => {}
-        Decision::Deny(reason) => return Err(authz::forbidden(&user, &info, &reason)),
-        Decision::NoOpinion => return Err(authz::forbidden(&user, &info, "")),
+    match state.authorizer.authorize(&attrs) {
+        Decision::Allow(_) => {}
+        Decision::Deny(reason) | Decision::NoOpinion(reason) => {
+            return Err(authorization::forbidden(&attrs, &reason))
+        }
     }
 
     // 6. Body: read whole, bounded, only for requests allowed to send one.
@@ -100,6 +102,7 @@ async fn run(
         Req {
             info: &info,
             def,
+            user: &user,
             query: Query::parse(query),
             headers: &parts.headers,
             body,

@@ -76,6 +76,7 @@ impl Query {
 pub struct Req<'a> {
     pub info: &'a RequestInfo,
     pub def: &'static ResourceDef,
+    pub user: &'a api_types::UserInfo,
     pub query: Query,
     pub headers: &'a HeaderMap,
     pub body: Bytes,
@@ -148,6 +149,19 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
     }
     let sub = (!r.info.subresource.is_empty()).then_some(r.info.subresource.as_str());
     let reg = &state.registry;
+    if def.is_review() {
+        // Answered, not stored: decode and check like any body, then evaluate.
+        let mut body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+        let opts = r.query.write_options()?;
+        let warnings = reg.check_body(def, &mut body, &opts)?;
+        let answered = crate::reviews::answer(state, def, r.user, &r.info.namespace, body)?;
+        return Ok(respond::object(
+            201,
+            &r.versioned(answered),
+            r.output()?.without_table(),
+            &warnings,
+        ));
+    }
     match verb {
         "get" => {
             let obj = r.versioned(reg.get(def, r.ns(), &r.info.name)?);

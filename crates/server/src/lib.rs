@@ -5,7 +5,7 @@
 //! storage and request-info crates take and return plain values.
 
 mod authn;
-mod authz;
+mod authorization;
 mod body;
 pub mod chain;
 mod discovery;
@@ -14,6 +14,7 @@ pub mod negotiate;
 mod nonresource;
 pub mod protobuf;
 mod respond;
+mod reviews;
 pub mod tls;
 
 use api_types::UserInfo;
@@ -35,17 +36,43 @@ pub struct State {
     pub discovery: Discovery,
     /// `--anonymous-auth`.
     pub anonymous: bool,
+    /// The authorizer chain requests and access reviews are answered by.
+    pub authorizer: Box<dyn authz::Authorizer>,
+    /// The RBAC index inside that chain (for SelfSubjectRulesReview).
+    pub rbac: Arc<authz::rbac::Index>,
     ready: AtomicBool,
     defs: &'static [ResourceDef],
 }
 
 impl State {
-    pub fn new(registry: Arc<Registry>, server_address: String, anonymous: bool) -> Self {
+    /// `--authorization-mode=RBAC` (default): `system:masters`, then RBAC over `rbac`.
+    /// `AlwaysAllow` (`rbac` None): every request is allowed.
+    pub fn new(
+        registry: Arc<Registry>,
+        server_address: String,
+        anonymous: bool,
+        rbac: Option<Arc<authz::rbac::Index>>,
+    ) -> Self {
         let defs = registry::resources();
+        let (authorizer, rbac): (Box<dyn authz::Authorizer>, _) = match rbac {
+            Some(index) => {
+                let chain = authz::Chain(vec![
+                    Box::new(authz::PrivilegedGroups),
+                    Box::new(SharedIndex(index.clone())),
+                ]);
+                (Box::new(chain), index)
+            }
+            None => (
+                Box::new(authz::AlwaysAllow),
+                Arc::new(authz::rbac::Index::new()),
+            ),
+        };
         State {
             registry,
             discovery: Discovery::new(defs, server_address),
             anonymous,
+            authorizer,
+            rbac,
             ready: AtomicBool::new(false),
             defs,
         }
@@ -109,6 +136,15 @@ pub async fn serve(
                 .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                 .await;
         });
+    }
+}
+
+/// The RBAC index, shared between the chain and the informer that feeds it.
+struct SharedIndex(Arc<authz::rbac::Index>);
+
+impl authz::Authorizer for SharedIndex {
+    fn authorize(&self, a: &authz::Attributes) -> authz::Decision {
+        self.0.authorize(a)
     }
 }
 

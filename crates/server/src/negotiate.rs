@@ -18,6 +18,17 @@ pub enum Output {
     Table,
 }
 
+impl Output {
+    /// Tables exist for objects and lists only; anything else is JSON where a Table was asked.
+    pub fn without_table(self) -> Output {
+        if self == Output::Table {
+            Output::Json
+        } else {
+            self
+        }
+    }
+}
+
 /// One media range of an `Accept` header.
 struct MediaRange<'a> {
     essence: &'a str,

@@ -5,6 +5,7 @@ mod config;
 mod core;
 mod pod;
 pub(crate) mod rbac;
+mod reviews;
 
 use crate::resource::{ResourceDef, ALL_VERBS};
 
@@ -195,7 +196,58 @@ static RESOURCES: &[ResourceDef] = &[
         subresources: &[],
         strategy: &rbac::RoleStrategy,
     },
+    review(
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false,
+        &reviews::SelfSubjectAccessReviewStrategy,
+    ),
+    review(
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        "SubjectAccessReview",
+        false,
+        &reviews::SubjectAccessReviewStrategy,
+    ),
+    review(
+        "localsubjectaccessreviews",
+        "localsubjectaccessreview",
+        "LocalSubjectAccessReview",
+        true,
+        &reviews::LocalSubjectAccessReviewStrategy,
+    ),
+    review(
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        "SelfSubjectRulesReview",
+        false,
+        &reviews::SelfSubjectRulesReviewStrategy,
+    ),
 ];
+
+/// A review kind: create-only, answered by the server, never stored.
+const fn review(
+    resource: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    strategy: &'static dyn crate::resource::Strategy,
+) -> ResourceDef {
+    ResourceDef {
+        group: reviews::AUTHORIZATION,
+        versions: &["v1"],
+        resource,
+        singular,
+        kind,
+        namespaced,
+        short_names: &[],
+        categories: &[],
+        verbs: &["create"],
+        subresources: &[],
+        strategy,
+    }
+}
 
 /// Every served resource.
 pub fn resources() -> &'static [ResourceDef] {

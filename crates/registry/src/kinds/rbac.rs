@@ -34,15 +34,11 @@ fn validate_rules(obj: &Value, namespaced: bool, errs: &mut FieldErrors) {
         }
         let urls = strs(rule.get("nonResourceURLs"));
         if !urls.is_empty() {
-            let shown = Value::String(format!(
-                "[]string{{{}}}",
-                urls.iter()
-                    .map(|u| format!("{u:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            // Go's %#v of a []string.
+            let quoted: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
+            let shown = format!("[]string{{{}}}", quoted.join(", "));
             if namespaced {
-                errs.invalid(
+                errs.invalid_rendered(
                     &f("nonResourceURLs"),
                     &shown,
                     "namespaced rules cannot apply to non-resource URLs",
@@ -52,7 +48,7 @@ fn validate_rules(obj: &Value, namespaced: bool, errs: &mut FieldErrors) {
                 .iter()
                 .any(|k| !strs(rule.get(*k)).is_empty());
             if has_resource_parts {
-                errs.invalid(
+                errs.invalid_rendered(
                     &f("nonResourceURLs"),
                     &shown,
                     "rules cannot apply to both regular resources and non-resource URLs",
@@ -186,7 +182,7 @@ fn validate_role_ref_unchanged(new: &Value, old: &Value, errs: &mut FieldErrors)
             s("kind"),
             s("name")
         );
-        errs.invalid("roleRef", &Value::String(shown), "cannot change roleRef");
+        errs.invalid_rendered("roleRef", &shown, "cannot change roleRef");
     }
 }
 

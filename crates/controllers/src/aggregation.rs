@@ -1,0 +1,133 @@
+//! The ClusterRole aggregation controller
+//! (`pkg/controller/clusterroleaggregation/clusterroleaggregation_controller.go`): a ClusterRole
+//! with an `aggregationRule` gets, in selector order and by role name, the rules of every
+//! ClusterRole its selectors match, each rule once.
+
+use registry::{ListOptions, Registry, ResourceDef, WatchOptions, WriteOptions};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn def() -> &'static ResourceDef {
+    registry::resources()
+        .iter()
+        .find(|d| d.group == "rbac.authorization.k8s.io" && d.resource == "clusterroles")
+        .expect("served")
+}
+
+/// A `metav1.LabelSelector` as `labelSelector` text.
+fn selector_text(sel: &Value) -> String {
+    let mut terms = Vec::new();
+    if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
+        terms.extend(
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))),
+        );
+    }
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = e["key"].as_str().unwrap_or("");
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        terms.push(match e["operator"].as_str() {
+            Some("In") => format!("{key} in ({})", values.join(",")),
+            Some("NotIn") => format!("{key} notin ({})", values.join(",")),
+            Some("DoesNotExist") => format!("!{key}"),
+            _ => key.to_string(),
+        });
+    }
+    terms.join(",")
+}
+
+/// Brings every aggregated ClusterRole up to date. Returns how many were rewritten.
+pub fn aggregate_all(registry: &Registry) -> Result<usize, api_types::StatusError> {
+    let all = registry.list(def(), None, &ListOptions::default())?;
+    let mut written = 0;
+    for role in all
+        .items
+        .iter()
+        .filter(|r| r.get("aggregationRule").is_some_and(|a| !a.is_null()))
+    {
+        let name = role["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let mut rules: Vec<Value> = Vec::new();
+        for sel in role["aggregationRule"]["clusterRoleSelectors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let opts = ListOptions {
+                label_selector: selector_text(sel),
+                ..Default::default()
+            };
+            let Ok(matched) = registry.list(def(), None, &opts) else {
+                continue;
+            };
+            // Lists come back in name order, as the controller sorts them.
+            for m in matched
+                .items
+                .iter()
+                .filter(|m| m["metadata"]["name"] != name.as_str())
+            {
+                for r in m
+                    .get("rules")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if !rules.contains(r) {
+                        rules.push(r.clone());
+                    }
+                }
+            }
+        }
+        let current: Vec<Value> = role
+            .get("rules")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if current != rules {
+            let mut updated = role.clone();
+            updated["rules"] = Value::Array(rules);
+            match registry.update(def(), "", &name, updated, None, &WriteOptions::default()) {
+                Ok(_) => written += 1,
+                Err(e) if e.code == 409 => {} // the watch brings the next change
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Re-aggregates on every ClusterRole change.
+pub async fn run_aggregation_controller(registry: Arc<Registry>) {
+    loop {
+        let opts = WatchOptions {
+            timeout: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        match registry.watch(def(), None, opts) {
+            Ok(mut events) => {
+                while let Some(ev) = events.recv().await {
+                    if ev.type_ == "ERROR" {
+                        break;
+                    }
+                    if let Err(e) = aggregate_all(&registry) {
+                        tracing::warn!(error = %e, "aggregation controller");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "aggregation controller: watch failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

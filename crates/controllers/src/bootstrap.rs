@@ -1,0 +1,506 @@
+//! The default RBAC policy (`plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go`, the
+//! parts that concern identity and access) and its reconciliation at every start
+//! (`pkg/registry/rbac/rest/storage_rbac.go`): missing objects are created; existing ones not
+//! marked `rbac.authorization.kubernetes.io/autoupdate: "false"` get missing rules, subjects,
+//! labels and annotations added, never removed.
+
+use registry::{Registry, ResourceDef, WriteOptions};
+use serde_json::{json, Value};
+
+const READ: &[&str] = &["get", "list", "watch"];
+const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
+const READ_WRITE: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// `PolicyRuleBuilder.Rule()` sorts every list.
+fn sorted(xs: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = xs.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> Value {
+    json!({"verbs": sorted(verbs), "apiGroups": sorted(groups), "resources": sorted(resources)})
+}
+
+fn urls(verbs: &[&str], urls: &[&str]) -> Value {
+    json!({"verbs": sorted(verbs), "nonResourceURLs": sorted(urls)})
+}
+
+fn meta(name: &str, extra_labels: &[(&str, &str)]) -> Value {
+    let mut labels = json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
+    for (k, v) in extra_labels {
+        labels[*k] = (*v).into();
+    }
+    json!({"name": name, "labels": labels, "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}})
+}
+
+fn cluster_role(name: &str, labels: &[(&str, &str)], rules: Vec<Value>) -> Value {
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(name, labels), "rules": rules})
+}
+
+fn aggregated(name: &str, labels: &[(&str, &str)], selector: &str) -> Value {
+    let mut r = cluster_role(name, labels, vec![]);
+    r["aggregationRule"] = json!({"clusterRoleSelectors": [{"matchLabels": {selector: "true"}}]});
+    r.as_object_mut().unwrap().remove("rules");
+    r
+}
+
+fn group(name: &str) -> Value {
+    json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": name})
+}
+
+fn binding(name: &str, subjects: Vec<Value>) -> Value {
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(name, &[]),
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}, "subjects": subjects})
+}
+
+const AGG_ADMIN: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-admin", "true");
+const AGG_EDIT: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-edit", "true");
+const AGG_VIEW: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-view", "true");
+
+/// The default ClusterRoles.
+pub fn cluster_roles() -> Vec<Value> {
+    let discovery = [
+        "/livez",
+        "/readyz",
+        "/healthz",
+        "/version",
+        "/version/",
+        "/openapi",
+        "/openapi/*",
+        "/api",
+        "/api/*",
+        "/apis",
+        "/apis/*",
+    ];
+    vec![
+        cluster_role(
+            "cluster-admin",
+            &[],
+            vec![rule(&["*"], &["*"], &["*"]), urls(&["*"], &["*"])],
+        ),
+        cluster_role("system:discovery", &[], vec![urls(&["get"], &discovery)]),
+        cluster_role(
+            "system:public-info-viewer",
+            &[],
+            vec![urls(
+                &["get"],
+                &["/livez", "/readyz", "/healthz", "/version", "/version/"],
+            )],
+        ),
+        cluster_role(
+            "system:monitoring",
+            &[],
+            vec![urls(
+                &["get"],
+                &[
+                    "/metrics",
+                    "/metrics/slis",
+                    "/livez",
+                    "/readyz",
+                    "/healthz",
+                    "/livez/*",
+                    "/readyz/*",
+                    "/healthz/*",
+                ],
+            )],
+        ),
+        cluster_role(
+            "system:basic-user",
+            &[],
+            vec![
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                ),
+                rule(
+                    &["create"],
+                    &["authentication.k8s.io"],
+                    &["selfsubjectreviews"],
+                ),
+            ],
+        ),
+        cluster_role(
+            "system:service-account-issuer-discovery",
+            &[],
+            vec![urls(
+                &["get"],
+                &[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+            )],
+        ),
+        cluster_role(
+            "system:auth-delegator",
+            &[],
+            vec![
+                rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
+            ],
+        ),
+        aggregated("admin", &[], "rbac.authorization.k8s.io/aggregate-to-admin"),
+        aggregated(
+            "edit",
+            &[AGG_ADMIN],
+            "rbac.authorization.k8s.io/aggregate-to-edit",
+        ),
+        aggregated(
+            "view",
+            &[AGG_EDIT],
+            "rbac.authorization.k8s.io/aggregate-to-view",
+        ),
+        cluster_role(
+            "system:aggregate-to-admin",
+            &[AGG_ADMIN],
+            vec![
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["localsubjectaccessreviews"],
+                ),
+                rule(
+                    READ_WRITE,
+                    &["rbac.authorization.k8s.io"],
+                    &["rolebindings", "roles"],
+                ),
+            ],
+        ),
+        cluster_role(
+            "system:aggregate-to-edit",
+            &[AGG_EDIT],
+            vec![
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                        "secrets",
+                        "services/proxy",
+                    ],
+                ),
+                rule(&["impersonate"], &[""], &["serviceaccounts"]),
+                rule(
+                    WRITE,
+                    &[""],
+                    &[
+                        "pods",
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                    ],
+                ),
+                rule(&["create"], &[""], &["pods/eviction"]),
+                rule(
+                    WRITE,
+                    &[""],
+                    &[
+                        "configmaps",
+                        "events",
+                        "persistentvolumeclaims",
+                        "replicationcontrollers",
+                        "replicationcontrollers/scale",
+                        "secrets",
+                        "serviceaccounts",
+                        "services",
+                        "services/proxy",
+                    ],
+                ),
+                rule(&["create"], &[""], &["serviceaccounts/token"]),
+                rule(
+                    WRITE,
+                    &["apps"],
+                    &[
+                        "daemonsets",
+                        "deployments",
+                        "deployments/rollback",
+                        "deployments/scale",
+                        "replicasets",
+                        "replicasets/scale",
+                        "statefulsets",
+                        "statefulsets/scale",
+                    ],
+                ),
+                rule(WRITE, &["autoscaling"], &["horizontalpodautoscalers"]),
+                rule(WRITE, &["batch"], &["cronjobs", "jobs"]),
+                rule(
+                    WRITE,
+                    &["extensions"],
+                    &[
+                        "daemonsets",
+                        "deployments",
+                        "deployments/rollback",
+                        "deployments/scale",
+                        "ingresses",
+                        "networkpolicies",
+                        "replicasets",
+                        "replicasets/scale",
+                        "replicationcontrollers/scale",
+                    ],
+                ),
+                rule(WRITE, &["policy"], &["poddisruptionbudgets"]),
+                rule(
+                    WRITE,
+                    &["networking.k8s.io"],
+                    &["ingresses", "networkpolicies"],
+                ),
+                rule(READ_WRITE, &["coordination.k8s.io"], &["leases"]),
+            ],
+        ),
+        cluster_role(
+            "system:aggregate-to-view",
+            &[AGG_VIEW],
+            vec![
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "configmaps",
+                        "endpoints",
+                        "persistentvolumeclaims",
+                        "persistentvolumeclaims/status",
+                        "pods",
+                        "replicationcontrollers",
+                        "replicationcontrollers/scale",
+                        "serviceaccounts",
+                        "services",
+                        "services/status",
+                    ],
+                ),
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "bindings",
+                        "events",
+                        "limitranges",
+                        "namespaces/status",
+                        "pods/log",
+                        "pods/status",
+                        "replicationcontrollers/status",
+                        "resourcequotas",
+                        "resourcequotas/status",
+                    ],
+                ),
+                rule(READ, &[""], &["namespaces"]),
+                rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
+                rule(
+                    READ,
+                    &["apps"],
+                    &[
+                        "controllerrevisions",
+                        "daemonsets",
+                        "daemonsets/status",
+                        "deployments",
+                        "deployments/scale",
+                        "deployments/status",
+                        "replicasets",
+                        "replicasets/scale",
+                        "replicasets/status",
+                        "statefulsets",
+                        "statefulsets/scale",
+                        "statefulsets/status",
+                    ],
+                ),
+                rule(
+                    READ,
+                    &["autoscaling"],
+                    &[
+                        "horizontalpodautoscalers",
+                        "horizontalpodautoscalers/status",
+                    ],
+                ),
+                rule(
+                    READ,
+                    &["batch"],
+                    &["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
+                ),
+                rule(
+                    READ,
+                    &["extensions"],
+                    &[
+                        "daemonsets",
+                        "daemonsets/status",
+                        "deployments",
+                        "deployments/scale",
+                        "deployments/status",
+                        "ingresses",
+                        "ingresses/status",
+                        "networkpolicies",
+                        "replicasets",
+                        "replicasets/scale",
+                        "replicasets/status",
+                        "replicationcontrollers/scale",
+                    ],
+                ),
+                rule(
+                    READ,
+                    &["policy"],
+                    &["poddisruptionbudgets", "poddisruptionbudgets/status"],
+                ),
+                rule(
+                    READ,
+                    &["networking.k8s.io"],
+                    &["ingresses", "ingresses/status", "networkpolicies"],
+                ),
+            ],
+        ),
+    ]
+}
+
+/// The default ClusterRoleBindings (binding name = role name).
+pub fn cluster_role_bindings() -> Vec<Value> {
+    vec![
+        binding("cluster-admin", vec![group("system:masters")]),
+        binding("system:monitoring", vec![group("system:monitoring")]),
+        binding("system:discovery", vec![group("system:authenticated")]),
+        binding("system:basic-user", vec![group("system:authenticated")]),
+        binding(
+            "system:public-info-viewer",
+            vec![
+                group("system:authenticated"),
+                group("system:unauthenticated"),
+            ],
+        ),
+        binding(
+            "system:service-account-issuer-discovery",
+            vec![group("system:serviceaccounts")],
+        ),
+    ]
+}
+
+fn def(resource: &str) -> &'static ResourceDef {
+    registry::resources()
+        .iter()
+        .find(|d| d.group == "rbac.authorization.k8s.io" && d.resource == resource)
+        .expect("served")
+}
+
+/// Adds to `have[field]` every element of `want[field]` it lacks; true when something changed.
+fn union_list(have: &mut Value, want: &Value, field: &str) -> bool {
+    let Some(want_list) = want.get(field).and_then(Value::as_array) else {
+        return false;
+    };
+    let list = have
+        .as_object_mut()
+        .unwrap()
+        .entry(field)
+        .or_insert_with(|| json!([]));
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    let list = list.as_array_mut().unwrap();
+    let mut changed = false;
+    for w in want_list {
+        if !list.contains(w) {
+            list.push(w.clone());
+            changed = true;
+        }
+    }
+    changed
+}
+
+fn union_map(have: &mut Value, want: &Value, ptr: &str, field: &str) -> bool {
+    let Some(want_map) = want
+        .pointer(&format!("{ptr}/{field}"))
+        .and_then(Value::as_object)
+    else {
+        return false;
+    };
+    let Some(obj) = have.pointer_mut(ptr).and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let map = obj.entry(field).or_insert_with(|| json!({}));
+    let mut changed = false;
+    for (k, v) in want_map {
+        if map.get(k).is_none() {
+            map[k] = v.clone();
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Creates or reconciles one default object.
+fn reconcile(
+    registry: &Registry,
+    resource: &str,
+    want: Value,
+) -> Result<(), api_types::StatusError> {
+    let def = def(resource);
+    let name = want["metadata"]["name"].as_str().unwrap_or("").to_string();
+    match registry.get(def, "", &name) {
+        Err(e) if e.code == 404 => registry
+            .create(def, "", want, &WriteOptions::default())
+            .map(drop),
+        Err(e) => Err(e),
+        Ok(mut have) => {
+            let protected = have
+                .pointer("/metadata/annotations/rbac.authorization.kubernetes.io~1autoupdate")
+                .and_then(Value::as_str)
+                == Some("false");
+            if protected {
+                return Ok(());
+            }
+            if resource == "clusterrolebindings" && have.get("roleRef") != want.get("roleRef") {
+                // roleRef is immutable: replace the binding.
+                registry.delete(def, "", &name, &Default::default())?;
+                return registry
+                    .create(def, "", want, &WriteOptions::default())
+                    .map(drop);
+            }
+            let mut changed = union_map(&mut have, &want, "/metadata", "labels");
+            changed |= union_map(&mut have, &want, "/metadata", "annotations");
+            let aggregated = want.get("aggregationRule").is_some();
+            changed |= if resource == "clusterroles" && !aggregated {
+                union_list(&mut have, &want, "rules")
+            } else {
+                false
+            };
+            changed |= if resource == "clusterrolebindings" {
+                union_list(&mut have, &want, "subjects")
+            } else {
+                false
+            };
+            if aggregated && have.get("aggregationRule") != want.get("aggregationRule") {
+                have["aggregationRule"] = want["aggregationRule"].clone();
+                changed = true;
+            }
+            if changed {
+                registry.update(def, "", &name, have, None, &WriteOptions::default())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Creates and reconciles the default policy.
+pub fn ensure_bootstrap_policy(registry: &Registry) -> Result<(), api_types::StatusError> {
+    for r in cluster_roles() {
+        reconcile(registry, "clusterroles", r)?;
+    }
+    for b in cluster_role_bindings() {
+        reconcile(registry, "clusterrolebindings", b)?;
+    }
+    Ok(())
+}

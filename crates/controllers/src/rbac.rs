@@ -1,0 +1,169 @@
+//! Feeds the RBAC index from the registry (list, then watch, for each of the four RBAC
+//! resources), as kube-apiserver's RBAC authorizer is fed by informers. A binding written
+//! through the API reaches the index with its watch event.
+
+use authz::rbac::{Binding, Index, PolicyRule, RoleRef, Subject};
+use registry::{ListOptions, Registry, ResourceDef, WatchOptions};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+const RESOURCES: [&str; 4] = [
+    "clusterroles",
+    "roles",
+    "clusterrolebindings",
+    "rolebindings",
+];
+
+fn def(resource: &str) -> &'static ResourceDef {
+    registry::resources()
+        .iter()
+        .find(|d| d.group == "rbac.authorization.k8s.io" && d.resource == resource)
+        .expect("RBAC resources are served")
+}
+
+fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj.pointer(&format!("/metadata/{field}"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// Applies one object (or its removal) to the index.
+pub fn apply(index: &Index, resource: &str, obj: &Value, deleted: bool) {
+    let (ns, name) = (meta(obj, "namespace"), meta(obj, "name"));
+    match resource {
+        "clusterroles" | "roles" => {
+            let rules = (!deleted).then(|| {
+                obj.get("rules")
+                    .and_then(Value::as_array)
+                    .map(|rs| {
+                        rs.iter()
+                            .filter_map(|r| serde_json::from_value::<PolicyRule>(r.clone()).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            });
+            index.set_role(ns, name, rules);
+        }
+        _ => {
+            let binding = (!deleted).then(|| Binding {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                subjects: obj
+                    .get("subjects")
+                    .and_then(Value::as_array)
+                    .map(|ss| {
+                        ss.iter()
+                            .filter_map(|s| serde_json::from_value::<Subject>(s.clone()).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                role_ref: obj
+                    .get("roleRef")
+                    .and_then(|r| serde_json::from_value::<RoleRef>(r.clone()).ok())
+                    .unwrap_or_default(),
+            });
+            index.set_binding(ns, name, binding);
+        }
+    }
+}
+
+/// Loads every RBAC object into the index; returns the revision each list was read at.
+pub fn sync(registry: &Registry, index: &Index) -> Result<Vec<String>, api_types::StatusError> {
+    let mut revisions = Vec::new();
+    for r in RESOURCES {
+        let list = registry.list(def(r), None, &ListOptions::default())?;
+        for obj in &list.items {
+            apply(index, r, obj, false);
+        }
+        revisions.push(list.resource_version);
+    }
+    Ok(revisions)
+}
+
+/// Keeps the index current: one watch per RBAC resource, from the revision `sync` read, and
+/// a full re-sync whenever a watch ends (timeout, compaction, lag).
+pub async fn run_rbac_informer(registry: Arc<Registry>, index: Arc<Index>, revisions: Vec<String>) {
+    for (r, rv) in RESOURCES.into_iter().zip(revisions) {
+        let (registry, index) = (registry.clone(), index.clone());
+        tokio::spawn(async move {
+            let mut rv = rv;
+            loop {
+                let list = ListOptions {
+                    resource_version: rv.clone(),
+                    ..Default::default()
+                };
+                let opts = WatchOptions {
+                    list,
+                    timeout: Duration::from_secs(3600),
+                    ..Default::default()
+                };
+                match registry.watch(def(r), None, opts) {
+                    Ok(mut events) => {
+                        while let Some(ev) = events.recv().await {
+                            if ev.type_ == "ERROR" {
+                                break;
+                            }
+                            if let Some(v) = ev
+                                .object
+                                .pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                            {
+                                rv = v.to_string();
+                            }
+                            if ev.type_ != "BOOKMARK" {
+                                apply(&index, r, &ev.object, ev.type_ == "DELETED");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(resource = r, error = %e, "RBAC informer: watch failed")
+                    }
+                }
+                // Start over from a fresh list: removals missed while not watching are caught
+                // because the list replaces what the index holds for this resource.
+                match registry.list(def(r), None, &ListOptions::default()) {
+                    Ok(list) => {
+                        resync(&index, r, &list.items);
+                        rv = list.resource_version;
+                    }
+                    Err(e) => {
+                        tracing::warn!(resource = r, error = %e, "RBAC informer: list failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Replaces the index's objects of one resource with `items`.
+fn resync(index: &Index, resource: &str, items: &[Value]) {
+    let policy = index.policy();
+    let present: Vec<(String, String)> = match resource {
+        "clusterroles" => policy
+            .cluster_roles
+            .keys()
+            .map(|n| (String::new(), n.clone()))
+            .collect(),
+        "roles" => policy.roles.keys().cloned().collect(),
+        "clusterrolebindings" => policy
+            .cluster_role_bindings
+            .keys()
+            .map(|n| (String::new(), n.clone()))
+            .collect(),
+        _ => policy.role_bindings.keys().cloned().collect(),
+    };
+    for (ns, name) in present {
+        if !items
+            .iter()
+            .any(|o| meta(o, "namespace") == ns && meta(o, "name") == name)
+        {
+            let gone = serde_json::json!({"metadata": {"namespace": ns, "name": name}});
+            apply(index, resource, &gone, true);
+        }
+    }
+    for obj in items {
+        apply(index, resource, obj, false);
+    }
+}
