@@ -143,3 +143,34 @@ def test_rbac_validation_messages(server):
     status, _, err = server.request("PUT", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/rb", rb)
     assert status == 422
     assert err["message"] == 'RoleBinding.rbac.authorization.k8s.io "rb" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"edit"}: cannot change roleRef'
+
+
+def test_escalation_is_refused_without_escalate_or_bind(server, version):
+    ns = "esc-" + version.replace(".", "")
+    # A user no other test binds: what it holds comes from this test alone.
+    who = "eve-" + version.replace(".", "")
+    server.kubectl("1.33", "create", "ns", ns)
+    server.kubectl("1.33", "-n", ns, "create", "role", "rbac-writer", "--verb=create,get,list", "--resource=roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io")
+    server.kubectl("1.33", "-n", ns, "create", "rolebinding", "bob-writes-rbac", "--role=rbac-writer", f"--user={who}")
+    bob = user_kubeconfig(server, who)
+
+    refused = server.kubectl(version, "-n", ns, "create", "role", "pod-getter", "--verb=get", "--resource=pods", kubeconfig=bob, check=False)
+    assert refused.returncode == 1
+    assert (
+        f'roles.rbac.authorization.k8s.io "pod-getter" is forbidden: user "{who}" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'
+        '{APIGroups:[""], Resources:["pods"], Verbs:["get"]}'
+    ) in refused.stderr
+    # Holding the permissions is enough: a role that grants only what bob has is accepted.
+    server.kubectl(version, "-n", ns, "create", "role", "rbac-reader", "--verb=get", "--resource=roles.rbac.authorization.k8s.io", kubeconfig=bob)
+
+    server.kubectl("1.33", "-n", ns, "create", "role", "escalator", "--verb=escalate", "--resource=roles.rbac.authorization.k8s.io")
+    server.kubectl("1.33", "-n", ns, "create", "rolebinding", "bob-escalates", "--role=escalator", f"--user={who}")
+    eventually(lambda: server.kubectl(version, "-n", ns, "create", "role", "pod-getter", "--verb=get", "--resource=pods", kubeconfig=bob, check=False).returncode == 0, 3.0, "escalate")
+
+    refused = server.kubectl(version, "-n", ns, "create", "rolebinding", "bob-views", "--clusterrole=view", f"--user={who}", kubeconfig=bob, check=False)
+    assert refused.returncode == 1 and f'rolebindings.rbac.authorization.k8s.io "bob-views" is forbidden: user "{who}"' in refused.stderr
+    missing = server.kubectl(version, "-n", ns, "create", "rolebinding", "to-nothing", "--clusterrole=nothing", f"--user={who}", kubeconfig=bob, check=False)
+    assert 'clusterroles.rbac.authorization.k8s.io "nothing" not found' in missing.stderr
+    server.kubectl("1.33", "-n", ns, "create", "role", "binder", "--verb=bind", "--resource=clusterroles.rbac.authorization.k8s.io", "--resource-name=view")
+    server.kubectl("1.33", "-n", ns, "create", "rolebinding", "bob-binds", "--role=binder", f"--user={who}")
+    eventually(lambda: server.kubectl(version, "-n", ns, "create", "rolebinding", "bob-views", "--clusterrole=view", f"--user={who}", kubeconfig=bob, check=False).returncode == 0, 3.0, "bind")

@@ -92,3 +92,5 @@ impl Authorizer for AlwaysAllow {
         Decision::Allow(String::new())
     }
 }
+
+pub mod escalation;

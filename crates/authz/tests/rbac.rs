@@ -464,3 +464,54 @@ fn incremental_updates_match_a_rebuild() {
         );
     }
 }
+
+#[test]
+fn covers_as_upstream() {
+    use authz::escalation::{compact_string, uncovered};
+    let check = |owner: Vec<PolicyRule>, servant: Vec<PolicyRule>, want: &[&str]| {
+        let got: Vec<String> = uncovered(&owner, &servant)
+            .iter()
+            .map(compact_string)
+            .collect();
+        assert_eq!(got, want, "owner {owner:?} servant {servant:?}");
+    };
+    let all = rule("*", "*", "*", "", "");
+    check(
+        vec![all.clone()],
+        vec![rule("get list", "apps", "deployments", "", "")],
+        &[],
+    );
+    check(
+        vec![rule("get", "apps", "deployments", "", "")],
+        vec![rule("get list", "apps", "deployments", "", "")],
+        &[r#"{APIGroups:["apps"], Resources:["deployments"], Verbs:["list"]}"#],
+    );
+    // Enumerations never cover a star.
+    check(
+        vec![rule("get list watch", "\"\"", "pods", "", "")],
+        vec![rule("*", "\"\"", "pods", "", "")],
+        &[r#"{APIGroups:[""], Resources:["pods"], Verbs:["*"]}"#],
+    );
+    // */scale covers any scale subresource.
+    check(
+        vec![rule("get", "apps", "*/scale", "", "")],
+        vec![rule("get", "apps", "deployments/scale", "", "")],
+        &[],
+    );
+    // A rule with names does not cover one without.
+    check(
+        vec![rule("get", "\"\"", "secrets", "a", "")],
+        vec![rule("get", "\"\"", "secrets", "", "")],
+        &[r#"{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}"#],
+    );
+    check(
+        vec![rule("get", "\"\"", "secrets", "", "")],
+        vec![rule("get", "\"\"", "secrets", "a", "")],
+        &[],
+    );
+    check(
+        vec![rule("get", "", "", "", "/apis/*")],
+        vec![rule("get", "", "", "", "/apis/v1 /healthz")],
+        &[r#"{NonResourceURLs:["/healthz"], Verbs:["get"]}"#],
+    );
+}

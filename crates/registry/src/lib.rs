@@ -20,7 +20,7 @@ pub use api_types::StatusError;
 pub use kinds::resources;
 pub use resource::{ResourceDef, Strategy};
 pub use store::{
-    Clock, DeleteOptions, Deleted, FieldValidation, ListOptions, ListOut, PatchType, Registry,
-    WriteOptions, Written,
+    Admission, Clock, DeleteOptions, Deleted, FieldValidation, ListOptions, ListOut, PatchType,
+    Registry, WriteOptions, Written,
 };
 pub use watch::{WatchEvent, WatchOptions};

@@ -40,11 +40,27 @@ impl FieldValidation {
     }
 }
 
+/// Validating admission: called with the object about to be stored (and, on update, the
+/// current one) after the registry's own validation, as upstream's validating admission runs
+/// inside the store. The server supplies it; the registry never learns who is asking.
+pub type Admission = Arc<dyn Fn(&Value, Option<&Value>) -> Result<(), StatusError> + Send + Sync>;
+
 /// Options of create, update and patch.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
+    pub admission: Option<Admission>,
+}
+
+impl std::fmt::Debug for WriteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteOptions")
+            .field("dry_run", &self.dry_run)
+            .field("field_validation", &self.field_validation)
+            .field("admission", &self.admission.is_some())
+            .finish()
+    }
 }
 
 /// Options of list, watch and deletecollection.
@@ -486,6 +502,9 @@ impl Registry {
         if !errs.is_empty() {
             return Err(Self::invalid(def, &body, errs));
         }
+        if let Some(admit) = &opts.admission {
+            admit(&body, None)?;
+        }
         let name = meta_str(&body, "name").to_string();
         if opts.dry_run {
             return Ok(Written {
@@ -667,6 +686,9 @@ impl Registry {
             def.strategy.validate_update(&new, &old, &mut errs);
             if !errs.is_empty() {
                 return Err(Self::invalid(def, &new, errs));
+            }
+            if let Some(admit) = &opts.admission {
+                admit(&new, Some(&old))?;
             }
             let finalized = meta(&new)
                 .get("deletionTimestamp")

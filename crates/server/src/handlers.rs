@@ -68,6 +68,7 @@ impl Query {
         Ok(WriteOptions {
             dry_run: self.dry_run()?,
             field_validation: FieldValidation::parse(self.get("fieldValidation"))?,
+            admission: None,
         })
     }
 }
@@ -94,6 +95,14 @@ impl Req<'_> {
         } else {
             ""
         }
+    }
+
+    /// Write options from the query, with the validating admission this kind needs.
+    fn write_options(&self, state: &State) -> Result<WriteOptions, StatusError> {
+        let mut opts = self.query.write_options()?;
+        opts.admission =
+            crate::escalation::admission(state, self.user, self.def, self.ns(), &self.info.name);
+        Ok(opts)
     }
 
     fn output(&self) -> Result<Output, StatusError> {
@@ -177,7 +186,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                 ));
             }
             let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
-            let w = reg.create(def, r.ns(), body, &r.query.write_options()?)?;
+            let w = reg.create(def, r.ns(), body, &r.write_options(state)?)?;
             let obj = r.versioned(w.object);
             single(&r, state, obj, 201, &w.warnings)
         }
@@ -189,7 +198,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                 &r.info.name,
                 body,
                 sub,
-                &r.query.write_options()?,
+                &r.write_options(state)?,
             )?;
             let obj = r.versioned(w.object);
             single(&r, state, obj, 200, &w.warnings)
@@ -212,7 +221,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                 pt,
                 &r.body,
                 sub,
-                &r.query.write_options()?,
+                &r.write_options(state)?,
             )?;
             let obj = r.versioned(w.object);
             single(&r, state, obj, 200, &w.warnings)

@@ -9,6 +9,7 @@ mod authorization;
 mod body;
 pub mod chain;
 mod discovery;
+mod escalation;
 mod handlers;
 pub mod negotiate;
 mod nonresource;
@@ -37,7 +38,7 @@ pub struct State {
     /// `--anonymous-auth`.
     pub anonymous: bool,
     /// The authorizer chain requests and access reviews are answered by.
-    pub authorizer: Box<dyn authz::Authorizer>,
+    pub authorizer: Arc<dyn authz::Authorizer>,
     /// The RBAC index inside that chain (for SelfSubjectRulesReview).
     pub rbac: Arc<authz::rbac::Index>,
     ready: AtomicBool,
@@ -54,16 +55,16 @@ impl State {
         rbac: Option<Arc<authz::rbac::Index>>,
     ) -> Self {
         let defs = registry::resources();
-        let (authorizer, rbac): (Box<dyn authz::Authorizer>, _) = match rbac {
+        let (authorizer, rbac): (Arc<dyn authz::Authorizer>, _) = match rbac {
             Some(index) => {
                 let chain = authz::Chain(vec![
                     Box::new(authz::PrivilegedGroups),
                     Box::new(SharedIndex(index.clone())),
                 ]);
-                (Box::new(chain), index)
+                (Arc::new(chain), index)
             }
             None => (
-                Box::new(authz::AlwaysAllow),
+                Arc::new(authz::AlwaysAllow),
                 Arc::new(authz::rbac::Index::new()),
             ),
         };
