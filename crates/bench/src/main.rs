@@ -10,6 +10,8 @@
 //!
 //! Results print as Markdown rows for BENCHMARKS.md.
 
+mod authz_bench;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -453,6 +455,82 @@ async fn creates(dir: &Path) {
     );
 }
 
+/// p50/p99 of SubjectAccessReviews over HTTPS with 10,000 RoleBindings in place.
+async fn sar(dir: &Path) {
+    let (k, _) = Kubeward::start(dir, 0);
+    let mut s = connect(k.port, client_config(dir, true)).await;
+    let namespaces = 1_000;
+    for ns in 0..namespaces {
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns{ns}")}});
+        assert_eq!(
+            send(
+                &mut s,
+                "POST",
+                "/api/v1/namespaces",
+                Some(serde_json::to_vec(&body).unwrap())
+            )
+            .await
+            .0,
+            201
+        );
+    }
+    for i in 0..10_000 {
+        let ns = i % namespaces;
+        let body = serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": format!("rb{i}")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": format!("user{i}")}]});
+        let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/ns{ns}/rolebindings");
+        assert_eq!(
+            send(
+                &mut s,
+                "POST",
+                &path,
+                Some(serde_json::to_vec(&body).unwrap())
+            )
+            .await
+            .0,
+            201
+        );
+    }
+    let mut lat = Vec::new();
+    let mut allowed = 0;
+    let t0 = Instant::now();
+    let mut i = 0usize;
+    while t0.elapsed() < Duration::from_secs(3) {
+        let body = serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": format!("user{}", (i * 7919) % 10_000), "groups": ["system:authenticated"],
+                     "resourceAttributes": {"namespace": format!("ns{}", (i * 7919) % 10_000 % namespaces), "verb": "list", "resource": "pods"}}});
+        let t = Instant::now();
+        let (code, resp) = send(
+            &mut s,
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .await;
+        lat.push(t.elapsed());
+        assert_eq!(code, 201);
+        allowed += usize::from(
+            serde_json::from_slice::<serde_json::Value>(&resp).unwrap()["status"]["allowed"]
+                == true,
+        );
+        i += 1;
+    }
+    assert_eq!(
+        allowed,
+        lat.len(),
+        "every reviewed user is bound in the namespace asked about"
+    );
+    lat.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "| SubjectAccessReview over HTTPS, 10,000 RoleBindings, one connection | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms |",
+        lat.len() as f64 / t0.elapsed().as_secs_f64(),
+        ms(lat[lat.len() / 2]),
+        ms(lat[lat.len() * 99 / 100])
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -467,6 +545,14 @@ async fn main() {
     let all = what == "all";
     if all || what == "startup" || what == "memory" {
         startup_and_memory(&dir.join("startup")).await;
+    }
+    if all || what == "authz" {
+        println!("| bindings | indexed | reference | speed-up | allowed | index memory |");
+        println!("|---|---|---|---|---|---|");
+        authz_bench::run();
+    }
+    if all || what == "sar" {
+        sar(&dir.join("sar")).await;
     }
     if all || what == "creates" {
         creates(&dir.join("creates")).await;
