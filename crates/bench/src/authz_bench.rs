@@ -252,7 +252,7 @@ pub fn run() {
             "–".into()
         };
         println!(
-            "| {bindings} | {ri:.0}/s | {rr:.0}/s | {:.0}x | {:.0}% | {mem} |",
+            "| {bindings} | {ri:.0}/s | {rr:.0}/s | {:.1}x | {:.0}% | {mem} |",
             ri / rr,
             100.0 * allowed as f64 / reqs.len() as f64
         );
