@@ -48,6 +48,7 @@ class Server:
         if not KUBEWARD.exists():
             raise RuntimeError(f"{KUBEWARD} is missing: run `cargo build` first (scripts/test-all does)")
         self.data_dir = pathlib.Path(data_dir or tempfile.mkdtemp(prefix="kubeward-e2e-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.args = list(args)
         self.proc = None

@@ -54,6 +54,9 @@ struct ServeArgs {
     /// Serve anonymous requests as system:anonymous (as kube-apiserver's default)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     anonymous_auth: bool,
+    /// Static bearer tokens, kube-apiserver's CSV format: token,user,uid[,"group1,group2"]
+    #[arg(long, value_name = "FILE")]
+    token_auth_file: Option<PathBuf>,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
@@ -67,6 +70,14 @@ enum StartError {
     DataDir(PathBuf, #[source] std::io::Error),
     #[error("unsupported --storage {0:?}: use sqlite://PATH or memory:// (etcd:// arrives with its issue)")]
     StorageUrl(String),
+    #[error("reading --token-auth-file {0}")]
+    TokenFileRead(PathBuf, #[source] std::io::Error),
+    #[error("--token-auth-file")]
+    TokenFile(
+        #[from]
+        #[source]
+        authn::tokenfile::TokenFileError,
+    ),
     #[error("opening storage")]
     Storage(
         #[from]
@@ -171,12 +182,19 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let kubeconfig = data_dir.join("admin.kubeconfig");
     pki.write_admin_kubeconfig(&kubeconfig, &url)?;
 
-    let state = Arc::new(server::State::new(
+    let mut state = server::State::new(
         registry.clone(),
         format!("{url_host}:{}", addr.port()),
         args.anonymous_auth,
         rbac,
-    ));
+    );
+    if let Some(path) = &args.token_auth_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| StartError::TokenFileRead(path.clone(), e))?;
+        let tokens = authn::TokenFile::parse(&path.display().to_string(), &text)?;
+        state = state.with_token_authenticator(Box::new(tokens));
+    }
+    let state = Arc::new(state);
     tokio::spawn(controllers::run_namespace_controller(
         registry.clone(),
         Duration::from_secs(5),

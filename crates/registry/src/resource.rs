@@ -180,9 +180,9 @@ impl ResourceDef {
         }
     }
 
-    /// True for kinds that are answered rather than stored (the access reviews).
+    /// True for kinds that are answered rather than stored (access, token and self reviews).
     pub fn is_review(&self) -> bool {
-        self.group == "authorization.k8s.io"
+        self.group == "authorization.k8s.io" || self.group == "authentication.k8s.io"
     }
 
     pub fn supports(&self, verb: &str) -> bool {

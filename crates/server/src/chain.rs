@@ -2,7 +2,6 @@
 //! `DefaultBuildHandlerChain` (which is written bottom-up; this reads the way a request
 //! travels). Each step says why it sits where it does.
 
-use crate::authn::{self, Authenticated};
 use crate::authorization;
 use crate::handlers::{self, Query, Req};
 use crate::respond::{self, Resp};
@@ -24,16 +23,20 @@ pub async fn handle(
     cert_user: Option<Arc<UserInfo>>,
     req: Request<Incoming>,
 ) -> Resp {
-    match run(&state, cert_user.as_deref(), req).await {
+    let mut warnings = Vec::new();
+    let mut resp = match run(&state, cert_user.as_deref(), req, &mut warnings).await {
         Ok(r) => r,
         Err(e) => respond::status(&e),
-    }
+    };
+    respond::add_warnings(&mut resp, &warnings);
+    resp
 }
 
 async fn run(
     state: &State,
     cert_user: Option<&UserInfo>,
     req: Request<Incoming>,
+    warnings: &mut Vec<String>,
 ) -> Result<Resp, StatusError> {
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or("");
@@ -42,33 +45,60 @@ async fn run(
     let info = request_info::parse(parts.method.as_str(), parts.uri.path(), query)
         .map_err(|e| StatusError::bad_request(e.to_string()))?;
 
-    // 2. Authentication: x509, then bearer, then anonymous. A refused credential is a 401 and
-    //    never becomes anonymous. It precedes everything that needs to know who is asking.
+    // 2. Authentication: x509, then bearer tokens, then anonymous. A refused credential is a
+    //    401 and never becomes anonymous. It precedes everything that needs to know who asks.
     let authorization = parts
         .headers
         .get(http::header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    let user = match authn::authenticate(cert_user, authorization, state.anonymous) {
-        Authenticated::User(u) => u,
-        Authenticated::Unauthorized => return Err(StatusError::unauthorized()),
+        .and_then(|v| v.to_str().ok());
+    let tokens: Vec<&dyn authn::TokenAuthenticator> =
+        state.tokens.iter().map(|b| b.as_ref()).collect();
+    let (result, warning) = authn::authenticate(cert_user, authorization, &tokens, state.anonymous);
+    let Ok(user) = result else {
+        return Err(StatusError::unauthorized());
     };
+    warnings.extend(warning.map(str::to_string));
 
     // 3. Audit: arrives with its issue; it sits here so it records every authenticated request.
 
-    // 4. Impersonation: must run before authorization so the impersonated user is the one
-    //    authorized. Until the authentication issue implements it, refuse it rather than
-    //    silently acting as the caller.
-    let attrs = authorization::attributes(&user, &info);
-    if parts
+    // 4. Impersonation: before authorization, so the impersonated user is the one authorized;
+    //    each part of it is itself authorized for the requesting user (verb impersonate).
+    let headers = parts
         .headers
-        .keys()
-        .any(|k| k.as_str().starts_with("impersonate-"))
-    {
-        return Err(authorization::forbidden(
-            &attrs,
-            "impersonation is not supported by this server yet",
-        ));
-    }
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+    let user = match authn::impersonation::Request::from_headers(headers) {
+        None => user,
+        Some(imp) => {
+            // Upstream answers this with a plain-text 500; it is the client's mistake, so 400.
+            let checks = imp.checks().map_err(|e| {
+                StatusError::bad_request(format!(
+                    "Internal Server Error: {:?}: {e}",
+                    parts.uri.to_string()
+                ))
+            })?;
+            for c in checks {
+                let attrs = authz::Attributes {
+                    user: user.clone(),
+                    verb: "impersonate".into(),
+                    resource_request: true,
+                    namespace: c.namespace,
+                    api_group: c.api_group,
+                    resource: c.resource,
+                    subresource: c.subresource,
+                    name: c.name,
+                    ..Default::default()
+                };
+                if let Decision::Deny(reason) | Decision::NoOpinion(reason) =
+                    state.authorizer.authorize(&attrs)
+                {
+                    return Err(authorization::forbidden(&attrs, &reason));
+                }
+            }
+            imp.user()
+        }
+    };
+    let attrs = authorization::attributes(&user, &info);
 
     // 5. Authorization: before any body is read or any handler runs.
     match state.authorizer.authorize(&attrs) {

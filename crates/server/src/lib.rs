@@ -4,7 +4,6 @@
 //! Architecture invariant: this is the only crate that knows HTTP and TLS. The registry,
 //! storage and request-info crates take and return plain values.
 
-mod authn;
 mod authorization;
 mod body;
 pub mod chain;
@@ -41,6 +40,8 @@ pub struct State {
     pub authorizer: Arc<dyn authz::Authorizer>,
     /// The RBAC index inside that chain (for SelfSubjectRulesReview).
     pub rbac: Arc<authz::rbac::Index>,
+    /// Token authenticators, in order (`--token-auth-file`; service-account JWTs later).
+    pub tokens: Vec<Box<dyn authn::TokenAuthenticator>>,
     ready: AtomicBool,
     defs: &'static [ResourceDef],
 }
@@ -74,9 +75,23 @@ impl State {
             anonymous,
             authorizer,
             rbac,
+            tokens: Vec::new(),
             ready: AtomicBool::new(false),
             defs,
         }
+    }
+
+    /// Adds a token authenticator after those already present.
+    pub fn with_token_authenticator(mut self, a: Box<dyn authn::TokenAuthenticator>) -> Self {
+        self.tokens.push(a);
+        self
+    }
+
+    /// Authenticates a bearer token as a request's Authorization header would be.
+    pub(crate) fn authenticate_token(&self, token: &str) -> Result<UserInfo, authn::AuthnError> {
+        let refs: Vec<&dyn authn::TokenAuthenticator> =
+            self.tokens.iter().map(|b| b.as_ref()).collect();
+        authn::authenticate_token(token, &refs)
     }
 
     pub fn set_ready(&self) {
@@ -123,7 +138,7 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-                .and_then(|c| authn::user_from_certificate(c.as_ref()))
+                .and_then(|c| ::authn::user_from_certificate(c.as_ref()))
                 .map(Arc::new);
             let svc = service_fn(move |req| {
                 // A panic in a handler becomes a 500 for this request, never a dead server.

@@ -111,6 +111,21 @@ fn user_from_spec(spec: &Value) -> UserInfo {
     }
 }
 
+/// `authenticationv1.UserInfo` (empty fields omitted).
+fn user_info(u: &UserInfo) -> Value {
+    let mut v = json!({"username": u.name});
+    if !u.uid.is_empty() {
+        v["uid"] = u.uid.clone().into();
+    }
+    if !u.groups.is_empty() {
+        v["groups"] = json!(u.groups);
+    }
+    if !u.extra.is_empty() {
+        v["extra"] = json!(u.extra);
+    }
+    v
+}
+
 fn access_status(state: &State, a: &Attributes) -> Value {
     let d = state.authorizer.authorize(a);
     let mut st = json!({"allowed": d.allowed()});
@@ -191,6 +206,24 @@ pub fn answer(
             }
             st
         }
+        "selfsubjectreviews" => json!({"userInfo": user_info(user)}),
+        "tokenreviews" => {
+            if !url_namespace.is_empty() {
+                return Err(StatusError::bad_request(format!(
+                    "namespace is not allowed on this type: {url_namespace}"
+                )));
+            }
+            let token = s(&spec, "token");
+            if token.is_empty() {
+                return Err(StatusError::bad_request(
+                    "token is required for TokenReview in authentication",
+                ));
+            }
+            match state.authenticate_token(&token) {
+                Ok(u) => json!({"authenticated": true, "user": user_info(&u)}),
+                Err(e) => json!({"user": {}, "error": e.to_string()}),
+            }
+        }
         _ => {
             return Err(StatusError::method_not_supported(
                 &def.group_resource(),
@@ -198,6 +231,11 @@ pub fn answer(
             ))
         }
     };
+    if def.resource == "selfsubjectreviews" {
+        // A self review reports its own creation time (`selfsubjectreview/rest.go`).
+        body["metadata"] =
+            json!({"creationTimestamp": api_types::format_rfc3339(state.registry.now())});
+    }
     let o = body.as_object_mut().expect("checked to be an object");
     let meta = o
         .entry("metadata")

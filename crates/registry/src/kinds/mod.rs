@@ -224,6 +224,28 @@ static RESOURCES: &[ResourceDef] = &[
         false,
         &reviews::SelfSubjectRulesReviewStrategy,
     ),
+    // kubectl 1.27's `auth whoami` asks v1beta1 only; 1.28+ ask v1 first.
+    ResourceDef {
+        group: reviews::AUTHENTICATION,
+        versions: &["v1", "v1beta1"],
+        ..review(
+            "selfsubjectreviews",
+            "selfsubjectreview",
+            "SelfSubjectReview",
+            false,
+            &reviews::SelfSubjectReviewStrategy,
+        )
+    },
+    ResourceDef {
+        group: reviews::AUTHENTICATION,
+        ..review(
+            "tokenreviews",
+            "tokenreview",
+            "TokenReview",
+            false,
+            &reviews::TokenReviewStrategy,
+        )
+    },
 ];
 
 /// A review kind: create-only, answered by the server, never stored.

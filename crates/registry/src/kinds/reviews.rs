@@ -2,12 +2,14 @@
 //! only checks the body's shape; the server answers them.
 
 use crate::resource::{typed_check, Strategy};
+use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenReview};
 use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
 };
 use serde_json::Value;
 
 pub const AUTHORIZATION: &str = "authorization.k8s.io";
+pub const AUTHENTICATION: &str = "authentication.k8s.io";
 
 macro_rules! review {
     ($name:ident, $ty:ty) => {
@@ -24,3 +26,5 @@ review!(SelfSubjectAccessReviewStrategy, SelfSubjectAccessReview);
 review!(SubjectAccessReviewStrategy, SubjectAccessReview);
 review!(LocalSubjectAccessReviewStrategy, LocalSubjectAccessReview);
 review!(SelfSubjectRulesReviewStrategy, SelfSubjectRulesReview);
+review!(SelfSubjectReviewStrategy, SelfSubjectReview);
+review!(TokenReviewStrategy, TokenReview);

@@ -1,0 +1,176 @@
+//! Authentication as kube-apiserver's authenticator chain (`pkg/kubeapiserver/authenticator`):
+//! the x509 client certificate, then bearer tokens through the token authenticators, then
+//! anonymous; a presented credential that no authenticator accepts is an error (401), never
+//! anonymous. Also the impersonation rules.
+//!
+//! Architecture invariant: no HTTP framework and no I/O. Callers pass header values and the
+//! connection's certificate; the token file is parsed from text.
+
+pub mod impersonation;
+pub mod tokenfile;
+mod x509;
+
+pub use tokenfile::TokenFile;
+pub use x509::user_from_certificate;
+
+use api_types::UserInfo;
+
+/// Why authentication failed (the text never reaches the client, which sees `Unauthorized`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthnError {
+    /// A bearer token no token authenticator accepted (`invalid bearer token`).
+    #[error("invalid bearer token")]
+    InvalidBearerToken,
+    /// An Authorization header with a scheme nothing here handles.
+    #[error("unsupported authorization scheme")]
+    UnsupportedScheme,
+    /// Anonymous requests are disabled and no credential was presented.
+    #[error("anonymous requests are not allowed")]
+    AnonymousDisabled,
+}
+
+/// A token authenticator (static token file; service-account JWTs arrive later).
+pub trait TokenAuthenticator: Send + Sync {
+    /// `Some(user)` when this authenticator knows the token.
+    fn authenticate_token(&self, token: &str) -> Option<UserInfo>;
+}
+
+/// What a request's Authorization header holds (`bearertoken.go`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bearer<'a> {
+    /// No usable token: no header, an empty token, or `Bearer  <token>` with two spaces
+    /// (which upstream ignores with a warning).
+    Absent {
+        warning: Option<&'static str>,
+    },
+    Token(&'a str),
+    /// Some other scheme (Basic, ...).
+    Other,
+}
+
+/// Parses an Authorization header value as upstream: trimmed, split on single spaces,
+/// scheme case-insensitive.
+pub fn parse_bearer(header: Option<&str>) -> Bearer<'_> {
+    let Some(h) = header.map(str::trim) else {
+        return Bearer::Absent { warning: None };
+    };
+    if h.is_empty() {
+        return Bearer::Absent { warning: None };
+    }
+    let mut parts = h.splitn(3, ' ');
+    let scheme = parts.next().unwrap_or("");
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Bearer::Other;
+    }
+    match (parts.next(), parts.next()) {
+        (Some(""), Some(_)) => Bearer::Absent {
+            warning: Some("the provided Authorization header contains extra space before the bearer token, and is ignored"),
+        },
+        (Some(t), None) if !t.is_empty() => Bearer::Token(t),
+        (Some(t), Some(_)) if !t.is_empty() => Bearer::Token(t),
+        _ => Bearer::Absent { warning: None },
+    }
+}
+
+/// `AuthenticatedGroupAdder`: `system:authenticated` at the end, unless anonymous or already
+/// marked either way.
+pub fn add_authenticated_group(mut u: UserInfo) -> UserInfo {
+    if u.name != "system:anonymous"
+        && !u.in_group("system:authenticated")
+        && !u.in_group("system:unauthenticated")
+    {
+        u.groups.push("system:authenticated".into());
+    }
+    u
+}
+
+/// Runs a bearer token through the token authenticators in order.
+pub fn authenticate_token(
+    token: &str,
+    authenticators: &[&dyn TokenAuthenticator],
+) -> Result<UserInfo, AuthnError> {
+    authenticators
+        .iter()
+        .find_map(|a| a.authenticate_token(token))
+        .map(add_authenticated_group)
+        .ok_or(AuthnError::InvalidBearerToken)
+}
+
+/// The whole chain for one request: certificate identity, Authorization header, anonymous.
+/// Returns the user and any warning to send.
+pub fn authenticate(
+    cert_user: Option<&UserInfo>,
+    authorization: Option<&str>,
+    tokens: &[&dyn TokenAuthenticator],
+    anonymous: bool,
+) -> (Result<UserInfo, AuthnError>, Option<&'static str>) {
+    if let Some(u) = cert_user {
+        return (Ok(u.clone()), None);
+    }
+    match parse_bearer(authorization) {
+        Bearer::Token(t) => (authenticate_token(t, tokens), None),
+        Bearer::Other => (Err(AuthnError::UnsupportedScheme), None),
+        Bearer::Absent { warning } => {
+            let r = if anonymous {
+                Ok(UserInfo::anonymous())
+            } else {
+                Err(AuthnError::AnonymousDisabled)
+            };
+            (r, warning)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing_as_upstream() {
+        assert_eq!(parse_bearer(Some("Bearer abc")), Bearer::Token("abc"));
+        assert_eq!(
+            parse_bearer(Some("bearer abc ")),
+            Bearer::Token("abc"),
+            "trailing space is trimmed"
+        );
+        assert_eq!(parse_bearer(Some("  Bearer abc")), Bearer::Token("abc"));
+        assert!(matches!(
+            parse_bearer(Some("Bearer  abc")),
+            Bearer::Absent { warning: Some(_) }
+        ));
+        assert!(matches!(
+            parse_bearer(Some("Bearer")),
+            Bearer::Absent { warning: None }
+        ));
+        assert_eq!(parse_bearer(Some("Basic dXNlcjpwYXNz")), Bearer::Other);
+        assert!(matches!(
+            parse_bearer(None),
+            Bearer::Absent { warning: None }
+        ));
+    }
+
+    #[test]
+    fn a_refused_token_is_an_error_never_anonymous() {
+        let (r, _) = authenticate(None, Some("Bearer nope"), &[], true);
+        assert_eq!(r, Err(AuthnError::InvalidBearerToken));
+        let (r, _) = authenticate(None, None, &[], true);
+        assert_eq!(r.unwrap().name, "system:anonymous");
+        let (r, _) = authenticate(None, None, &[], false);
+        assert_eq!(r, Err(AuthnError::AnonymousDisabled));
+    }
+
+    #[test]
+    fn authenticated_group_is_added_once() {
+        let u = add_authenticated_group(UserInfo {
+            name: "u".into(),
+            groups: vec!["a".into()],
+            ..Default::default()
+        });
+        assert_eq!(u.groups, ["a", "system:authenticated"]);
+        assert_eq!(add_authenticated_group(u.clone()).groups, u.groups);
+        assert_eq!(
+            add_authenticated_group(UserInfo::anonymous()).groups,
+            ["system:unauthenticated"]
+        );
+    }
+}
