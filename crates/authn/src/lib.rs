@@ -7,6 +7,8 @@
 //! connection's certificate; the token file is parsed from text.
 
 pub mod impersonation;
+pub mod jwt;
+pub mod serviceaccount;
 pub mod tokenfile;
 mod x509;
 
@@ -21,6 +23,10 @@ pub enum AuthnError {
     /// A bearer token no token authenticator accepted (`invalid bearer token`).
     #[error("invalid bearer token")]
     InvalidBearerToken,
+    /// A token an authenticator recognised and refused, with its reasons (aggregated as
+    /// upstream: one bare, several as `[a, b]`).
+    #[error("{0}")]
+    Token(String),
     /// An Authorization header with a scheme nothing here handles.
     #[error("unsupported authorization scheme")]
     UnsupportedScheme,
@@ -29,10 +35,10 @@ pub enum AuthnError {
     AnonymousDisabled,
 }
 
-/// A token authenticator (static token file; service-account JWTs arrive later).
+/// A token authenticator (static token file, service-account JWTs).
 pub trait TokenAuthenticator: Send + Sync {
-    /// `Some(user)` when this authenticator knows the token.
-    fn authenticate_token(&self, token: &str) -> Option<UserInfo>;
+    /// None when the token is not this authenticator's; Some(Err) when it is and is refused.
+    fn authenticate_token(&self, token: &str) -> Option<Result<UserInfo, String>>;
 }
 
 /// What a request's Authorization header holds (`bearertoken.go`).
@@ -89,11 +95,19 @@ pub fn authenticate_token(
     token: &str,
     authenticators: &[&dyn TokenAuthenticator],
 ) -> Result<UserInfo, AuthnError> {
-    authenticators
-        .iter()
-        .find_map(|a| a.authenticate_token(token))
-        .map(add_authenticated_group)
-        .ok_or(AuthnError::InvalidBearerToken)
+    let mut errors = Vec::new();
+    for a in authenticators {
+        match a.authenticate_token(token) {
+            Some(Ok(u)) => return Ok(add_authenticated_group(u)),
+            Some(Err(e)) => errors.push(e),
+            None => {}
+        }
+    }
+    match errors.len() {
+        0 => Err(AuthnError::InvalidBearerToken),
+        1 => Err(AuthnError::Token(errors.remove(0))),
+        _ => Err(AuthnError::Token(format!("[{}]", errors.join(", ")))),
+    }
 }
 
 /// The whole chain for one request: certificate identity, Authorization header, anonymous.

@@ -102,10 +102,10 @@ impl TokenFile {
 }
 
 impl TokenAuthenticator for TokenFile {
-    fn authenticate_token(&self, token: &str) -> Option<UserInfo> {
+    fn authenticate_token(&self, token: &str) -> Option<Result<UserInfo, String>> {
         let d = digest(token);
         let (user, stored) = self.users.get(&d)?;
-        constant_time_eq(stored, &d).then(|| user.clone())
+        constant_time_eq(stored, &d).then(|| Ok(user.clone()))
     }
 }
 
@@ -129,7 +129,7 @@ mod tests {
             "abc,alice,1,\"devs,ops\"\n\n,skipped,2\nxyz,bob,3\nxyz,carol,4,extra-col-ignored,x\n",
         )
         .unwrap();
-        let alice = tf.authenticate_token("abc").unwrap();
+        let alice = tf.authenticate_token("abc").unwrap().unwrap();
         assert_eq!(
             (
                 alice.name.as_str(),
@@ -139,7 +139,7 @@ mod tests {
             ("alice", "1", vec!["devs".to_string(), "ops".to_string()])
         );
         assert_eq!(
-            tf.authenticate_token("xyz").unwrap().name,
+            tf.authenticate_token("xyz").unwrap().unwrap().name,
             "carol",
             "a later row wins"
         );

@@ -57,6 +57,23 @@ struct ServeArgs {
     /// Static bearer tokens, kube-apiserver's CSV format: token,user,uid[,"group1,group2"]
     #[arg(long, value_name = "FILE")]
     token_auth_file: Option<PathBuf>,
+    /// Issuer of service-account tokens (repeatable: the first signs, all are accepted)
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://kubernetes.default.svc.cluster.local"
+    )]
+    service_account_issuer: Vec<String>,
+    /// Audiences the API accepts in tokens [default: the issuer]
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    api_audiences: Vec<String>,
+    /// EC P-256 PKCS#8 PEM key that signs service-account tokens [default: DATA_DIR/pki/sa.key]
+    #[arg(long, value_name = "FILE")]
+    service_account_signing_key_file: Option<PathBuf>,
+    /// PEM public (or private) keys that verify service-account tokens (repeatable)
+    /// [default: the signing key]
+    #[arg(long, value_name = "FILE")]
+    service_account_key_file: Vec<PathBuf>,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
@@ -70,6 +87,10 @@ enum StartError {
     DataDir(PathBuf, #[source] std::io::Error),
     #[error("unsupported --storage {0:?}: use sqlite://PATH or memory:// (etcd:// arrives with its issue)")]
     StorageUrl(String),
+    #[error("reading {0}")]
+    KeyFileRead(PathBuf, #[source] std::io::Error),
+    #[error("service-account key {0}")]
+    Key(PathBuf, #[source] authn::jwt::JwtError),
     #[error("reading --token-auth-file {0}")]
     TokenFileRead(PathBuf, #[source] std::io::Error),
     #[error("--token-auth-file")]
@@ -194,7 +215,36 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         let tokens = authn::TokenFile::parse(&path.display().to_string(), &text)?;
         state = state.with_token_authenticator(Box::new(tokens));
     }
-    let state = Arc::new(state);
+    // Service-account tokens: sign with one key, verify with all.
+    let signing_path = args
+        .service_account_signing_key_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("pki/sa.key"));
+    let read =
+        |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| StartError::KeyFileRead(p.clone(), e));
+    let signer = authn::jwt::Signer::from_pem(&read(&signing_path)?)
+        .map_err(|e| StartError::Key(signing_path.clone(), e))?;
+    let mut keys = Vec::new();
+    for p in &args.service_account_key_file {
+        keys.extend(
+            authn::jwt::public_keys_from_pem(&read(p)?)
+                .map_err(|e| StartError::Key(p.clone(), e))?,
+        );
+    }
+    if keys.is_empty() {
+        keys.push(signer.public.clone());
+    }
+    let api_audiences = if args.api_audiences.is_empty() {
+        args.service_account_issuer[..1].to_vec()
+    } else {
+        args.api_audiences.clone()
+    };
+    let state = Arc::new(state.with_issuer(server::tokens::Issuer {
+        signer,
+        issuers: args.service_account_issuer.clone(),
+        api_audiences,
+        keys,
+    }));
     tokio::spawn(controllers::run_namespace_controller(
         registry.clone(),
         Duration::from_secs(5),

@@ -14,9 +14,15 @@ pub struct Discovery {
     server_address: String,
 }
 
+/// Subresources whose kind lives in another group (`serviceaccounts/token` is a TokenRequest).
+fn sub_kind(sub: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    (sub == "token").then_some(("authentication.k8s.io", "v1", "TokenRequest"))
+}
+
 fn sub_verbs(sub: &str) -> &'static [&'static str] {
     match sub {
         "finalize" => &["update"],
+        "token" => &["create"],
         _ => &["get", "patch", "update"],
     }
 }
@@ -114,13 +120,19 @@ impl Discovery {
             }
             out.push(r);
             for sub in d.subresources {
-                out.push(json!({
+                let mut entry = json!({
                     "name": format!("{}/{sub}", d.resource),
                     "singularName": "",
                     "namespaced": d.namespaced,
                     "kind": d.kind,
                     "verbs": sub_verbs(sub),
-                }));
+                });
+                if let Some((g, v, k)) = sub_kind(sub) {
+                    entry["group"] = g.into();
+                    entry["version"] = v.into();
+                    entry["kind"] = k.into();
+                }
+                out.push(entry);
             }
         }
         let gv = if group.is_empty() {
@@ -158,7 +170,13 @@ impl Discovery {
                             r["subresources"] = d
                                 .subresources
                                 .iter()
-                                .map(|s| json!({"subresource": s, "responseKind": kind, "verbs": sub_verbs(s)}))
+                                .map(|s| {
+                                    let rk = match sub_kind(s) {
+                                        Some((g, v, k)) => json!({"group": g, "version": v, "kind": k}),
+                                        None => kind.clone(),
+                                    };
+                                    json!({"subresource": s, "responseKind": rk, "verbs": sub_verbs(s)})
+                                })
                                 .collect();
                         }
                         r

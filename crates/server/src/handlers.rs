@@ -6,7 +6,7 @@ use crate::body::Body;
 use crate::negotiate::{self, Output};
 use crate::respond::{self, Resp};
 use crate::State;
-use api_types::StatusError;
+use api_types::{GroupResource, StatusError};
 use bytes::Bytes;
 use http::HeaderMap;
 use rand::Rng;
@@ -158,6 +158,22 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
     }
     let sub = (!r.info.subresource.is_empty()).then_some(r.info.subresource.as_str());
     let reg = &state.registry;
+    if def.resource == "serviceaccounts" && r.info.subresource == "token" {
+        if verb != "create" {
+            return Err(StatusError::method_not_supported(
+                &GroupResource::new("authentication.k8s.io", "tokenrequests"),
+                verb,
+            ));
+        }
+        let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+        let answered = crate::tokens::request(state, &r.info.namespace, &r.info.name, body)?;
+        return Ok(respond::object(
+            201,
+            &answered,
+            r.output()?.without_table(),
+            &[],
+        ));
+    }
     if def.is_review() {
         // Answered, not stored: decode and check like any body, then evaluate.
         let mut body = negotiate::decode_object(r.header("content-type"), &r.body)?;

@@ -16,6 +16,7 @@ pub mod protobuf;
 mod respond;
 mod reviews;
 pub mod tls;
+pub mod tokens;
 
 use api_types::UserInfo;
 use hyper::service::service_fn;
@@ -40,8 +41,12 @@ pub struct State {
     pub authorizer: Arc<dyn authz::Authorizer>,
     /// The RBAC index inside that chain (for SelfSubjectRulesReview).
     pub rbac: Arc<authz::rbac::Index>,
-    /// Token authenticators, in order (`--token-auth-file`; service-account JWTs later).
+    /// Token authenticators, in order (`--token-auth-file`, then service-account JWTs).
     pub tokens: Vec<Box<dyn authn::TokenAuthenticator>>,
+    /// Signs TokenRequests and publishes the OIDC documents, when configured.
+    pub issuer: Option<tokens::Issuer>,
+    /// `https://host:port` as clients reach the server (for `jwks_uri`).
+    pub server_url: String,
     ready: AtomicBool,
     defs: &'static [ResourceDef],
 }
@@ -71,14 +76,33 @@ impl State {
         };
         State {
             registry,
-            discovery: Discovery::new(defs, server_address),
+            discovery: Discovery::new(defs, server_address.clone()),
             anonymous,
             authorizer,
             rbac,
             tokens: Vec::new(),
+            issuer: None,
+            server_url: format!("https://{server_address}"),
             ready: AtomicBool::new(false),
             defs,
         }
+    }
+
+    /// Issues bound service-account tokens with `issuer` and accepts them.
+    pub fn with_issuer(mut self, issuer: tokens::Issuer) -> Self {
+        let auth = authn::serviceaccount::BoundTokenAuthenticator {
+            issuers: issuer.issuers.clone(),
+            api_audiences: issuer.api_audiences.clone(),
+            keys: issuer.keys.clone(),
+            lookup: Arc::new(tokens::RegistryLookup(self.registry.clone())),
+            now: {
+                let r = self.registry.clone();
+                Arc::new(move || r.now().as_second())
+            },
+        };
+        self.tokens.push(Box::new(auth));
+        self.issuer = Some(issuer);
+        self
     }
 
     /// Adds a token authenticator after those already present.

@@ -59,6 +59,26 @@ pub fn handle(state: &State, info: &RequestInfo, headers: &HeaderMap) -> Result<
             Ok(respond::text(200, "ok"))
         }
         "/version" => json_out(&version_info()),
+        "/.well-known/openid-configuration" | "/openid/v1/jwks" => {
+            let issuer = state
+                .issuer
+                .as_ref()
+                .ok_or_else(StatusError::path_not_found)?;
+            let (doc, ct) = if path == "/openid/v1/jwks" {
+                (crate::tokens::jwks(issuer), "application/jwk-set+json")
+            } else {
+                (
+                    crate::tokens::openid_configuration(issuer, &state.server_url),
+                    "application/json",
+                )
+            };
+            let mut r = respond::raw(200, ct, respond::json_bytes(&doc));
+            r.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("public, max-age=3600"),
+            );
+            Ok(r)
+        }
         "/api" | "/apis" => {
             let core = path == "/api";
             if let Some(v) = wants_aggregated(accept) {

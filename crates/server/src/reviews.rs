@@ -220,7 +220,13 @@ pub fn answer(
                 ));
             }
             match state.authenticate_token(&token) {
-                Ok(u) => json!({"authenticated": true, "user": user_info(&u)}),
+                Ok(u) => {
+                    let mut st = json!({"authenticated": true, "user": user_info(&u)});
+                    if let Some(i) = &state.issuer {
+                        st["audiences"] = json!(i.api_audiences);
+                    }
+                    st
+                }
                 Err(e) => json!({"user": {}, "error": e.to_string()}),
             }
         }

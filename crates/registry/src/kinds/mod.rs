@@ -41,7 +41,7 @@ static RESOURCES: &[ResourceDef] = &[
         short_names: &["sa"],
         categories: &[],
         verbs: ALL_VERBS,
-        subresources: &[],
+        subresources: &["token"],
         strategy: &core::ServiceAccountStrategy,
     },
     ResourceDef {

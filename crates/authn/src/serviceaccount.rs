@@ -1,0 +1,209 @@
+//! Bound service-account tokens (TokenRequest): the claims they carry
+//! (`pkg/serviceaccount/claims.go`) and their validation (`jwt.go AuthenticateToken`): issuer,
+//! signature, audience, time (60 s leeway), and the live service account, pod or secret with
+//! matching UIDs.
+
+use crate::jwt::{self, PublicKey};
+use crate::TokenAuthenticator;
+use api_types::UserInfo;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// go-jose's default leeway for exp/nbf/iat.
+const LEEWAY: i64 = 60;
+
+/// What the authenticator needs to know about live objects: `(uid, deleting for more than
+/// 60 s)`, or None when absent. Implemented over the cluster's state by the server.
+pub trait ObjectLookup: Send + Sync {
+    fn lookup(&self, kind: &str, namespace: &str, name: &str) -> Option<(String, bool)>;
+}
+
+/// An object a token is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundObject {
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// The claims of a bound token issued now for `expiration` seconds.
+#[allow(clippy::too_many_arguments)]
+pub fn bound_claims(
+    issuer: &str,
+    audiences: &[String],
+    namespace: &str,
+    sa_name: &str,
+    sa_uid: &str,
+    bound: Option<&BoundObject>,
+    now: i64,
+    expiration: i64,
+    jti: &str,
+) -> Value {
+    let mut k8s =
+        json!({"namespace": namespace, "serviceaccount": {"name": sa_name, "uid": sa_uid}});
+    if let Some(b) = bound {
+        let key = if b.kind == "Pod" {
+            "pod"
+        } else if b.kind == "Node" {
+            "node"
+        } else {
+            "secret"
+        };
+        k8s[key] = json!({"name": b.name, "uid": b.uid});
+    }
+    json!({
+        "aud": audiences,
+        "exp": now + expiration,
+        "iat": now,
+        "iss": issuer,
+        "jti": jti,
+        "kubernetes.io": k8s,
+        "nbf": now,
+        "sub": format!("system:serviceaccount:{namespace}:{sa_name}"),
+    })
+}
+
+/// Verifies bound service-account tokens.
+pub struct BoundTokenAuthenticator {
+    pub issuers: Vec<String>,
+    pub api_audiences: Vec<String>,
+    pub keys: Vec<PublicKey>,
+    pub lookup: Arc<dyn ObjectLookup>,
+    /// Seconds since the epoch (injected, so expiry is testable without sleeping).
+    pub now: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+fn strs(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+impl BoundTokenAuthenticator {
+    fn validate(&self, claims: &Value) -> Result<UserInfo, String> {
+        let iss = str_at(claims, "/iss");
+        if !self.issuers.iter().any(|i| i == iss) {
+            return Err(format!("token issuer {iss:?} is invalid"));
+        }
+        let aud = strs(claims.get("aud"));
+        if !aud.iter().any(|a| self.api_audiences.contains(a)) {
+            let q = |v: &[String]| {
+                format!(
+                    "[{}]",
+                    v.iter()
+                        .map(|s| format!("{s:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            };
+            return Err(format!(
+                "token audiences {} is invalid for the target audiences {}",
+                q(&aud),
+                q(&self.api_audiences)
+            ));
+        }
+        let now = (self.now)();
+        let num = |k: &str| claims.get(k).and_then(Value::as_i64);
+        if num("exp").is_some_and(|exp| now > exp + LEEWAY) {
+            return Err("service account token has expired".into());
+        }
+        if num("nbf").is_some_and(|nbf| now + LEEWAY < nbf) {
+            return Err("service account token is not valid yet".into());
+        }
+        if num("iat").is_some_and(|iat| now + LEEWAY < iat) {
+            return Err("service account token is issued in the future".into());
+        }
+        let ns = str_at(claims, "/kubernetes.io/namespace");
+        let (sa, sa_uid) = (
+            str_at(claims, "/kubernetes.io/serviceaccount/name"),
+            str_at(claims, "/kubernetes.io/serviceaccount/uid"),
+        );
+        if ns.is_empty() || sa.is_empty() {
+            return Err("service account token claims are missing".into());
+        }
+        match self.lookup.lookup("ServiceAccount", ns, sa) {
+            None => return Err(format!("serviceaccounts {sa:?} not found")),
+            Some((uid, _)) if uid != sa_uid => {
+                return Err(format!(
+                    "service account UID ({uid}) does not match claim ({sa_uid})"
+                ))
+            }
+            Some((_, true)) => return Err(format!("service account {ns}/{sa} has been deleted")),
+            Some(_) => {}
+        }
+        let mut extra = BTreeMap::new();
+        for (kind, key) in [("Secret", "secret"), ("Pod", "pod")] {
+            let (name, uid) = (
+                str_at(claims, &format!("/kubernetes.io/{key}/name")),
+                str_at(claims, &format!("/kubernetes.io/{key}/uid")),
+            );
+            if name.is_empty() {
+                continue;
+            }
+            match self.lookup.lookup(kind, ns, name) {
+                Some((live, false)) if live == uid => {}
+                Some((live, false)) => {
+                    return Err(format!(
+                        "{key} UID ({live}) does not match service account {key} ref claim ({uid})"
+                    ))
+                }
+                _ => return Err("service account token has been invalidated".into()),
+            }
+            if key == "pod" {
+                extra.insert(
+                    "authentication.kubernetes.io/pod-name".to_string(),
+                    vec![name.to_string()],
+                );
+                extra.insert(
+                    "authentication.kubernetes.io/pod-uid".to_string(),
+                    vec![uid.to_string()],
+                );
+            }
+        }
+        let jti = str_at(claims, "/jti");
+        if !jti.is_empty() {
+            extra.insert(
+                "authentication.kubernetes.io/credential-id".to_string(),
+                vec![format!("JTI={jti}")],
+            );
+        }
+        Ok(UserInfo {
+            name: format!("system:serviceaccount:{ns}:{sa}"),
+            uid: sa_uid.to_string(),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+            ],
+            extra,
+        })
+    }
+}
+
+impl TokenAuthenticator for BoundTokenAuthenticator {
+    fn authenticate_token(&self, token: &str) -> Option<Result<UserInfo, String>> {
+        let claims = jwt::unverified_claims(token)?;
+        if !self
+            .issuers
+            .iter()
+            .any(|i| claims.get("iss").and_then(Value::as_str) == Some(i))
+        {
+            return None; // not a token of this issuer: the next authenticator may know it
+        }
+        Some(
+            jwt::verify(token, &self.keys)
+                .map_err(|e| e.to_string())
+                .and_then(|c| self.validate(&c)),
+        )
+    }
+}

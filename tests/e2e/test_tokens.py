@@ -1,0 +1,153 @@
+"""Service-account tokens: TokenRequest with real kubectl, verification and revocation, the
+OIDC documents with a standard JWT library, and key rotation."""
+
+import base64
+import json
+import subprocess
+import time
+
+import jwt
+import pytest
+import yaml
+
+from harness import Server
+
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(data_dir=tmp_path_factory.mktemp("tokens"))
+    yield s
+    s.stop()
+
+
+def token_kubeconfig(server, token, name="tok"):
+    cfg = yaml.safe_load(open(server.kubeconfig).read())
+    cfg["users"][0]["user"] = {"token": token}
+    path = server.data_dir / f"{name}.kubeconfig"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def as_token(server, token):
+    """(status, body) of a SelfSubjectReview made with only this bearer token."""
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    status, _, body = server.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", review, admin=False, headers={"Authorization": f"Bearer {token}"})
+    return status, body
+
+
+def test_create_token_and_whoami(server, version):
+    sa = "bot-" + version.replace(".", "")
+    server.kubectl(version, "create", "sa", sa)
+    token = server.kubectl(version, "create", "token", sa).stdout.strip()
+    info = json.loads(server.kubectl(version, "auth", "whoami", "-o", "json", kubeconfig=token_kubeconfig(server, token)).stdout)["status"]["userInfo"]
+    assert info["username"] == f"system:serviceaccount:default:{sa}"
+    assert info["groups"] == ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert info["extra"]["authentication.kubernetes.io/credential-id"] == [f"JTI={claims['jti']}"]
+    assert claims["iss"] == ISSUER and claims["aud"] == [ISSUER] and claims["exp"] - claims["iat"] == 3600
+    assert claims["sub"] == f"system:serviceaccount:default:{sa}"
+    longer = server.kubectl(version, "create", "token", sa, "--duration=2h", "--audience=https://example.com").stdout.strip()
+    c = jwt.decode(longer, options={"verify_signature": False})
+    assert c["aud"] == ["https://example.com"] and c["exp"] - c["iat"] == 7200
+    assert as_token(server, longer)[0] == 401, "a token for another audience is not accepted by the API"
+    short = server.kubectl(version, "create", "token", sa, "--duration=5m", check=False)
+    assert "may not specify a duration less than 10 minutes" in short.stderr
+
+
+def test_tokens_verify_with_only_the_published_keys(server):
+    server.kubectl("1.33", "create", "sa", "oidc")
+    token = server.kubectl("1.33", "create", "token", "oidc").stdout.strip()
+    status, headers, config = server.request("GET", "/.well-known/openid-configuration")
+    assert status == 200 and config["issuer"] == ISSUER and config["jwks_uri"].endswith("/openid/v1/jwks")
+    status, headers, jwks = server.request("GET", "/openid/v1/jwks")
+    assert headers["content-type"] == "application/jwk-set+json"
+    keys = {k["kid"]: jwt.PyJWK(k) for k in jwks["keys"]}
+    kid = jwt.get_unverified_header(token)["kid"]
+    claims = jwt.decode(token, keys[kid].key, algorithms=["ES256", "RS256"], audience=ISSUER, issuer=ISSUER)
+    assert claims["kubernetes.io"]["serviceaccount"]["name"] == "oidc"
+
+
+def forge(server, claims_update, key_pem=None, alg="ES256", headers=None):
+    token = server.kubectl("1.33", "create", "token", "victim").stdout.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims.update(claims_update)
+    key = key_pem or (server.data_dir / "pki" / "sa.key").read_text()
+    return jwt.encode(claims, key, algorithm=alg, headers=headers or {"kid": jwt.get_unverified_header(token)["kid"]})
+
+
+def hs256(payload_b64, secret):
+    """The classic key-confusion forgery: HMAC over the token with the public key as secret."""
+    import hashlib
+    import hmac
+
+    head = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()).rstrip(b"=").decode()
+    sig = hmac.new(secret, f"{head}.{payload_b64}".encode(), hashlib.sha256).digest()
+    return f"{head}.{payload_b64}." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+
+
+def test_refused_tokens_are_401_and_never_logged(server):
+    server.kubectl("1.33", "create", "sa", "victim")
+    good = server.kubectl("1.33", "create", "token", "victim").stdout.strip()
+    assert as_token(server, good)[0] == 201
+    now = int(time.time())
+    head, payload, sig = good.split(".")
+    flipped = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
+    cases = {
+        "one byte changed": f"{head}.{flipped}.{sig}",
+        "alg none": jwt.encode({**jwt.decode(good, options={"verify_signature": False})}, None, algorithm="none"),
+        "HS256 with the public key as secret": hs256(payload, (server.data_dir / "pki" / "sa.pub").read_bytes()),
+        "expired": forge(server, {"exp": now - 120, "iat": now - 4000, "nbf": now - 4000}),
+        "not yet valid": forge(server, {"nbf": now + 600, "iat": now}),
+        "wrong issuer": forge(server, {"iss": "https://evil.example.com"}),
+        "wrong audience": forge(server, {"aud": ["https://other.example.com"]}),
+    }
+    for what, token in cases.items():
+        assert as_token(server, token)[0] == 401, what
+    log = server.server_log()
+    assert good not in log and all(t not in log for t in cases.values())
+
+
+def test_deleting_the_service_account_or_bound_pod_revokes(server):
+    server.kubectl("1.33", "create", "sa", "temp")
+    token = server.kubectl("1.33", "create", "token", "temp").stdout.strip()
+    assert as_token(server, token)[0] == 201
+    server.kubectl("1.33", "delete", "sa", "temp")
+    assert as_token(server, token)[0] == 401
+    server.kubectl("1.33", "create", "sa", "temp")
+    assert as_token(server, token)[0] == 401, "a re-created service account has another UID"
+
+    server.kubectl("1.33", "run", "holder", "--image=busybox", "--restart=Never")
+    bound = server.kubectl("1.33", "create", "token", "temp", "--bound-object-kind=Pod", "--bound-object-name=holder").stdout.strip()
+    status, body = as_token(server, bound)
+    assert status == 201 and body["status"]["userInfo"]["extra"]["authentication.kubernetes.io/pod-name"] == ["holder"]
+    server.kubectl("1.33", "delete", "pod", "holder")
+    assert as_token(server, bound)[0] == 401
+    missing = server.kubectl("1.33", "create", "token", "nobody", check=False)
+    assert 'serviceaccounts "nobody" not found' in missing.stderr
+
+
+def test_key_rotation(tmp_path):
+    s = Server(data_dir=tmp_path / "data")
+    try:
+        s.kubectl("1.33", "create", "sa", "rot")
+        old_token = s.kubectl("1.33", "create", "token", "rot").stdout.strip()
+        old_key = tmp_path / "data" / "pki" / "sa.key"
+        new_key = tmp_path / "new.key"
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(new_key)], check=True, capture_output=True)
+        s.stop()
+        s.args = ["--service-account-signing-key-file", str(new_key), "--service-account-key-file", str(new_key), "--service-account-key-file", str(old_key)]
+        s.start()
+        new_token = s.kubectl("1.33", "create", "token", "rot").stdout.strip()
+        assert jwt.get_unverified_header(new_token)["kid"] != jwt.get_unverified_header(old_token)["kid"]
+        assert as_token(s, old_token)[0] == 201, "the old key is still listed"
+        assert as_token(s, new_token)[0] == 201
+        assert len(s.request("GET", "/openid/v1/jwks")[2]["keys"]) == 2
+        s.stop()
+        s.args = ["--service-account-signing-key-file", str(new_key), "--service-account-key-file", str(new_key)]
+        s.start()
+        assert as_token(s, old_token)[0] == 401, "the old key was removed"
+        assert as_token(s, new_token)[0] == 201
+    finally:
+        s.stop()
