@@ -47,8 +47,22 @@ fn selector_text(sel: &Value) -> String {
     terms.join(",")
 }
 
-/// Brings every aggregated ClusterRole up to date. Returns how many were rewritten.
+/// Brings every aggregated ClusterRole up to date, repeating until nothing changes (an
+/// aggregated role can feed another: view feeds edit, edit feeds admin). Returns how many
+/// writes it took.
 pub fn aggregate_all(registry: &Registry) -> Result<usize, api_types::StatusError> {
+    let mut total = 0;
+    for _ in 0..8 {
+        let n = aggregate_once(registry)?;
+        total += n;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> {
     let all = registry.list(def(), None, &ListOptions::default())?;
     let mut written = 0;
     for role in all
