@@ -204,3 +204,11 @@ def eventually(check, timeout=5.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {timeout}s")
         time.sleep(0.05)
+
+
+# What the namespace controllers add to every namespace, asynchronously, as upstream's do.
+DEFAULT_OBJECTS = {"serviceaccount/default", "configmap/kube-root-ca.crt"}
+
+
+def without_defaults(names):
+    return [n for n in names if n not in DEFAULT_OBJECTS]

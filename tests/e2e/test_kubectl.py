@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from harness import eventually, without_defaults
+
 MULTI = """\
 apiVersion: v1
 kind: Namespace
@@ -75,10 +77,10 @@ def test_create_from_multi_document_yaml_and_output_formats(server, version, tmp
 
     assert "key: value" in server.kubectl(version, "-n", ns, "get", "cm", "app", "-o", "yaml").stdout
     assert server.kubectl(version, "-n", ns, "get", "cm", "app", "-o", "jsonpath={.data.key}").stdout == "value"
-    assert server.kubectl(version, "-n", ns, "get", "sa", "-o", "name").stdout.split() == ["serviceaccount/deployer"]
+    assert without_defaults(server.kubectl(version, "-n", ns, "get", "sa", "-o", "name").stdout.split()) == ["serviceaccount/deployer"]
     listed = json.loads(server.kubectl(version, "-n", ns, "get", "cm", "-o", "json").stdout)
-    assert [i["metadata"]["name"] for i in listed["items"]] == ["app"]
-    wide = server.kubectl(version, "-n", ns, "get", "cm", "-o", "wide").stdout.splitlines()
+    assert without_defaults(["configmap/" + i["metadata"]["name"] for i in listed["items"]]) == ["configmap/app"]
+    wide = server.kubectl(version, "-n", ns, "get", "cm", "app", "-o", "wide").stdout.splitlines()
     assert wide[0].split() == ["NAME", "DATA", "AGE"]
     by_label = server.kubectl(version, "get", "cm", "-A", "-l", "app=web").stdout.splitlines()
     assert by_label[0].split()[:2] == ["NAMESPACE", "NAME"]
@@ -186,9 +188,11 @@ def test_delete_namespace_removes_its_contents(server, version):
     assert server.kubectl(version, "get", "ns", ns, check=False).returncode == 1
     status, _, body = server.request("GET", f"/api/v1/namespaces/{ns}/secrets")
     assert status == 200 and body["items"] == []
-    # Re-created, it starts empty.
+    # Re-created, it starts empty but for what the controllers add to every namespace.
     server.kubectl(version, "create", "ns", ns)
-    assert "No resources found" in server.kubectl(version, "-n", ns, "get", "sa,secrets").stderr
+    left = server.kubectl(version, "-n", ns, "get", "sa,secrets,cm", "-o", "name").stdout.split()
+    assert without_defaults(left) == []
+    eventually(lambda: set(server.kubectl(version, "-n", ns, "get", "sa,cm", "-o", "name").stdout.split()) == {"serviceaccount/default", "configmap/kube-root-ca.crt"}, 5.0, "namespace defaults")
     refused = server.kubectl(version, "delete", "ns", "default", check=False)
     assert refused.returncode == 1 and "this namespace may not be deleted" in refused.stderr
 

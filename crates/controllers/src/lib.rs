@@ -9,8 +9,10 @@ mod bootstrap;
 mod compaction;
 mod namespace;
 pub mod rbac;
+mod serviceaccounts;
 
 pub use aggregation::{aggregate_all, run_aggregation_controller};
 pub use bootstrap::ensure_bootstrap_policy;
 pub use compaction::run_compactor;
 pub use namespace::{finalize_namespace, run_namespace_controller};
+pub use serviceaccounts::{reconcile_namespace, run_namespace_defaults};

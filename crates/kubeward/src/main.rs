@@ -249,6 +249,10 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         registry.clone(),
         Duration::from_secs(5),
     ));
+    tokio::spawn(controllers::run_namespace_defaults(
+        registry.clone(),
+        pki.ca_pem.clone(),
+    ));
     tokio::spawn(controllers::run_compactor(
         storage,
         Duration::from_secs(300),
