@@ -201,7 +201,11 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                     "create",
                 ));
             }
-            let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+            let mut body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+            // Mutating admission, before the registry (kube-apiserver's `admit` step).
+            if def.group.is_empty() && def.resource == "pods" {
+                body = crate::admission::service_account_for_pod(state, r.ns(), body).await?;
+            }
             let w = reg.create(def, r.ns(), body, &r.write_options(state)?)?;
             let obj = r.versioned(w.object);
             single(&r, state, obj, 201, &w.warnings)

@@ -4,6 +4,7 @@
 //! Architecture invariant: this is the only crate that knows HTTP and TLS. The registry,
 //! storage and request-info crates take and return plain values.
 
+mod admission;
 mod authorization;
 mod body;
 pub mod chain;

@@ -97,11 +97,13 @@ impl Strategy for PodStrategy {
                 }
             }
         }
+        mirror_service_account(obj);
         let qos = qos_class(obj);
         obj["status"] = json!({"phase": "Pending", "qosClass": qos});
     }
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         new["status"] = old.get("status").cloned().unwrap_or_else(|| json!({}));
+        mirror_service_account(new);
     }
     fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
         let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
@@ -271,6 +273,29 @@ impl Strategy for PodStrategy {
     }
     fn return_deleted_object(&self) -> bool {
         true
+    }
+}
+
+/// The deprecated `spec.serviceAccount` always mirrors `serviceAccountName` in v1 (and fills
+/// it when only the old field was given), as the v1 conversion does.
+fn mirror_service_account(pod: &mut Value) {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let name = spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let name = name.or_else(|| {
+        spec.get("serviceAccount")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    });
+    if let Some(n) = name {
+        spec.insert("serviceAccountName".into(), n.clone().into());
+        spec.insert("serviceAccount".into(), n.into());
     }
 }
 

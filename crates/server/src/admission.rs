@@ -1,0 +1,171 @@
+//! Mutating admission the handler runs before the registry (the registry's own admission,
+//! NamespaceLifecycle, and the validating callbacks run inside it). Today: the ServiceAccount
+//! plugin for pod creation (`plugin/pkg/admission/serviceaccount/admission.go`).
+
+use crate::State;
+use api_types::{GroupResource, StatusError};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+fn suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The ServiceAccount plugin's Admit for a pod create in `ns`.
+pub async fn service_account_for_pod(
+    state: &State,
+    ns: &str,
+    mut pod: Value,
+) -> Result<Value, StatusError> {
+    if pod
+        .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
+        .is_some()
+        || !pod.is_object()
+    {
+        return Ok(pod);
+    }
+    let spec = pod
+        .as_object_mut()
+        .unwrap()
+        .entry("spec")
+        .or_insert_with(|| json!({}));
+    if !spec.is_object() {
+        return Ok(pod);
+    }
+    // The deprecated `serviceAccount` fills an empty `serviceAccountName` (v1 defaulting).
+    let mut sa_name = spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if sa_name.is_empty() {
+        sa_name = spec
+            .get("serviceAccount")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default")
+            .to_string();
+        spec["serviceAccountName"] = sa_name.clone().into();
+    }
+    let pod_name = pod
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            pod.pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+        })
+        .unwrap_or("Unknown")
+        .to_string();
+    let sa_def = registry::resources()
+        .iter()
+        .find(|d| d.group.is_empty() && d.resource == "serviceaccounts")
+        .expect("served");
+    // `default` may not exist yet in a new namespace: wait for the ServiceAccount controller,
+    // as upstream does (10 attempts, 100–199 ms apart).
+    let attempts = if sa_name == "default" { 10 } else { 1 };
+    let mut sa = None;
+    for i in 0..attempts {
+        match state.registry.get(sa_def, ns, &sa_name) {
+            Ok(found) => {
+                sa = Some(found);
+                break;
+            }
+            Err(e) if e.code != 404 => return Err(e),
+            Err(_) if i + 1 < attempts => {
+                let wait = Duration::from_millis(rand::rng().random_range(100..200));
+                tokio::time::sleep(wait).await
+            }
+            Err(_) => {}
+        }
+    }
+    let Some(sa) = sa else {
+        return Err(StatusError::forbidden(
+            &GroupResource::new("", "pods"),
+            &pod_name,
+            &format!("error looking up service account {ns}/{sa_name}: serviceaccount {sa_name:?} not found"),
+        ));
+    };
+    let spec = pod["spec"].as_object_mut().expect("checked above");
+    let automount = spec
+        .get("automountServiceAccountToken")
+        .and_then(Value::as_bool)
+        .or_else(|| {
+            sa.get("automountServiceAccountToken")
+                .and_then(Value::as_bool)
+        })
+        .unwrap_or(true);
+    if automount {
+        let existing = spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .and_then(|vs| {
+                vs.iter().find_map(|v| {
+                    v["name"]
+                        .as_str()
+                        .filter(|n| n.starts_with("kube-api-access-"))
+                })
+            })
+            .map(str::to_string);
+        let volume = existing
+            .clone()
+            .unwrap_or_else(|| format!("kube-api-access-{}", suffix()));
+        let mut added = false;
+        for list in ["initContainers", "containers"] {
+            for c in spec
+                .get_mut(list)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let Some(c) = c.as_object_mut() else { continue };
+                let mounts = c.entry("volumeMounts").or_insert_with(|| json!([]));
+                let Some(mounts) = mounts.as_array_mut() else {
+                    continue;
+                };
+                if mounts.iter().any(|m| m["mountPath"] == TOKEN_MOUNT_PATH) {
+                    continue;
+                }
+                mounts
+                    .push(json!({"name": volume, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH}));
+                added = true;
+            }
+        }
+        if added && existing.is_none() {
+            let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
+            if let Some(vs) = volumes.as_array_mut() {
+                vs.push(json!({
+                    "name": volume,
+                    "projected": {
+                        "defaultMode": 420,
+                        "sources": [
+                            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+                        ]
+                    }
+                }));
+            }
+        }
+    }
+    let no_pull_secrets = spec
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if no_pull_secrets {
+        if let Some(ps) = sa
+            .get("imagePullSecrets")
+            .filter(|p| p.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            spec.insert("imagePullSecrets".into(), ps.clone());
+        }
+    }
+    Ok(pod)
+}
