@@ -17,6 +17,104 @@ const LEEWAY: i64 = 60;
 /// 60 s)`, or None when absent. Implemented over the cluster's state by the server.
 pub trait ObjectLookup: Send + Sync {
     fn lookup(&self, kind: &str, namespace: &str, name: &str) -> Option<(String, bool)>;
+
+    /// A service-account-token Secret's `data.token` and whether it is being deleted.
+    fn secret_token(&self, _namespace: &str, _name: &str) -> Option<(Vec<u8>, bool)> {
+        None
+    }
+}
+
+/// The issuer of secret-based (legacy) tokens.
+pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
+
+/// The claims of a secret-based token (`legacy.go` `LegacyClaims`): no audience, no expiry.
+pub fn legacy_claims(namespace: &str, sa_name: &str, sa_uid: &str, secret_name: &str) -> Value {
+    json!({
+        "iss": LEGACY_ISSUER,
+        "kubernetes.io/serviceaccount/namespace": namespace,
+        "kubernetes.io/serviceaccount/secret.name": secret_name,
+        "kubernetes.io/serviceaccount/service-account.name": sa_name,
+        "kubernetes.io/serviceaccount/service-account.uid": sa_uid,
+        "sub": format!("system:serviceaccount:{namespace}:{sa_name}"),
+    })
+}
+
+/// Verifies secret-based tokens (`legacy.go`), with `--service-account-lookup` semantics:
+/// the Secret must exist, not be deleting, and hold this exact token; the service account must
+/// exist with the claimed UID.
+pub struct LegacyTokenAuthenticator {
+    pub keys: Vec<PublicKey>,
+    pub lookup: Arc<dyn ObjectLookup>,
+}
+
+impl LegacyTokenAuthenticator {
+    fn validate(&self, token: &str, c: &Value) -> Result<UserInfo, String> {
+        let claim = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let sub = claim("sub");
+        let ns = claim("kubernetes.io/serviceaccount/namespace");
+        let secret = claim("kubernetes.io/serviceaccount/secret.name");
+        let sa = claim("kubernetes.io/serviceaccount/service-account.name");
+        let uid = claim("kubernetes.io/serviceaccount/service-account.uid");
+        for (v, what) in [
+            (&sub, "sub"),
+            (&ns, "namespace"),
+            (&secret, "secretName"),
+            (&sa, "serviceAccountName"),
+            (&uid, "serviceAccountUID"),
+        ] {
+            if v.is_empty() {
+                return Err(format!("{what} claim is missing"));
+            }
+        }
+        if sub != format!("system:serviceaccount:{ns}:{sa}") {
+            return Err("sub claim is invalid".into());
+        }
+        match self.lookup.secret_token(&ns, &secret) {
+            Some((stored, false)) if constant_time_eq(&stored, token.as_bytes()) => {}
+            Some((_, false)) => return Err("Token does not match server's copy".into()),
+            _ => return Err("Token has been invalidated".into()),
+        }
+        match self.lookup.lookup("ServiceAccount", &ns, &sa) {
+            Some((live, false)) if live == uid => {}
+            Some((live, false)) => {
+                return Err(format!(
+                    "ServiceAccount UID ({live}) does not match claim ({uid})"
+                ))
+            }
+            _ => return Err(format!("ServiceAccount {ns}/{sa} has been deleted")),
+        }
+        Ok(UserInfo {
+            name: sub,
+            uid,
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+            ],
+            extra: BTreeMap::new(),
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+impl TokenAuthenticator for LegacyTokenAuthenticator {
+    fn authenticate_token(&self, token: &str) -> Option<Result<UserInfo, String>> {
+        let claims = jwt::unverified_claims(token)?;
+        if claims.get("iss").and_then(Value::as_str) != Some(LEGACY_ISSUER) {
+            return None;
+        }
+        Some(
+            jwt::verify(token, &self.keys)
+                .map_err(|e| e.to_string())
+                .and_then(|c| self.validate(token, &c)),
+        )
+    }
 }
 
 /// An object a token is bound to.

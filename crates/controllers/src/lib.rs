@@ -10,6 +10,7 @@ mod compaction;
 mod namespace;
 pub mod rbac;
 mod serviceaccounts;
+pub mod tokens;
 
 pub use aggregation::{aggregate_all, run_aggregation_controller};
 pub use bootstrap::ensure_bootstrap_policy;

@@ -74,6 +74,10 @@ struct ServeArgs {
     /// [default: the signing key]
     #[arg(long, value_name = "FILE")]
     service_account_key_file: Vec<PathBuf>,
+    /// Kubernetes <= 1.23 behaviour: every service account gets an auto-created
+    /// <name>-token-xxxxx Secret listed in its .secrets
+    #[arg(long)]
+    legacy_token_secrets: bool,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
@@ -239,8 +243,9 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     } else {
         args.api_audiences.clone()
     };
+    let signer = Arc::new(signer);
     let state = Arc::new(state.with_issuer(server::tokens::Issuer {
-        signer,
+        signer: signer.clone(),
         issuers: args.service_account_issuer.clone(),
         api_audiences,
         keys,
@@ -253,6 +258,14 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         registry.clone(),
         pki.ca_pem.clone(),
     ));
+    let token_signer = signer.clone();
+    let token_controller = controllers::tokens::TokenController {
+        registry: registry.clone(),
+        sign: Arc::new(move |claims| token_signer.sign(claims)),
+        ca_pem: pki.ca_pem.clone(),
+        auto_create: args.legacy_token_secrets,
+    };
+    tokio::spawn(token_controller.run());
     tokio::spawn(controllers::run_compactor(
         storage,
         Duration::from_secs(300),

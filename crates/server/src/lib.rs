@@ -91,16 +91,24 @@ impl State {
 
     /// Issues bound service-account tokens with `issuer` and accepts them.
     pub fn with_issuer(mut self, issuer: tokens::Issuer) -> Self {
+        let lookup: Arc<dyn authn::serviceaccount::ObjectLookup> =
+            Arc::new(tokens::RegistryLookup(self.registry.clone()));
+        let legacy = authn::serviceaccount::LegacyTokenAuthenticator {
+            keys: issuer.keys.clone(),
+            lookup: lookup.clone(),
+        };
         let auth = authn::serviceaccount::BoundTokenAuthenticator {
             issuers: issuer.issuers.clone(),
             api_audiences: issuer.api_audiences.clone(),
             keys: issuer.keys.clone(),
-            lookup: Arc::new(tokens::RegistryLookup(self.registry.clone())),
+            lookup,
             now: {
                 let r = self.registry.clone();
                 Arc::new(move || r.now().as_second())
             },
         };
+        // Upstream's order: legacy (secret-based) tokens, then bound tokens.
+        self.tokens.push(Box::new(legacy));
         self.tokens.push(Box::new(auth));
         self.issuer = Some(issuer);
         self

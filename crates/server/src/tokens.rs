@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 /// What the server signs bound tokens with.
 pub struct Issuer {
-    pub signer: Signer,
+    /// Shared with the token controller, which signs secret-based tokens.
+    pub signer: Arc<Signer>,
     /// `--service-account-issuer` (the first signs; all are accepted).
     pub issuers: Vec<String>,
     /// `--api-audiences` (default: the issuer).
@@ -27,6 +28,22 @@ pub struct Issuer {
 pub struct RegistryLookup(pub Arc<Registry>);
 
 impl ObjectLookup for RegistryLookup {
+    fn secret_token(&self, namespace: &str, name: &str) -> Option<(Vec<u8>, bool)> {
+        use base64::Engine;
+        let def = registry::resources()
+            .iter()
+            .find(|d| d.group.is_empty() && d.resource == "secrets")?;
+        let obj = self.0.get(def, namespace, name).ok()?;
+        let token = obj.pointer("/data/token").and_then(Value::as_str)?;
+        let token = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .ok()?;
+        let deleting = obj
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null());
+        Some((token, deleting))
+    }
+
     fn lookup(&self, kind: &str, namespace: &str, name: &str) -> Option<(String, bool)> {
         let resource = match kind {
             "ServiceAccount" => "serviceaccounts",
