@@ -7,6 +7,8 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
+from harness import eventually
+
 
 @pytest.fixture(scope="module")
 def core(server):
@@ -80,3 +82,35 @@ def test_watch_service_accounts_and_secrets(core):
             w.stop()
     assert ("ADDED", "watched") in sa_events, "a watch without resourceVersion starts with the current state"
     assert all(t == "ADDED" for t, _ in sa_events)
+
+
+def test_token_for_a_second_client(server, core):
+    core.create_namespaced_service_account("pyclient", client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader")))
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
+    token = core.create_namespaced_service_account_token("reader", "pyclient", request).status.token
+
+    cfg = client.Configuration()
+    cfg.host = server.url
+    cfg.ssl_ca_cert = str(server.data_dir / "pki" / "ca.crt")
+    cfg.api_key = {"authorization": token}
+    cfg.api_key_prefix = {"authorization": "Bearer"}
+    second = client.CoreV1Api(client.ApiClient(cfg))
+    with pytest.raises(ApiException) as e:
+        second.list_namespaced_config_map("pyclient")
+    assert e.value.status == 403
+
+    rbac = client.RbacAuthorizationV1Api(core.api_client)
+    rbac.create_namespaced_role_binding("pyclient", client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="reader-view"),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="view"),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace="pyclient")],
+    ))
+
+    def allowed():
+        try:
+            return second.list_namespaced_config_map("pyclient") is not None
+        except ApiException as err:
+            assert err.status == 403
+            return False
+
+    eventually(allowed, 3.0, "the binding takes effect")
