@@ -147,7 +147,7 @@ def test_the_tutorial(version, legacy, tmp_path):
         t.k("delete", "clusterrolebinding", "podview-role-binding")
         t.k("delete", "clusterrole", "podview-role")
         t.k("delete", "serviceaccount", "podview")
-        assert t.curl("/api/v1/pods", token, ca)["code"] == 401
+        eventually(lambda: t.curl("/api/v1/pods", token, ca).get("code") == 401, 1.0, "the deleted account's token is refused")
         y = tmp_path / "podview.yaml"
         y.write_text(TUTORIAL_YAML)
         assert t.k("create", "-f", str(y)).stdout.splitlines() == [

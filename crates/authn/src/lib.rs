@@ -6,6 +6,7 @@
 //! Architecture invariant: no HTTP framework and no I/O. Callers pass header values and the
 //! connection's certificate; the token file is parsed from text.
 
+pub mod cache;
 pub mod impersonation;
 pub mod jwt;
 pub mod serviceaccount;
@@ -39,6 +40,16 @@ pub enum AuthnError {
 pub trait TokenAuthenticator: Send + Sync {
     /// None when the token is not this authenticator's; Some(Err) when it is and is refused.
     fn authenticate_token(&self, token: &str) -> Option<Result<UserInfo, String>>;
+
+    /// The same for a TokenReview that names the audiences it wants (authenticators that
+    /// check audiences use these instead of the API's).
+    fn authenticate_token_for(
+        &self,
+        token: &str,
+        _audiences: &[String],
+    ) -> Option<Result<UserInfo, String>> {
+        self.authenticate_token(token)
+    }
 }
 
 /// What a request's Authorization header holds (`bearertoken.go`).
@@ -95,9 +106,23 @@ pub fn authenticate_token(
     token: &str,
     authenticators: &[&dyn TokenAuthenticator],
 ) -> Result<UserInfo, AuthnError> {
+    authenticate_token_for(token, authenticators, None)
+}
+
+/// The same, for the audiences a TokenReview names (None: the API's). The first acceptance
+/// wins; refusals are aggregated as upstream's union does (one bare, several as `[a, b]`).
+pub fn authenticate_token_for(
+    token: &str,
+    authenticators: &[&dyn TokenAuthenticator],
+    audiences: Option<&[String]>,
+) -> Result<UserInfo, AuthnError> {
     let mut errors = Vec::new();
     for a in authenticators {
-        match a.authenticate_token(token) {
+        let r = match audiences {
+            Some(aud) => a.authenticate_token_for(token, aud),
+            None => a.authenticate_token(token),
+        };
+        match r {
             Some(Ok(u)) => return Ok(add_authenticated_group(u)),
             Some(Err(e)) => errors.push(e),
             None => {}
@@ -110,19 +135,20 @@ pub fn authenticate_token(
     }
 }
 
-/// The whole chain for one request: certificate identity, Authorization header, anonymous.
-/// Returns the user and any warning to send.
+/// The whole chain for one request: certificate identity, Authorization header (through
+/// `token`, the token authenticators with their cache), anonymous. Returns the user and any
+/// warning to send.
 pub fn authenticate(
     cert_user: Option<&UserInfo>,
     authorization: Option<&str>,
-    tokens: &[&dyn TokenAuthenticator],
+    token: &dyn Fn(&str) -> Result<UserInfo, AuthnError>,
     anonymous: bool,
 ) -> (Result<UserInfo, AuthnError>, Option<&'static str>) {
     if let Some(u) = cert_user {
         return (Ok(u.clone()), None);
     }
     match parse_bearer(authorization) {
-        Bearer::Token(t) => (authenticate_token(t, tokens), None),
+        Bearer::Token(t) => (token(t), None),
         Bearer::Other => (Err(AuthnError::UnsupportedScheme), None),
         Bearer::Absent { warning } => {
             let r = if anonymous {
@@ -165,11 +191,12 @@ mod tests {
 
     #[test]
     fn a_refused_token_is_an_error_never_anonymous() {
-        let (r, _) = authenticate(None, Some("Bearer nope"), &[], true);
+        let none = |t: &str| authenticate_token(t, &[]);
+        let (r, _) = authenticate(None, Some("Bearer nope"), &none, true);
         assert_eq!(r, Err(AuthnError::InvalidBearerToken));
-        let (r, _) = authenticate(None, None, &[], true);
+        let (r, _) = authenticate(None, None, &none, true);
         assert_eq!(r.unwrap().name, "system:anonymous");
-        let (r, _) = authenticate(None, None, &[], false);
+        let (r, _) = authenticate(None, None, &none, false);
         assert_eq!(r, Err(AuthnError::AnonymousDisabled));
     }
 

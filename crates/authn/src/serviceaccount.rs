@@ -189,13 +189,13 @@ fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
 }
 
 impl BoundTokenAuthenticator {
-    fn validate(&self, claims: &Value) -> Result<UserInfo, String> {
+    fn validate(&self, claims: &Value, audiences: &[String]) -> Result<UserInfo, String> {
         let iss = str_at(claims, "/iss");
         if !self.issuers.iter().any(|i| i == iss) {
             return Err(format!("token issuer {iss:?} is invalid"));
         }
         let aud = strs(claims.get("aud"));
-        if !aud.iter().any(|a| self.api_audiences.contains(a)) {
+        if !aud.iter().any(|a| audiences.contains(a)) {
             let q = |v: &[String]| {
                 format!(
                     "[{}]",
@@ -208,7 +208,7 @@ impl BoundTokenAuthenticator {
             return Err(format!(
                 "token audiences {} is invalid for the target audiences {}",
                 q(&aud),
-                q(&self.api_audiences)
+                q(audiences)
             ));
         }
         let now = (self.now)();
@@ -290,6 +290,14 @@ impl BoundTokenAuthenticator {
 
 impl TokenAuthenticator for BoundTokenAuthenticator {
     fn authenticate_token(&self, token: &str) -> Option<Result<UserInfo, String>> {
+        self.authenticate_token_for(token, &self.api_audiences)
+    }
+
+    fn authenticate_token_for(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Option<Result<UserInfo, String>> {
         let claims = jwt::unverified_claims(token)?;
         if !self
             .issuers
@@ -301,7 +309,7 @@ impl TokenAuthenticator for BoundTokenAuthenticator {
         Some(
             jwt::verify(token, &self.keys)
                 .map_err(|e| e.to_string())
-                .and_then(|c| self.validate(&c)),
+                .and_then(|c| self.validate(&c, audiences)),
         )
     }
 }

@@ -244,12 +244,20 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         args.api_audiences.clone()
     };
     let signer = Arc::new(signer);
-    let state = Arc::new(state.with_issuer(server::tokens::Issuer {
-        signer: signer.clone(),
-        issuers: args.service_account_issuer.clone(),
-        api_audiences,
-        keys,
-    }));
+    // Tokens are checked against objects kept in memory from watches, loaded before serving.
+    let objects =
+        server::tokens::ObjectCache::new(registry.clone(), state.token_cache.generation());
+    let revisions = objects.sync().map_err(StartError::Bootstrap)?;
+    tokio::spawn(objects.clone().run(revisions));
+    let state = Arc::new(state.with_issuer(
+        server::tokens::Issuer {
+            signer: signer.clone(),
+            issuers: args.service_account_issuer.clone(),
+            api_audiences,
+            keys,
+        },
+        objects,
+    ));
     tokio::spawn(controllers::run_namespace_controller(
         registry.clone(),
         Duration::from_secs(5),

@@ -51,9 +51,8 @@ async fn run(
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let tokens: Vec<&dyn authn::TokenAuthenticator> =
-        state.tokens.iter().map(|b| b.as_ref()).collect();
-    let (result, warning) = authn::authenticate(cert_user, authorization, &tokens, state.anonymous);
+    let token = |t: &str| state.authenticate_token(t);
+    let (result, warning) = authn::authenticate(cert_user, authorization, &token, state.anonymous);
     let Ok(user) = result else {
         return Err(StatusError::unauthorized());
     };

@@ -44,6 +44,8 @@ pub struct State {
     pub rbac: Arc<authz::rbac::Index>,
     /// Token authenticators, in order (`--token-auth-file`, then service-account JWTs).
     pub tokens: Vec<Box<dyn authn::TokenAuthenticator>>,
+    /// Successful token authentications, for 10 s (upstream's TTL), voided by deletions.
+    pub token_cache: authn::cache::TokenCache,
     /// Signs TokenRequests and publishes the OIDC documents, when configured.
     pub issuer: Option<tokens::Issuer>,
     /// `https://host:port` as clients reach the server (for `jwks_uri`).
@@ -82,6 +84,7 @@ impl State {
             authorizer,
             rbac,
             tokens: Vec::new(),
+            token_cache: authn::cache::TokenCache::new(std::time::Duration::from_secs(10), 4096),
             issuer: None,
             server_url: format!("https://{server_address}"),
             ready: AtomicBool::new(false),
@@ -90,9 +93,12 @@ impl State {
     }
 
     /// Issues bound service-account tokens with `issuer` and accepts them.
-    pub fn with_issuer(mut self, issuer: tokens::Issuer) -> Self {
-        let lookup: Arc<dyn authn::serviceaccount::ObjectLookup> =
-            Arc::new(tokens::RegistryLookup(self.registry.clone()));
+    /// (And secret-based ones), checking the objects they name in `lookup`.
+    pub fn with_issuer(
+        mut self,
+        issuer: tokens::Issuer,
+        lookup: Arc<dyn authn::serviceaccount::ObjectLookup>,
+    ) -> Self {
         let legacy = authn::serviceaccount::LegacyTokenAuthenticator {
             keys: issuer.keys.clone(),
             lookup: lookup.clone(),
@@ -121,10 +127,31 @@ impl State {
     }
 
     /// Authenticates a bearer token as a request's Authorization header would be.
+    /// The verified-token cache first, then the token authenticators in order.
     pub(crate) fn authenticate_token(&self, token: &str) -> Result<UserInfo, authn::AuthnError> {
+        let now = self.registry.now().as_second();
+        if let Some(u) = self.token_cache.get(token, now) {
+            return Ok(u);
+        }
         let refs: Vec<&dyn authn::TokenAuthenticator> =
             self.tokens.iter().map(|b| b.as_ref()).collect();
-        authn::authenticate_token(token, &refs)
+        let user = authn::authenticate_token(token, &refs)?;
+        let exp = authn::jwt::unverified_claims(token)
+            .and_then(|c| c.get("exp").and_then(serde_json::Value::as_i64));
+        self.token_cache.put(token, &user, exp);
+        Ok(user)
+    }
+
+    /// Authenticates a token for the audiences a TokenReview names (not cached: the cache
+    /// holds answers for the API's own audiences).
+    pub(crate) fn authenticate_token_for(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<UserInfo, authn::AuthnError> {
+        let refs: Vec<&dyn authn::TokenAuthenticator> =
+            self.tokens.iter().map(|b| b.as_ref()).collect();
+        authn::authenticate_token_for(token, &refs, Some(audiences))
     }
 
     pub fn set_ready(&self) {

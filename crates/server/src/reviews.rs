@@ -219,11 +219,24 @@ pub fn answer(
                     "token is required for TokenReview in authentication",
                 ));
             }
-            match state.authenticate_token(&token) {
+            // The audiences asked for, else the API's; the answer names those it matched.
+            let asked: Vec<String> = spec
+                .get("audiences")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .filter(|a: &Vec<String>| !a.is_empty())
+                .or_else(|| state.issuer.as_ref().map(|i| i.api_audiences.clone()))
+                .unwrap_or_default();
+            match state.authenticate_token_for(&token, &asked) {
                 Ok(u) => {
                     let mut st = json!({"authenticated": true, "user": user_info(&u)});
-                    if let Some(i) = &state.issuer {
-                        st["audiences"] = json!(i.api_audiences);
+                    if !asked.is_empty() {
+                        st["audiences"] = json!(asked);
                     }
                     st
                 }

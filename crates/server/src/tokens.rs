@@ -9,7 +9,9 @@ use authn::jwt::{PublicKey, Signer};
 use authn::serviceaccount::{bound_claims, BoundObject, ObjectLookup};
 use registry::Registry;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// What the server signs bound tokens with.
 pub struct Issuer {
@@ -23,50 +25,172 @@ pub struct Issuer {
     pub keys: Vec<PublicKey>,
 }
 
-/// Looks objects up in the registry. (A watch-fed cache that avoids the storage read per
-/// authentication is the next step; see ARCHITECTURE.md.)
-pub struct RegistryLookup(pub Arc<Registry>);
+/// What bound and secret-based tokens are checked against: service accounts, secrets and pods,
+/// kept in memory from the registry's watches (no storage read per authentication). A deletion
+/// also voids the verified-token cache, so a revoked token stops at once.
+pub struct ObjectCache {
+    registry: Arc<Registry>,
+    /// (kind, namespace, name) → (uid, deletionTimestamp as seconds, secret data.token).
+    objects: RwLock<HashMap<(&'static str, String, String), Cached>>,
+    invalidate: Arc<AtomicU64>,
+}
 
-impl ObjectLookup for RegistryLookup {
-    fn secret_token(&self, namespace: &str, name: &str) -> Option<(Vec<u8>, bool)> {
-        use base64::Engine;
-        let def = registry::resources()
-            .iter()
-            .find(|d| d.group.is_empty() && d.resource == "secrets")?;
-        let obj = self.0.get(def, namespace, name).ok()?;
-        let token = obj.pointer("/data/token").and_then(Value::as_str)?;
-        let token = base64::engine::general_purpose::STANDARD
-            .decode(token)
-            .ok()?;
-        let deleting = obj
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|t| !t.is_null());
-        Some((token, deleting))
+#[derive(Clone)]
+struct Cached {
+    uid: String,
+    deleted_at: Option<i64>,
+    token: Option<Vec<u8>>,
+}
+
+const CACHED: [(&str, &str); 3] = [
+    ("ServiceAccount", "serviceaccounts"),
+    ("Secret", "secrets"),
+    ("Pod", "pods"),
+];
+
+fn def(resource: &str) -> &'static registry::ResourceDef {
+    registry::resources()
+        .iter()
+        .find(|d| d.group.is_empty() && d.resource == resource)
+        .expect("served")
+}
+
+impl ObjectCache {
+    pub fn new(registry: Arc<Registry>, invalidate: Arc<AtomicU64>) -> Arc<Self> {
+        Arc::new(ObjectCache {
+            registry,
+            objects: RwLock::new(HashMap::new()),
+            invalidate,
+        })
     }
 
-    fn lookup(&self, kind: &str, namespace: &str, name: &str) -> Option<(String, bool)> {
-        let resource = match kind {
-            "ServiceAccount" => "serviceaccounts",
-            "Secret" => "secrets",
-            "Pod" => "pods",
-            _ => return None,
+    fn apply(&self, kind: &'static str, obj: &Value, deleted: bool) {
+        use base64::Engine;
+        let meta = |f: &str| {
+            obj.pointer(&format!("/metadata/{f}"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
         };
-        let def = registry::resources()
-            .iter()
-            .find(|d| d.group.is_empty() && d.resource == resource)?;
-        let obj = self.0.get(def, namespace, name).ok()?;
-        let uid = obj
-            .pointer("/metadata/uid")
+        let key = (kind, meta("namespace"), meta("name"));
+        let mut objects = self.objects.write().unwrap_or_else(|e| e.into_inner());
+        if deleted {
+            objects.remove(&key);
+            self.invalidate.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        let token = obj
+            .pointer("/data/token")
             .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let now = self.0.now().as_second();
-        let deleting = obj
+            .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok());
+        let deleted_at = obj
             .pointer("/metadata/deletionTimestamp")
             .and_then(Value::as_str)
             .and_then(api_types::parse_rfc3339)
-            .is_some_and(|t| t.as_second() < now - 60);
-        Some((uid, deleting))
+            .map(|t| t.as_second());
+        if deleted_at.is_some() {
+            self.invalidate.fetch_add(1, Ordering::SeqCst);
+        }
+        objects.insert(
+            key,
+            Cached {
+                uid: meta("uid"),
+                deleted_at,
+                token,
+            },
+        );
+    }
+
+    /// Loads every object; returns the revision each list was read at.
+    pub fn sync(&self) -> Result<Vec<String>, StatusError> {
+        let mut revisions = Vec::new();
+        for (kind, resource) in CACHED {
+            let list =
+                self.registry
+                    .list(def(resource), None, &registry::ListOptions::default())?;
+            for obj in &list.items {
+                self.apply(kind, obj, false);
+            }
+            revisions.push(list.resource_version);
+        }
+        Ok(revisions)
+    }
+
+    /// Follows each resource's watch from the revision `sync` read; re-lists when one ends.
+    pub async fn run(self: Arc<Self>, revisions: Vec<String>) {
+        for ((kind, resource), rv) in CACHED.into_iter().zip(revisions) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let mut rv = rv;
+                loop {
+                    let list = registry::ListOptions {
+                        resource_version: rv.clone(),
+                        ..Default::default()
+                    };
+                    let opts = registry::WatchOptions {
+                        list,
+                        timeout: std::time::Duration::from_secs(3600),
+                        ..Default::default()
+                    };
+                    if let Ok(mut events) = this.registry.watch(def(resource), None, opts) {
+                        while let Some(ev) = events.recv().await {
+                            if ev.type_ == "ERROR" {
+                                break;
+                            }
+                            if let Some(v) = ev
+                                .object
+                                .pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                            {
+                                rv = v.to_string();
+                            }
+                            if ev.type_ != "BOOKMARK" {
+                                this.apply(kind, &ev.object, ev.type_ == "DELETED");
+                            }
+                        }
+                    }
+                    // Start again from a fresh list, replacing this kind's entries.
+                    match this
+                        .registry
+                        .list(def(resource), None, &registry::ListOptions::default())
+                    {
+                        Ok(list) => {
+                            this.objects
+                                .write()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .retain(|k, _| k.0 != kind);
+                            this.invalidate.fetch_add(1, Ordering::SeqCst);
+                            for obj in &list.items {
+                                this.apply(kind, obj, false);
+                            }
+                            rv = list.resource_version;
+                        }
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                    }
+                }
+            });
+        }
+    }
+
+    fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Cached> {
+        let objects = self.objects.read().unwrap_or_else(|e| e.into_inner());
+        let kind = CACHED.iter().find(|(k, _)| *k == kind)?.0;
+        objects
+            .get(&(kind, namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+}
+
+impl ObjectLookup for ObjectCache {
+    fn lookup(&self, kind: &str, namespace: &str, name: &str) -> Option<(String, bool)> {
+        let c = self.get(kind, namespace, name)?;
+        let now = self.registry.now().as_second();
+        Some((c.uid, c.deleted_at.is_some_and(|t| t < now - 60)))
+    }
+
+    fn secret_token(&self, namespace: &str, name: &str) -> Option<(Vec<u8>, bool)> {
+        let c = self.get("Secret", namespace, name)?;
+        Some((c.token?, c.deleted_at.is_some()))
     }
 }
 
