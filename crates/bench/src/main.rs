@@ -487,7 +487,7 @@ fn tokens_bench() {
         3600,
         "jti",
     );
-    let rate = |f: &mut dyn FnMut()| {
+    let rate = |f: &mut dyn FnMut()| -> f64 {
         let t = Instant::now();
         let mut n = 0u64;
         while t.elapsed() < Duration::from_secs(1) {
@@ -508,9 +508,183 @@ fn tokens_bench() {
         now: Arc::new(move || now),
     };
     let full = rate(&mut || assert!(matches!(auth.authenticate_token(&token), Some(Ok(_)))));
+    let cache = authn::cache::TokenCache::new(Duration::from_secs(10), 4096);
+    cache.put(&token, &api_types::UserInfo::default(), Some(now + 3600));
+    let hit = rate(&mut || assert!(cache.get(&token, now).is_some()));
     println!("| ES256 token signing (TokenRequest) | {sign:.0}/s |");
     println!("| ES256 signature verification alone | {verify:.0}/s |");
-    println!("| bound-token authentication, no cache (verify + claims + lookup) | {full:.0}/s |");
+    println!(
+        "| ES256 bound-token authentication, cache miss (verify + claims + lookup) | {full:.0}/s |"
+    );
+    println!("| bound-token authentication, cache hit | {hit:.0}/s |");
+
+    // RS256: a key made by openssl, signed with ring (never the `rsa` crate).
+    let dir = std::env::temp_dir().join(format!("kubeward-bench-rsa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "openssl {args:?}"
+        )
+    };
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "rsa.key",
+    ]);
+    run(&["pkey", "-in", "rsa.key", "-pubout", "-out", "rsa.pub"]);
+    let der = |pem: &str| {
+        use base64::Engine;
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    };
+    let rsa = ring::signature::RsaKeyPair::from_pkcs8(&der(&std::fs::read_to_string(
+        dir.join("rsa.key"),
+    )
+    .unwrap()))
+    .unwrap();
+    let rsa_pub =
+        authn::jwt::public_keys_from_pem(&std::fs::read_to_string(dir.join("rsa.pub")).unwrap())
+            .unwrap();
+    let b64 = |b: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    };
+    let input = format!(
+        "{}.{}",
+        b64(serde_json::json!({"alg": "RS256", "kid": rsa_pub[0].kid})
+            .to_string()
+            .as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut sig = vec![0u8; rsa.public().modulus_len()];
+    rsa.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &rng,
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    let rs_token = format!("{input}.{}", b64(&sig));
+    let rs_verify = rate(&mut || assert!(authn::jwt::verify(&rs_token, &rsa_pub).is_ok()));
+    let rs_auth = BoundTokenAuthenticator {
+        keys: rsa_pub.clone(),
+        ..auth
+    };
+    let rs_full =
+        rate(&mut || assert!(matches!(rs_auth.authenticate_token(&rs_token), Some(Ok(_)))));
+    println!("| RS256 (2048-bit) signature verification alone | {rs_verify:.0}/s |");
+    println!("| RS256 bound-token authentication, cache miss | {rs_full:.0}/s |");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// TokenRequests per second over HTTPS, and how long a deleted service account's token keeps
+/// working.
+async fn token_requests(dir: &Path) {
+    let (k, _) = Kubeward::start(dir, 0);
+    let mut s = connect(k.port, client_config(dir, true)).await;
+    let path = "/api/v1/namespaces/default/serviceaccounts";
+    assert_eq!(send(&mut s, "POST", path, Some(sa("minted"))).await.0, 201);
+    let body = serde_json::to_vec(&serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})).unwrap();
+    let t0 = Instant::now();
+    let mut n = 0;
+    while t0.elapsed() < Duration::from_secs(3) {
+        assert_eq!(
+            send(
+                &mut s,
+                "POST",
+                "/api/v1/namespaces/default/serviceaccounts/minted/token",
+                Some(body.clone())
+            )
+            .await
+            .0,
+            201
+        );
+        n += 1;
+    }
+    println!(
+        "| TokenRequests over HTTPS, one connection | {:.0}/s |",
+        n as f64 / t0.elapsed().as_secs_f64()
+    );
+
+    let anon = client_config(dir, false);
+    let review = serde_json::to_vec(
+        &serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+    )
+    .unwrap();
+    let mut gaps = Vec::new();
+    for i in 0..20 {
+        let name = format!("doomed{i}");
+        assert_eq!(send(&mut s, "POST", path, Some(sa(&name))).await.0, 201);
+        let (_, resp) = send(
+            &mut s,
+            "POST",
+            &format!("{path}/{name}/token"),
+            Some(body.clone()),
+        )
+        .await;
+        let token = serde_json::from_slice::<serde_json::Value>(&resp).unwrap()["status"]["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut user = connect(k.port, anon.clone()).await;
+        let as_user = |token: &str| {
+            Request::builder()
+                .method("POST")
+                .uri("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+                .header("host", "127.0.0.1")
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Full::new(Bytes::from(review.clone())))
+                .unwrap()
+        };
+        user.ready().await.unwrap();
+        assert_eq!(
+            user.send_request(as_user(&token)).await.unwrap().status(),
+            201,
+            "the token works (and is now cached)"
+        );
+        let t = Instant::now();
+        assert_eq!(
+            send(&mut s, "DELETE", &format!("{path}/{name}"), None)
+                .await
+                .0,
+            200
+        );
+        loop {
+            user.ready().await.unwrap();
+            let r = user.send_request(as_user(&token)).await.unwrap();
+            let code = r.status().as_u16();
+            let _ = r.into_body().collect().await;
+            if code == 401 {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "the token outlived its account"
+            );
+        }
+        gaps.push(t.elapsed());
+    }
+    gaps.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "| service account deletion → its (cached) token's first 401 (20 accounts) | median {:.2} ms, max {:.2} ms (target ≤ 1 s) |",
+        ms(gaps[gaps.len() / 2]),
+        ms(gaps[gaps.len() - 1])
+    );
 }
 
 /// p50/p99 of SubjectAccessReviews over HTTPS with 10,000 RoleBindings in place.
@@ -660,6 +834,7 @@ async fn main() {
     }
     if all || what == "tokens" {
         tokens_bench();
+        token_requests(&dir.join("tokens")).await;
     }
     if all || what == "sar" {
         sar(&dir.join("sar")).await;
