@@ -4,6 +4,8 @@ their verification and revocation."""
 import base64
 import json
 
+import yaml
+
 import pytest
 
 from harness import Server, eventually
@@ -46,6 +48,12 @@ def test_legacy_mode_gives_every_service_account_a_token_secret(legacy, version)
     assert base64.b64decode(secret["data"]["namespace"]) == b"default"
     assert base64.b64decode(secret["data"]["ca.crt"]).decode() == (legacy.data_dir / "pki" / "ca.crt").read_text()
     token = base64.b64decode(secret["data"]["token"]).decode()
+    tok_cfg = legacy.data_dir / f"{sa}.kubeconfig"
+    cfg = yaml.safe_load(open(legacy.kubeconfig).read())
+    cfg["users"][0]["user"] = {"token": token}
+    tok_cfg.write_text(yaml.safe_dump(cfg))
+    whoami = json.loads(legacy.kubectl(version, "auth", "whoami", "-o", "json", kubeconfig=str(tok_cfg)).stdout)["status"]["userInfo"]
+    assert whoami["username"] == f"system:serviceaccount:default:{sa}" and "extra" not in whoami, "secret-based tokens carry no extra"
     status, resp = review(legacy, token)
     assert status == 201 and resp["status"]["userInfo"] == {
         "username": f"system:serviceaccount:default:{sa}", "uid": sa_uid,

@@ -165,3 +165,52 @@ def test_token_review_with_audiences(server):
     _, _, body = server.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", review)
     assert body["status"]["authenticated"] is True and body["status"]["audiences"] == ["https://vault.example.com"]
     assert body["status"]["user"]["username"] == "system:serviceaccount:default:aud"
+
+
+def test_node_and_secret_bindings_and_their_revocation(server):
+    server.kubectl("1.33", "create", "sa", "binder")
+    for n in ["node-a", "node-b"]:
+        server.kubectl("1.33", "create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n}}))
+    node_uid = server.kubectl("1.33", "get", "node", "node-a", "-o", "jsonpath={.metadata.uid}").stdout
+    tok = server.kubectl("1.33", "create", "token", "binder", "--bound-object-kind=Node", "--bound-object-name=node-a").stdout.strip()
+    status, body = as_token(server, tok)
+    extra = body["status"]["userInfo"]["extra"]
+    assert status == 201 and extra["authentication.kubernetes.io/node-name"] == ["node-a"] and extra["authentication.kubernetes.io/node-uid"] == [node_uid]
+    server.kubectl("1.33", "delete", "node", "node-a")
+    eventually(lambda: as_token(server, tok)[0] == 401, 1.0, "revocation by node deletion")
+
+    # A pod on a node: its token names both.
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "placed"}, "spec": {"nodeName": "node-b", "serviceAccountName": "binder", "containers": [{"name": "c", "image": "busybox"}]}}
+    server.kubectl("1.33", "create", "-f", "-", input=json.dumps(pod))
+    tok = server.kubectl("1.33", "create", "token", "binder", "--bound-object-kind=Pod", "--bound-object-name=placed").stdout.strip()
+    extra = as_token(server, tok)[1]["status"]["userInfo"]["extra"]
+    assert extra["authentication.kubernetes.io/pod-name"] == ["placed"] and extra["authentication.kubernetes.io/node-name"] == ["node-b"]
+
+    server.kubectl("1.33", "create", "secret", "generic", "anchor", "--from-literal=k=v")
+    tok = server.kubectl("1.33", "create", "token", "binder", "--bound-object-kind=Secret", "--bound-object-name=anchor").stdout.strip()
+    assert as_token(server, tok)[0] == 201
+    server.kubectl("1.33", "delete", "secret", "anchor")
+    eventually(lambda: as_token(server, tok)[0] == 401, 1.0, "revocation by secret deletion")
+
+
+def test_kubelet_tokens_are_extended(server):
+    server.kubectl("1.33", "create", "sa", "kubelet-like")
+    server.kubectl("1.33", "run", "ext", "--image=busybox", "--restart=Never", "--overrides", '{"spec":{"serviceAccountName":"kubelet-like"}}')
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3607, "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "ext"}}}
+    status, _, resp = server.request("POST", "/api/v1/namespaces/default/serviceaccounts/kubelet-like/token", body)
+    assert status == 201
+    c = jwt.decode(resp["status"]["token"], options={"verify_signature": False})
+    assert c["exp"] - c["iat"] == 365 * 24 * 3600, "a year, as upstream's extension"
+    assert c["kubernetes.io"]["warnafter"] - c["iat"] == 3607
+    expires = time.mktime(time.strptime(resp["status"]["expirationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert abs(expires - (c["iat"] + 3607)) <= 1, "the status still reports 3607 seconds"
+
+
+def test_deleting_a_namespace_revokes_its_tokens(server):
+    server.kubectl("1.33", "create", "ns", "gone-soon")
+    server.kubectl("1.33", "-n", "gone-soon", "create", "sa", "inside")
+    tok = server.kubectl("1.33", "-n", "gone-soon", "create", "token", "inside").stdout.strip()
+    assert as_token(server, tok)[0] == 201
+    server.kubectl("1.33", "delete", "ns", "gone-soon")
+    eventually(lambda: as_token(server, tok)[0] == 401, 1.0, "revocation by namespace deletion")

@@ -125,7 +125,8 @@ pub struct BoundObject {
     pub uid: String,
 }
 
-/// The claims of a bound token issued now for `expiration` seconds.
+/// The claims of a bound token issued now for `expiration` seconds. `bound` holds the object
+/// the token is bound to (Pod, Secret or Node) and, for a pod on a node, that node.
 #[allow(clippy::too_many_arguments)]
 pub fn bound_claims(
     issuer: &str,
@@ -133,22 +134,24 @@ pub fn bound_claims(
     namespace: &str,
     sa_name: &str,
     sa_uid: &str,
-    bound: Option<&BoundObject>,
+    bound: &[BoundObject],
     now: i64,
     expiration: i64,
     jti: &str,
 ) -> Value {
     let mut k8s =
         json!({"namespace": namespace, "serviceaccount": {"name": sa_name, "uid": sa_uid}});
-    if let Some(b) = bound {
-        let key = if b.kind == "Pod" {
-            "pod"
-        } else if b.kind == "Node" {
-            "node"
-        } else {
-            "secret"
+    for b in bound {
+        let key = match b.kind.as_str() {
+            "Pod" => "pod",
+            "Node" => "node",
+            _ => "secret",
         };
-        k8s[key] = json!({"name": b.name, "uid": b.uid});
+        k8s[key] = if b.uid.is_empty() {
+            json!({"name": b.name})
+        } else {
+            json!({"name": b.name, "uid": b.uid})
+        };
     }
     json!({
         "aud": audiences,
@@ -266,6 +269,30 @@ impl BoundTokenAuthenticator {
                 extra.insert(
                     "authentication.kubernetes.io/pod-uid".to_string(),
                     vec![uid.to_string()],
+                );
+            }
+        }
+        // A node: checked only for node-bound tokens; for a pod's token it is information.
+        let (node, node_uid) = (
+            str_at(claims, "/kubernetes.io/node/name"),
+            str_at(claims, "/kubernetes.io/node/uid"),
+        );
+        if !node.is_empty() {
+            if str_at(claims, "/kubernetes.io/pod/name").is_empty() {
+                match self.lookup.lookup("Node", "", node) {
+                    Some((live, false)) if live == node_uid => {}
+                    Some((live, false)) => return Err(format!("node UID ({live}) does not match service account node ref claim ({node_uid})")),
+                    _ => return Err("service account token has been invalidated".into()),
+                }
+            }
+            extra.insert(
+                "authentication.kubernetes.io/node-name".to_string(),
+                vec![node.to_string()],
+            );
+            if !node_uid.is_empty() {
+                extra.insert(
+                    "authentication.kubernetes.io/node-uid".to_string(),
+                    vec![node_uid.to_string()],
                 );
             }
         }

@@ -482,7 +482,7 @@ fn tokens_bench() {
         "default",
         "bot",
         "uid-1",
-        None,
+        &[],
         now,
         3600,
         "jti",

@@ -42,10 +42,11 @@ struct Cached {
     token: Option<Vec<u8>>,
 }
 
-const CACHED: [(&str, &str); 3] = [
+const CACHED: [(&str, &str); 4] = [
     ("ServiceAccount", "serviceaccounts"),
     ("Secret", "secrets"),
     ("Pod", "pods"),
+    ("Node", "nodes"),
 ];
 
 fn def(resource: &str) -> &'static registry::ResourceDef {
@@ -269,14 +270,15 @@ pub fn request(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let bound = match spec.get("boundObjectRef").filter(|v| !v.is_null()) {
-        None => None,
+    let bound: Vec<BoundObject> = match spec.get("boundObjectRef").filter(|v| !v.is_null()) {
+        None => Vec::new(),
         Some(r) => {
             let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
             let obj_name = r.get("name").and_then(Value::as_str).unwrap_or("");
             let resource = match kind {
                 "Pod" => "pods",
                 "Secret" => "secrets",
+                "Node" => "nodes",
                 other => {
                     return Err(StatusError::bad_request(format!(
                         "cannot bind token for serviceaccount {name:?} to object of type {other}"
@@ -287,7 +289,8 @@ pub fn request(
                 .iter()
                 .find(|d| d.group.is_empty() && d.resource == resource)
                 .expect("served");
-            let obj = state.registry.get(def, namespace, obj_name)?;
+            let obj_ns = if kind == "Node" { "" } else { namespace };
+            let obj = state.registry.get(def, obj_ns, obj_name)?;
             let live = obj
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
@@ -306,11 +309,38 @@ pub fn request(
                     ));
                 }
             }
-            Some(BoundObject {
+            let mut bound = vec![BoundObject {
                 kind: kind.to_string(),
                 name: obj_name.to_string(),
                 uid: live,
-            })
+            }];
+            // A pod on a node also names the node (uid only when the Node object exists).
+            if let Some(node) = obj
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .filter(|_| kind == "Pod" && !obj_name.is_empty())
+            {
+                let node_def = registry::resources()
+                    .iter()
+                    .find(|d| d.group.is_empty() && d.resource == "nodes")
+                    .expect("served");
+                let uid = state
+                    .registry
+                    .get(node_def, "", node)
+                    .ok()
+                    .and_then(|n| {
+                        n.pointer("/metadata/uid")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_default();
+                bound.push(BoundObject {
+                    kind: "Node".into(),
+                    name: node.to_string(),
+                    uid,
+                });
+            }
+            bound
         }
     };
     let now = state.registry.now();
@@ -321,15 +351,24 @@ pub fn request(
         namespace,
         name,
         &sa_uid,
-        bound.as_ref(),
+        &bound,
         now.as_second(),
         expiration,
         &jti,
     );
+    let mut claims = claims;
+    // The kubelet's 3607-second tokens for pods live a year, with a warning time
+    // (`WarnOnlyBoundTokenExpirationSeconds`, `--service-account-extend-token-expiration`).
+    let pod_bound = bound.first().is_some_and(|b| b.kind == "Pod");
+    if pod_bound && expiration == 3607 && audiences.iter().all(|a| issuer.api_audiences.contains(a))
+    {
+        claims["exp"] = (now.as_second() + 365 * 24 * 3600).into();
+        claims["kubernetes.io"]["warnafter"] = (now.as_second() + 3607).into();
+    }
     let token = issuer.signer.sign(&claims);
     let expires = jiff::Timestamp::from_second(now.as_second() + expiration).unwrap_or(now);
     let mut out_spec = json!({"audiences": audiences, "expirationSeconds": expiration});
-    if let (Some(b), Some(r)) = (&bound, spec.get("boundObjectRef")) {
+    if let (Some(b), Some(r)) = (bound.first(), spec.get("boundObjectRef")) {
         let mut r = r.clone();
         r["uid"] = b.uid.clone().into();
         out_spec["boundObjectRef"] = r;
