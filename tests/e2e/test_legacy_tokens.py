@@ -2,6 +2,7 @@
 their verification and revocation."""
 
 import base64
+import datetime
 import json
 
 import yaml
@@ -81,6 +82,13 @@ def test_a_manual_token_secret_is_filled_and_revoked_with_its_secret(server):
 
     tok = eventually(token, 5.0, "the controller fills the token")
     assert review(server, tok)[0] == 201
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    labels = lambda: json.loads(server.kubectl("1.33", "get", "secret", "build-robot-secret", "-o", "json").stdout)["metadata"].get("labels", {})
+    eventually(lambda: labels().get("kubernetes.io/legacy-token-last-used") == today, 2.0, "the last-used label")
+    server.kubectl("1.33", "label", "secret", "build-robot-secret", "kubernetes.io/legacy-token-invalid-since=2026-01-01")
+    eventually(lambda: review(server, tok)[0] == 401, 1.0, "an invalidated token is refused")
+    server.kubectl("1.33", "label", "secret", "build-robot-secret", "kubernetes.io/legacy-token-invalid-since-")
+    eventually(lambda: review(server, tok)[0] == 201, 1.0, "removing the label allows it again")
     forged = tok[:-4] + ("AAAA" if not tok.endswith("AAAA") else "BBBB")
     assert review(server, forged)[0] == 401
     server.kubectl("1.33", "delete", "secret", "build-robot-secret")

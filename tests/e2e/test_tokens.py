@@ -214,3 +214,15 @@ def test_deleting_a_namespace_revokes_its_tokens(server):
     assert as_token(server, tok)[0] == 201
     server.kubectl("1.33", "delete", "ns", "gone-soon")
     eventually(lambda: as_token(server, tok)[0] == 401, 1.0, "revocation by namespace deletion")
+
+
+def test_max_token_expiration_shortens_with_a_warning(tmp_path):
+    s = Server(data_dir=tmp_path / "data", args=["--service-account-max-token-expiration", "7200"])
+    try:
+        s.kubectl("1.33", "create", "sa", "capped")
+        p = s.kubectl("1.33", "create", "token", "capped", "--duration=24h")
+        c = jwt.decode(p.stdout.strip(), options={"verify_signature": False})
+        assert c["exp"] - c["iat"] == 7200
+        assert "requested expiration of 86400 seconds shortened to 7200 seconds" in p.stderr
+    finally:
+        s.stop()

@@ -82,7 +82,12 @@ class Tutorial:
         """(token, ca.crt path) as mounted at /var/run/secrets/kubernetes.io/serviceaccount."""
         ca = self.tmp / f"ca-{pod}-{sa}.crt"
         if self.legacy:
-            name = eventually(lambda: (json.loads(self.k("get", "sa", sa, "-o", "json").stdout).get("secrets") or [{}])[0].get("name"), 5.0, "token secret")
+            # The pod mounts its account's token Secret (Kubernetes <= 1.23).
+            spec = json.loads(self.k("get", "pod", pod, "-o", "json").stdout)["spec"]
+            name = next(v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v)
+            assert name.startswith(f"{sa}-token-")
+            mount = spec["containers"][0]["volumeMounts"][0]
+            assert mount == {"name": name, "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
             data = json.loads(self.k("get", "secret", name, "-o", "json").stdout)["data"]
             ca.write_bytes(base64.b64decode(data["ca.crt"]))
             return base64.b64decode(data["token"]).decode(), ca

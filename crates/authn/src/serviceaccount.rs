@@ -22,6 +22,17 @@ pub trait ObjectLookup: Send + Sync {
     fn secret_token(&self, _namespace: &str, _name: &str) -> Option<(Vec<u8>, bool)> {
         None
     }
+
+    /// Called after a secret-based token verified (legacy token tracking, `legacy.go`):
+    /// refuses it when the secret is labelled invalid, else records today's use.
+    fn legacy_token_used(
+        &self,
+        _namespace: &str,
+        _secret: &str,
+        _service_account: &str,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The issuer of secret-based (legacy) tokens.
@@ -83,6 +94,7 @@ impl LegacyTokenAuthenticator {
             }
             _ => return Err(format!("ServiceAccount {ns}/{sa} has been deleted")),
         }
+        self.lookup.legacy_token_used(&ns, &secret, &sa)?;
         Ok(UserInfo {
             name: sub,
             uid,

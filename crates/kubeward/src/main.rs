@@ -74,6 +74,9 @@ struct ServeArgs {
     /// [default: the signing key]
     #[arg(long, value_name = "FILE")]
     service_account_key_file: Vec<PathBuf>,
+    /// Longest token a TokenRequest gets, in seconds; longer requests are shortened
+    #[arg(long, value_name = "SECONDS")]
+    service_account_max_token_expiration: Option<i64>,
     /// Kubernetes <= 1.23 behaviour: every service account gets an auto-created
     /// <name>-token-xxxxx Secret listed in its .secrets
     #[arg(long)]
@@ -213,6 +216,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         args.anonymous_auth,
         rbac,
     );
+    state.legacy_token_secrets = args.legacy_token_secrets;
     if let Some(path) = &args.token_auth_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| StartError::TokenFileRead(path.clone(), e))?;
@@ -255,6 +259,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             issuers: args.service_account_issuer.clone(),
             api_audiences,
             keys,
+            max_expiration: args.service_account_max_token_expiration.filter(|m| *m > 0),
         },
         objects,
     ));

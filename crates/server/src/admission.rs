@@ -93,6 +93,37 @@ pub async fn service_account_for_pod(
             &format!("error looking up service account {ns}/{sa_name}: serviceaccount {sa_name:?} not found"),
         ));
     };
+    // Legacy mode (Kubernetes <= 1.23): the account's token Secret is mounted instead of the
+    // projected volume; it may still be on its way from the tokens controller.
+    let legacy_secret = if state.legacy_token_secrets {
+        let mut found = None;
+        for _ in 0..20 {
+            let current = state
+                .registry
+                .get(sa_def, ns, &sa_name)
+                .unwrap_or_else(|_| sa.clone());
+            found = current
+                .get("secrets")
+                .and_then(Value::as_array)
+                .and_then(|l| {
+                    l.iter()
+                        .find_map(|s| s["name"].as_str().map(str::to_string))
+                });
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(found.ok_or_else(|| {
+            StatusError::forbidden(
+                &GroupResource::new("", "pods"),
+                &pod_name,
+                &format!("no API token found for service account {sa_name:?}, retry after the token is automatically created and added to the service account"),
+            )
+        })?)
+    } else {
+        None
+    };
     let spec = pod["spec"].as_object_mut().expect("checked above");
     let automount = spec
         .get("automountServiceAccountToken")
@@ -114,9 +145,11 @@ pub async fn service_account_for_pod(
                 })
             })
             .map(str::to_string);
-        let volume = existing
-            .clone()
-            .unwrap_or_else(|| format!("kube-api-access-{}", suffix()));
+        let volume = match (&legacy_secret, &existing) {
+            (Some(secret), _) => secret.clone(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => format!("kube-api-access-{}", suffix()),
+        };
         let mut added = false;
         for list in ["initContainers", "containers"] {
             for c in spec
@@ -138,7 +171,14 @@ pub async fn service_account_for_pod(
                 added = true;
             }
         }
-        if added && existing.is_none() {
+        if added && legacy_secret.is_some() {
+            let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
+            if let Some(vs) = volumes.as_array_mut() {
+                vs.push(
+                    json!({"name": volume, "secret": {"secretName": volume, "defaultMode": 420}}),
+                );
+            }
+        } else if added && existing.is_none() {
             let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
             if let Some(vs) = volumes.as_array_mut() {
                 vs.push(json!({

@@ -166,12 +166,13 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
             ));
         }
         let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
-        let answered = crate::tokens::request(state, &r.info.namespace, &r.info.name, body)?;
+        let (answered, warnings) =
+            crate::tokens::request(state, &r.info.namespace, &r.info.name, body)?;
         return Ok(respond::object(
             201,
             &answered,
             r.output()?.without_table(),
-            &[],
+            &warnings,
         ));
     }
     if def.is_review() {

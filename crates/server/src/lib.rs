@@ -50,6 +50,8 @@ pub struct State {
     pub issuer: Option<tokens::Issuer>,
     /// `https://host:port` as clients reach the server (for `jwks_uri`).
     pub server_url: String,
+    /// `--legacy-token-secrets`: pods mount their account's token Secret.
+    pub legacy_token_secrets: bool,
     ready: AtomicBool,
     defs: &'static [ResourceDef],
 }
@@ -87,6 +89,7 @@ impl State {
             token_cache: authn::cache::TokenCache::new(std::time::Duration::from_secs(10), 4096),
             issuer: None,
             server_url: format!("https://{server_address}"),
+            legacy_token_secrets: false,
             ready: AtomicBool::new(false),
             defs,
         }

@@ -23,6 +23,8 @@ pub struct Issuer {
     pub api_audiences: Vec<String>,
     /// Every verification key, for `/openid/v1/jwks`.
     pub keys: Vec<PublicKey>,
+    /// `--service-account-max-token-expiration`, in seconds.
+    pub max_expiration: Option<i64>,
 }
 
 /// What bound and secret-based tokens are checked against: service accounts, secrets and pods,
@@ -40,7 +42,14 @@ struct Cached {
     uid: String,
     deleted_at: Option<i64>,
     token: Option<Vec<u8>>,
+    /// Secrets: the `kubernetes.io/legacy-token-last-used` label.
+    last_used: Option<String>,
+    /// Secrets: whether `kubernetes.io/legacy-token-invalid-since` is set.
+    invalid: bool,
 }
+
+const LAST_USED: &str = "kubernetes.io/legacy-token-last-used";
+const INVALID_SINCE: &str = "kubernetes.io/legacy-token-invalid-since";
 
 const CACHED: [(&str, &str); 4] = [
     ("ServiceAccount", "serviceaccounts"),
@@ -89,15 +98,28 @@ impl ObjectCache {
             .and_then(Value::as_str)
             .and_then(api_types::parse_rfc3339)
             .map(|t| t.as_second());
-        if deleted_at.is_some() {
+        let invalid_label = obj
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                INVALID_SINCE.replace('/', "~1")
+            ))
+            .is_some();
+        if deleted_at.is_some() || invalid_label {
             self.invalidate.fetch_add(1, Ordering::SeqCst);
         }
+        let label = |k: &str| {
+            obj.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         objects.insert(
             key,
             Cached {
                 uid: meta("uid"),
                 deleted_at,
                 token,
+                last_used: label(LAST_USED),
+                invalid: label(INVALID_SINCE).is_some_and(|v| !v.is_empty()),
             },
         );
     }
@@ -193,6 +215,44 @@ impl ObjectLookup for ObjectCache {
         let c = self.get("Secret", namespace, name)?;
         Some((c.token?, c.deleted_at.is_some()))
     }
+
+    fn legacy_token_used(
+        &self,
+        namespace: &str,
+        secret: &str,
+        service_account: &str,
+    ) -> Result<(), String> {
+        let Some(c) = self.get("Secret", namespace, secret) else {
+            return Ok(());
+        };
+        let now = self.registry.now();
+        let today = now.strftime("%Y-%m-%d").to_string();
+        let tomorrow = jiff::Timestamp::from_second(now.as_second() + 86_400)
+            .unwrap_or(now)
+            .strftime("%Y-%m-%d")
+            .to_string();
+        if c.last_used.as_deref() != Some(today.as_str())
+            && c.last_used.as_deref() != Some(tomorrow.as_str())
+        {
+            let patch = serde_json::to_vec(&json!({"metadata": {"labels": {LAST_USED: today}}}))
+                .unwrap_or_default();
+            let _ = self.registry.patch(
+                def("secrets"),
+                namespace,
+                secret,
+                registry::PatchType::Merge,
+                &patch,
+                None,
+                &registry::WriteOptions::default(),
+            );
+        }
+        if c.invalid {
+            return Err(format!(
+                "the token in secret {namespace}/{secret} for service account {namespace}/{service_account} has been marked invalid. Use tokens from the TokenRequest API or manually created secret-based tokens, or remove the '{INVALID_SINCE}' label from the secret to temporarily allow use of this token"
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn invalid(field: &str, value: i64, msg: &str) -> StatusError {
@@ -210,12 +270,13 @@ fn invalid(field: &str, value: i64, msg: &str) -> StatusError {
 }
 
 /// Answers a TokenRequest for service account `name` in `namespace`.
+/// Returns the answered TokenRequest and any warning.
 pub fn request(
     state: &State,
     namespace: &str,
     name: &str,
     mut body: Value,
-) -> Result<Value, StatusError> {
+) -> Result<(Value, Vec<String>), StatusError> {
     let issuer = state
         .issuer
         .as_ref()
@@ -251,6 +312,15 @@ pub fn request(
             expiration,
             "may not specify a duration larger than 2^32 seconds",
         ));
+    }
+    // `--service-account-max-token-expiration` shortens longer requests, with a warning.
+    let mut warnings = Vec::new();
+    let mut expiration = expiration;
+    if let Some(max) = issuer.max_expiration.filter(|m| expiration > *m) {
+        warnings.push(format!(
+            "requested expiration of {expiration} seconds shortened to {max} seconds"
+        ));
+        expiration = max;
     }
     let audiences: Vec<String> = match spec.get("audiences").and_then(Value::as_array) {
         Some(a) if !a.is_empty() => a
@@ -380,7 +450,7 @@ pub fn request(
         "spec": out_spec,
         "status": {"token": token, "expirationTimestamp": api_types::format_rfc3339(expires)},
     });
-    Ok(body)
+    Ok((body, warnings))
 }
 
 /// A random UUIDv4 string for `jti`.
