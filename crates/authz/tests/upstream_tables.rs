@@ -389,3 +389,72 @@ fn upstream_authorizer_cases_on_both_evaluators() {
         }
     }
 }
+
+/// `groups verbs resources names urls` per rule (comma lists, `-` for none), `;` between rules.
+fn rules(spec: &str) -> Vec<PolicyRule> {
+    spec.split(';')
+        .map(|r| {
+            let f: Vec<&str> = r.split_whitespace().collect();
+            PolicyRule {
+                api_groups: list(f[0]),
+                verbs: list(f[1]),
+                resources: list(f[2]),
+                resource_names: list(f[3]),
+                non_resource_urls: list(f[4]),
+            }
+        })
+        .collect()
+}
+
+/// `policy_comparator_test.go`: (owner rules, servant rules, uncovered rules; "" = covered).
+const COVERS: &[(&str, &str, &str)] = &[
+    ("v1 get builds - -", "v1 get builds - -", ""),
+    ("v1 get */scale - -", "v1 get foo/scale - -", ""),
+    ("v1 delete deployments - -; v1 delete builds - -; v1 update builds,deployments - -", "v1 delete,update builds,deployments - -", ""),
+    (
+        "group1 delete deployments - -; group1 delete builds - -; group1 update builds,deployments - -; group2 delete deployments - -; group2 delete builds - -; group2 update builds,deployments - -",
+        "group1,group2 delete,update builds,deployments - -",
+        "",
+    ),
+    (
+        "group1,group2 delete,update builds,deployments - -",
+        "group1 delete deployments - -; group1 delete builds - -; group1 update builds,deployments - -; group2 delete deployments - -; group2 delete builds - -; group2 update builds,deployments - -",
+        "",
+    ),
+    ("v1 delete,update builds,deployments - -; v1 delete pods - -", "v1 delete,update builds,deployments,pods - -", "v1 update pods - -"),
+    ("* get roles - -", "group1,group2 get roles - -", ""),
+    ("dummy-group get roles - -", "* get roles - -", "* get roles - -"),
+    ("* get roles - -", "* get roles - -", ""),
+    ("v1 * roles - -", "v1 watch,list roles - -", ""),
+    ("v1 get,list,watch,create,update,delete,exec roles - -", "v1 * roles - -", "v1 * roles - -"),
+    ("v1 * roles - -", "v1 * roles - -", ""),
+    ("v1 get * - -", "v1 get resourcegroup:deployments - -", ""),
+    ("v1 get roles,resourcegroup:deployments - -", "v1 get * - -", "v1 get * - -"),
+    ("v1 get * - -", "v1 get * - -", ""),
+    ("v1 get pods - -", "v1 get pods foo,bar -", ""),
+    ("v1 get pods foo,bar -", "v1 get pods - -", "v1 get pods - -"),
+    ("- * - - /apis", "- * - - /apis", ""),
+    ("- * - - *", "- * - - /apis,/apis/v1,/", ""),
+    ("- * - - /apis/*", "- get - - /apis,/apis/v1", "- get - - /apis"),
+    ("- * - - /apis/*", "- get - - /apis/v1/foo,/apis/v1", ""),
+    ("v1 get builds - /apis", "v1 get builds - /apis", ""),
+    ("v1 get builds - -", "v1 get builds - /apis", "- get - - /apis"),
+];
+
+#[test]
+fn upstream_covers_cases() {
+    use authz::escalation::{compact_string, uncovered};
+    for (owner, servant, want) in COVERS {
+        let got: Vec<String> = uncovered(&rules(owner), &rules(servant))
+            .iter()
+            .map(compact_string)
+            .collect();
+        let want: Vec<String> = if want.is_empty() {
+            vec![]
+        } else {
+            rules(want).iter().map(compact_string).collect()
+        };
+        assert_eq!(got, want, "owner {owner} / servant {servant}");
+    }
+    assert_eq!(COVERS.len(), 23);
+}
