@@ -458,3 +458,68 @@ fn upstream_covers_cases() {
     }
     assert_eq!(COVERS.len(), 23);
 }
+
+/// The shape of upstream's TestDefaultRuleResolver: which rules apply to a user in a namespace.
+#[test]
+fn rules_for_a_user_in_a_namespace() {
+    let mut p = Policy::default();
+    p.cluster_roles
+        .insert("cluster-reader".into(), Arc::new(vec![rule("get * * -")]));
+    p.cluster_roles.insert(
+        "ns-writer".into(),
+        Arc::new(vec![rule("create \"\" pods -")]),
+    );
+    let crr = RoleRef {
+        api_group: "rbac.authorization.k8s.io".into(),
+        kind: "ClusterRole".into(),
+        name: "cluster-reader".into(),
+    };
+    let nsw = RoleRef {
+        name: "ns-writer".into(),
+        ..crr.clone()
+    };
+    p.cluster_role_bindings.insert(
+        "crb".into(),
+        Binding {
+            namespace: String::new(),
+            name: "crb".into(),
+            subjects: subjects(&["User:foo"]),
+            role_ref: crr,
+        },
+    );
+    p.role_bindings.insert(
+        ("ns1".into(), "rb".into()),
+        Binding {
+            namespace: "ns1".into(),
+            name: "rb".into(),
+            subjects: subjects(&["User:foo"]),
+            role_ref: nsw,
+        },
+    );
+    let idx = Index::from_policy(&p);
+    let foo = UserInfo {
+        name: "foo".into(),
+        ..Default::default()
+    };
+    let count = |u: &UserInfo, ns: &str| idx.rules_for(u, ns).0.len();
+    assert_eq!(
+        count(&foo, "ns1"),
+        2,
+        "cluster-wide rules plus those bound in the namespace"
+    );
+    assert_eq!(
+        count(&foo, "ns2"),
+        1,
+        "a RoleBinding applies only in its namespace"
+    );
+    assert_eq!(
+        count(&foo, ""),
+        1,
+        "cluster scope sees only ClusterRoleBindings"
+    );
+    assert_eq!(
+        count(&UserInfo::default(), "ns1"),
+        0,
+        "nothing for an empty user"
+    );
+}
