@@ -11,6 +11,7 @@ mod kinds;
 mod paging;
 pub mod resource;
 pub mod selectors;
+mod smp;
 mod store;
 pub mod table;
 pub mod validation;

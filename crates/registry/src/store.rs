@@ -112,8 +112,7 @@ pub struct ListOut {
 pub enum PatchType {
     Json,
     Merge,
-    /// Accepted where it equals a merge patch (no lists, no `$` directives); the full
-    /// strategic merge arrives with the editing issue.
+    /// Strategic merge patch, with the list strategies of the served kinds.
     StrategicMerge,
 }
 
@@ -1030,16 +1029,6 @@ fn has_namespace_finalizers(def: &ResourceDef, obj: &Value) -> bool {
             .is_some_and(|f| !f.is_empty())
 }
 
-fn has_list_or_directive(v: &Value) -> bool {
-    match v {
-        Value::Array(_) => true,
-        Value::Object(m) => m
-            .iter()
-            .any(|(k, v)| k.starts_with('$') || has_list_or_directive(v)),
-        _ => false,
-    }
-}
-
 /// Applies one patch document to an object.
 pub(crate) fn apply_patch(
     mut doc: Value,
@@ -1072,12 +1061,13 @@ pub(crate) fn apply_patch(
                     "error decoding patch: a strategic merge patch must be a JSON object",
                 ));
             }
-            if has_list_or_directive(patch) {
-                return Err(StatusError::unsupported_media_type(
-                    "application/json-patch+json, application/merge-patch+json (strategic merge patches with lists or directives are not supported yet)",
-                ));
-            }
-            json_patch::merge(&mut doc, patch);
+            let kind = doc
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            crate::smp::apply(&mut doc, patch, &kind)
+                .map_err(|e| StatusError::bad_request(e.to_string()))?;
         }
     }
     if !doc.is_object() {

@@ -95,11 +95,15 @@ fn default_binding(obj: &mut Value) {
                 .unwrap_or("")
                 .is_empty()
             {
-                let g = match s.get("kind").and_then(Value::as_str) {
-                    Some("User" | "Group") => GROUP,
-                    _ => "",
-                };
-                s.insert("apiGroup".into(), g.into());
+                match s.get("kind").and_then(Value::as_str) {
+                    Some("User" | "Group") => {
+                        s.insert("apiGroup".into(), GROUP.into());
+                    }
+                    // The empty group of a ServiceAccount subject is omitted (`omitempty`).
+                    _ => {
+                        s.remove("apiGroup");
+                    }
+                }
             }
         }
     }
