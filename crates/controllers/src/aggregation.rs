@@ -9,10 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn def() -> &'static ResourceDef {
-    registry::resources()
-        .iter()
-        .find(|d| d.group == "rbac.authorization.k8s.io" && d.resource == "clusterroles")
-        .expect("served")
+    registry::served("rbac.authorization.k8s.io", "clusterroles")
 }
 
 /// A `metav1.LabelSelector` as `labelSelector` text.

@@ -390,10 +390,7 @@ pub fn cluster_role_bindings() -> Vec<Value> {
 }
 
 fn def(resource: &str) -> &'static ResourceDef {
-    registry::resources()
-        .iter()
-        .find(|d| d.group == "rbac.authorization.k8s.io" && d.resource == resource)
-        .expect("served")
+    registry::served("rbac.authorization.k8s.io", resource)
 }
 
 /// Adds to `have[field]` every element of `want[field]` it lacks; true when something changed.

@@ -34,10 +34,7 @@ pub fn finalize_namespace(registry: &Registry, name: &str) -> Result<bool, api_t
     if remaining > 0 {
         return Ok(false);
     }
-    let ns_def = registry::resources()
-        .iter()
-        .find(|d| d.resource == "namespaces")
-        .expect("namespaces are served");
+    let ns_def = registry::served("", "namespaces");
     let ns = match registry.get(ns_def, "", name) {
         Ok(ns) => ns,
         Err(e) if e.code == 404 => return Ok(true),
@@ -68,10 +65,7 @@ pub fn finalize_namespace(registry: &Registry, name: &str) -> Result<bool, api_t
 /// Watches namespaces and finalizes those being deleted; re-checks unfinished ones every
 /// `resync` (objects with finalizers of their own may take a while).
 pub async fn run_namespace_controller(registry: Arc<Registry>, resync: Duration) {
-    let ns_def = registry::resources()
-        .iter()
-        .find(|d| d.resource == "namespaces")
-        .expect("namespaces are served");
+    let ns_def = registry::served("", "namespaces");
     loop {
         let opts = WatchOptions {
             timeout: Duration::from_secs(3600),

@@ -3,10 +3,9 @@
 //! through the API reaches the index with its watch event.
 
 use authz::rbac::{Binding, Index, PolicyRule, RoleRef, Subject};
-use registry::{ListOptions, Registry, ResourceDef, WatchOptions};
+use registry::{ListOptions, Registry, ResourceDef};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
 
 const RESOURCES: [&str; 4] = [
     "clusterroles",
@@ -16,10 +15,7 @@ const RESOURCES: [&str; 4] = [
 ];
 
 fn def(resource: &str) -> &'static ResourceDef {
-    registry::resources()
-        .iter()
-        .find(|d| d.group == "rbac.authorization.k8s.io" && d.resource == resource)
-        .expect("RBAC resources are served")
+    registry::served("rbac.authorization.k8s.io", resource)
 }
 
 fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
@@ -85,55 +81,17 @@ pub fn sync(registry: &Registry, index: &Index) -> Result<Vec<String>, api_types
 /// a full re-sync whenever a watch ends (timeout, compaction, lag).
 pub async fn run_rbac_informer(registry: Arc<Registry>, index: Arc<Index>, revisions: Vec<String>) {
     for (r, rv) in RESOURCES.into_iter().zip(revisions) {
-        let (registry, index) = (registry.clone(), index.clone());
-        tokio::spawn(async move {
-            let mut rv = rv;
-            loop {
-                let list = ListOptions {
-                    resource_version: rv.clone(),
-                    ..Default::default()
-                };
-                let opts = WatchOptions {
-                    list,
-                    timeout: Duration::from_secs(3600),
-                    ..Default::default()
-                };
-                match registry.watch(def(r), None, opts) {
-                    Ok(mut events) => {
-                        while let Some(ev) = events.recv().await {
-                            if ev.type_ == "ERROR" {
-                                break;
-                            }
-                            if let Some(v) = ev
-                                .object
-                                .pointer("/metadata/resourceVersion")
-                                .and_then(Value::as_str)
-                            {
-                                rv = v.to_string();
-                            }
-                            if ev.type_ != "BOOKMARK" {
-                                apply(&index, r, &ev.object, ev.type_ == "DELETED");
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(resource = r, error = %e, "RBAC informer: watch failed")
-                    }
-                }
-                // Start over from a fresh list: removals missed while not watching are caught
-                // because the list replaces what the index holds for this resource.
-                match registry.list(def(r), None, &ListOptions::default()) {
-                    Ok(list) => {
-                        resync(&index, r, &list.items);
-                        rv = list.resource_version;
-                    }
-                    Err(e) => {
-                        tracing::warn!(resource = r, error = %e, "RBAC informer: list failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
+        let (registry, i1, i2) = (registry.clone(), index.clone(), index.clone());
+        tokio::spawn(registry::follow(
+            registry,
+            def(r),
+            String::new(),
+            rv,
+            move |ev| apply(&i1, r, &ev.object, ev.type_ == "DELETED"),
+            // A fresh list replaces what the index holds, so removals missed while not
+            // watching are caught.
+            move |items| resync(&i2, r, items),
+        ));
     }
 }
 

@@ -13,10 +13,7 @@ use std::time::Duration;
 const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
 
 fn def(resource: &str) -> &'static ResourceDef {
-    registry::resources()
-        .iter()
-        .find(|d| d.group.is_empty() && d.resource == resource)
-        .expect("served")
+    registry::served("", resource)
 }
 
 fn active(registry: &Registry, ns: &str) -> bool {

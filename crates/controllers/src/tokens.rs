@@ -29,10 +29,7 @@ pub struct TokenController {
 }
 
 fn def(resource: &str) -> &'static ResourceDef {
-    registry::resources()
-        .iter()
-        .find(|d| d.group.is_empty() && d.resource == resource)
-        .expect("served")
+    registry::served("", resource)
 }
 
 fn annotation<'a>(obj: &'a Value, key: &str) -> &'a str {

@@ -18,10 +18,10 @@ pub mod validation;
 mod watch;
 
 pub use api_types::StatusError;
-pub use kinds::resources;
+pub use kinds::{resources, served};
 pub use resource::{ResourceDef, Strategy};
 pub use store::{
     Admission, Clock, DeleteOptions, Deleted, FieldValidation, ListOptions, ListOut, PatchType,
     Registry, WriteOptions, Written,
 };
-pub use watch::{WatchEvent, WatchOptions};
+pub use watch::{follow, WatchEvent, WatchOptions};

@@ -525,10 +525,7 @@ impl Registry {
     }
 
     fn get_namespace(&self, ns: &str) -> Result<Option<Value>, StatusError> {
-        let def = crate::resources()
-            .iter()
-            .find(|d| d.resource == "namespaces" && d.group.is_empty())
-            .expect("namespaces are served");
+        let def = crate::served("", "namespaces");
         match self
             .storage
             .get(&Self::key(def, "", ns))
@@ -1004,10 +1001,7 @@ impl Registry {
 
     /// Creates the namespaces the control plane needs, if missing.
     pub fn ensure_namespaces(&self, names: &[&str]) -> Result<(), StatusError> {
-        let def = crate::resources()
-            .iter()
-            .find(|d| d.resource == "namespaces")
-            .expect("served");
+        let def = crate::served("", "namespaces");
         for n in names {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}});
             match self.create(def, "", body, &WriteOptions::default()) {

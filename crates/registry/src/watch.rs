@@ -160,3 +160,60 @@ fn translate(def: &ResourceDef, filter: &Filter, e: &storage::Event) -> Option<W
     };
     Some(WatchEvent { type_, object: cur })
 }
+
+/// Follows a resource as an informer does: every event after `rv` goes to `on_event`; when
+/// the watch ends (its timeout, a compacted revision, a slow consumer), `relist` receives a
+/// fresh full list (which replaces whatever the caller holds) and following resumes from it.
+/// Runs until the task is dropped.
+pub async fn follow(
+    registry: std::sync::Arc<Registry>,
+    def: &'static ResourceDef,
+    field_selector: String,
+    mut rv: String,
+    mut on_event: impl FnMut(&WatchEvent) + Send,
+    mut relist: impl FnMut(&[Value]) + Send,
+) {
+    loop {
+        let list = ListOptions {
+            resource_version: rv.clone(),
+            field_selector: field_selector.clone(),
+            ..Default::default()
+        };
+        let opts = WatchOptions {
+            list,
+            timeout: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        if let Ok(mut events) = registry.watch(def, None, opts) {
+            while let Some(ev) = events.recv().await {
+                if ev.type_ == "ERROR" {
+                    break;
+                }
+                if let Some(v) = ev
+                    .object
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                {
+                    rv = v.to_string();
+                }
+                if ev.type_ != "BOOKMARK" {
+                    on_event(&ev);
+                }
+            }
+        }
+        let opts = ListOptions {
+            field_selector: field_selector.clone(),
+            ..Default::default()
+        };
+        match registry.list(def, None, &opts) {
+            Ok(list) => {
+                relist(&list.items);
+                rv = list.resource_version;
+            }
+            Err(e) => {
+                tracing::warn!(resource = def.resource, error = %e, "re-list failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

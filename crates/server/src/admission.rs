@@ -64,10 +64,7 @@ pub async fn service_account_for_pod(
         })
         .unwrap_or("Unknown")
         .to_string();
-    let sa_def = registry::resources()
-        .iter()
-        .find(|d| d.group.is_empty() && d.resource == "serviceaccounts")
-        .expect("served");
+    let sa_def = registry::served("", "serviceaccounts");
     // `default` may not exist yet in a new namespace: wait for the ServiceAccount controller,
     // as upstream does (10 attempts, 100–199 ms apart).
     let attempts = if sa_name == "default" { 10 } else { 1 };

@@ -141,10 +141,7 @@ pub fn admission(
                 ) {
                     return Ok(());
                 }
-                let role_def = registry::resources()
-                    .iter()
-                    .find(|d| d.group == RBAC && d.resource == role_resource)
-                    .expect("served");
+                let role_def = registry::served(RBAC, role_resource);
                 let role_ns = if kind == "ClusterRole" {
                     ""
                 } else {

@@ -59,10 +59,7 @@ const CACHED: [(&str, &str); 4] = [
 ];
 
 fn def(resource: &str) -> &'static registry::ResourceDef {
-    registry::resources()
-        .iter()
-        .find(|d| d.group.is_empty() && d.resource == resource)
-        .expect("served")
+    registry::served("", resource)
 }
 
 impl ObjectCache {
@@ -142,56 +139,24 @@ impl ObjectCache {
     /// Follows each resource's watch from the revision `sync` read; re-lists when one ends.
     pub async fn run(self: Arc<Self>, revisions: Vec<String>) {
         for ((kind, resource), rv) in CACHED.into_iter().zip(revisions) {
-            let this = self.clone();
-            tokio::spawn(async move {
-                let mut rv = rv;
-                loop {
-                    let list = registry::ListOptions {
-                        resource_version: rv.clone(),
-                        ..Default::default()
-                    };
-                    let opts = registry::WatchOptions {
-                        list,
-                        timeout: std::time::Duration::from_secs(3600),
-                        ..Default::default()
-                    };
-                    if let Ok(mut events) = this.registry.watch(def(resource), None, opts) {
-                        while let Some(ev) = events.recv().await {
-                            if ev.type_ == "ERROR" {
-                                break;
-                            }
-                            if let Some(v) = ev
-                                .object
-                                .pointer("/metadata/resourceVersion")
-                                .and_then(Value::as_str)
-                            {
-                                rv = v.to_string();
-                            }
-                            if ev.type_ != "BOOKMARK" {
-                                this.apply(kind, &ev.object, ev.type_ == "DELETED");
-                            }
-                        }
+            let (a, b) = (self.clone(), self.clone());
+            tokio::spawn(registry::follow(
+                self.registry.clone(),
+                def(resource),
+                String::new(),
+                rv,
+                move |ev| a.apply(kind, &ev.object, ev.type_ == "DELETED"),
+                move |items| {
+                    b.objects
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .retain(|k, _| k.0 != kind);
+                    b.invalidate.fetch_add(1, Ordering::SeqCst);
+                    for obj in items {
+                        b.apply(kind, obj, false);
                     }
-                    // Start again from a fresh list, replacing this kind's entries.
-                    match this
-                        .registry
-                        .list(def(resource), None, &registry::ListOptions::default())
-                    {
-                        Ok(list) => {
-                            this.objects
-                                .write()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .retain(|k, _| k.0 != kind);
-                            this.invalidate.fetch_add(1, Ordering::SeqCst);
-                            for obj in &list.items {
-                                this.apply(kind, obj, false);
-                            }
-                            rv = list.resource_version;
-                        }
-                        Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
-                    }
-                }
-            });
+                },
+            ));
         }
     }
 
@@ -330,10 +295,7 @@ pub fn request(
             .collect(),
         _ => issuer.api_audiences.clone(),
     };
-    let sa_def = registry::resources()
-        .iter()
-        .find(|d| d.group.is_empty() && d.resource == "serviceaccounts")
-        .expect("served");
+    let sa_def = registry::served("", "serviceaccounts");
     let sa = state.registry.get(sa_def, namespace, name)?;
     let sa_uid = sa
         .pointer("/metadata/uid")
@@ -355,10 +317,7 @@ pub fn request(
                     )))
                 }
             };
-            let def = registry::resources()
-                .iter()
-                .find(|d| d.group.is_empty() && d.resource == resource)
-                .expect("served");
+            let def = registry::served("", resource);
             let obj_ns = if kind == "Node" { "" } else { namespace };
             let obj = state.registry.get(def, obj_ns, obj_name)?;
             let live = obj
@@ -390,10 +349,7 @@ pub fn request(
                 .and_then(Value::as_str)
                 .filter(|_| kind == "Pod" && !obj_name.is_empty())
             {
-                let node_def = registry::resources()
-                    .iter()
-                    .find(|d| d.group.is_empty() && d.resource == "nodes")
-                    .expect("served");
+                let node_def = registry::served("", "nodes");
                 let uid = state
                     .registry
                     .get(node_def, "", node)

@@ -275,3 +275,12 @@ const fn review(
 pub fn resources() -> &'static [ResourceDef] {
     RESOURCES
 }
+
+/// The served resource `resource` of API group `group` (`""` for core). Callers name
+/// resources this table holds; anything else is a programming error.
+pub fn served(group: &str, resource: &str) -> &'static ResourceDef {
+    RESOURCES
+        .iter()
+        .find(|d| d.group == group && d.resource == resource)
+        .unwrap_or_else(|| panic!("{resource}.{group} is not a served resource"))
+}
