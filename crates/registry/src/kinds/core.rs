@@ -1,6 +1,8 @@
 //! Namespaces, service accounts, nodes, events, services and leases.
 
-use crate::resource::{col, name_of, typed_check, Column, Strategy, AGE_COLUMN, NAME_COLUMN};
+use crate::resource::{
+    col, name_of, object_field, typed_check, Column, Strategy, AGE_COLUMN, NAME_COLUMN,
+};
 use crate::validation::{dns1035_label, dns1123_label, path_segment_name, FieldErrors};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Service, ServiceAccount};
@@ -30,15 +32,10 @@ impl Strategy for NamespaceStrategy {
     }
     fn prepare_for_create(&self, obj: &mut Value) {
         // Every namespace carries the `kubernetes` finalizer and starts Active.
-        let spec = obj
-            .as_object_mut()
-            .unwrap()
-            .entry("spec")
-            .or_insert_with(|| json!({}));
-        let fins = spec
-            .as_object_mut()
-            .map(|s| s.entry("finalizers").or_insert_with(|| json!([])));
-        if let Some(Value::Array(f)) = fins {
+        let fins = object_field(obj, "spec")
+            .entry("finalizers")
+            .or_insert_with(|| json!([]));
+        if let Value::Array(f) = fins {
             if !f.iter().any(|x| x == "kubernetes") {
                 f.push("kubernetes".into());
             }
@@ -81,8 +78,9 @@ impl Strategy for NamespaceStrategy {
 /// Namespaces always carry `kubernetes.io/metadata.name` (upstream since 1.21).
 fn set_name_label(obj: &mut Value) {
     let name = name_of(obj).to_string();
-    let meta = obj["metadata"].as_object_mut().unwrap();
-    let labels = meta.entry("labels").or_insert_with(|| json!({}));
+    let labels = object_field(obj, "metadata")
+        .entry("labels")
+        .or_insert_with(|| json!({}));
     if !labels.is_object() {
         *labels = json!({});
     }
@@ -283,12 +281,8 @@ impl Strategy for ServiceStrategy {
         dns1035_label
     }
     fn prepare_for_create(&self, obj: &mut Value) {
-        let spec = obj
-            .as_object_mut()
-            .unwrap()
-            .entry("spec")
-            .or_insert_with(|| json!({}));
-        if let Some(spec) = spec.as_object_mut() {
+        {
+            let spec = object_field(obj, "spec");
             spec.entry("type").or_insert_with(|| "ClusterIP".into());
             spec.entry("sessionAffinity")
                 .or_insert_with(|| "None".into());

@@ -2,7 +2,9 @@
 //! `pkg/apis/core/v1/defaults.go`, and a subset of `ValidatePod`). Running them is the node
 //! agent's job; until then they stay Pending.
 
-use crate::resource::{col, name_of, typed_check, Column, Strategy, AGE_COLUMN, NAME_COLUMN};
+use crate::resource::{
+    col, name_of, object_field, typed_check, Column, Strategy, AGE_COLUMN, NAME_COLUMN,
+};
 use crate::validation::{check, dns1123_label, FieldErrors};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Map, Value};
@@ -62,9 +64,8 @@ impl Strategy for PodStrategy {
         typed_check::<Pod>(obj)
     }
     fn prepare_for_create(&self, obj: &mut Value) {
-        let o = obj.as_object_mut().unwrap();
-        let spec = o.entry("spec").or_insert_with(|| json!({}));
-        if let Some(s) = spec.as_object_mut() {
+        {
+            let s = object_field(obj, "spec");
             s.entry("restartPolicy").or_insert_with(|| "Always".into());
             s.entry("dnsPolicy")
                 .or_insert_with(|| "ClusterFirst".into());
