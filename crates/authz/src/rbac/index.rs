@@ -22,8 +22,10 @@ type Key = (String, String);
 #[derive(Default)]
 struct Inner {
     policy: Policy,
-    /// (who, binding namespace) → binding keys.
-    by_subject: HashMap<(Who, String), BTreeSet<Key>>,
+    /// (who, binding namespace) → binding keys, sorted. A sorted Vec rather than a BTreeSet:
+    /// most subjects have one or two bindings, and a B-tree node per entry tripled the
+    /// index's memory.
+    by_subject: HashMap<(Who, String), Vec<Key>>,
 }
 
 /// The indexed engine. Cheap to share; updates take a write lock for one object.
@@ -112,7 +114,9 @@ impl Index {
                     .by_subject
                     .get_mut(&(w.clone(), namespace.to_string()))
                 {
-                    set.remove(&key);
+                    if let Ok(i) = set.binary_search(&key) {
+                        set.remove(i);
+                    }
                     if set.is_empty() {
                         inner.by_subject.remove(&(w, namespace.to_string()));
                     }
@@ -121,11 +125,13 @@ impl Index {
         }
         if let Some(b) = binding {
             for w in whos(&b) {
-                inner
+                let set = inner
                     .by_subject
                     .entry((w, namespace.to_string()))
-                    .or_default()
-                    .insert(key.clone());
+                    .or_default();
+                if let Err(i) = set.binary_search(&key) {
+                    set.insert(i, key.clone());
+                }
             }
             if namespace.is_empty() {
                 inner
