@@ -169,12 +169,12 @@ class Server:
         return r.status, events
 
 
-def user_kubeconfig(server, user, groups=(), name=None):
+def user_kubeconfig(server, user, groups=(), name=None, subject_prefix=""):
     """A kubeconfig for a client certificate (CN=user, O=each group) signed by the server's CA,
     made with openssl, as an administrator would issue one."""
     d = server.data_dir / "users" / (name or user)
     d.mkdir(parents=True, exist_ok=True)
-    subj = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+    subj = subject_prefix + "".join(f"/O={g}" for g in groups) + f"/CN={user}"
     pki = server.data_dir / "pki"
     subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(d / "key.pem")], check=True, capture_output=True)
     subprocess.run(["openssl", "req", "-new", "-key", str(d / "key.pem"), "-subj", subj, "-out", str(d / "csr.pem")], check=True, capture_output=True)

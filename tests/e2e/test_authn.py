@@ -97,3 +97,12 @@ def test_impersonation(server, version):
     eventually(lambda: server.kubectl(version, "auth", "whoami", f"--as={target}", kubeconfig=tok, check=False).returncode == 0, 3.0, "impersonate grant")
     refused = server.kubectl(version, "get", "ns", f"--as={target}", "--as-group=admins", kubeconfig=tok, check=False)
     assert 'groups "admins" is forbidden: User "token-user" cannot impersonate resource "groups" in API group "" at the cluster scope' in refused.stderr
+
+
+def test_certificate_uid_attribute(server):
+    with_uid = user_kubeconfig(server, "uid-user", ["devs"], name="uid-one", subject_prefix="/UID=u-123")
+    info = whoami(server, "1.33", with_uid)
+    assert info["username"] == "uid-user" and info["uid"] == "u-123"
+    two = user_kubeconfig(server, "uid-user", name="uid-two", subject_prefix="/UID=a/UID=b")
+    p = server.kubectl("1.33", "get", "ns", kubeconfig=two, check=False)
+    assert p.returncode == 1 and "You must be logged in to the server" in p.stderr, "several UIDs fail authentication"

@@ -31,6 +31,9 @@ pub enum AuthnError {
     /// An Authorization header with a scheme nothing here handles.
     #[error("unsupported authorization scheme")]
     UnsupportedScheme,
+    /// A client certificate that verified but cannot name a user (several UIDs, an empty one).
+    #[error("{0}")]
+    Certificate(String),
     /// Anonymous requests are disabled and no credential was presented.
     #[error("anonymous requests are not allowed")]
     AnonymousDisabled,
@@ -139,13 +142,13 @@ pub fn authenticate_token_for(
 /// `token`, the token authenticators with their cache), anonymous. Returns the user and any
 /// warning to send.
 pub fn authenticate(
-    cert_user: Option<&UserInfo>,
+    cert_user: Option<&Result<UserInfo, AuthnError>>,
     authorization: Option<&str>,
     token: &dyn Fn(&str) -> Result<UserInfo, AuthnError>,
     anonymous: bool,
 ) -> (Result<UserInfo, AuthnError>, Option<&'static str>) {
     if let Some(u) = cert_user {
-        return (Ok(u.clone()), None);
+        return (u.clone(), None);
     }
     match parse_bearer(authorization) {
         Bearer::Token(t) => (token(t), None),

@@ -20,7 +20,7 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// answers 500 if it does.
 pub async fn handle(
     state: Arc<State>,
-    cert_user: Option<Arc<UserInfo>>,
+    cert_user: Option<Arc<Result<UserInfo, authn::AuthnError>>>,
     req: Request<Incoming>,
 ) -> Resp {
     let mut warnings = Vec::new();
@@ -34,7 +34,7 @@ pub async fn handle(
 
 async fn run(
     state: &State,
-    cert_user: Option<&UserInfo>,
+    cert_user: Option<&Result<UserInfo, authn::AuthnError>>,
     req: Request<Incoming>,
     warnings: &mut Vec<String>,
 ) -> Result<Resp, StatusError> {

@@ -196,12 +196,14 @@ pub async fn serve(
                     Ok(Ok(s)) => s,
                     _ => return,
                 };
-            let cert_user: Option<Arc<UserInfo>> = stream
+            // The certificate's identity, or the error that fails every request on this
+            // connection (x509 runs first in the union, so a bad one is never skipped).
+            let cert_user: Option<Arc<Result<UserInfo, ::authn::AuthnError>>> = stream
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-                .and_then(|c| ::authn::user_from_certificate(c.as_ref()))
+                .and_then(|c| ::authn::user_from_certificate(c.as_ref()).transpose())
                 .map(Arc::new);
             let svc = service_fn(move |req| {
                 // A panic in a handler becomes a 500 for this request, never a dead server.
