@@ -299,41 +299,25 @@ impl Strategy for ClusterRoleStrategy {
     }
 }
 
-pub struct RoleBindingStrategy;
-
-impl Strategy for RoleBindingStrategy {
-    fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
-        typed_check::<RoleBinding>(obj)
-    }
-    fn name_rule(&self) -> fn(&str) -> Vec<String> {
-        path_segment_name
-    }
-    fn prepare_for_create(&self, obj: &mut Value) {
-        default_binding(obj);
-    }
-    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
-        default_binding(new);
-    }
-    fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
-        validate_binding(obj, false, errs);
-    }
-    fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
-        validate_binding(new, false, errs);
-        validate_role_ref_unchanged(new, old, errs);
-    }
-    fn columns(&self) -> &'static [Column] {
-        binding_columns()
-    }
-    fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
-        binding_cells(obj, age)
-    }
+/// RoleBindings and ClusterRoleBindings share every rule but the typed schema and whether
+/// ServiceAccount subjects need a namespace (and roleRef may name a Role).
+pub struct BindingStrategy<T> {
+    cluster: bool,
+    typed: std::marker::PhantomData<fn() -> T>,
 }
 
-pub struct ClusterRoleBindingStrategy;
+pub const ROLE_BINDING: BindingStrategy<RoleBinding> = BindingStrategy {
+    cluster: false,
+    typed: std::marker::PhantomData,
+};
+pub const CLUSTER_ROLE_BINDING: BindingStrategy<ClusterRoleBinding> = BindingStrategy {
+    cluster: true,
+    typed: std::marker::PhantomData,
+};
 
-impl Strategy for ClusterRoleBindingStrategy {
+impl<T: serde::de::DeserializeOwned + serde::Serialize> Strategy for BindingStrategy<T> {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
-        typed_check::<ClusterRoleBinding>(obj)
+        typed_check::<T>(obj)
     }
     fn name_rule(&self) -> fn(&str) -> Vec<String> {
         path_segment_name
@@ -345,10 +329,10 @@ impl Strategy for ClusterRoleBindingStrategy {
         default_binding(new);
     }
     fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
-        validate_binding(obj, true, errs);
+        validate_binding(obj, self.cluster, errs);
     }
     fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
-        validate_binding(new, true, errs);
+        validate_binding(new, self.cluster, errs);
         validate_role_ref_unchanged(new, old, errs);
     }
     fn columns(&self) -> &'static [Column] {
