@@ -8,6 +8,7 @@
 
 pub mod admission;
 mod kinds;
+pub mod lists;
 mod paging;
 pub mod resource;
 pub mod selectors;

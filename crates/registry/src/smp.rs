@@ -16,58 +16,10 @@ pub enum SmpError {
     BadDirective(String),
 }
 
-/// How a list field merges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ListStrategy {
-    /// Replaced whole (no patch strategy): RBAC rules and subjects, command, args, ...
-    Replace,
-    /// Elements merged by this key.
-    MergeByKey(&'static str),
-    /// A list of scalars unioned (`finalizers`).
-    MergePrimitive,
-}
+use crate::lists::{self, Patch as ListStrategy};
 
-/// The list strategies of the served kinds, from the Go types' struct tags. `path` is the
-/// field path without list indices, e.g. `spec.containers.env`.
 fn list_strategy(kind: &str, path: &str) -> ListStrategy {
-    use ListStrategy::*;
-    match path {
-        "metadata.finalizers" => return MergePrimitive,
-        "metadata.ownerReferences" => return MergeByKey("uid"),
-        _ => {}
-    }
-    if kind == "ServiceAccount" && path == "secrets" {
-        return MergeByKey("name");
-    }
-    if kind != "Pod" {
-        return Replace;
-    }
-    let containers = [
-        "spec.containers",
-        "spec.initContainers",
-        "spec.ephemeralContainers",
-    ];
-    let in_container = containers.iter().find_map(|c| {
-        path.strip_prefix(c)
-            .map(|rest| rest.trim_start_matches('.'))
-    });
-    match in_container {
-        Some("") => MergeByKey("name"),
-        Some("env") => MergeByKey("name"),
-        Some("ports") => MergeByKey("containerPort"),
-        Some("volumeMounts") => MergeByKey("mountPath"),
-        Some("volumeDevices") => MergeByKey("devicePath"),
-        Some(_) => Replace,
-        None => match path {
-            "spec.volumes"
-            | "spec.imagePullSecrets"
-            | "spec.schedulingGates"
-            | "spec.resourceClaims" => MergeByKey("name"),
-            "spec.hostAliases" => MergeByKey("ip"),
-            "spec.topologySpreadConstraints" => MergeByKey("topologyKey"),
-            _ => Replace,
-        },
-    }
+    lists::rule(kind, path).0
 }
 
 fn join(path: &str, key: &str) -> String {

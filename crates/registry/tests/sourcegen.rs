@@ -1,0 +1,241 @@
+//! Generates `openapi/definitions.json`, the OpenAPI v2 definitions of every served kind, from
+//! k8s-openapi's types (their doc comments are upstream's field descriptions) plus the list
+//! rules of `registry::lists` and the group-version-kind of each kind. The file is checked in
+//! so that release builds do not compile the schemas; this test fails when it is stale and
+//! rewrites it (rust-analyzer's `sourcegen` pattern): run `cargo test -p registry --test
+//! sourcegen` and commit the result.
+
+use k8s_openapi::api::{authentication, authorization, coordination, core, rbac};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+use registry::lists::{self, ListType, Patch};
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+/// The root types: every served kind, its list, and the meta kinds the API returns.
+fn roots(g: &mut schemars::SchemaGenerator) {
+    macro_rules! add {
+        ($($t:ty),* $(,)?) => { $( g.subschema_for::<$t>(); )* };
+    }
+    add!(
+        core::v1::Namespace,
+        core::v1::ServiceAccount,
+        core::v1::Secret,
+        core::v1::ConfigMap,
+        core::v1::Pod,
+        core::v1::Node,
+        core::v1::Event,
+        core::v1::Service,
+        coordination::v1::Lease,
+        rbac::v1::Role,
+        rbac::v1::RoleBinding,
+        rbac::v1::ClusterRole,
+        rbac::v1::ClusterRoleBinding,
+        authentication::v1::TokenRequest,
+        authentication::v1::TokenReview,
+        authentication::v1::SelfSubjectReview,
+        authorization::v1::SubjectAccessReview,
+        authorization::v1::SelfSubjectAccessReview,
+        authorization::v1::LocalSubjectAccessReview,
+        authorization::v1::SelfSubjectRulesReview,
+        meta::Status,
+        meta::ListMeta,
+        meta::DeleteOptions,
+        meta::WatchEvent<core::v1::Pod>,
+    );
+}
+
+/// `io.k8s.api.rbac.v1` for group `rbac.authorization.k8s.io`, as upstream names packages.
+fn package(group: &str, version: &str) -> String {
+    let g = match group {
+        "" => "core",
+        g => g.split('.').next().unwrap_or(g),
+    };
+    format!("io.k8s.api.{g}.{version}")
+}
+
+fn generate() -> Value {
+    let mut g = schemars::generate::SchemaSettings::draft07().into_generator();
+    roots(&mut g);
+    let mut defs = g.take_definitions(false);
+    // The watch event is generic in k8s-openapi; upstream has one untyped definition.
+    let watch: Vec<String> = defs
+        .keys()
+        .filter(|k| k.contains("WatchEvent"))
+        .cloned()
+        .collect();
+    for k in watch {
+        defs.remove(&k);
+    }
+    defs.insert(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent".into(),
+        json!({
+            "description": "Event represents a single event to a watched resource.",
+            "type": "object",
+            "required": ["type", "object"],
+            "properties": {
+                "object": {"description": "Object is:\n * If Type is Added or Modified: the new state of the object.\n * If Type is Deleted: the state of the object immediately before deletion.\n * If Type is Error: *Status is recommended; other types may make sense\n   depending on context.", "$ref": "#/definitions/io.k8s.apimachinery.pkg.runtime.RawExtension"},
+                "type": {"type": "string"}
+            }
+        }),
+    );
+    defs.insert(
+        "io.k8s.apimachinery.pkg.runtime.RawExtension".into(),
+        json!({"description": "RawExtension is used to hold extensions in external versions.", "type": "object"}),
+    );
+    for v in defs.values_mut() {
+        tidy(v);
+    }
+    // Upstream's v2 spelling of int-or-string (v3 has only the extension).
+    let ios = defs
+        .get_mut("io.k8s.apimachinery.pkg.util.intstr.IntOrString")
+        .expect("IntOrString");
+    ios["type"] = "string".into();
+    ios["format"] = "int-or-string".into();
+    // Kinds served at versions k8s-openapi no longer carries share the v1 schema, as upstream's
+    // v1beta1 and v1alpha1 types are copies of v1.
+    for def in registry::resources() {
+        for version in &def.versions[1..] {
+            let from = format!("{}.{}", package(def.group, "v1"), def.kind);
+            let to = format!("{}.{}", package(def.group, version), def.kind);
+            for (f, t) in [(from.clone(), to.clone()), (format!("{from}List"), format!("{to}List"))] {
+                if let Some(s) = defs.get(&f).cloned() {
+                    defs.insert(t, s);
+                }
+            }
+        }
+    }
+    // k8s-openapi has one generic `List<T>` without a schema; each kind's list is written here
+    // in upstream's shape.
+    for def in registry::resources() {
+        let kind = def.kind;
+        let name = format!("{}.{kind}", package(def.group, "v1"));
+        if !def.verbs.contains(&"list") || !defs.contains_key(&name) {
+            continue;
+        }
+        let text = |f: &str| defs[&name]["properties"][f]["description"].clone();
+        let list = json!({
+            "description": format!("{kind}List is a list of {kind} objects."),
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "apiVersion": {"description": text("apiVersion"), "type": "string"},
+                "kind": {"description": text("kind"), "type": "string"},
+                "items": {"description": format!("List of {kind} objects."), "type": "array", "items": {"$ref": format!("#/definitions/{name}")}},
+                "metadata": {"description": "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
+            }
+        });
+        defs.insert(format!("{name}List"), list);
+    }
+    for def in registry::resources() {
+        for version in def.versions {
+            let name = format!("{}.{}", package(def.group, version), def.kind);
+            let gvk = |kind: &str| json!([{"group": def.group, "kind": kind, "version": version}]);
+            let d = defs
+                .get_mut(&name)
+                .unwrap_or_else(|| panic!("served kind {name} has no schema: add its type to roots()"));
+            d["x-kubernetes-group-version-kind"] = gvk(def.kind);
+            if let Some(l) = defs.get_mut(&format!("{name}List")) {
+                l["x-kubernetes-group-version-kind"] = gvk(&format!("{}List", def.kind));
+            }
+            annotate_lists(&mut defs, &name, def.kind, "");
+        }
+    }
+    defs.get_mut("io.k8s.apimachinery.pkg.apis.meta.v1.Status")
+        .expect("Status")["x-kubernetes-group-version-kind"] =
+        json!([{"group": "", "kind": "Status", "version": "v1"}]);
+    defs.get_mut("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions")
+        .expect("DeleteOptions")["x-kubernetes-group-version-kind"] =
+        json!([{"group": "", "kind": "DeleteOptions", "version": "v1"}]);
+    for name in lists::ATOMIC_STRUCTS {
+        if let Some(d) = defs.get_mut(*name) {
+            d["x-kubernetes-map-type"] = "atomic".into();
+        }
+    }
+    Value::Object(defs.into_iter().collect())
+}
+
+/// Schemars' spelling to upstream's: `#/definitions/` references, and no `required` metadata
+/// (k8s-openapi marks it required for its own decoding; the API does not).
+fn tidy(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(req)) = m.get_mut("required") {
+                req.retain(|r| r != "metadata");
+                if req.is_empty() {
+                    m.remove("required");
+                }
+            }
+            for x in m.values_mut() {
+                tidy(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(tidy),
+        _ => {}
+    }
+}
+
+fn ref_name(s: &Value) -> Option<String> {
+    s.get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/definitions/"))
+        .map(str::to_string)
+}
+
+/// Walks `kind`'s schema from definition `name` and writes each list's rule beside it.
+fn annotate_lists(defs: &mut Map<String, Value>, name: &str, kind: &str, path: &str) {
+    let Some(props) = defs
+        .get(name)
+        .and_then(|d| d.get("properties"))
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    for (field, schema) in props {
+        let p = if path.is_empty() {
+            field.clone()
+        } else {
+            format!("{path}.{field}")
+        };
+        if schema.get("type").and_then(Value::as_str) == Some("array") {
+            let (patch, list) = lists::rule(kind, &p);
+            let slot = &mut defs[name]["properties"][&field];
+            match patch {
+                Patch::Replace => {}
+                Patch::MergeByKey(key) => {
+                    slot["x-kubernetes-patch-merge-key"] = key.into();
+                    slot["x-kubernetes-patch-strategy"] = "merge".into();
+                }
+                Patch::MergePrimitive => slot["x-kubernetes-patch-strategy"] = "merge".into(),
+            }
+            match list {
+                ListType::Atomic => slot["x-kubernetes-list-type"] = "atomic".into(),
+                ListType::Set => slot["x-kubernetes-list-type"] = "set".into(),
+                ListType::Map(keys) => {
+                    slot["x-kubernetes-list-type"] = "map".into();
+                    slot["x-kubernetes-list-map-keys"] = json!(keys);
+                }
+            }
+            if let Some(item) = schema.get("items").and_then(ref_name) {
+                annotate_lists(defs, &item, kind, &p);
+            }
+        } else if let Some(child) = ref_name(&schema) {
+            annotate_lists(defs, &child, kind, &p);
+        }
+    }
+}
+
+#[test]
+fn openapi_definitions_are_fresh() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/definitions.json");
+    let want = serde_json::to_string_pretty(&generate()).expect("JSON") + "\n";
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    if have != want {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, &want).expect("write");
+        panic!(
+            "{} was stale and has been regenerated; commit it",
+            path.display()
+        );
+    }
+}
