@@ -185,6 +185,18 @@ impl StatusError {
         }
     }
 
+    /// 409 for a server-side apply that would take fields from other managers
+    /// (`errors.NewApplyConflict`): one `FieldManagerConflict` cause per field.
+    pub fn apply_conflict(message: impl Into<String>, causes: Vec<Cause>) -> Self {
+        StatusError {
+            details: Some(Box::new(StatusDetails {
+                causes,
+                ..Default::default()
+            })),
+            ..Self::new(409, StatusReason::Conflict, message)
+        }
+    }
+
     /// The optimistic-concurrency conflict upstream's registry returns.
     pub fn conflict_modified(gr: &GroupResource, name: &str) -> Self {
         Self::conflict(

@@ -107,7 +107,14 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
         if current != rules {
             let mut updated = role.clone();
             updated["rules"] = Value::Array(rules);
-            match registry.update(def(), "", &name, updated, None, &WriteOptions::default()) {
+            match registry.update(
+                def(),
+                "",
+                &name,
+                updated,
+                None,
+                &WriteOptions::by("kube-controller-manager"),
+            ) {
                 Ok(_) => written += 1,
                 Err(e) if e.code == 409 => {} // the watch brings the next change
                 Err(e) => return Err(e),

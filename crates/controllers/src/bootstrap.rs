@@ -448,7 +448,7 @@ fn reconcile(
     let name = want["metadata"]["name"].as_str().unwrap_or("").to_string();
     match registry.get(def, "", &name) {
         Err(e) if e.code == 404 => registry
-            .create(def, "", want, &WriteOptions::default())
+            .create(def, "", want, &WriteOptions::by("kube-apiserver"))
             .map(drop),
         Err(e) => Err(e),
         Ok(mut have) => {
@@ -463,7 +463,7 @@ fn reconcile(
                 // roleRef is immutable: replace the binding.
                 registry.delete(def, "", &name, &Default::default())?;
                 return registry
-                    .create(def, "", want, &WriteOptions::default())
+                    .create(def, "", want, &WriteOptions::by("kube-apiserver"))
                     .map(drop);
             }
             let mut changed = union_map(&mut have, &want, "/metadata", "labels");
@@ -484,7 +484,14 @@ fn reconcile(
                 changed = true;
             }
             if changed {
-                registry.update(def, "", &name, have, None, &WriteOptions::default())?;
+                registry.update(
+                    def,
+                    "",
+                    &name,
+                    have,
+                    None,
+                    &WriteOptions::by("kube-apiserver"),
+                )?;
             }
             Ok(())
         }

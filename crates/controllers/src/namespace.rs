@@ -54,7 +54,7 @@ pub fn finalize_namespace(registry: &Registry, name: &str) -> Result<bool, api_t
         name,
         body,
         Some("finalize"),
-        &WriteOptions::default(),
+        &WriteOptions::by("kube-controller-manager"),
     ) {
         Ok(_) => Ok(true),
         Err(e) if e.code == 404 => Ok(true),

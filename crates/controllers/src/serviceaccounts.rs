@@ -33,7 +33,12 @@ pub fn reconcile_namespace(registry: &Registry, ns: &str, ca_pem: &str) {
     if registry.get(def("serviceaccounts"), ns, "default").is_err() {
         let sa =
             json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
-        let _ = registry.create(def("serviceaccounts"), ns, sa, &WriteOptions::default());
+        let _ = registry.create(
+            def("serviceaccounts"),
+            ns,
+            sa,
+            &WriteOptions::by("kube-controller-manager"),
+        );
     }
     let want = json!({"ca.crt": ca_pem});
     match registry.get(def("configmaps"), ns, "kube-root-ca.crt") {
@@ -45,7 +50,7 @@ pub fn reconcile_namespace(registry: &Registry, ns: &str, ca_pem: &str) {
                 "kube-root-ca.crt",
                 cm,
                 None,
-                &WriteOptions::default(),
+                &WriteOptions::by("kube-controller-manager"),
             );
         }
         Ok(_) => {}
@@ -53,7 +58,12 @@ pub fn reconcile_namespace(registry: &Registry, ns: &str, ca_pem: &str) {
             let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
                             "metadata": {"name": "kube-root-ca.crt", "annotations": {"kubernetes.io/description": DESCRIPTION}},
                             "data": want});
-            let _ = registry.create(def("configmaps"), ns, cm, &WriteOptions::default());
+            let _ = registry.create(
+                def("configmaps"),
+                ns,
+                cm,
+                &WriteOptions::by("kube-controller-manager"),
+            );
         }
     }
 }

@@ -116,7 +116,7 @@ impl TokenController {
                 secret_name,
                 secret,
                 None,
-                &WriteOptions::default(),
+                &WriteOptions::by("kube-controller-manager"),
             );
         }
     }
@@ -157,10 +157,12 @@ impl TokenController {
             .unwrap_or("");
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": TOKEN_TYPE,
                             "metadata": {"name": secret_name, "annotations": {NAME_ANNOTATION: sa_name, UID_ANNOTATION: uid}}});
-        if let Err(e) = self
-            .registry
-            .create(def("secrets"), ns, secret, &WriteOptions::default())
-        {
+        if let Err(e) = self.registry.create(
+            def("secrets"),
+            ns,
+            secret,
+            &WriteOptions::by("kube-controller-manager"),
+        ) {
             tracing::warn!(namespace = ns, service_account = sa_name, error = %e, "tokens controller: creating the token secret");
             return;
         }
@@ -180,7 +182,7 @@ impl TokenController {
             sa_name,
             sa,
             None,
-            &WriteOptions::default(),
+            &WriteOptions::by("kube-controller-manager"),
         );
     }
 
@@ -223,7 +225,7 @@ impl TokenController {
                 sa_name,
                 sa,
                 None,
-                &WriteOptions::default(),
+                &WriteOptions::by("kube-controller-manager"),
             );
         }
     }

@@ -7,10 +7,13 @@
 //! of HTTP, TLS or who is asking. It answers with values or [`StatusError`]s.
 
 pub mod admission;
+mod apply;
 mod kinds;
 pub mod lists;
+pub mod managedfields;
 mod paging;
 pub mod resource;
+pub mod schema;
 pub mod selectors;
 mod smp;
 mod store;

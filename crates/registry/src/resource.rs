@@ -61,7 +61,12 @@ pub trait Strategy: Send + Sync {
         dns1123_subdomain
     }
 
-    /// Defaults and clears fields on create (`PrepareForCreate` plus API defaulting).
+    /// API defaults (`SetDefaults_*`), applied to every written object before its fields are
+    /// attributed to a manager, as upstream defaults on decode: a field pruned by an apply comes
+    /// back with its default.
+    fn defaults(&self, _obj: &mut Value) {}
+
+    /// Defaults and clears fields on create (`PrepareForCreate` and admission defaults).
     fn prepare_for_create(&self, _obj: &mut Value) {}
 
     /// Defaults and carries fields over on update (`PrepareForUpdate`).

@@ -1,6 +1,7 @@
 //! Create, get, list, update, patch and delete over [`Storage`], as upstream's generic store.
 
 use crate::admission;
+use crate::managedfields;
 use crate::paging;
 use crate::resource::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -51,6 +52,21 @@ pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
     pub admission: Option<Admission>,
+    /// Who writes, for `managedFields` (`fieldManager`, else the user agent's product).
+    pub field_manager: String,
+    /// The object as the client sent it, when mutating admission has changed the body since:
+    /// ownership is computed from this, as upstream's field manager runs before admission.
+    pub before_admission: Option<Value>,
+}
+
+impl WriteOptions {
+    /// Options of a write by an in-process component (`kube-controller-manager`, ...).
+    pub fn by(field_manager: &str) -> Self {
+        WriteOptions {
+            field_manager: field_manager.into(),
+            ..Default::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for WriteOptions {
@@ -59,6 +75,8 @@ impl std::fmt::Debug for WriteOptions {
             .field("dry_run", &self.dry_run)
             .field("field_validation", &self.field_validation)
             .field("admission", &self.admission.is_some())
+            .field("field_manager", &self.field_manager)
+            .field("before_admission", &self.before_admission.is_some())
             .finish()
     }
 }
@@ -114,6 +132,32 @@ pub enum PatchType {
     Merge,
     /// Strategic merge patch, with the list strategies of the served kinds.
     StrategicMerge,
+    /// Server-side apply (`application/apply-patch+yaml`, the body already JSON); `force`
+    /// takes fields from other managers.
+    Apply {
+        force: bool,
+    },
+}
+
+/// Whether a write records its manager's changed fields (creates, updates, patches) or has
+/// recorded ownership already (applies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Track {
+    Update,
+    Done,
+}
+
+/// Stores ownership entries in the object (none: no `managedFields`).
+pub(crate) fn set_managed(obj: &mut Value, entries: &[crate::managedfields::Entry]) {
+    let m = meta_mut(obj);
+    if entries.is_empty() {
+        m.remove("managedFields");
+    } else {
+        m.insert(
+            "managedFields".into(),
+            crate::managedfields::encode(entries),
+        );
+    }
 }
 
 /// The registry over one store.
@@ -145,18 +189,18 @@ pub(crate) fn status_from_storage(def: &ResourceDef, name: &str, e: StorageError
     }
 }
 
-fn meta(obj: &Value) -> &Map<String, Value> {
+pub(crate) fn meta(obj: &Value) -> &Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
     obj.get("metadata")
         .and_then(Value::as_object)
         .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
-fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
     meta(obj).get(field).and_then(Value::as_str).unwrap_or("")
 }
 
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+pub(crate) fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     let o = obj.as_object_mut().expect("objects are JSON objects");
     let m = o.entry("metadata").or_insert_with(|| json!({}));
     if !m.is_object() {
@@ -247,7 +291,7 @@ impl Registry {
         p
     }
 
-    fn key(def: &ResourceDef, ns: &str, name: &str) -> String {
+    pub(crate) fn key(def: &ResourceDef, ns: &str, name: &str) -> String {
         format!("{}{name}", Self::prefix(def, Some(ns)))
     }
 
@@ -311,7 +355,7 @@ impl Registry {
     }
 
     /// Checks the body's type and shape, and fills kind and apiVersion with the stored version.
-    fn admit_body(
+    pub(crate) fn admit_body(
         &self,
         def: &ResourceDef,
         body: &mut Value,
@@ -458,6 +502,22 @@ impl Registry {
     ) -> Result<Written, StatusError> {
         let mut warnings = Vec::new();
         self.admit_body(def, &mut body, opts, &mut warnings)?;
+        let mut w = self.create_checked(def, ns, body, opts, Track::Update)?;
+        w.warnings.splice(0..0, warnings);
+        Ok(w)
+    }
+
+    /// The create pipeline after the body's shape is checked; `track` says whether this write
+    /// still has to record its manager's fields (an apply has done so already).
+    pub(crate) fn create_checked(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        mut body: Value,
+        opts: &WriteOptions,
+        track: Track,
+    ) -> Result<Written, StatusError> {
+        let warnings = Vec::new();
         Self::check_namespace(def, ns, &mut body)?;
         // NamespaceLifecycle is mutating-phase admission upstream: it answers before validation.
         if def.namespaced {
@@ -493,6 +553,22 @@ impl Registry {
         let uid = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
         m.insert("uid".into(), uid.to_string().into());
         m.insert("creationTimestamp".into(), now.into());
+        def.strategy.defaults(&mut body);
+        if track == Track::Update {
+            let mut base = managedfields::zero_value(def.kind);
+            base["apiVersion"] = def.api_version().into();
+            base["kind"] = def.kind.into();
+            let sent = opts.before_admission.as_ref().map(|b| {
+                let mut b = b.clone();
+                def.strategy.defaults(&mut b);
+                b
+            });
+            let entries =
+                self.track_update(def, &base, sent.as_ref().unwrap_or(&body), None, opts)?;
+            set_managed(&mut body, &entries);
+        }
+        // Strategy and admission changes after the request's own are nobody's (upstream's
+        // field manager runs before them).
         def.strategy.prepare_for_create(&mut body);
         Self::drop_empty(&mut body);
         let mut errs = FieldErrors::default();
@@ -524,7 +600,7 @@ impl Registry {
         })
     }
 
-    fn get_namespace(&self, ns: &str) -> Result<Option<Value>, StatusError> {
+    pub(crate) fn get_namespace(&self, ns: &str) -> Result<Option<Value>, StatusError> {
         let def = crate::served("", "namespaces");
         match self
             .storage
@@ -634,7 +710,8 @@ impl Registry {
     ) -> Result<Written, StatusError> {
         let mut warnings = Vec::new();
         self.admit_body(def, &mut body, opts, &mut warnings)?;
-        let mut w = self.update_from(def, ns, name, body, subresource, opts, None)?;
+        let mut w =
+            self.update_from(def, ns, name, body, subresource, opts, None, Track::Update)?;
         w.warnings.extend(warnings);
         Ok(w)
     }
@@ -642,7 +719,7 @@ impl Registry {
     /// The update pipeline shared by PUT and PATCH. `expected` is the revision a patch was
     /// computed from (a conflict then means: recompute).
     #[allow(clippy::too_many_arguments)]
-    fn update_from(
+    pub(crate) fn update_from(
         &self,
         def: &ResourceDef,
         ns: &str,
@@ -651,6 +728,7 @@ impl Registry {
         subresource: Option<&str>,
         opts: &WriteOptions,
         expected: Option<&KeyValue>,
+        track: Track,
     ) -> Result<Written, StatusError> {
         Self::check_namespace(def, ns, &mut body)?;
         match meta_str(&body, "name") {
@@ -676,6 +754,11 @@ impl Registry {
             }
             let old = Self::decode(def, &cur)?;
             let mut new = self.prepare_update(def, body.clone(), &old, subresource)?;
+            def.strategy.defaults(&mut new);
+            if track == Track::Update {
+                let entries = self.track_update(def, &old, &new, subresource, opts)?;
+                set_managed(&mut new, &entries);
+            }
             Self::drop_empty(&mut new);
             let mut errs = FieldErrors::default();
             Self::validate_meta(def, &new, &mut errs);
@@ -844,6 +927,9 @@ impl Registry {
     ) -> Result<Written, StatusError> {
         let patch_value: Value = serde_json::from_slice(patch)
             .map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
+        if let PatchType::Apply { force } = patch_type {
+            return self.apply(def, ns, name, patch_value, force, subresource, opts);
+        }
         for _ in 0..MAX_RETRIES {
             let cur = self.get_kv(def, ns, name)?;
             let old = Self::decode(def, &cur)?;
@@ -853,7 +939,16 @@ impl Registry {
             // A resourceVersion in the patch is a precondition; otherwise the patch applies to
             // whatever is current, and a concurrent write means: apply it again.
             let pinned = meta_str(&patched, "resourceVersion") != cur.mod_revision.to_string();
-            match self.update_from(def, ns, name, patched, subresource, opts, Some(&cur)) {
+            match self.update_from(
+                def,
+                ns,
+                name,
+                patched,
+                subresource,
+                opts,
+                Some(&cur),
+                Track::Update,
+            ) {
                 Err(e)
                     if e.code == 409
                         && e.reason == api_types::StatusReason::Conflict
@@ -1048,6 +1143,11 @@ pub(crate) fn apply_patch(
                 ));
             }
             json_patch::merge(&mut doc, patch);
+        }
+        PatchType::Apply { .. } => {
+            return Err(StatusError::internal(
+                "apply patches go through Registry::apply",
+            ))
         }
         PatchType::StrategicMerge => {
             if !patch.is_object() {

@@ -97,7 +97,10 @@ fn generate() -> Value {
         for version in &def.versions[1..] {
             let from = format!("{}.{}", package(def.group, "v1"), def.kind);
             let to = format!("{}.{}", package(def.group, version), def.kind);
-            for (f, t) in [(from.clone(), to.clone()), (format!("{from}List"), format!("{to}List"))] {
+            for (f, t) in [
+                (from.clone(), to.clone()),
+                (format!("{from}List"), format!("{to}List")),
+            ] {
                 if let Some(s) = defs.get(&f).cloned() {
                     defs.insert(t, s);
                 }
@@ -130,9 +133,9 @@ fn generate() -> Value {
         for version in def.versions {
             let name = format!("{}.{}", package(def.group, version), def.kind);
             let gvk = |kind: &str| json!([{"group": def.group, "kind": kind, "version": version}]);
-            let d = defs
-                .get_mut(&name)
-                .unwrap_or_else(|| panic!("served kind {name} has no schema: add its type to roots()"));
+            let d = defs.get_mut(&name).unwrap_or_else(|| {
+                panic!("served kind {name} has no schema: add its type to roots()")
+            });
             d["x-kubernetes-group-version-kind"] = gvk(def.kind);
             if let Some(l) = defs.get_mut(&format!("{name}List")) {
                 l["x-kubernetes-group-version-kind"] = gvk(&format!("{}List", def.kind));

@@ -121,7 +121,12 @@ async fn run(
 
     // 7. Route: objects to the resource handlers, everything else to the non-resource ones.
     if !info.is_resource_request {
-        return nonresource::handle(state, &info, &parts.headers);
+        return nonresource::handle(
+            state,
+            &info,
+            parts.uri.query().unwrap_or(""),
+            &parts.headers,
+        );
     }
     let def = state
         .resolve(&info.api_group, &info.api_version, &info.resource)

@@ -69,6 +69,8 @@ impl Query {
             dry_run: self.dry_run()?,
             field_validation: FieldValidation::parse(self.get("fieldValidation"))?,
             admission: None,
+            field_manager: self.get("fieldManager").to_string(),
+            before_admission: None,
         })
     }
 }
@@ -100,6 +102,9 @@ impl Req<'_> {
     /// Write options from the query, with the validating admission this kind needs.
     fn write_options(&self, state: &State) -> Result<WriteOptions, StatusError> {
         let mut opts = self.query.write_options()?;
+        if opts.field_manager.is_empty() {
+            opts.field_manager = manager_from_user_agent(self.header("user-agent").unwrap_or(""));
+        }
         opts.admission =
             crate::escalation::admission(state, self.user, self.def, self.ns(), &self.info.name);
         Ok(opts)
@@ -120,6 +125,69 @@ impl Req<'_> {
         }
         v
     }
+}
+
+/// The manager of a write without `fieldManager`: the user agent's product
+/// (`prefixFromUserAgent` in upstream's `handlers/rest.go`).
+fn manager_from_user_agent(ua: &str) -> String {
+    let product = ua.split('/').next().unwrap_or("");
+    product.chars().take(128).collect()
+}
+
+/// `ValidatePatchOptions`: `force` only for apply, a manager required for apply, managers short
+/// and printable. Answered as upstream: 422 on `PatchOptions.meta.k8s.io`.
+fn validate_patch_options(q: &Query, pt: PatchType, force_given: bool) -> Result<(), StatusError> {
+    let manager = q.get("fieldManager");
+    let mut causes = Vec::new();
+    let mut cause = |reason: &str, message: String| {
+        causes.push(api_types::Cause {
+            reason: reason.into(),
+            message,
+            field: "fieldManager".into(),
+        })
+    };
+    match pt {
+        PatchType::Apply { .. } if manager.is_empty() => cause(
+            "FieldValueRequired",
+            "Required value: is required for apply patch".into(),
+        ),
+        PatchType::Apply { .. } => {}
+        _ if force_given => {
+            return Err(StatusError::invalid(
+                "meta.k8s.io",
+                "PatchOptions.meta.k8s.io",
+                "PatchOptions",
+                "",
+                vec![api_types::Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message: "Forbidden: may not be specified for non-apply patch".into(),
+                    field: "force".into(),
+                }],
+            ))
+        }
+        _ => {}
+    }
+    if manager.len() > 128 {
+        cause(
+            "FieldValueTooLong",
+            "Too long: may not be more than 128 bytes".into(),
+        );
+    } else if manager.chars().any(|c| !(' '..='~').contains(&c)) {
+        cause(
+            "FieldValueInvalid",
+            format!("Invalid value: {manager:?}: must be composed of printable characters"),
+        );
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(StatusError::invalid(
+        "meta.k8s.io",
+        "PatchOptions.meta.k8s.io",
+        "PatchOptions",
+        "",
+        causes,
+    ))
 }
 
 fn include_object(q: &Query) -> Result<IncludeObject, StatusError> {
@@ -203,11 +271,14 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                 ));
             }
             let mut body = negotiate::decode_object(r.header("content-type"), &r.body)?;
-            // Mutating admission, before the registry (kube-apiserver's `admit` step).
+            let mut opts = r.write_options(state)?;
+            // Mutating admission, before the registry (kube-apiserver's `admit` step); what it
+            // adds belongs to no manager.
             if def.group.is_empty() && def.resource == "pods" {
+                opts.before_admission = Some(body.clone());
                 body = crate::admission::service_account_for_pod(state, r.ns(), body).await?;
             }
-            let w = reg.create(def, r.ns(), body, &r.write_options(state)?)?;
+            let w = reg.create(def, r.ns(), body, &opts)?;
             let obj = r.versioned(w.object);
             single(&r, state, obj, 201, &w.warnings)
         }
@@ -225,27 +296,52 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
             single(&r, state, obj, 200, &w.warnings)
         }
         "patch" => {
+            let force = match r.query.get("force") {
+                "" => None,
+                "true" => Some(true),
+                "false" => Some(false),
+                other => return Err(StatusError::bad_request(format!("invalid force: {other}"))),
+            };
             let pt = match negotiate::essence(r.header("content-type")) {
                 "application/json-patch+json" => PatchType::Json,
                 "application/merge-patch+json" => PatchType::Merge,
                 "application/strategic-merge-patch+json" => PatchType::StrategicMerge,
+                "application/apply-patch+yaml" => PatchType::Apply {
+                    force: force.unwrap_or(false),
+                },
                 _ => {
                     return Err(StatusError::unsupported_media_type(
-                        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
+                        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml",
                     ))
                 }
             };
-            let w = reg.patch(
-                def,
-                r.ns(),
-                &r.info.name,
-                pt,
-                &r.body,
-                sub,
-                &r.write_options(state)?,
-            )?;
+            validate_patch_options(&r.query, pt, force.is_some())?;
+            let mut opts = r.write_options(state)?;
+            // The apply body is YAML (JSON being YAML too); the registry takes JSON.
+            let body = match pt {
+                PatchType::Apply { .. } => {
+                    let mut v = negotiate::decode_object(Some(negotiate::YAML), &r.body)?;
+                    // An apply that creates a pod passes the same admission as a create.
+                    let creates =
+                        || matches!(reg.get(def, r.ns(), &r.info.name), Err(e) if e.code == 404);
+                    if def.group.is_empty() && def.resource == "pods" && sub.is_none() && creates()
+                    {
+                        opts.before_admission = Some(v.clone());
+                        v = crate::admission::service_account_for_pod(state, r.ns(), v).await?;
+                    }
+                    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+                }
+                _ => r.body.clone(),
+            };
+            let w = reg.patch(def, r.ns(), &r.info.name, pt, &body, sub, &opts)?;
             let obj = r.versioned(w.object);
-            single(&r, state, obj, 200, &w.warnings)
+            single(
+                &r,
+                state,
+                obj,
+                if w.created { 201 } else { 200 },
+                &w.warnings,
+            )
         }
         "delete" => {
             let opts = delete_options(&r)?;

@@ -13,6 +13,7 @@ mod escalation;
 mod handlers;
 pub mod negotiate;
 mod nonresource;
+mod openapi;
 pub mod protobuf;
 mod respond;
 mod reviews;

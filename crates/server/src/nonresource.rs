@@ -28,7 +28,12 @@ pub fn version_info() -> Value {
     })
 }
 
-pub fn handle(state: &State, info: &RequestInfo, headers: &HeaderMap) -> Result<Resp, StatusError> {
+pub fn handle(
+    state: &State,
+    info: &RequestInfo,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<Resp, StatusError> {
     let accept = headers.get("accept").and_then(|v| v.to_str().ok());
     let path = info.path.trim_end_matches('/');
     let path = if path.is_empty() { "/" } else { path };
@@ -103,14 +108,9 @@ pub fn handle(state: &State, info: &RequestInfo, headers: &HeaderMap) -> Result<
                 .resource_list("", "v1")
                 .ok_or_else(StatusError::path_not_found)?,
         ),
-        // kubectl needs /openapi/v2 to answer for create -f, apply, replace and edit; an empty
-        // (valid) document makes it trust the server's own fieldValidation (kubectl-contract §4.3).
-        // Full schemas arrive with the editing issue.
-        "/openapi/v2" => Ok(respond::raw(
-            200,
-            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            Vec::new(),
-        )),
+        p if p.starts_with("/openapi/") => {
+            crate::openapi::handle(p, query, headers).ok_or_else(StatusError::path_not_found)
+        }
         p => {
             if let Some(rest) = p.strip_prefix("/apis/") {
                 let mut parts = rest.split('/');

@@ -208,7 +208,7 @@ impl ObjectLookup for ObjectCache {
                 registry::PatchType::Merge,
                 &patch,
                 None,
-                &registry::WriteOptions::default(),
+                &registry::WriteOptions::by("kube-apiserver"),
             );
         }
         if c.invalid {

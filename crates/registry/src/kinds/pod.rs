@@ -63,18 +63,28 @@ impl Strategy for PodStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
         typed_check::<Pod>(obj)
     }
+    fn defaults(&self, obj: &mut Value) {
+        let s = object_field(obj, "spec");
+        s.entry("restartPolicy").or_insert_with(|| "Always".into());
+        s.entry("dnsPolicy")
+            .or_insert_with(|| "ClusterFirst".into());
+        s.entry("terminationGracePeriodSeconds")
+            .or_insert_with(|| 30.into());
+        s.entry("securityContext").or_insert_with(|| json!({}));
+        s.entry("schedulerName")
+            .or_insert_with(|| "default-scheduler".into());
+        s.entry("enableServiceLinks").or_insert(Value::Bool(true));
+        for list in CONTAINER_LISTS {
+            if let Some(Value::Array(cs)) = s.get_mut(list) {
+                cs.iter_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(default_container);
+            }
+        }
+    }
     fn prepare_for_create(&self, obj: &mut Value) {
         {
             let s = object_field(obj, "spec");
-            s.entry("restartPolicy").or_insert_with(|| "Always".into());
-            s.entry("dnsPolicy")
-                .or_insert_with(|| "ClusterFirst".into());
-            s.entry("terminationGracePeriodSeconds")
-                .or_insert_with(|| 30.into());
-            s.entry("securityContext").or_insert_with(|| json!({}));
-            s.entry("schedulerName")
-                .or_insert_with(|| "default-scheduler".into());
-            s.entry("enableServiceLinks").or_insert(Value::Bool(true));
             // Priority and DefaultTolerationSeconds admission, which every cluster runs.
             s.entry("priority").or_insert_with(|| 0.into());
             s.entry("preemptionPolicy")
@@ -88,13 +98,6 @@ impl Strategy for PodStrategy {
                     if !ts.iter().any(|t| t["key"] == key) {
                         ts.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
                     }
-                }
-            }
-            for list in CONTAINER_LISTS {
-                if let Some(Value::Array(cs)) = s.get_mut(list) {
-                    cs.iter_mut()
-                        .filter_map(Value::as_object_mut)
-                        .for_each(default_container);
                 }
             }
         }

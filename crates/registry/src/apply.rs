@@ -1,0 +1,237 @@
+//! The registry's side of field ownership: recording each write's manager, and server-side
+//! apply (upstream's `applyPatcher` in `endpoints/handlers/patch.go` and the field manager
+//! chain of `managedfields/internal`: `lastAppliedManager`, `lastAppliedUpdater`, ...).
+
+use crate::managedfields::{self, Entry, ManagedFieldsError, Request};
+use crate::resource::ResourceDef;
+use crate::schema::Schema;
+use crate::store::{
+    meta, meta_mut, meta_str, set_managed, status_from_storage, Registry, Track, WriteOptions,
+    Written,
+};
+use api_types::{format_rfc3339, StatusError, StatusReason};
+use serde_json::Value;
+
+/// kubectl's client-side apply annotation.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The manager kubectl's server-side apply uses; only it hands over from client-side apply
+/// (upstream: "to opt out, use a different field manager").
+const KUBECTL: &str = "kubectl";
+
+/// Fields a write through `subresource` may not own (upstream's reset fields): the main
+/// resource of a kind with a status leaves `status` alone, the status subresource `spec`.
+fn ignored(def: &ResourceDef, subresource: Option<&str>) -> &'static [&'static str] {
+    match subresource {
+        None if def.strategy.has_status() => &["status"],
+        Some("status") => &["spec"],
+        _ => &[],
+    }
+}
+
+impl Registry {
+    fn request<'a>(
+        &self,
+        def: &ResourceDef,
+        subresource: Option<&'a str>,
+        opts: &'a WriteOptions,
+        api_version: &'a str,
+        now: &'a str,
+    ) -> Option<Request<'a>> {
+        let schema = Schema::get();
+        let ty = schema.kind(def.group, def.versions[0], def.kind)?;
+        Some(Request {
+            schema,
+            ty,
+            ignored: ignored(def, subresource),
+            manager: &opts.field_manager,
+            api_version,
+            subresource: subresource.unwrap_or(""),
+            now,
+        })
+    }
+
+    /// Ownership after a create, update or patch from `old` to `new` (`FieldManager.Update`):
+    /// the entries the request sent when it sent any (`[{}]` clears them), else the stored
+    /// ones, updated with this manager's changes. A value that does not fit the schema loses its
+    /// entries rather than failing the write, as upstream's `UpdateNoErrors`.
+    pub(crate) fn track_update(
+        &self,
+        def: &ResourceDef,
+        old: &Value,
+        new: &Value,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Vec<Entry>, StatusError> {
+        let base = if subresource.is_none() && managedfields::is_reset(new) {
+            Vec::new()
+        } else {
+            match managedfields::decode(new).filter(|e| !e.is_empty() && subresource.is_none()) {
+                Some(sent) => sent,
+                None => managedfields::decode(old).unwrap_or_default(),
+            }
+        };
+        let (api_version, now) = (def.api_version(), format_rfc3339(self.now()));
+        let Some(req) = self.request(def, subresource, opts, &api_version, &now) else {
+            return Ok(base);
+        };
+        Ok(req.update(old, new, base).unwrap_or_default())
+    }
+
+    /// PATCH with `application/apply-patch+yaml`: merges the configuration into the object (or
+    /// creates it), owned by `opts.field_manager`; 409 when that would change fields other
+    /// managers own, unless `force`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn apply(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        mut config: Value,
+        force: bool,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, StatusError> {
+        if config
+            .pointer("/metadata/managedFields")
+            .is_some_and(|m| !m.is_null())
+        {
+            return Err(StatusError::bad_request(
+                "metadata.managedFields must be nil",
+            ));
+        }
+        if config
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
+            return Err(StatusError::bad_request(format!(
+                "Object 'Kind' is missing in '{config}'"
+            )));
+        }
+        let mut warnings = Vec::new();
+        self.admit_body(def, &mut config, opts, &mut warnings)?;
+        match meta_str(&config, "name") {
+            "" => {
+                meta_mut(&mut config).insert("name".into(), name.into());
+            }
+            n if n != name => {
+                return Err(StatusError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )))
+            }
+            _ => {}
+        }
+        let (api_version, now) = (def.api_version(), format_rfc3339(self.now()));
+        let req = self
+            .request(def, subresource, opts, &api_version, &now)
+            .ok_or_else(|| {
+                StatusError::unsupported_media_type(
+                    "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
+                )
+            })?;
+        let key = Self::key(def, ns, name);
+        for _ in 0..16 {
+            let cur = self
+                .storage()
+                .get(&key)
+                .map_err(|e| status_from_storage(def, name, e))?;
+            let live = match &cur {
+                Some(kv) => Self::decode(def, kv)?,
+                None => {
+                    let mut z = managedfields::zero_value(def.kind);
+                    z["apiVersion"] = api_version.clone().into();
+                    z["kind"] = def.kind.into();
+                    z
+                }
+            };
+            let entries = managedfields::decode(&live).unwrap_or_default();
+            // Admission changed the configuration only if this apply creates the object.
+            let owned = opts.before_admission.as_ref().filter(|_| cur.is_none());
+            let (mut merged, entries) =
+                match req.apply(&live, &config, owned, entries.clone(), force) {
+                    Ok(done) => done,
+                    Err(ManagedFieldsError::Conflicts(conflicts))
+                        if opts.field_manager == KUBECTL =>
+                    {
+                        // `lastAppliedManager`: conflicts over fields kubectl's client-side apply
+                        // last applied are kubectl's own, and the apply takes them.
+                        let allowed = last_applied(&live).and_then(|la| req.field_set(&la).ok());
+                        let rest: Vec<_> = conflicts
+                            .into_iter()
+                            .filter(|(_, p)| !allowed.as_ref().is_some_and(|a| a.has(p)))
+                            .collect();
+                        if !rest.is_empty() {
+                            return Err(
+                                ManagedFieldsError::Conflicts(rest).into_status(def.kind, name)
+                            );
+                        }
+                        req.apply(&live, &config, owned, entries, true)
+                            .map_err(|e| e.into_status(def.kind, name))?
+                    }
+                    Err(e) => return Err(e.into_status(def.kind, name)),
+                };
+            // `lastAppliedUpdater`: keep client-side apply's annotation in step with what
+            // kubectl applied on the server, so a later client-side apply diffs correctly.
+            if opts.field_manager == KUBECTL && last_applied(&live).is_some() {
+                let mut applied = config.clone();
+                if let Some(Value::Object(a)) = meta_mut(&mut applied).get_mut("annotations") {
+                    a.remove(LAST_APPLIED);
+                    if a.is_empty() {
+                        meta_mut(&mut applied).remove("annotations");
+                    }
+                }
+                let text = serde_json::to_string(&applied).unwrap_or_default();
+                let m = meta_mut(&mut merged);
+                let annotations = m
+                    .entry("annotations")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Value::Object(a) = annotations {
+                    a.insert(LAST_APPLIED.into(), text.into());
+                }
+            }
+            set_managed(&mut merged, &entries);
+            let result = match &cur {
+                None => self.create_checked(def, ns, merged, opts, Track::Done),
+                Some(kv) => self.update_from(
+                    def,
+                    ns,
+                    name,
+                    merged,
+                    subresource,
+                    opts,
+                    Some(kv),
+                    Track::Done,
+                ),
+            };
+            match result {
+                // Someone else wrote (or created) first: apply to what is there now.
+                Err(e)
+                    if (e.code == 409
+                        && e.reason == StatusReason::Conflict
+                        && meta_str(&config, "resourceVersion").is_empty())
+                        || e.reason == StatusReason::AlreadyExists =>
+                {
+                    continue
+                }
+                Ok(mut w) => {
+                    w.warnings.splice(0..0, warnings);
+                    return Ok(w);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StatusError::conflict_modified(&def.group_resource(), name))
+    }
+}
+
+/// The object kubectl's client-side apply last applied, if any.
+fn last_applied(live: &Value) -> Option<Value> {
+    let text = meta(live)
+        .get("annotations")?
+        .get(LAST_APPLIED)?
+        .as_str()
+        .filter(|s| !s.is_empty())?;
+    serde_json::from_str(text).ok()
+}

@@ -1,0 +1,219 @@
+//! The structure of the served kinds, as server-side apply needs it: which objects are structs
+//! (fixed fields) and which are maps (free keys), which lists are atomic, sets or keyed maps.
+//! Read once from the generated OpenAPI definitions (`openapi/definitions.json`, written by
+//! `tests/sourcegen.rs` from k8s-openapi's types and [`crate::lists`]), as upstream's
+//! `managedfields.TypeConverter` reads the OpenAPI models; descriptions are not kept.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The OpenAPI v2 definitions of every served kind (generated; see the module docs).
+pub const DEFINITIONS: &str = include_str!("../openapi/definitions.json");
+
+/// An index into [`Schema::types`].
+pub type TypeId = usize;
+
+/// How the items of a list are told apart (`x-kubernetes-list-type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListKind {
+    /// The list is one value.
+    Atomic,
+    /// Scalars, each its own item.
+    Set,
+    /// Objects keyed by these fields.
+    Map(Vec<String>),
+}
+
+/// One type of the schema.
+#[derive(Debug, Clone)]
+pub enum Type {
+    /// A string, number or boolean.
+    Scalar,
+    /// Anything (an object without declared fields): treated as one value.
+    Untyped,
+    /// An object with declared fields; `atomic` when `x-kubernetes-map-type: atomic`.
+    Struct {
+        fields: HashMap<String, TypeId>,
+        atomic: bool,
+    },
+    /// An object with free keys (`additionalProperties`).
+    Map { elem: TypeId, atomic: bool },
+    /// A list.
+    List { elem: TypeId, kind: ListKind },
+}
+
+/// Every type, with each served kind's root by (group, version, kind).
+#[derive(Debug)]
+pub struct Schema {
+    pub types: Vec<Type>,
+    kinds: HashMap<(String, String, String), TypeId>,
+}
+
+impl Schema {
+    /// The schema of the served kinds, parsed on first use.
+    pub fn get() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(|| {
+            let defs: Value =
+                serde_json::from_str(DEFINITIONS).expect("generated definitions are JSON");
+            Schema::from_definitions(&defs)
+        })
+    }
+
+    /// Builds the schema from OpenAPI v2 `definitions`.
+    pub fn from_definitions(defs: &Value) -> Schema {
+        let empty = serde_json::Map::new();
+        let defs = defs.as_object().unwrap_or(&empty);
+        let mut s = Schema {
+            types: Vec::new(),
+            kinds: HashMap::new(),
+        };
+        // Named types first, so references resolve to fixed ids.
+        let names: HashMap<&str, TypeId> = defs
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        s.types = vec![Type::Untyped; names.len()];
+        for (i, def) in defs.values().enumerate() {
+            let t = s.convert_inline(def, &names);
+            s.types[i] = t;
+            if let Some(Value::Array(gvks)) = def.get("x-kubernetes-group-version-kind") {
+                for gvk in gvks {
+                    let f = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    s.kinds.insert((f("group"), f("version"), f("kind")), i);
+                }
+            }
+        }
+        s
+    }
+
+    fn add(&mut self, t: Type) -> TypeId {
+        self.types.push(t);
+        self.types.len() - 1
+    }
+
+    fn convert(&mut self, v: &Value, names: &HashMap<&str, TypeId>) -> TypeId {
+        if let Some(id) = reference(v).and_then(|r| names.get(r)) {
+            return *id;
+        }
+        let t = self.convert_inline(v, names);
+        self.add(t)
+    }
+
+    fn convert_inline(&mut self, v: &Value, names: &HashMap<&str, TypeId>) -> Type {
+        if let Some(id) = reference(v).and_then(|r| names.get(r)) {
+            return self.types.get(*id).cloned().unwrap_or(Type::Untyped);
+        }
+        let ext = |k: &str| v.get(k).and_then(Value::as_str);
+        let atomic = ext("x-kubernetes-map-type") == Some("atomic");
+        if let Some(Value::Object(props)) = v.get("properties") {
+            let fields = props
+                .iter()
+                .map(|(k, p)| (k.clone(), self.convert(p, names)))
+                .collect();
+            return Type::Struct { fields, atomic };
+        }
+        if let Some(ap) = v.get("additionalProperties").filter(|a| a.is_object()) {
+            let elem = self.convert(ap, names);
+            return Type::Map { elem, atomic };
+        }
+        match ext("type") {
+            Some("array") => {
+                let elem = match v.get("items") {
+                    Some(items) => self.convert(items, names),
+                    None => self.add(Type::Untyped),
+                };
+                let kind = match ext("x-kubernetes-list-type") {
+                    Some("set") => ListKind::Set,
+                    Some("map") => ListKind::Map(
+                        v.get("x-kubernetes-list-map-keys")
+                            .and_then(Value::as_array)
+                            .map(|ks| {
+                                ks.iter()
+                                    .filter_map(|k| k.as_str().map(str::to_string))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    ),
+                    _ => ListKind::Atomic,
+                };
+                Type::List { elem, kind }
+            }
+            Some("object") | None => Type::Untyped,
+            Some(_) => Type::Scalar,
+        }
+    }
+
+    /// The root type of a served kind at a version.
+    pub fn kind(&self, group: &str, version: &str, kind: &str) -> Option<TypeId> {
+        self.kinds
+            .get(&(group.to_string(), version.to_string(), kind.to_string()))
+            .copied()
+    }
+
+    /// The type with this id.
+    pub fn ty(&self, id: TypeId) -> &Type {
+        &self.types[id]
+    }
+}
+
+fn reference(v: &Value) -> Option<&str> {
+    v.get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/definitions/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_kind_has_a_struct_schema() {
+        let s = Schema::get();
+        for def in crate::resources() {
+            for v in def.versions {
+                let id = s
+                    .kind(def.group, v, def.kind)
+                    .unwrap_or_else(|| panic!("{} {v} has no schema", def.kind));
+                assert!(matches!(s.ty(id), Type::Struct { .. }), "{}", def.kind);
+            }
+        }
+    }
+
+    #[test]
+    fn pod_lists_carry_their_keys() {
+        let s = Schema::get();
+        let field = |id: TypeId, name: &str| match s.ty(id) {
+            Type::Struct { fields, .. } => fields[name],
+            other => panic!("{name}: not a struct: {other:?}"),
+        };
+        let pod = s.kind("", "v1", "Pod").expect("pod");
+        let containers = field(field(pod, "spec"), "containers");
+        let Type::List { elem, kind } = s.ty(containers) else {
+            panic!("containers is a list")
+        };
+        assert_eq!(*kind, ListKind::Map(vec!["name".into()]));
+        let Type::List { kind, .. } = s.ty(field(*elem, "ports")) else {
+            panic!("ports is a list")
+        };
+        assert_eq!(
+            *kind,
+            ListKind::Map(vec!["containerPort".into(), "protocol".into()])
+        );
+        let labels = field(field(pod, "metadata"), "labels");
+        assert!(matches!(s.ty(labels), Type::Map { atomic: false, .. }));
+        let rb = s
+            .kind("rbac.authorization.k8s.io", "v1", "RoleBinding")
+            .expect("rb");
+        assert!(matches!(
+            s.ty(field(rb, "roleRef")),
+            Type::Struct { atomic: true, .. }
+        ));
+        let Type::List { kind, .. } = s.ty(field(rb, "subjects")) else {
+            panic!("subjects is a list")
+        };
+        assert_eq!(*kind, ListKind::Atomic);
+    }
+}

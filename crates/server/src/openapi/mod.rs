@@ -1,0 +1,461 @@
+//! `/openapi/v2` (protobuf) and `/openapi/v3` (JSON, one document per group-version), built
+//! from the generated definitions (`registry::schema::DEFINITIONS`) and the served resources.
+//! Built once, on first request, with a gzip copy and an ETag each; v3 documents are addressed
+//! by `?hash=` as upstream's `kube-openapi/pkg/handler3`, so clients cache them for good.
+//!
+//! Each PATCH operation lists `fieldValidation` and `dryRun`: kubectl reads that to trust the
+//! server's own validation and dry-run instead of validating against the schema itself.
+
+mod v2proto;
+
+use crate::respond::{self, Resp};
+use http::HeaderMap;
+use registry::ResourceDef;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::sync::OnceLock;
+
+/// One served document.
+pub struct Doc {
+    body: Vec<u8>,
+    gzip: Vec<u8>,
+    hash: String,
+    content_type: &'static str,
+}
+
+impl Doc {
+    fn new(body: Vec<u8>, content_type: &'static str) -> Doc {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&body).expect("writing to memory");
+        let gzip = enc.finish().expect("writing to memory");
+        // FNV-1a: a stable content hash without another dependency.
+        let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Doc {
+            body,
+            gzip,
+            hash: format!("{hash:016X}"),
+            content_type,
+        }
+    }
+
+    /// The response: 304 when the client has this version, gzip when it takes it.
+    fn respond(&self, headers: &HeaderMap, immutable: bool) -> Resp {
+        let etag = format!("\"{}\"", self.hash);
+        let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mut r = if header("if-none-match") == etag {
+            respond::raw(304, self.content_type, Vec::new())
+        } else if header("accept-encoding")
+            .split(',')
+            .any(|e| e.trim().starts_with("gzip"))
+        {
+            let mut r = respond::raw(200, self.content_type, self.gzip.clone());
+            r.headers_mut().insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
+            r
+        } else {
+            respond::raw(200, self.content_type, self.body.clone())
+        };
+        let h = r.headers_mut();
+        if let Ok(v) = http::HeaderValue::from_str(&etag) {
+            h.insert(http::header::ETAG, v);
+        }
+        h.insert(
+            http::header::VARY,
+            http::HeaderValue::from_static("Accept-Encoding"),
+        );
+        h.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static(if immutable {
+                "public, immutable"
+            } else {
+                "no-cache, private"
+            }),
+        );
+        r
+    }
+}
+
+/// Every document.
+pub struct Docs {
+    v2: Doc,
+    v3_root: Doc,
+    /// By path below `/openapi/v3/`: `api/v1`, `apis/rbac.authorization.k8s.io/v1`, ...
+    v3: BTreeMap<String, Doc>,
+}
+
+fn docs() -> &'static Docs {
+    static DOCS: OnceLock<Docs> = OnceLock::new();
+    DOCS.get_or_init(build)
+}
+
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+const TITLE: &str = "Kubernetes";
+const VERSION: &str = "v1.33.0+kubeward";
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+fn build() -> Docs {
+    let mut defs: Value = serde_json::from_str(registry::schema::DEFINITIONS)
+        .expect("generated definitions are JSON");
+    defs["io.k8s.apimachinery.pkg.apis.meta.v1.Patch"] = json!({
+        "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
+        "type": "object"
+    });
+    let v2 = json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION}, "definitions": defs});
+    let v2 = Doc::new(v2proto::encode(&v2), V2_PROTOBUF);
+
+    let mut by_gv: BTreeMap<(String, String), Vec<&ResourceDef>> = BTreeMap::new();
+    for def in registry::resources() {
+        for v in def.versions {
+            by_gv
+                .entry((def.group.to_string(), v.to_string()))
+                .or_default()
+                .push(def);
+        }
+    }
+    let mut v3 = BTreeMap::new();
+    for ((group, version), defs_here) in &by_gv {
+        let doc = gv_document(&defs, group, version, defs_here);
+        let body = serde_json::to_vec(&doc).expect("JSON");
+        v3.insert(gv_path(group, version), Doc::new(body, "application/json"));
+    }
+    let paths: Map<String, Value> = v3
+        .iter()
+        .map(|(p, d)| {
+            (
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", d.hash)}),
+            )
+        })
+        .collect();
+    let root = serde_json::to_vec(&json!({"paths": paths})).expect("JSON");
+    Docs {
+        v2,
+        v3_root: Doc::new(root, "application/json"),
+        v3,
+    }
+}
+
+/// v2 schema spelling to v3: references into `components/schemas`, a reference with siblings
+/// wrapped in `allOf` (as upstream's v3 documents), int-or-string by its extension only.
+fn to_v3(v: &Value, reached: &mut BTreeSet<String>) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            let mut reference = None;
+            for (k, x) in m {
+                if k == "$ref" {
+                    if let Some(name) = x.as_str().and_then(|r| r.strip_prefix("#/definitions/")) {
+                        reached.insert(name.to_string());
+                        reference = Some(format!("#/components/schemas/{name}"));
+                    }
+                } else {
+                    out.insert(k.clone(), to_v3(x, reached));
+                }
+            }
+            if out.get("format").and_then(Value::as_str) == Some("int-or-string") {
+                out.remove("format");
+                out.remove("type");
+                out.insert("x-kubernetes-int-or-string".into(), true.into());
+            }
+            match reference {
+                Some(r) if out.is_empty() => json!({"$ref": r}),
+                Some(r) => {
+                    out.insert("allOf".into(), json!([{"$ref": r}]));
+                    Value::Object(out)
+                }
+                None => Value::Object(out),
+            }
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| to_v3(x, reached)).collect()),
+        other => other.clone(),
+    }
+}
+
+fn package(group: &str, version: &str) -> String {
+    let g = match group {
+        "" => "core",
+        g => g.split('.').next().unwrap_or(g),
+    };
+    format!("io.k8s.api.{g}.{version}")
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn query(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "description": description, "schema": {"type": "string", "uniqueItems": true}})
+}
+
+fn write_params(patch: bool) -> Vec<Value> {
+    let mut p = vec![
+        query("dryRun", "When present, indicates that modifications should not be persisted. An invalid or unrecognized dryRun directive will result in an error response and no further processing of the request. Valid values are: - All: all dry run stages will be processed"),
+        query("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes. The value must be less than or 128 characters long, and only contain printable characters, as defined by https://golang.org/pkg/unicode/#IsPrint."),
+        query("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict"),
+    ];
+    if patch {
+        p.push(json!({"name": "force", "in": "query", "description": "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by other people. Force flag must be unset for non-apply patch requests.", "schema": {"type": "boolean", "uniqueItems": true}}));
+    }
+    p
+}
+
+fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]) -> Value {
+    let mut reached = BTreeSet::new();
+    let mut paths = Map::new();
+    for def in served {
+        let kind_schema = format!("{}.{}", package(group, version), def.kind);
+        reached.insert(kind_schema.clone());
+        let list_schema = format!("{kind_schema}List");
+        let gvk = json!({"group": group, "version": version, "kind": def.kind});
+        let base = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let collection = if def.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}", def.resource)
+        } else {
+            format!("{base}/{}", def.resource)
+        };
+        let item = format!("{collection}/{{name}}");
+        let has = |v: &str| def.verbs.contains(&v);
+        let op = |action: &str, id: String, params: Vec<Value>, body: Option<Value>, out: &str| {
+            let mut o = json!({
+                "operationId": id,
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": schema_ref(out)}}}},
+            });
+            if !params.is_empty() {
+                o["parameters"] = Value::Array(params);
+            }
+            if let Some(b) = body {
+                o["requestBody"] = b;
+            }
+            o
+        };
+        let body_of = |schema: &str, types: &[&str]| {
+            let content: Map<String, Value> = types
+                .iter()
+                .map(|t| (t.to_string(), json!({"schema": schema_ref(schema)})))
+                .collect();
+            json!({"content": content, "required": true})
+        };
+        let id = |verb: &str| format!("{verb}{}", def.kind);
+        let mut coll = Map::new();
+        let ns_param = json!({"name": "namespace", "in": "path", "description": "object name and auth scope, such as for teams and projects", "required": true, "schema": {"type": "string", "uniqueItems": true}});
+        if has("list") {
+            reached.insert(list_schema.clone());
+            coll.insert(
+                "get".into(),
+                op("list", id("list"), vec![], None, &list_schema),
+            );
+        }
+        if has("create") {
+            coll.insert(
+                "post".into(),
+                op(
+                    "post",
+                    id("create"),
+                    write_params(false),
+                    Some(body_of(&kind_schema, &["*/*"])),
+                    &kind_schema,
+                ),
+            );
+        }
+        if has("deletecollection") {
+            coll.insert(
+                "delete".into(),
+                op(
+                    "deletecollection",
+                    id("deletecollection"),
+                    vec![],
+                    None,
+                    "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+                ),
+            );
+        }
+        if !coll.is_empty() {
+            if def.namespaced {
+                coll.insert("parameters".into(), json!([ns_param]));
+            }
+            paths.insert(collection.clone(), Value::Object(coll));
+        }
+        let mut one = Map::new();
+        if has("get") {
+            one.insert(
+                "get".into(),
+                op("get", id("read"), vec![], None, &kind_schema),
+            );
+        }
+        if has("update") {
+            one.insert(
+                "put".into(),
+                op(
+                    "put",
+                    id("replace"),
+                    write_params(false),
+                    Some(body_of(&kind_schema, &["*/*"])),
+                    &kind_schema,
+                ),
+            );
+        }
+        if has("patch") {
+            reached.insert("io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into());
+            let types = [
+                "application/apply-patch+yaml",
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ];
+            one.insert(
+                "patch".into(),
+                op(
+                    "patch",
+                    id("patch"),
+                    write_params(true),
+                    Some(body_of(
+                        "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+                        &types,
+                    )),
+                    &kind_schema,
+                ),
+            );
+        }
+        if has("delete") {
+            reached.insert("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions".into());
+            one.insert(
+                "delete".into(),
+                op(
+                    "delete",
+                    id("delete"),
+                    vec![query(
+                        "dryRun",
+                        "When present, indicates that modifications should not be persisted.",
+                    )],
+                    None,
+                    "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+                ),
+            );
+        }
+        if !one.is_empty() {
+            let mut params = vec![
+                json!({"name": "name", "in": "path", "description": format!("name of the {}", def.kind), "required": true, "schema": {"type": "string", "uniqueItems": true}}),
+            ];
+            if def.namespaced {
+                params.push(ns_param);
+            }
+            one.insert("parameters".into(), Value::Array(params));
+            paths.insert(item, Value::Object(one));
+        }
+    }
+    reached.insert("io.k8s.apimachinery.pkg.apis.meta.v1.Status".into());
+    // Everything the documented kinds reach, converted to v3.
+    let mut schemas = Map::new();
+    let mut todo: Vec<String> = reached.iter().cloned().collect();
+    while let Some(name) = todo.pop() {
+        if schemas.contains_key(&name) {
+            continue;
+        }
+        let Some(s) = defs.get(&name) else { continue };
+        let mut more = BTreeSet::new();
+        schemas.insert(name, to_v3(s, &mut more));
+        todo.extend(more.into_iter().filter(|n| !schemas.contains_key(n)));
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": TITLE, "version": VERSION},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+/// Answers `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group-version>`; None for other paths.
+pub fn handle(path: &str, query: &str, headers: &HeaderMap) -> Option<Resp> {
+    let docs = docs();
+    match path {
+        "/openapi/v2" => Some(docs.v2.respond(headers, false)),
+        "/openapi/v3" => Some(docs.v3_root.respond(headers, false)),
+        p => {
+            let gv = p.strip_prefix("/openapi/v3/")?;
+            let doc = docs.v3.get(gv)?;
+            let hash = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "hash")
+                .map(|(_, v)| v.into_owned());
+            match hash {
+                // An old hash: upstream redirects to the current document.
+                Some(h) if h != doc.hash => {
+                    let mut r = respond::raw(301, "text/plain", Vec::new());
+                    if let Ok(v) =
+                        http::HeaderValue::from_str(&format!("/openapi/v3/{gv}?hash={}", doc.hash))
+                    {
+                        r.headers_mut().insert(http::header::LOCATION, v);
+                    }
+                    Some(r)
+                }
+                Some(_) => Some(doc.respond(headers, true)),
+                None => Some(doc.respond(headers, false)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_group_version_has_a_document_with_its_kinds() {
+        let docs = docs();
+        for def in registry::resources() {
+            for v in def.versions {
+                let doc = &docs.v3[&gv_path(def.group, v)];
+                let parsed: Value = serde_json::from_slice(&doc.body).expect("JSON");
+                let name = format!("{}.{}", package(def.group, v), def.kind);
+                let s = &parsed["components"]["schemas"][&name];
+                assert_eq!(
+                    s["x-kubernetes-group-version-kind"][0]["kind"], def.kind,
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn patch_operations_advertise_server_side_validation() {
+        let doc: Value = serde_json::from_slice(&docs().v3["api/v1"].body).expect("JSON");
+        let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/serviceaccounts/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "ServiceAccount"
+        );
+        let names: Vec<&str> = patch["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(names.contains(&"fieldValidation") && names.contains(&"dryRun"));
+        // References resolve, and a reference with a description is wrapped in allOf.
+        let sa = &doc["components"]["schemas"]["io.k8s.api.core.v1.ServiceAccount"];
+        assert_eq!(
+            sa["properties"]["metadata"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
+        assert!(doc["components"]["schemas"]
+            .get("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
+            .is_some());
+    }
+}
