@@ -9,7 +9,10 @@ def cm(name, data, labels=None):
     meta = {"name": name}
     if labels:
         meta["labels"] = labels
-    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+    if data is not None:
+        obj["data"] = data
+    return json.dumps(obj)
 
 
 def owners(server, version, ns, kind, name):
@@ -49,7 +52,8 @@ def test_two_managers_conflict_force_share_and_prune(server, version):
     assert "f:j" in own[("alice", "Apply")]["f:data"]
 
     # Alice drops j and her label: j stays (Carol's too), the label goes (only Alice's).
-    ssa(server, version, ns, cm("c", {}), "alice")
+    # (An empty `data: {}` would claim the map itself; no `data` claims nothing.)
+    ssa(server, version, ns, cm("c", None), "alice")
     obj, own = owners(server, version, ns, "cm", "c")
     assert obj["data"] == {"k": "two", "j": "x"}
     assert "labels" not in obj["metadata"]

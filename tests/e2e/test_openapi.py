@@ -1,0 +1,57 @@
+"""OpenAPI: kubectl explain prints upstream's descriptions (v3 by default, v2 protobuf on
+request), and the documents are served with hashes, ETags and gzip."""
+
+import gzip
+import json
+
+import pytest
+
+SA_TEXT = ("AutomountServiceAccountToken indicates whether pods running as this service\n"
+           "    account should have an API token automatically mounted.")
+VERBS_TEXT = "Verbs is a list of Verbs that apply to ALL the ResourceKinds contained in"
+
+
+@pytest.mark.parametrize("field,kind,text", [
+    ("serviceaccount.automountServiceAccountToken", "ServiceAccount", SA_TEXT),
+    ("clusterrole.rules.verbs", "ClusterRole", VERBS_TEXT),
+])
+def test_explain(server, version, field, kind, text):
+    out = server.kubectl(version, "explain", field).stdout
+    assert f"KIND:       {kind}" in out
+    assert text in out
+
+
+def test_explain_from_the_v2_protobuf_document(server):
+    out = server.kubectl("1.33", "explain", "serviceaccount.automountServiceAccountToken",
+                         "--output=plaintext-openapiv2").stdout
+    assert "FIELD:    automountServiceAccountToken <boolean>" in out
+    assert "AutomountServiceAccountToken indicates whether pods running as this service" in out
+    out = server.kubectl("1.33", "explain", "pods.spec.containers", "--output=plaintext-openapiv2").stdout
+    assert "RESOURCE: containers <[]Object>" in out
+
+
+def test_v3_documents_are_cached_by_hash(server):
+    status, _, root = server.request("GET", "/openapi/v3")
+    assert status == 200
+    url = root["paths"]["apis/rbac.authorization.k8s.io/v1"]["serverRelativeURL"]
+    status, headers, doc = server.request("GET", url)
+    assert status == 200
+    assert headers["cache-control"] == "public, immutable"
+    etag = headers["etag"]
+    assert "io.k8s.api.rbac.v1.ClusterRole" in doc["components"]["schemas"]
+    status, _, body = server.request("GET", url, headers={"If-None-Match": etag})
+    assert status == 304 and body is None
+    status, headers, raw = server.request("GET", url, headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert json.loads(gzip.decompress(raw)) == doc
+    # An outdated hash is sent to the current one, as upstream.
+    path = url.split("?")[0]
+    status, headers, _ = server.request("GET", path + "?hash=0")
+    assert status == 301 and headers["location"] == url
+
+
+def test_unprivileged_users_read_the_schemas(server, tmp_path):
+    from harness import user_kubeconfig
+    kc = user_kubeconfig(server, "nobody")
+    out = server.kubectl("1.33", "explain", "configmap.data", kubeconfig=kc).stdout
+    assert "Data contains the configuration data." in out
