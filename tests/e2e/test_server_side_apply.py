@@ -147,3 +147,21 @@ def test_created_objects_record_their_manager(server, version):
     server.kubectl(version, "-n", ns, "label", "cm", "made", "team=a")
     _, own = owners(server, version, ns, "cm", "made")
     assert own[("kubectl-label", "Update")] == {"f:metadata": {"f:labels": {".": {}, "f:team": {}}}}
+
+
+def test_server_side_diff_shows_the_change_and_stores_nothing(server, version):
+    ns = "ssa-diff-" + version.replace(".", "")
+    server.kubectl(version, "create", "ns", ns)
+    server.kubectl(version, "-n", ns, "create", "configmap", "d", "--from-literal=a=1")
+    manifest = cm("d", {"a": "2"})
+    # The field is kubectl-create's: a server-side diff meets the same conflict an apply would.
+    r = server.kubectl(version, "-n", ns, "diff", "--server-side", "-f", "-", input=manifest, check=False)
+    assert r.returncode > 1
+    assert 'conflict with "kubectl-create" using v1: .data.a' in r.stderr
+    r = server.kubectl(version, "-n", ns, "diff", "--server-side", "--force-conflicts", "-f", "-",
+                       input=manifest, check=False)
+    assert r.returncode == 1, r.stderr
+    assert '-  a: "1"' in r.stdout and '+  a: "2"' in r.stdout
+    obj, own = owners(server, version, ns, "cm", "d")
+    assert obj["data"] == {"a": "1"}
+    assert list(own) == [("kubectl-create", "Update")]
