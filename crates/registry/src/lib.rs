@@ -15,7 +15,7 @@ mod paging;
 pub mod resource;
 pub mod schema;
 pub mod selectors;
-mod smp;
+pub mod smp;
 mod store;
 pub mod table;
 pub mod validation;

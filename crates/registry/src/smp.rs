@@ -14,13 +14,19 @@ pub enum SmpError {
     /// A directive with a value of the wrong shape.
     #[error("invalid value for {0}")]
     BadDirective(String),
+    /// Objects or lists in a list that merges scalars.
+    #[error("merging lists of objects or lists requires a merge key: {0}")]
+    NoMergeKey(String),
+    /// An element of a list merged by key lacks the key (upstream's `ErrNoMergeKey`).
+    #[error("map: {element} does not contain declared merge key: {key}")]
+    MissingMergeKey { element: String, key: String },
 }
 
 use crate::lists::{self, Patch as ListStrategy};
 
-fn list_strategy(kind: &str, path: &str) -> ListStrategy {
-    lists::rule(kind, path).0
-}
+/// The list strategy of a field path (without indices): the served kinds' table in the
+/// server, any table in tests.
+pub type Rules<'a> = &'a dyn Fn(&str) -> ListStrategy;
 
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
@@ -56,16 +62,21 @@ fn is_directive_element(e: &Value) -> bool {
 
 /// Applies `patch` to `doc` (an object of kind `kind`).
 pub fn apply(doc: &mut Value, patch: &Value, kind: &str) -> Result<(), SmpError> {
+    apply_with(doc, patch, &|path| lists::rule(kind, path).0)
+}
+
+/// Applies `patch` to `doc` with the list strategies `rules` gives.
+pub fn apply_with(doc: &mut Value, patch: &Value, rules: Rules<'_>) -> Result<(), SmpError> {
     let (Value::Object(d), Value::Object(p)) = (&mut *doc, patch) else {
         return Ok(());
     };
-    merge_map(d, p, kind, "")
+    merge_map(d, p, rules, "")
 }
 
 fn merge_map(
     orig: &mut Map<String, Value>,
     patch: &Map<String, Value>,
-    kind: &str,
+    rules: Rules<'_>,
     path: &str,
 ) -> Result<(), SmpError> {
     match patch.get("$patch").map(|v| v.as_str()) {
@@ -84,6 +95,8 @@ fn merge_map(
         _ => return Err(SmpError::BadDirective("$patch".into())),
     }
     let mut orders: Vec<(String, Vec<Value>)> = Vec::new();
+    // Merged lists: (field, its items before the patch, the patch's own order).
+    let mut merged: Vec<(String, Vec<Value>, Vec<Value>)> = Vec::new();
     for (k, v) in patch {
         if let Some(list) = k.strip_prefix("$setElementOrder/") {
             orders.push((
@@ -115,17 +128,21 @@ fn merge_map(
                 orig.remove(k);
             }
             Value::Object(pm) => match orig.get_mut(k) {
-                Some(Value::Object(om)) => merge_map(om, pm, kind, &field)?,
+                Some(Value::Object(om)) => merge_map(om, pm, rules, &field)?,
                 _ => {
                     if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
                         orig.remove(k);
                     } else {
-                        orig.insert(k.clone(), strip(v));
+                        // Nothing to merge into: merged into an empty map all the same, so its
+                        // directives are checked and applied (upstream's `mergeMap` on nil).
+                        let mut fresh = Map::new();
+                        merge_map(&mut fresh, pm, rules, &field)?;
+                        orig.insert(k.clone(), Value::Object(fresh));
                     }
                 }
             },
             Value::Array(pl) => {
-                let strategy = list_strategy(kind, &field);
+                let strategy = rules(&field);
                 let replace_all = pl
                     .iter()
                     .any(|e| e.get("$patch").and_then(Value::as_str) == Some("replace"));
@@ -134,26 +151,33 @@ fn merge_map(
                         orig.insert(k.clone(), strip(v));
                     }
                     (ListStrategy::MergeByKey(key), Some(Value::Array(ol))) => {
-                        merge_list(ol, pl, key, kind, &field)?
+                        let before = ol.clone();
+                        merge_list(ol, pl, key, rules, &field)?;
+                        let order = pl.iter().filter(|e| !is_directive_element(e)).cloned();
+                        merged.push((k.clone(), before, order.collect()));
                     }
-                    (ListStrategy::MergePrimitive, Some(Value::Array(ol))) => {
+                    (ListStrategy::MergePrimitive, existing) => {
+                        if pl.iter().any(|e| e.is_object() || e.is_array()) {
+                            return Err(SmpError::NoMergeKey(field));
+                        }
+                        let before = match existing {
+                            Some(Value::Array(ol)) => ol.clone(),
+                            _ => Vec::new(),
+                        };
+                        let mut union = before.clone();
                         for e in pl {
-                            if !ol.contains(e) {
-                                ol.push(e.clone());
+                            if !union.contains(e) {
+                                union.push(e.clone());
                             }
                         }
+                        orig.insert(k.clone(), Value::Array(union));
+                        merged.push((k.clone(), before, pl.clone()));
                     }
-                    (ListStrategy::MergeByKey(_), _) => {
-                        // Nothing to merge into: the patch's elements, without deletions.
-                        orig.insert(
-                            k.clone(),
-                            Value::Array(
-                                pl.iter()
-                                    .filter(|e| !is_directive_element(e))
-                                    .map(strip)
-                                    .collect(),
-                            ),
-                        );
+                    (ListStrategy::MergeByKey(key), _) => {
+                        // Nothing to merge into: the patch's elements merged into an empty list.
+                        let mut fresh = Vec::new();
+                        merge_list(&mut fresh, pl, key, rules, &field)?;
+                        orig.insert(k.clone(), Value::Array(fresh));
                     }
                     _ => {
                         orig.insert(k.clone(), strip(v));
@@ -165,32 +189,82 @@ fn merge_map(
             }
         }
     }
-    for (list, order) in orders {
-        let field = join(path, &list);
-        if let (ListStrategy::MergeByKey(key), Some(Value::Array(items))) =
-            (list_strategy(kind, &field), orig.get_mut(&list))
-        {
-            let pos = |item: &Value| {
-                order
-                    .iter()
-                    .position(|o| o.get(key) == item.get(key))
-                    .unwrap_or(usize::MAX)
-            };
-            items.sort_by_key(pos);
+    // Element order (`normalizeElementOrder`): `$setElementOrder` when sent, else the patch's.
+    for (list, order) in &orders {
+        if !merged.iter().any(|(k, _, _)| k == list) {
+            if let Some(Value::Array(items)) = orig.get(list) {
+                merged.push((list.clone(), items.clone(), order.clone()));
+            }
         }
     }
-    if let Some(Value::Array(keep)) = patch.get("$retainKeys") {
-        let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
-        orig.retain(|k, _| keep.contains(&k.as_str()));
+    for (list, before, patch_order) in merged {
+        let key = match rules(&join(path, &list)) {
+            ListStrategy::MergeByKey(key) => Some(key),
+            ListStrategy::MergePrimitive => None,
+            ListStrategy::Replace => continue,
+        };
+        let order = orders
+            .iter()
+            .find(|(k, _)| *k == list)
+            .map_or(&patch_order, |(_, o)| o);
+        if let Some(Value::Array(items)) = orig.get_mut(&list) {
+            *items = normalize_order(std::mem::take(items), order, &before, key);
+        }
+    }
+    match patch.get("$retainKeys") {
+        None => {}
+        Some(Value::Array(keep)) => {
+            let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
+            orig.retain(|k, _| keep.contains(&k.as_str()));
+        }
+        Some(_) => return Err(SmpError::BadDirective("$retainKeys".into())),
     }
     Ok(())
+}
+
+/// Orders a merged list as upstream: the items the patch names, in the patch's order,
+/// interleaved with the others in their original order (`mergeSortedSlice`).
+fn normalize_order(
+    items: Vec<Value>,
+    patch_order: &[Value],
+    server_order: &[Value],
+    key: Option<&str>,
+) -> Vec<Value> {
+    let ident = |v: &Value| match key {
+        Some(k) => v.get(k).cloned().unwrap_or(Value::Null),
+        None => v.clone(),
+    };
+    let index = |list: &[Value], v: &Value| {
+        let id = ident(v);
+        list.iter().position(|x| ident(x) == id)
+    };
+    let (mut named, mut rest): (Vec<Value>, Vec<Value>) = items
+        .into_iter()
+        .partition(|v| index(patch_order, v).is_some());
+    named.sort_by_key(|v| index(patch_order, v));
+    rest.sort_by_key(|v| index(server_order, v).unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(named.len() + rest.len());
+    let (mut l, mut r) = (named.into_iter().peekable(), rest.into_iter().peekable());
+    loop {
+        let take_left = match (l.peek(), r.peek()) {
+            (Some(a), Some(b)) => matches!(
+                (index(server_order, a), index(server_order, b)),
+                (Some(i), Some(j)) if i < j
+            ),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        out.extend(if take_left { l.next() } else { r.next() });
+    }
+    out
 }
 
 fn merge_list(
     orig: &mut Vec<Value>,
     patch: &[Value],
     key: &str,
-    kind: &str,
+    rules: Rules<'_>,
     path: &str,
 ) -> Result<(), SmpError> {
     for e in patch {
@@ -203,13 +277,56 @@ fn merge_list(
             Some("merge") | None => {}
             Some(_) => return Err(SmpError::BadDirective("$patch".into())),
         }
+        if id.is_none() {
+            return Err(SmpError::MissingMergeKey {
+                element: e.to_string(),
+                key: key.to_string(),
+            });
+        }
         let existing = id.and_then(|id| orig.iter_mut().find(|o| o.get(key) == Some(id)));
         match (existing, e) {
-            (Some(Value::Object(om)), Value::Object(pm)) => merge_map(om, pm, kind, path)?,
+            (Some(Value::Object(om)), Value::Object(pm)) => merge_map(om, pm, rules, path)?,
+            (None, Value::Object(pm)) => {
+                let mut fresh = Map::new();
+                merge_map(&mut fresh, pm, rules, path)?;
+                orig.push(Value::Object(fresh));
+            }
             _ => orig.push(strip(e)),
         }
     }
     Ok(())
+}
+
+/// The fuzz target's body (`fuzz/fuzz_targets/strategic_merge_patch.rs`), also run on
+/// generated input by `tests/smp_fuzz.rs`: `data` is an object and a patch, as two JSON texts
+/// separated by a newline. Applying a patch never panics, keeps an object an object, and is
+/// idempotent: a second application changes nothing. Panics when an invariant breaks.
+pub fn fuzz(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some((doc, patch)) = text.split_once('\n') else {
+        return;
+    };
+    let (Ok(doc), Ok(patch)) = (
+        serde_json::from_str::<Value>(doc),
+        serde_json::from_str::<Value>(patch),
+    ) else {
+        return;
+    };
+    for kind in ["Pod", "ServiceAccount", "ClusterRole", "ConfigMap"] {
+        let mut once = doc.clone();
+        if apply(&mut once, &patch, kind).is_err() {
+            continue;
+        }
+        assert_eq!(once.is_object(), doc.is_object(), "{kind}: shape changed");
+        let mut twice = once.clone();
+        apply(&mut twice, &patch, kind).expect("a patch that applied once applies again");
+        assert_eq!(
+            twice, once,
+            "{kind}: not idempotent\ndoc {doc}\npatch {patch}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,92 @@
+//! Runs the strategic merge patch fuzz target's body (`registry::smp::fuzz`) on generated
+//! documents and patches, so its invariants hold in every test run, not only under cargo-fuzz.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Map, Value};
+
+const KEYS: &[&str] = &[
+    "spec",
+    "containers",
+    "env",
+    "name",
+    "value",
+    "image",
+    "metadata",
+    "finalizers",
+    "labels",
+    "a",
+    "b",
+    "rules",
+    "verbs",
+    "volumes",
+    "secrets",
+];
+const DIRECTIVES: &[&str] = &[
+    "$patch",
+    "$retainKeys",
+    "$setElementOrder/containers",
+    "$setElementOrder/env",
+    "$deleteFromPrimitiveList/finalizers",
+    "$setElementOrder/finalizers",
+];
+
+fn scalar(rng: &mut StdRng) -> Value {
+    match rng.random_range(0..5) {
+        0 => Value::Null,
+        1 => json!(rng.random_range(0..3)),
+        2 => json!(["x", "y", "delete", "replace", "merge"][rng.random_range(0..5)]),
+        3 => json!(rng.random_bool(0.5)),
+        _ => json!(KEYS[rng.random_range(0..KEYS.len())]),
+    }
+}
+
+fn value(rng: &mut StdRng, depth: u32, directives: bool) -> Value {
+    if depth == 0 {
+        return scalar(rng);
+    }
+    match rng.random_range(0..4) {
+        0 => scalar(rng),
+        1 => Value::Array(
+            (0..rng.random_range(0..4))
+                .map(|_| value(rng, depth - 1, directives))
+                .collect(),
+        ),
+        _ => {
+            let mut m = Map::new();
+            for _ in 0..rng.random_range(0..4) {
+                let k = if directives && rng.random_ratio(1, 6) {
+                    DIRECTIVES[rng.random_range(0..DIRECTIVES.len())]
+                } else {
+                    KEYS[rng.random_range(0..KEYS.len())]
+                };
+                m.insert(k.to_string(), value(rng, depth - 1, directives));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+#[test]
+fn generated_patches_keep_the_invariants() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..20_000 {
+        let doc = Value::Object(
+            value(&mut rng, 4, false)
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let patch = value(&mut rng, 4, true);
+        registry::smp::fuzz(format!("{doc}\n{patch}").as_bytes());
+    }
+}
+
+#[test]
+fn the_target_ignores_what_is_not_two_json_texts() {
+    registry::smp::fuzz(b"\xff\xfe");
+    registry::smp::fuzz(b"{}");
+    registry::smp::fuzz(b"{\n[");
+    // And checks what is: this pair applies and stays applied.
+    registry::smp::fuzz(b"{\"a\":[1]}\n{\"a\":[2]}");
+}
