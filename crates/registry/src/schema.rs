@@ -4,8 +4,8 @@
 //! `tests/sourcegen.rs` from k8s-openapi's types and [`crate::lists`]), as upstream's
 //! `managedfields.TypeConverter` reads the OpenAPI models; descriptions are not kept.
 
-use serde_json::Value;
-use std::collections::HashMap;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 /// The OpenAPI v2 definitions of every served kind (generated; see the module docs).
@@ -50,21 +50,50 @@ pub struct Schema {
     kinds: HashMap<(String, String, String), TypeId>,
 }
 
+/// The part of an OpenAPI schema this module reads; everything else (descriptions above all)
+/// is skipped while parsing, never allocated.
+#[derive(Debug, Default, Deserialize)]
+struct Raw {
+    #[serde(rename = "$ref")]
+    reference: Option<String>,
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    properties: Option<BTreeMap<String, Raw>>,
+    #[serde(rename = "additionalProperties")]
+    additional: Option<Box<Raw>>,
+    items: Option<Box<Raw>>,
+    #[serde(rename = "x-kubernetes-map-type")]
+    map_type: Option<String>,
+    #[serde(rename = "x-kubernetes-list-type")]
+    list_type: Option<String>,
+    #[serde(rename = "x-kubernetes-list-map-keys")]
+    list_map_keys: Option<Vec<String>>,
+    #[serde(rename = "x-kubernetes-group-version-kind")]
+    gvk: Option<Vec<Gvk>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Gvk {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    kind: String,
+}
+
 impl Schema {
     /// The schema of the served kinds, parsed on first use.
     pub fn get() -> &'static Schema {
         static SCHEMA: OnceLock<Schema> = OnceLock::new();
         SCHEMA.get_or_init(|| {
-            let defs: Value =
+            let defs: BTreeMap<String, Raw> =
                 serde_json::from_str(DEFINITIONS).expect("generated definitions are JSON");
-            Schema::from_definitions(&defs)
+            Schema::from_raw(&defs)
         })
     }
 
-    /// Builds the schema from OpenAPI v2 `definitions`.
-    pub fn from_definitions(defs: &Value) -> Schema {
-        let empty = serde_json::Map::new();
-        let defs = defs.as_object().unwrap_or(&empty);
+    fn from_raw(defs: &BTreeMap<String, Raw>) -> Schema {
         let mut s = Schema {
             types: Vec::new(),
             kinds: HashMap::new(),
@@ -79,13 +108,14 @@ impl Schema {
         for (i, def) in defs.values().enumerate() {
             let t = s.convert_inline(def, &names);
             s.types[i] = t;
-            if let Some(Value::Array(gvks)) = def.get("x-kubernetes-group-version-kind") {
-                for gvk in gvks {
-                    let f = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                    s.kinds.insert((f("group"), f("version"), f("kind")), i);
-                }
+            for gvk in def.gvk.iter().flatten() {
+                s.kinds.insert(
+                    (gvk.group.clone(), gvk.version.clone(), gvk.kind.clone()),
+                    i,
+                );
             }
         }
+        s.types.shrink_to_fit();
         s
     }
 
@@ -94,7 +124,7 @@ impl Schema {
         self.types.len() - 1
     }
 
-    fn convert(&mut self, v: &Value, names: &HashMap<&str, TypeId>) -> TypeId {
+    fn convert(&mut self, v: &Raw, names: &HashMap<&str, TypeId>) -> TypeId {
         if let Some(id) = reference(v).and_then(|r| names.get(r)) {
             return *id;
         }
@@ -102,41 +132,31 @@ impl Schema {
         self.add(t)
     }
 
-    fn convert_inline(&mut self, v: &Value, names: &HashMap<&str, TypeId>) -> Type {
+    fn convert_inline(&mut self, v: &Raw, names: &HashMap<&str, TypeId>) -> Type {
         if let Some(id) = reference(v).and_then(|r| names.get(r)) {
             return self.types.get(*id).cloned().unwrap_or(Type::Untyped);
         }
-        let ext = |k: &str| v.get(k).and_then(Value::as_str);
-        let atomic = ext("x-kubernetes-map-type") == Some("atomic");
-        if let Some(Value::Object(props)) = v.get("properties") {
+        let atomic = v.map_type.as_deref() == Some("atomic");
+        if let Some(props) = &v.properties {
             let fields = props
                 .iter()
                 .map(|(k, p)| (k.clone(), self.convert(p, names)))
                 .collect();
             return Type::Struct { fields, atomic };
         }
-        if let Some(ap) = v.get("additionalProperties").filter(|a| a.is_object()) {
+        if let Some(ap) = &v.additional {
             let elem = self.convert(ap, names);
             return Type::Map { elem, atomic };
         }
-        match ext("type") {
+        match v.ty.as_deref() {
             Some("array") => {
-                let elem = match v.get("items") {
+                let elem = match &v.items {
                     Some(items) => self.convert(items, names),
                     None => self.add(Type::Untyped),
                 };
-                let kind = match ext("x-kubernetes-list-type") {
+                let kind = match v.list_type.as_deref() {
                     Some("set") => ListKind::Set,
-                    Some("map") => ListKind::Map(
-                        v.get("x-kubernetes-list-map-keys")
-                            .and_then(Value::as_array)
-                            .map(|ks| {
-                                ks.iter()
-                                    .filter_map(|k| k.as_str().map(str::to_string))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                    ),
+                    Some("map") => ListKind::Map(v.list_map_keys.clone().unwrap_or_default()),
                     _ => ListKind::Atomic,
                 };
                 Type::List { elem, kind }
@@ -159,9 +179,9 @@ impl Schema {
     }
 }
 
-fn reference(v: &Value) -> Option<&str> {
-    v.get("$ref")
-        .and_then(Value::as_str)
+fn reference(v: &Raw) -> Option<&str> {
+    v.reference
+        .as_deref()
         .and_then(|r| r.strip_prefix("#/definitions/"))
 }
 
