@@ -279,6 +279,8 @@ async fn baseline(dir: &Path, body: Bytes) -> u16 {
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
+            // As kubeward does: without it, large bodies stall on Nagle and delayed ACKs.
+            let _ = tcp.set_nodelay(true);
             let (acceptor, body) = (acceptor.clone(), body.clone());
             tokio::spawn(async move {
                 let Ok(stream) = acceptor.accept(tcp).await else {
@@ -426,6 +428,69 @@ async fn http(dir: &Path) {
     let kc = median3(k.port, admin.clone(), list_path, true, 8, dur).await;
     let bc = median3(base_one, admin.clone(), "/x", true, 8, dur).await;
     row("CREATE ServiceAccount (SQLite), 8 conn".to_string(), kc, bc);
+}
+
+/// OpenAPI: what building and holding every document costs (resident memory before and after
+/// fetching them all, time of the first request, which builds them), and the rate of serving a
+/// built one against the bare server returning the same bytes.
+async fn openapi(dir: &Path) {
+    let (k, _) = Kubeward::start(dir, 0);
+    let admin = client_config(dir, true);
+    let mut s = connect(k.port, admin.clone()).await;
+    send(&mut s, "GET", "/api/v1/namespaces", None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = k.rss_kib();
+    let (code, root) = send(&mut s, "GET", "/openapi/v3", None).await;
+    assert_eq!(code, 200);
+    let root: serde_json::Value = serde_json::from_slice(&root).unwrap();
+    let url = |gv: &str| root["paths"][gv]["serverRelativeURL"].as_str().unwrap().to_string();
+    // What `kubectl explain serviceaccount` fetches: the root and the core document.
+    let t0 = Instant::now();
+    let core_url = url("api/v1");
+    let (code, core_body) = send(&mut s, "GET", &core_url, None).await;
+    let first = t0.elapsed();
+    assert_eq!(code, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let explained = k.rss_kib();
+    let mut total = 0;
+    for gv in root["paths"].as_object().unwrap().keys() {
+        let (code, body) = send(&mut s, "GET", &url(gv), None).await;
+        assert_eq!(code, 200);
+        total += body.len();
+    }
+    let core = (core_url, core_body);
+    let (code, v2) = send(&mut s, "GET", "/openapi/v2", None).await;
+    assert_eq!(code, 200);
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = k.rss_kib();
+    println!(
+        "| first GET of `/openapi/v3/api/v1` (builds it) | {:.1} ms |",
+        first.as_secs_f64() * 1e3
+    );
+    println!(
+        "| resident memory: idle / after the core document / after every document ({} v3, {} KiB; v2 protobuf {} KiB) | {:.1} / {:.1} / {:.1} MiB |",
+        root["paths"].as_object().unwrap().len(),
+        total / 1024,
+        v2.len() / 1024,
+        before as f64 / 1024.0,
+        explained as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
+    let base = Baseline::start(dir, &core.1);
+    let path: &'static str = Box::leak(core.0.into_boxed_str());
+    let dur = Duration::from_secs(3);
+    let kr = median3(k.port, admin.clone(), path, false, 8, dur).await;
+    let br = median3(base.port, admin.clone(), "/x", false, 8, dur).await;
+    println!(
+        "| GET /openapi/v3/api/v1 ({} KiB), 8 conn | {:.0} req/s, p99 {:.2} ms | bare server, same bytes: {:.0} req/s, p99 {:.2} ms | {:.0}% |",
+        core.1.len() / 1024,
+        kr.0,
+        kr.2.as_secs_f64() * 1e3,
+        br.0,
+        br.2.as_secs_f64() * 1e3,
+        100.0 * kr.0 / br.0
+    );
 }
 
 async fn creates(dir: &Path) {
@@ -841,6 +906,9 @@ async fn main() {
     }
     if all || what == "creates" {
         creates(&dir.join("creates")).await;
+    }
+    if all || what == "openapi" {
+        openapi(&dir.join("openapi")).await;
     }
     if all || what == "http" {
         http(&dir.join("http")).await;

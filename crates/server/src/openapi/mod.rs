@@ -24,19 +24,37 @@ pub struct Doc {
     content_type: &'static str,
 }
 
+/// FNV-1a: a stable hash without another dependency.
+fn fnv(parts: &[&[u8]]) -> String {
+    let h = parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{h:016X}")
+}
+
+/// The hash of a document, known before it is built: every document is a pure function of
+/// the generated definitions, the served resources and this build, all fixed per binary.
+fn version_hash(name: &str) -> String {
+    fnv(&[
+        registry::schema::DEFINITIONS.as_bytes(),
+        VERSION.as_bytes(),
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        name.as_bytes(),
+    ])
+}
+
 impl Doc {
-    fn new(body: Vec<u8>, content_type: &'static str) -> Doc {
+    fn new(body: Vec<u8>, content_type: &'static str, hash: String) -> Doc {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(&body).expect("writing to memory");
         let gzip = enc.finish().expect("writing to memory");
-        // FNV-1a: a stable content hash without another dependency.
-        let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        });
         Doc {
             body,
             gzip,
-            hash: format!("{hash:016X}"),
+            hash,
             content_type,
         }
     }
@@ -80,17 +98,61 @@ impl Doc {
     }
 }
 
-/// Every document.
+/// Every document, each built on its first request: `kubectl explain serviceaccount` builds
+/// the root and `api/v1` only.
 pub struct Docs {
-    v2: Doc,
+    v2: OnceLock<Doc>,
     v3_root: Doc,
     /// By path below `/openapi/v3/`: `api/v1`, `apis/rbac.authorization.k8s.io/v1`, ...
-    v3: BTreeMap<String, Doc>,
+    v3: BTreeMap<String, (String, String, OnceLock<Doc>)>,
 }
 
 fn docs() -> &'static Docs {
     static DOCS: OnceLock<Docs> = OnceLock::new();
-    DOCS.get_or_init(build)
+    DOCS.get_or_init(|| {
+        let mut v3 = BTreeMap::new();
+        for def in registry::resources() {
+            for v in def.versions {
+                v3.entry(gv_path(def.group, v))
+                    .or_insert_with(|| (def.group.to_string(), v.to_string(), OnceLock::new()));
+            }
+        }
+        let paths: Map<String, Value> = v3
+            .keys()
+            .map(|p| {
+                let url = format!("/openapi/v3/{p}?hash={}", version_hash(p));
+                (p.clone(), json!({"serverRelativeURL": url}))
+            })
+            .collect();
+        let root = serde_json::to_vec(&json!({"paths": paths})).expect("JSON");
+        Docs {
+            v2: OnceLock::new(),
+            v3_root: Doc::new(root, "application/json", version_hash("")),
+            v3,
+        }
+    })
+}
+
+impl Docs {
+    fn v2(&self) -> &Doc {
+        self.v2.get_or_init(|| {
+            let v2 = json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION}, "definitions": definitions()});
+            Doc::new(v2proto::encode(&v2), V2_PROTOBUF, version_hash("v2"))
+        })
+    }
+
+    fn v3(&self, path: &str) -> Option<&Doc> {
+        let (group, version, doc) = self.v3.get(path)?;
+        Some(doc.get_or_init(|| {
+            let served: Vec<&ResourceDef> = registry::resources()
+                .iter()
+                .filter(|d| d.group == group && d.versions.contains(&version.as_str()))
+                .collect();
+            let doc = gv_document(&definitions(), group, version, &served);
+            let body = serde_json::to_vec(&doc).expect("JSON");
+            Doc::new(body, "application/json", version_hash(path))
+        }))
+    }
 }
 
 const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
@@ -105,46 +167,15 @@ fn gv_path(group: &str, version: &str) -> String {
     }
 }
 
-fn build() -> Docs {
+/// The generated definitions, parsed anew for each document built (and dropped after).
+fn definitions() -> Value {
     let mut defs: Value = serde_json::from_str(registry::schema::DEFINITIONS)
         .expect("generated definitions are JSON");
     defs["io.k8s.apimachinery.pkg.apis.meta.v1.Patch"] = json!({
         "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
         "type": "object"
     });
-    let v2 = json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION}, "definitions": defs});
-    let v2 = Doc::new(v2proto::encode(&v2), V2_PROTOBUF);
-
-    let mut by_gv: BTreeMap<(String, String), Vec<&ResourceDef>> = BTreeMap::new();
-    for def in registry::resources() {
-        for v in def.versions {
-            by_gv
-                .entry((def.group.to_string(), v.to_string()))
-                .or_default()
-                .push(def);
-        }
-    }
-    let mut v3 = BTreeMap::new();
-    for ((group, version), defs_here) in &by_gv {
-        let doc = gv_document(&defs, group, version, defs_here);
-        let body = serde_json::to_vec(&doc).expect("JSON");
-        v3.insert(gv_path(group, version), Doc::new(body, "application/json"));
-    }
-    let paths: Map<String, Value> = v3
-        .iter()
-        .map(|(p, d)| {
-            (
-                p.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", d.hash)}),
-            )
-        })
-        .collect();
-    let root = serde_json::to_vec(&json!({"paths": paths})).expect("JSON");
-    Docs {
-        v2,
-        v3_root: Doc::new(root, "application/json"),
-        v3,
-    }
+    defs
 }
 
 /// v2 schema spelling to v3: references into `components/schemas`, a reference with siblings
@@ -386,11 +417,11 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
 pub fn handle(path: &str, query: &str, headers: &HeaderMap) -> Option<Resp> {
     let docs = docs();
     match path {
-        "/openapi/v2" => Some(docs.v2.respond(headers, false)),
+        "/openapi/v2" => Some(docs.v2().respond(headers, false)),
         "/openapi/v3" => Some(docs.v3_root.respond(headers, false)),
         p => {
             let gv = p.strip_prefix("/openapi/v3/")?;
-            let doc = docs.v3.get(gv)?;
+            let doc = docs.v3(gv)?;
             let hash = form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "hash")
                 .map(|(_, v)| v.into_owned());
@@ -421,7 +452,7 @@ mod tests {
         let docs = docs();
         for def in registry::resources() {
             for v in def.versions {
-                let doc = &docs.v3[&gv_path(def.group, v)];
+                let doc = docs.v3(&gv_path(def.group, v)).expect("document");
                 let parsed: Value = serde_json::from_slice(&doc.body).expect("JSON");
                 let name = format!("{}.{}", package(def.group, v), def.kind);
                 let s = &parsed["components"]["schemas"][&name];
@@ -435,7 +466,8 @@ mod tests {
 
     #[test]
     fn patch_operations_advertise_server_side_validation() {
-        let doc: Value = serde_json::from_slice(&docs().v3["api/v1"].body).expect("JSON");
+        let doc: Value =
+            serde_json::from_slice(&docs().v3("api/v1").expect("core").body).expect("JSON");
         let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/serviceaccounts/{name}"]["patch"];
         assert_eq!(
             patch["x-kubernetes-group-version-kind"]["kind"],
