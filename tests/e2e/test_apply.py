@@ -109,3 +109,23 @@ def test_strategic_patch_edit_and_diff(server, version, tmp_path):
     changed = [line for line in d.stdout.splitlines() if line.startswith(("+ ", "- ")) and "image:" in line]
     assert [line.split()[-1] for line in changed] == ["busybox:1", "busybox:9"]
     assert server.kubectl(version, "-n", ns, "get", "pod", "p", "-o", "jsonpath={.spec.containers[0].image}").stdout == "busybox:1", "diff stores nothing"
+
+
+def test_removed_env_entry_is_patched_away_and_pods_refuse_it_as_upstream(server, version, tmp_path):
+    """kubectl's patch deletes the dropped env entry by name; a pod's spec is immutable (but for
+    images), so the server answers as kube-apiserver does. (The merge itself, on an object that
+    may change, is checked by the registry's SMP tests with the same patch.)"""
+    ns = "apply-env-" + version.replace(".", "")
+    server.kubectl(version, "create", "ns", ns)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "envs"},
+           "spec": {"containers": [{"name": "c", "image": "busybox", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]}}
+    f = tmp_path / "pod.json"
+    f.write_text(json.dumps(pod))
+    server.kubectl(version, "-n", ns, "apply", "-f", str(f))
+    pod["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"}]
+    f.write_text(json.dumps(pod))
+    r = server.kubectl(version, "-n", ns, "apply", "-v=8", "-f", str(f), check=False)
+    assert r.returncode != 0
+    # kubectl 1.33 logs the request body as a quoted string.
+    assert '{"$patch":"delete","name":"B"}' in r.stderr.replace('\\"', '"')
+    assert "pod updates may not change fields other than `spec.containers[*].image`" in r.stderr
