@@ -443,7 +443,12 @@ async fn openapi(dir: &Path) {
     let (code, root) = send(&mut s, "GET", "/openapi/v3", None).await;
     assert_eq!(code, 200);
     let root: serde_json::Value = serde_json::from_slice(&root).unwrap();
-    let url = |gv: &str| root["paths"][gv]["serverRelativeURL"].as_str().unwrap().to_string();
+    let url = |gv: &str| {
+        root["paths"][gv]["serverRelativeURL"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     // What `kubectl explain serviceaccount` fetches: the root and the core document.
     let t0 = Instant::now();
     let core_url = url("api/v1");

@@ -1,5 +1,5 @@
 //! kube-rs (the Rust client) against a real kubeward process: create, get, list, update,
-//! delete and watch of service accounts and secrets.
+//! delete and watch of service accounts and secrets; server-side apply with two managers.
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -25,7 +25,9 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
-    let dir = std::env::temp_dir().join(format!("kubeward-kube-rs-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("kubeward-kube-rs-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubeward"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -180,4 +182,65 @@ async fn kube_rs_manages_service_accounts_and_secrets() {
     sas.delete("bot", &DeleteParams::default()).await.unwrap();
     let gone = sas.get("bot").await.unwrap_err();
     assert!(matches!(gone, kube::Error::Api(ref s) if s.code == 404));
+}
+
+#[tokio::test]
+async fn kube_rs_server_side_apply_records_owners_and_conflicts() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Patch, PatchParams};
+    let server = start();
+    let client = client(&server).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let cm = |owner: &str| {
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "owned"}, "data": {"owner": owner}})
+    };
+    let applied = cms
+        .patch(
+            "owned",
+            &PatchParams::apply("alice"),
+            &Patch::Apply(cm("alice")),
+        )
+        .await
+        .unwrap();
+    let owners = applied.metadata.managed_fields.unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].manager.as_deref(), Some("alice"));
+    assert_eq!(owners[0].operation.as_deref(), Some("Apply"));
+
+    let err = cms
+        .patch(
+            "owned",
+            &PatchParams::apply("bob"),
+            &Patch::Apply(cm("bob")),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 409);
+            assert_eq!(
+                status.message,
+                "Apply failed with 1 conflict: conflict with \"alice\": .data.owner"
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let forced = cms
+        .patch(
+            "owned",
+            &PatchParams::apply("bob").force(),
+            &Patch::Apply(cm("bob")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data.unwrap()["owner"], "bob");
+    let managers: Vec<String> = forced
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(managers, ["bob"], "alice owned only the field bob took");
 }
