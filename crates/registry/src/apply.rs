@@ -6,8 +6,8 @@ use crate::managedfields::{self, Entry, ManagedFieldsError, Request};
 use crate::resource::ResourceDef;
 use crate::schema::Schema;
 use crate::store::{
-    meta, meta_mut, meta_str, set_managed, status_from_storage, Registry, Track, WriteOptions,
-    Written,
+    meta, meta_mut, meta_str, name_from_url, set_managed, status_from_storage, Registry, Track,
+    WriteOptions, Written,
 };
 use api_types::{format_rfc3339, StatusError, StatusReason};
 use serde_json::Value;
@@ -112,17 +112,7 @@ impl Registry {
         }
         let mut warnings = Vec::new();
         self.admit_body(def, &mut config, opts, &mut warnings)?;
-        match meta_str(&config, "name") {
-            "" => {
-                meta_mut(&mut config).insert("name".into(), name.into());
-            }
-            n if n != name => {
-                return Err(StatusError::bad_request(format!(
-                    "the name of the object ({n}) does not match the name on the URL ({name})"
-                )))
-            }
-            _ => {}
-        }
+        name_from_url(&mut config, name)?;
         let (api_version, now) = (def.api_version(), format_rfc3339(self.now()));
         let req = self
             .request(def, subresource, opts, &api_version, &now)

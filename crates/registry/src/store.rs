@@ -147,6 +147,20 @@ pub(crate) enum Track {
     Done,
 }
 
+/// The object's name is the URL's: filled in when absent, a 400 when different.
+pub(crate) fn name_from_url(body: &mut Value, name: &str) -> Result<(), StatusError> {
+    match meta_str(body, "name") {
+        "" => {
+            meta_mut(body).insert("name".into(), name.into());
+            Ok(())
+        }
+        n if n != name => Err(StatusError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Stores ownership entries in the object (none: no `managedFields`).
 pub(crate) fn set_managed(obj: &mut Value, entries: &[crate::managedfields::Entry]) {
     let m = meta_mut(obj);
@@ -731,17 +745,7 @@ impl Registry {
         track: Track,
     ) -> Result<Written, StatusError> {
         Self::check_namespace(def, ns, &mut body)?;
-        match meta_str(&body, "name") {
-            "" => {
-                meta_mut(&mut body).insert("name".into(), name.into());
-            }
-            n if n != name => {
-                return Err(StatusError::bad_request(format!(
-                    "the name of the object ({n}) does not match the name on the URL ({name})"
-                )))
-            }
-            _ => {}
-        }
+        name_from_url(&mut body, name)?;
         let body_rv = meta_str(&body, "resourceVersion").to_string();
         for attempt in 0.. {
             let cur = match expected {

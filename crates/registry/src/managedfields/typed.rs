@@ -106,6 +106,40 @@ fn child_type(t: &Type, key: &str) -> Option<TypeId> {
     field_type(t, key).0
 }
 
+/// The items of a list value (none for anything else), by path element.
+fn items<'a>(
+    kind: &ListKind,
+    v: Option<&'a Value>,
+    path: &Path,
+    strict: bool,
+) -> Result<Vec<Item<'a>>, TypedError> {
+    match v {
+        Some(Value::Array(a)) => index_items(kind, a, path, strict),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The keys of two object values (none for anything else), with each side's value: the left's
+/// keys first, then the right's own.
+fn fields<'a>(
+    l: Option<&'a Value>,
+    r: Option<&'a Value>,
+) -> Vec<(&'a String, Option<&'a Value>, Option<&'a Value>)> {
+    let (lm, rm) = (l.and_then(Value::as_object), r.and_then(Value::as_object));
+    let mut out: Vec<_> = lm
+        .into_iter()
+        .flatten()
+        .map(|(k, a)| (k, Some(a), rm.and_then(|m| m.get(k))))
+        .collect();
+    out.extend(
+        rm.into_iter()
+            .flatten()
+            .filter(|(k, _)| !lm.is_some_and(|m| m.contains_key(*k)))
+            .map(|(k, b)| (k, None, Some(b))),
+    );
+    out
+}
+
 /// The fields a value sets (`TypedValue.ToFieldSet`).
 pub fn to_field_set(s: &Schema, ty: TypeId, v: &Value) -> Result<Set, TypedError> {
     let mut set = Set::default();
@@ -191,31 +225,11 @@ fn cmp(
                 leaf(l, r, path, c);
                 return Ok(());
             }
-            let empty = Vec::new();
-            let li = index_items(
-                kind,
-                l.and_then(Value::as_array).unwrap_or(&empty),
-                path,
-                false,
-            )?;
-            let ri = index_items(
-                kind,
-                r.and_then(Value::as_array).unwrap_or(&empty),
-                path,
-                false,
-            )?;
-            for (pe, lv) in &li {
-                let rv = ri.iter().find(|(p, _)| p == pe).map(|(_, v)| *v);
-                path.push(pe.clone());
-                cmp(s, Some(*elem), Some(lv), rv, path, c)?;
+            let (li, ri) = (items(kind, l, path, false)?, items(kind, r, path, false)?);
+            for (pe, a, b) in merge_order(&li, &ri) {
+                path.push(pe);
+                cmp(s, Some(*elem), a, b, path, c)?;
                 path.pop();
-            }
-            for (pe, rv) in &ri {
-                if !li.iter().any(|(p, _)| p == pe) {
-                    path.push(pe.clone());
-                    cmp(s, Some(*elem), None, Some(rv), path, c)?;
-                    path.pop();
-                }
             }
         }
         Type::Struct { atomic, .. } | Type::Map { atomic, .. } => {
@@ -223,20 +237,10 @@ fn cmp(
                 leaf(l, r, path, c);
                 return Ok(());
             }
-            let empty = Map::new();
-            let lm = l.and_then(Value::as_object).unwrap_or(&empty);
-            let rm = r.and_then(Value::as_object).unwrap_or(&empty);
-            for (k, lv) in lm {
+            for (k, a, b) in fields(l, r) {
                 path.push(PathElement::Field(k.clone()));
-                cmp(s, child_type(t, k), Some(lv), rm.get(k), path, c)?;
+                cmp(s, child_type(t, k), a, b, path, c)?;
                 path.pop();
-            }
-            for (k, rv) in rm {
-                if !lm.contains_key(k) {
-                    path.push(PathElement::Field(k.clone()));
-                    cmp(s, child_type(t, k), None, Some(rv), path, c)?;
-                    path.pop();
-                }
             }
         }
         Type::Scalar | Type::Untyped => {
@@ -273,19 +277,7 @@ fn mrg(
             if *kind == ListKind::Atomic || (is_empty_value(l) && is_empty_value(r)) {
                 return Ok(keep_rhs());
             }
-            let empty = Vec::new();
-            let li = index_items(
-                kind,
-                l.and_then(Value::as_array).unwrap_or(&empty),
-                path,
-                false,
-            )?;
-            let ri = index_items(
-                kind,
-                r.and_then(Value::as_array).unwrap_or(&empty),
-                path,
-                true,
-            )?;
+            let (li, ri) = (items(kind, l, path, false)?, items(kind, r, path, true)?);
             let mut out = Vec::with_capacity(li.len().max(ri.len()));
             for (pe, a, b) in merge_order(&li, &ri) {
                 path.push(pe);
@@ -300,13 +292,10 @@ fn mrg(
             if *atomic || (is_empty_value(l) && is_empty_value(r)) {
                 return Ok(keep_rhs());
             }
-            let empty = Map::new();
-            let lm = l.and_then(Value::as_object).unwrap_or(&empty);
-            let rm = r.and_then(Value::as_object).unwrap_or(&empty);
             let mut out = Map::new();
-            for k in lm.keys().chain(rm.keys().filter(|k| !lm.contains_key(*k))) {
+            for (k, a, b) in fields(l, r) {
                 path.push(PathElement::Field(k.clone()));
-                if let Some(v) = mrg(s, child_type(t, k), lm.get(k), rm.get(k), path)? {
+                if let Some(v) = mrg(s, child_type(t, k), a, b, path)? {
                     out.insert(k.clone(), v);
                 }
                 path.pop();
