@@ -38,22 +38,38 @@ fn join(path: &str, key: &str) -> String {
 
 /// Removes directives, and null map values (which mean "absent" once the object is decoded
 /// into its type, as upstream always does), from a value that is being set wholesale.
-fn strip(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
-                .map(|(k, v)| (k.clone(), strip(v)))
-                .collect(),
-        ),
+fn is_directive(k: &str) -> bool {
+    k == "$patch"
+        || k == "$retainKeys"
+        || k.starts_with("$setElementOrder/")
+        || k.starts_with("$deleteFromPrimitiveList/")
+}
+
+/// A patch value stored as it is (nothing to merge it into): directives and nulls dropped, and
+/// a `$` key that is no directive refused, wherever it sits.
+fn strip(v: &Value) -> Result<Value, SmpError> {
+    Ok(match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, x) in m {
+                if k.starts_with('$') {
+                    if !is_directive(k) {
+                        return Err(SmpError::UnknownDirective(k.clone()));
+                    }
+                } else if !x.is_null() {
+                    out.insert(k.clone(), strip(x)?);
+                }
+            }
+            Value::Object(out)
+        }
         Value::Array(a) => Value::Array(
             a.iter()
                 .filter(|e| !is_directive_element(e))
                 .map(strip)
-                .collect(),
+                .collect::<Result<_, _>>()?,
         ),
         other => other.clone(),
-    }
+    })
 }
 
 fn is_directive_element(e: &Value) -> bool {
@@ -82,7 +98,7 @@ fn merge_map(
     match patch.get("$patch").map(|v| v.as_str()) {
         None | Some(Some("merge")) => {}
         Some(Some("replace")) => {
-            *orig = strip(&Value::Object(patch.clone()))
+            *orig = strip(&Value::Object(patch.clone()))?
                 .as_object()
                 .cloned()
                 .unwrap_or_default();
@@ -148,7 +164,7 @@ fn merge_map(
                     .any(|e| e.get("$patch").and_then(Value::as_str) == Some("replace"));
                 match (strategy, orig.get_mut(k)) {
                     (_, _) if replace_all => {
-                        orig.insert(k.clone(), strip(v));
+                        orig.insert(k.clone(), strip(v)?);
                     }
                     (ListStrategy::MergeByKey(key), Some(Value::Array(ol))) => {
                         let before = ol.clone();
@@ -180,7 +196,7 @@ fn merge_map(
                         orig.insert(k.clone(), Value::Array(fresh));
                     }
                     _ => {
-                        orig.insert(k.clone(), strip(v));
+                        orig.insert(k.clone(), strip(v)?);
                     }
                 }
             }
@@ -291,7 +307,7 @@ fn merge_list(
                 merge_map(&mut fresh, pm, rules, path)?;
                 orig.push(Value::Object(fresh));
             }
-            _ => orig.push(strip(e)),
+            _ => orig.push(strip(e)?),
         }
     }
     Ok(())

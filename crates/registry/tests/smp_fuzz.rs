@@ -90,3 +90,14 @@ fn the_target_ignores_what_is_not_two_json_texts() {
     // And checks what is: this pair applies and stays applied.
     registry::smp::fuzz(b"{\"a\":[1]}\n{\"a\":[2]}");
 }
+
+/// Inputs the fuzzer found, kept as cases.
+#[test]
+fn found_by_the_fuzzer() {
+    // An unknown `$` key inside a new list item was dropped, so the item never matched itself
+    // again and a second application added it twice; it is refused now.
+    registry::smp::fuzz(
+        br#"{"spec":{"containers":[{"nam~":"a","image":"x","env":[{"name":"A","value":"1"}]}]}}
+{"spec":{"s$teElementOer/containers":[{"name":"a"}],"containers":[{"name":[{"$patche":"elete","name":"A"}]}]}}"#,
+    );
+}
