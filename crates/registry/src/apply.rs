@@ -129,6 +129,10 @@ impl Registry {
                 .map_err(|e| status_from_storage(def, name, e))?;
             let live = match &cur {
                 Some(kv) => Self::decode(def, kv)?,
+                // Only the main resource is created by an apply.
+                None if subresource.is_some() => {
+                    return Err(StatusError::not_found(&def.group_resource(), name))
+                }
                 None => {
                     let mut z = managedfields::zero_value(def.kind);
                     z["apiVersion"] = api_version.clone().into();
