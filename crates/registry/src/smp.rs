@@ -14,6 +14,9 @@ pub enum SmpError {
     /// A directive with a value of the wrong shape.
     #[error("invalid value for {0}")]
     BadDirective(String),
+    /// A merge key whose value is an object or a list (the served kinds' keys are scalars).
+    #[error("map: {element} has a merge key {key} that is not a string, number or boolean")]
+    BadMergeKey { element: String, key: String },
     /// Objects or lists in a list that merges scalars.
     #[error("merging lists of objects or lists requires a merge key: {0}")]
     NoMergeKey(String),
@@ -293,11 +296,20 @@ fn merge_list(
             Some("merge") | None => {}
             Some(_) => return Err(SmpError::BadDirective("$patch".into())),
         }
-        if id.is_none() {
-            return Err(SmpError::MissingMergeKey {
-                element: e.to_string(),
-                key: key.to_string(),
-            });
+        match id {
+            None => {
+                return Err(SmpError::MissingMergeKey {
+                    element: e.to_string(),
+                    key: key.to_string(),
+                })
+            }
+            Some(Value::Object(_) | Value::Array(_)) => {
+                return Err(SmpError::BadMergeKey {
+                    element: e.to_string(),
+                    key: key.to_string(),
+                })
+            }
+            Some(_) => {}
         }
         let existing = id.and_then(|id| orig.iter_mut().find(|o| o.get(key) == Some(id)));
         match (existing, e) {

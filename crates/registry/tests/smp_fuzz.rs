@@ -100,4 +100,10 @@ fn found_by_the_fuzzer() {
         br#"{"spec":{"containers":[{"nam~":"a","image":"x","env":[{"name":"A","value":"1"}]}]}}
 {"spec":{"s$teElementOer/containers":[{"name":"a"}],"containers":[{"name":[{"$patche":"elete","name":"A"}]}]}}"#,
     );
+    // A merge key holding a list with a directive in it: the stored key lost the directive and
+    // never matched again. Merge keys must be scalars now.
+    registry::smp::fuzz(
+        br#"{"spec":{"ckntainers":[{"env":[{"name":"A","value":"1"}],"image":"x","name":"a"}]}}
+{"spec":{"$setElementOrder/cotttttttntaine2s":[{"name":"a"}],"containers":[{"name":[{"$patch":"delete","name":"A"}]}]}}"#,
+    );
 }
