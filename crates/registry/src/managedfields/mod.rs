@@ -303,7 +303,7 @@ impl Request<'_> {
             }
         }
         entries.retain(|e| !e.fields.is_empty());
-        Ok(entries)
+        Ok(cap_update_managers(entries))
     }
 
     /// Server-side apply of `config` to `live` (`Updater.Apply`): the merged object and the new
@@ -378,7 +378,7 @@ impl Request<'_> {
             }),
         }
         entries.retain(|e| !e.fields.is_empty());
-        Ok((merged, entries))
+        Ok((merged, cap_update_managers(entries)))
     }
 
     /// The fields of `config` this manager would own.
@@ -389,6 +389,55 @@ impl Request<'_> {
             &without_managed(config),
         )?))
     }
+}
+
+/// At most this many update entries are kept (`DefaultMaxUpdateManagers`).
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// Folds the oldest update entries into one `ancient-changes` entry per API version until at
+/// most [`MAX_UPDATE_MANAGERS`] remain (upstream's `capManagersManager`): objects written by
+/// many clients keep a bounded `managedFields`.
+fn cap_update_managers(mut entries: Vec<Entry>) -> Vec<Entry> {
+    let mut updaters: Vec<usize> = (0..entries.len())
+        .filter(|i| entries[*i].operation == Operation::Update)
+        .collect();
+    if updaters.len() <= MAX_UPDATE_MANAGERS {
+        return entries;
+    }
+    updaters.sort_by(|a, b| {
+        let (a, b) = (&entries[*a], &entries[*b]);
+        (&a.time, &a.manager).cmp(&(&b.time, &b.manager))
+    });
+    let mut remaining = updaters.len();
+    let mut first_of_version: Vec<(String, usize)> = Vec::new();
+    let mut gone = vec![false; entries.len()];
+    for i in updaters {
+        if remaining <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let version = entries[i].api_version.clone();
+        match first_of_version.iter().find(|(v, _)| *v == version) {
+            Some((_, bucket)) => {
+                let bucket = *bucket;
+                let fields = entries[i].fields.clone();
+                let time = entries[i].time.clone();
+                let b = &mut entries[bucket];
+                b.manager = "ancient-changes".into();
+                b.subresource = String::new();
+                b.fields = b.fields.union(&fields);
+                b.time = time;
+                gone[i] = true;
+                remaining -= 1;
+            }
+            None => first_of_version.push((version, i)),
+        }
+    }
+    let mut i = 0;
+    entries.retain(|_| {
+        i += 1;
+        !gone[i - 1]
+    });
+    entries
 }
 
 fn without_managed(v: &Value) -> Value {

@@ -248,3 +248,32 @@ fn entries_round_trip_and_sort_applies_first() {
     assert!(decode(&json!({"metadata": {"managedFields": [{"operation": "Bogus"}]}})).is_none());
     assert!(is_reset(&json!({"metadata": {"managedFields": [{}]}})));
 }
+
+#[test]
+fn more_than_ten_updaters_fold_into_ancient_changes() {
+    let mut ops = Vec::new();
+    for i in 0..12 {
+        let mut data = serde_json::Map::new();
+        for j in 0..=i {
+            data.insert(format!("k{j}"), json!("v"));
+        }
+        let manager: &'static str = Box::leak(format!("m{i:02}").into_boxed_str());
+        ops.push((Op::Update(manager, cm(Value::Object(data))), None));
+    }
+    let (_, entries) = run("ConfigMap", ops);
+    let names: Vec<&str> = entries.iter().map(|e| e.manager.as_str()).collect();
+    // The cap holds after every write: at the eleventh the two oldest (m00 owning `data` and
+    // k0, m01 owning k1) became one bucket, at the twelfth m02 joined it; the bucket takes the
+    // time of the last entry folded in.
+    assert_eq!(names.len(), MAX_UPDATE_MANAGERS);
+    assert_eq!(names[0], "ancient-changes");
+    assert_eq!(
+        entries[0].fields.to_fields_v1(),
+        json!({"f:data": {".": {}, "f:k0": {}, "f:k1": {}, "f:k2": {}}})
+    );
+    assert_eq!(entries[0].time.as_deref(), Some("2026-01-01T00:00:02Z"));
+    assert_eq!(
+        &names[1..],
+        ["m03", "m04", "m05", "m06", "m07", "m08", "m09", "m10", "m11"]
+    );
+}
