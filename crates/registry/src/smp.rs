@@ -234,6 +234,13 @@ fn merge_map(
         None => {}
         Some(Value::Array(keep)) => {
             let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
+            // Every field the patch sets must be kept (`applyRetainKeysDirective`).
+            let outside = patch
+                .iter()
+                .any(|(k, v)| !k.starts_with('$') && !v.is_null() && !keep.contains(&k.as_str()));
+            if outside {
+                return Err(SmpError::BadDirective("$retainKeys".into()));
+            }
             orig.retain(|k, _| keep.contains(&k.as_str()));
         }
         Some(_) => return Err(SmpError::BadDirective("$retainKeys".into())),

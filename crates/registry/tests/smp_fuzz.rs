@@ -91,19 +91,22 @@ fn the_target_ignores_what_is_not_two_json_texts() {
     registry::smp::fuzz(b"{\"a\":[1]}\n{\"a\":[2]}");
 }
 
-/// Inputs the fuzzer found, kept as cases.
+/// The fuzz target's seeds, among them what the fuzzer found (each fixed since):
+/// - `regression-unknown-directive-in-new-item`: an unknown `$` key inside a new list item was
+///   dropped, so the item never matched itself again and a second application added it twice;
+/// - `regression-directive-in-merge-key`: a merge key holding a list with a directive in it lost
+///   the directive when stored and never matched again (merge keys must be scalars);
+/// - `regression-retainkeys-drops-merge-key`: `$retainKeys` dropped the item's own merge key
+///   (a patch may set only fields its `$retainKeys` keeps, as upstream checks).
 #[test]
-fn found_by_the_fuzzer() {
-    // An unknown `$` key inside a new list item was dropped, so the item never matched itself
-    // again and a second application added it twice; it is refused now.
-    registry::smp::fuzz(
-        br#"{"spec":{"containers":[{"nam~":"a","image":"x","env":[{"name":"A","value":"1"}]}]}}
-{"spec":{"s$teElementOer/containers":[{"name":"a"}],"containers":[{"name":[{"$patche":"elete","name":"A"}]}]}}"#,
-    );
-    // A merge key holding a list with a directive in it: the stored key lost the directive and
-    // never matched again. Merge keys must be scalars now.
-    registry::smp::fuzz(
-        br#"{"spec":{"ckntainers":[{"env":[{"name":"A","value":"1"}],"image":"x","name":"a"}]}}
-{"spec":{"$setElementOrder/cotttttttntaine2s":[{"name":"a"}],"containers":[{"name":[{"$patch":"delete","name":"A"}]}]}}"#,
-    );
+fn seeds_and_what_the_fuzzer_found() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds/strategic_merge_patch");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("the seeds directory") {
+        let path = entry.expect("an entry").path();
+        registry::smp::fuzz(&std::fs::read(&path).expect("a seed"));
+        n += 1;
+    }
+    assert!(n >= 5, "{} holds {n} seeds", dir.display());
 }

@@ -270,6 +270,18 @@ fn malformed_patches_are_errors() {
         json!({"mergingList": [{"value": "b"}]}),
         Err("does not contain declared merge key: name"),
     );
+    check(
+        "a field the patch sets but $retainKeys drops",
+        json!({"retainKeysMap": {"name": "foo"}}),
+        json!({"retainKeysMap": {"$retainKeys": ["name"], "name": "foo", "value": "bar"}}),
+        Err("invalid value for $retainKeys"),
+    );
+    check(
+        "$retainKeys keeps what it names",
+        json!({"retainKeysMap": {"name": "foo", "value": "a", "other": "b"}}),
+        json!({"retainKeysMap": {"$retainKeys": ["name", "value"], "value": "c"}}),
+        Ok(json!({"retainKeysMap": {"name": "foo", "value": "c"}})),
+    );
     assert!(matches!(
         apply_with(
             &mut json!({}),
