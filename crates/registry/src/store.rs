@@ -892,7 +892,8 @@ impl Registry {
                 let mut out = old.clone();
                 out["status"] = new.get("status").cloned().unwrap_or(Value::Null);
                 let om = meta_mut(&mut out);
-                for f in ["labels", "annotations"] {
+                // Ownership as the write computed it (an apply to status sets its own entry).
+                for f in ["labels", "annotations", "managedFields"] {
                     match meta(&new).get(f) {
                         Some(v) => om.insert(f.into(), v.clone()),
                         None => om.remove(f),

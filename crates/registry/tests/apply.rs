@@ -167,3 +167,41 @@ fn updates_record_their_manager_and_a_reset_clears_all() {
         w.object
     );
 }
+
+#[test]
+fn an_apply_to_status_is_owned_with_its_subresource() {
+    let reg = setup();
+    let pods = registry::served("", "pods");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    reg.create(pods, "default", pod, &by("creator")).unwrap();
+    let status = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    let w = reg
+        .patch(
+            pods,
+            "default",
+            "p",
+            PatchType::Apply { force: false },
+            &serde_json::to_vec(&status).unwrap(),
+            Some("status"),
+            &by("kubelet"),
+        )
+        .unwrap();
+    assert_eq!(w.object["status"]["conditions"][0]["type"], "Ready");
+    let entries = w.object["metadata"]["managedFields"].as_array().unwrap();
+    let kubelet = entries
+        .iter()
+        .find(|e| e["manager"] == "kubelet")
+        .expect("kubelet's entry");
+    assert_eq!(kubelet["subresource"], "status");
+    assert_eq!(kubelet["operation"], "Apply");
+    assert_eq!(
+        kubelet["fieldsV1"],
+        json!({"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": {".": {}, "f:status": {}, "f:type": {}}}}})
+    );
+    assert!(
+        entries.iter().any(|e| e["manager"] == "creator"),
+        "the creator keeps its entry"
+    );
+}
