@@ -12,6 +12,9 @@ use crate::store::{
 use api_types::{format_rfc3339, StatusError, StatusReason};
 use serde_json::Value;
 
+/// The owner of an unowned object's fields at its first apply.
+const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+
 /// kubectl's client-side apply annotation.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -140,7 +143,21 @@ impl Registry {
                     z
                 }
             };
-            let entries = managedfields::decode(&live).unwrap_or_default();
+            let mut entries = managedfields::decode(&live).unwrap_or_default();
+            if entries.is_empty() && cur.is_some() {
+                // An object nobody owns (written before ownership was tracked, or reset): its
+                // fields go to `before-first-apply` first, so an apply that changes them
+                // conflicts (`skipNonAppliedManager`); kubectl hands them over like CSA's.
+                let before = Request {
+                    manager: BEFORE_FIRST_APPLY,
+                    subresource: "",
+                    ..req
+                };
+                let mut zero = managedfields::zero_value(def.kind);
+                zero["apiVersion"] = api_version.clone().into();
+                zero["kind"] = def.kind.into();
+                entries = before.update(&zero, &live, entries).unwrap_or_default();
+            }
             // Admission changed the configuration only if this apply creates the object.
             let owned = opts.before_admission.as_ref().filter(|_| cur.is_none());
             let (mut merged, entries) =

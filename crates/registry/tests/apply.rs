@@ -205,3 +205,30 @@ fn an_apply_to_status_is_owned_with_its_subresource() {
         "the creator keeps its entry"
     );
 }
+
+#[test]
+fn an_unowned_object_is_first_owned_by_before_first_apply() {
+    let reg = setup();
+    let def = registry::served("", "configmaps");
+    let w = reg
+        .create(def, "default", cm(json!({"a": "1"})), &by("creator"))
+        .unwrap();
+    let mut reset = w.object.clone();
+    reset["metadata"]["managedFields"] = json!([{}]);
+    reg.update(def, "default", "c", reset, None, &by("resetter"))
+        .unwrap();
+    let e = apply(&reg, "c", cm(json!({"a": "2"})), None, &by("m")).unwrap_err();
+    assert_eq!(e.code, 409);
+    assert_eq!(
+        e.message,
+        "Apply failed with 1 conflict: conflict with \"before-first-apply\" using v1: .data.a"
+    );
+    let w = apply(&reg, "c", cm(json!({"a": "1", "b": "2"})), None, &by("m")).unwrap();
+    let managers: Vec<&str> = w.object["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["m", "before-first-apply"]);
+}
