@@ -82,6 +82,11 @@ def test_the_api_answers_as_upstream(server):
     assert status == 422, body
     assert body["message"] == ('PatchOptions.meta.k8s.io "" is invalid: '
                                "fieldManager: Required value: is required for apply patch")
+    status, _, body = server.request("POST", f"/api/v1/namespaces/{ns}/configmaps?fieldManager=" + "m" * 129,
+                                     {"metadata": {"name": "long"}})
+    assert status == 422, body
+    assert body["message"] == ('CreateOptions.meta.k8s.io "" is invalid: '
+                               "fieldManager: Too long: may not be more than 128 bytes")
     status, _, body = server.request("PATCH", path + "?force=true", b'{"data":{"k":"1"}}',
                                      {"Content-Type": "application/merge-patch+json"})
     assert status == 422, body

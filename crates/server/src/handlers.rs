@@ -134,46 +134,46 @@ fn manager_from_user_agent(ua: &str) -> String {
     product.chars().take(128).collect()
 }
 
-/// `ValidatePatchOptions`: `force` only for apply, a manager required for apply, managers short
-/// and printable. Answered as upstream: 422 on `PatchOptions.meta.k8s.io`.
-fn validate_patch_options(q: &Query, pt: PatchType, force_given: bool) -> Result<(), StatusError> {
+/// The write options' own validation (`ValidateCreateOptions`, `ValidateUpdateOptions`,
+/// `ValidatePatchOptions`): managers short and printable; for patches, `force` only with apply
+/// and a manager required for apply. Answered as upstream: 422 on `<options>.meta.k8s.io`.
+fn validate_write_options(
+    q: &Query,
+    options: &str,
+    patch: Option<(PatchType, bool)>,
+) -> Result<(), StatusError> {
     let manager = q.get("fieldManager");
     let mut causes = Vec::new();
-    let mut cause = |reason: &str, message: String| {
+    let mut cause = |field: &str, reason: &str, message: String| {
         causes.push(api_types::Cause {
             reason: reason.into(),
             message,
-            field: "fieldManager".into(),
+            field: field.into(),
         })
     };
-    match pt {
-        PatchType::Apply { .. } if manager.is_empty() => cause(
+    match patch {
+        Some((PatchType::Apply { .. }, _)) if manager.is_empty() => cause(
+            "fieldManager",
             "FieldValueRequired",
             "Required value: is required for apply patch".into(),
         ),
-        PatchType::Apply { .. } => {}
-        _ if force_given => {
-            return Err(StatusError::invalid(
-                "meta.k8s.io",
-                "PatchOptions.meta.k8s.io",
-                "PatchOptions",
-                "",
-                vec![api_types::Cause {
-                    reason: "FieldValueForbidden".into(),
-                    message: "Forbidden: may not be specified for non-apply patch".into(),
-                    field: "force".into(),
-                }],
-            ))
-        }
-        _ => {}
+        Some((PatchType::Apply { .. }, _)) | None => {}
+        Some((_, force_given)) if force_given => cause(
+            "force",
+            "FieldValueForbidden",
+            "Forbidden: may not be specified for non-apply patch".into(),
+        ),
+        Some(_) => {}
     }
     if manager.len() > 128 {
         cause(
+            "fieldManager",
             "FieldValueTooLong",
             "Too long: may not be more than 128 bytes".into(),
         );
-    } else if manager.chars().any(|c| !(' '..='~').contains(&c)) {
+    } else if manager.chars().any(char::is_control) {
         cause(
+            "fieldManager",
             "FieldValueInvalid",
             format!("Invalid value: {manager:?}: must be composed of printable characters"),
         );
@@ -183,8 +183,8 @@ fn validate_patch_options(q: &Query, pt: PatchType, force_given: bool) -> Result
     }
     Err(StatusError::invalid(
         "meta.k8s.io",
-        "PatchOptions.meta.k8s.io",
-        "PatchOptions",
+        &format!("{options}.meta.k8s.io"),
+        options,
         "",
         causes,
     ))
@@ -270,6 +270,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                     "create",
                 ));
             }
+            validate_write_options(&r.query, "CreateOptions", None)?;
             let mut body = negotiate::decode_object(r.header("content-type"), &r.body)?;
             let mut opts = r.write_options(state)?;
             // Mutating admission, before the registry (kube-apiserver's `admit` step); what it
@@ -283,6 +284,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
             single(&r, state, obj, 201, &w.warnings)
         }
         "update" => {
+            validate_write_options(&r.query, "UpdateOptions", None)?;
             let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
             let w = reg.update(
                 def,
@@ -315,7 +317,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                     ))
                 }
             };
-            validate_patch_options(&r.query, pt, force.is_some())?;
+            validate_write_options(&r.query, "PatchOptions", Some((pt, force.is_some())))?;
             let mut opts = r.write_options(state)?;
             // The apply body is YAML (JSON being YAML too); the registry takes JSON.
             let body = match pt {
