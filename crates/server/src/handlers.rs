@@ -130,8 +130,17 @@ impl Req<'_> {
 /// The manager of a write without `fieldManager`: the user agent's product
 /// (`prefixFromUserAgent` in upstream's `handlers/rest.go`).
 fn manager_from_user_agent(ua: &str) -> String {
-    let product = ua.split('/').next().unwrap_or("");
-    product.chars().take(128).collect()
+    let mut out = String::new();
+    for c in ua.split('/').next().unwrap_or("").chars() {
+        if c.is_control() {
+            continue;
+        }
+        if out.len() + c.len_utf8() > 128 {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The write options' own validation (`ValidateCreateOptions`, `ValidateUpdateOptions`,
@@ -555,4 +564,28 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     );
     *resp.body_mut() = Body::Stream(rx);
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::manager_from_user_agent;
+
+    #[test]
+    fn managers_from_user_agents() {
+        for (ua, want) in [
+            (
+                "kubectl/v1.33.1 (linux/amd64) kubernetes/8adc0f0",
+                "kubectl".to_string(),
+            ),
+            (
+                "OpenAPI-Generator/33.1.0/python",
+                "OpenAPI-Generator".to_string(),
+            ),
+            ("", String::new()),
+            ("a\u{7}b/1", "ab".to_string()),
+            (&"é".repeat(100), "é".repeat(64)),
+        ] {
+            assert_eq!(manager_from_user_agent(ua), want, "{ua:?}");
+        }
+    }
 }
