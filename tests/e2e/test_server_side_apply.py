@@ -149,6 +149,13 @@ def test_created_objects_record_their_manager(server, version):
     server.kubectl(version, "-n", ns, "create", "configmap", "made", "--from-literal=x=1")
     _, own = owners(server, version, ns, "cm", "made")
     assert own == {("kubectl-create", "Update"): {"f:data": {".": {}, "f:x": {}}}}
+    # The name label is a default, so the namespace's creator owns it; the system namespaces
+    # are kube-apiserver's.
+    ns_obj = json.loads(server.kubectl(version, "get", "ns", ns, "-o", "json", "--show-managed-fields").stdout)
+    assert [(e["manager"], e["fieldsV1"]) for e in ns_obj["metadata"]["managedFields"]] == [
+        ("kubectl-create", {"f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}})]
+    ns_obj = json.loads(server.kubectl(version, "get", "ns", "default", "-o", "json", "--show-managed-fields").stdout)
+    assert [e["manager"] for e in ns_obj["metadata"]["managedFields"]] == ["kube-apiserver"]
     server.kubectl(version, "-n", ns, "label", "cm", "made", "team=a")
     _, own = owners(server, version, ns, "cm", "made")
     assert own[("kubectl-label", "Update")] == {"f:metadata": {"f:labels": {".": {}, "f:team": {}}}}

@@ -55,8 +55,8 @@ impl Strategy for SecretStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
         typed_check::<Secret>(obj)
     }
-    fn prepare_for_create(&self, obj: &mut Value) {
-        fold_string_data(obj);
+    fn defaults(&self, obj: &mut Value) {
+        // `SetDefaults_Secret`, on decode upstream: the writer owns `type`.
         if obj
             .get("type")
             .and_then(Value::as_str)
@@ -66,8 +66,11 @@ impl Strategy for SecretStrategy {
             obj["type"] = "Opaque".into();
         }
     }
+    fn prepare_for_create(&self, obj: &mut Value) {
+        fold_string_data(obj);
+    }
     fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
-        self.prepare_for_create(new);
+        fold_string_data(new);
     }
     fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
         let data = map(obj, "data");

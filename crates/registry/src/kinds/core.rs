@@ -30,6 +30,10 @@ impl Strategy for NamespaceStrategy {
     fn name_rule(&self) -> fn(&str) -> Vec<String> {
         dns1123_label
     }
+    fn defaults(&self, obj: &mut Value) {
+        // `SetDefaults_Namespace`: the name label is a default, so the creator owns it.
+        set_name_label(obj);
+    }
     fn prepare_for_create(&self, obj: &mut Value) {
         // Every namespace carries the `kubernetes` finalizer and starts Active.
         let fins = object_field(obj, "spec")
@@ -280,23 +284,24 @@ impl Strategy for ServiceStrategy {
     fn name_rule(&self) -> fn(&str) -> Vec<String> {
         dns1035_label
     }
-    fn prepare_for_create(&self, obj: &mut Value) {
-        {
-            let spec = object_field(obj, "spec");
-            spec.entry("type").or_insert_with(|| "ClusterIP".into());
-            spec.entry("sessionAffinity")
-                .or_insert_with(|| "None".into());
-            spec.entry("internalTrafficPolicy")
-                .or_insert_with(|| "Cluster".into());
-            if let Some(Value::Array(ports)) = spec.get_mut("ports") {
-                for p in ports.iter_mut().filter_map(Value::as_object_mut) {
-                    p.entry("protocol").or_insert_with(|| "TCP".into());
-                    if let Some(port) = p.get("port").cloned() {
-                        p.entry("targetPort").or_insert(port);
-                    }
+    fn defaults(&self, obj: &mut Value) {
+        // `SetDefaults_Service`: applied on decode upstream, so the writer owns them.
+        let spec = object_field(obj, "spec");
+        spec.entry("type").or_insert_with(|| "ClusterIP".into());
+        spec.entry("sessionAffinity")
+            .or_insert_with(|| "None".into());
+        spec.entry("internalTrafficPolicy")
+            .or_insert_with(|| "Cluster".into());
+        if let Some(Value::Array(ports)) = spec.get_mut("ports") {
+            for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                p.entry("protocol").or_insert_with(|| "TCP".into());
+                if let Some(port) = p.get("port").cloned() {
+                    p.entry("targetPort").or_insert(port);
                 }
             }
         }
+    }
+    fn prepare_for_create(&self, obj: &mut Value) {
         obj["status"] = json!({"loadBalancer": {}});
     }
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
