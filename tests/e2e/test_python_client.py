@@ -114,3 +114,24 @@ def test_token_for_a_second_client(server, core):
             return False
 
     eventually(allowed, 3.0, "the binding takes effect")
+
+
+def test_server_side_apply_and_managed_fields(core):
+    """The Python client's apply (`application/apply-patch+yaml` with a field manager) and the
+    ownership it reads back as typed `V1ManagedFieldsEntry` objects."""
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"k": "1"}}
+    cm = core.patch_namespaced_config_map("applied", "pyclient", body, field_manager="py",
+                                          _content_type="application/apply-patch+yaml")
+    assert cm.data == {"k": "1"}
+    entry = cm.metadata.managed_fields[0]
+    assert (entry.manager, entry.operation, entry.fields_type) == ("py", "Apply", "FieldsV1")
+    assert entry.fields_v1 == {"f:data": {"f:k": {}}}
+    with pytest.raises(ApiException) as e:
+        core.patch_namespaced_config_map("applied", "pyclient", dict(body, data={"k": "2"}), field_manager="other",
+                                         _content_type="application/apply-patch+yaml")
+    assert e.value.status == 409
+    assert 'conflict with \\"py\\": .data.k' in e.value.body
+    cm = core.patch_namespaced_config_map("applied", "pyclient", dict(body, data={"k": "2"}), field_manager="other",
+                                          force=True, _content_type="application/apply-patch+yaml")
+    assert cm.data == {"k": "2"}
+    assert [m.manager for m in cm.metadata.managed_fields] == ["other"]
