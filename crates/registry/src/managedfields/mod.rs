@@ -208,25 +208,29 @@ pub fn encode(entries: &[Entry]) -> Value {
 
 /// Fields nobody owns: identity and system metadata (`stripmeta.go`).
 fn strip(set: &Set) -> Set {
-    let mut meta = Set::default();
-    let f = |s: &str| PathElement::Field(s.into());
-    meta.insert(&[f("apiVersion")]);
-    meta.insert(&[f("kind")]);
-    meta.insert(&[f("metadata")]);
-    for m in [
-        "name",
-        "namespace",
-        "creationTimestamp",
-        "selfLink",
-        "uid",
-        "clusterName",
-        "generation",
-        "managedFields",
-        "resourceVersion",
-    ] {
-        meta.insert(&[f("metadata"), f(m)]);
-    }
-    set.difference(&meta)
+    static SYSTEM: std::sync::OnceLock<Set> = std::sync::OnceLock::new();
+    let system = SYSTEM.get_or_init(|| {
+        let mut meta = Set::default();
+        let f = |s: &str| PathElement::Field(s.into());
+        meta.insert(&[f("apiVersion")]);
+        meta.insert(&[f("kind")]);
+        meta.insert(&[f("metadata")]);
+        for m in [
+            "name",
+            "namespace",
+            "creationTimestamp",
+            "selfLink",
+            "uid",
+            "clusterName",
+            "generation",
+            "managedFields",
+            "resourceVersion",
+        ] {
+            meta.insert(&[f("metadata"), f(m)]);
+        }
+        meta
+    });
+    set.difference(system)
 }
 
 /// What one write is: its kind's schema, the fields its endpoint may not own (`status` on the
