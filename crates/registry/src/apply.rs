@@ -136,12 +136,7 @@ impl Registry {
                 None if subresource.is_some() => {
                     return Err(StatusError::not_found(&def.group_resource(), name))
                 }
-                None => {
-                    let mut z = managedfields::zero_value(def.kind);
-                    z["apiVersion"] = api_version.clone().into();
-                    z["kind"] = def.kind.into();
-                    z
-                }
+                None => managedfields::zero_value(&api_version, def.kind),
             };
             let mut entries = managedfields::decode(&live).unwrap_or_default();
             if entries.is_empty() && cur.is_some() {
@@ -153,9 +148,7 @@ impl Registry {
                     subresource: "",
                     ..req
                 };
-                let mut zero = managedfields::zero_value(def.kind);
-                zero["apiVersion"] = api_version.clone().into();
-                zero["kind"] = def.kind.into();
+                let zero = managedfields::zero_value(&api_version, def.kind);
                 entries = before.update(&zero, &live, entries).unwrap_or_default();
             }
             // Admission changed the configuration only if this apply creates the object.

@@ -11,6 +11,16 @@ use std::sync::OnceLock;
 /// The OpenAPI v2 definitions of every served kind (generated; see the module docs).
 pub const DEFINITIONS: &str = include_str!("../openapi/definitions.json");
 
+/// The OpenAPI definition name of a served kind, as upstream names them:
+/// `io.k8s.api.rbac.v1.ClusterRole`, `io.k8s.api.core.v1.Pod`.
+pub fn definition_name(group: &str, version: &str, kind: &str) -> String {
+    let g = match group {
+        "" => "core",
+        g => g.split('.').next().unwrap_or(g),
+    };
+    format!("io.k8s.api.{g}.{version}.{kind}")
+}
+
 /// An index into [`Schema::types`].
 pub type TypeId = usize;
 

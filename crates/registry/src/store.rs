@@ -569,9 +569,7 @@ impl Registry {
         m.insert("creationTimestamp".into(), now.into());
         def.strategy.defaults(&mut body);
         if track == Track::Update {
-            let mut base = managedfields::zero_value(def.kind);
-            base["apiVersion"] = def.api_version().into();
-            base["kind"] = def.kind.into();
+            let base = managedfields::zero_value(&def.api_version(), def.kind);
             let sent = opts.before_admission.as_ref().map(|b| {
                 let mut b = b.clone();
                 def.strategy.defaults(&mut b);

@@ -8,6 +8,7 @@
 use k8s_openapi::api::{authentication, authorization, coordination, core, rbac};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use registry::lists::{self, ListType, Patch};
+use registry::schema::definition_name;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -42,15 +43,6 @@ fn roots(g: &mut schemars::SchemaGenerator) {
         meta::DeleteOptions,
         meta::WatchEvent<core::v1::Pod>,
     );
-}
-
-/// `io.k8s.api.rbac.v1` for group `rbac.authorization.k8s.io`, as upstream names packages.
-fn package(group: &str, version: &str) -> String {
-    let g = match group {
-        "" => "core",
-        g => g.split('.').next().unwrap_or(g),
-    };
-    format!("io.k8s.api.{g}.{version}")
 }
 
 fn generate() -> Value {
@@ -95,8 +87,8 @@ fn generate() -> Value {
     // v1beta1 and v1alpha1 types are copies of v1.
     for def in registry::resources() {
         for version in &def.versions[1..] {
-            let from = format!("{}.{}", package(def.group, "v1"), def.kind);
-            let to = format!("{}.{}", package(def.group, version), def.kind);
+            let from = definition_name(def.group, "v1", def.kind);
+            let to = definition_name(def.group, version, def.kind);
             for (f, t) in [
                 (from.clone(), to.clone()),
                 (format!("{from}List"), format!("{to}List")),
@@ -111,7 +103,7 @@ fn generate() -> Value {
     // in upstream's shape.
     for def in registry::resources() {
         let kind = def.kind;
-        let name = format!("{}.{kind}", package(def.group, "v1"));
+        let name = definition_name(def.group, "v1", kind);
         if !def.verbs.contains(&"list") || !defs.contains_key(&name) {
             continue;
         }
@@ -131,7 +123,7 @@ fn generate() -> Value {
     }
     for def in registry::resources() {
         for version in def.versions {
-            let name = format!("{}.{}", package(def.group, version), def.kind);
+            let name = definition_name(def.group, version, def.kind);
             let gvk = |kind: &str| json!([{"group": def.group, "kind": kind, "version": version}]);
             let d = defs.get_mut(&name).unwrap_or_else(|| {
                 panic!("served kind {name} has no schema: add its type to roots()")

@@ -455,7 +455,7 @@ fn without_managed(v: &Value) -> Value {
 /// The Go zero value of a kind as upstream serializes it (struct fields without `omitempty`
 /// appear empty): the "before" of a create, so a new pod's manager owns `f:spec` children but
 /// not `f:spec` itself, exactly as upstream's `Creater.New`.
-pub fn zero_value(kind: &str) -> Value {
+pub fn zero_value(api_version: &str, kind: &str) -> Value {
     let mut v = match kind {
         "Pod" => json!({"spec": {"containers": null}, "status": {}}),
         "Namespace" | "Node" => json!({"spec": {}, "status": {}}),
@@ -469,6 +469,8 @@ pub fn zero_value(kind: &str) -> Value {
         _ => json!({}),
     };
     v["metadata"] = json!({"creationTimestamp": null});
+    v["apiVersion"] = api_version.into();
+    v["kind"] = kind.into();
     v
 }
 

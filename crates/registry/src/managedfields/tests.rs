@@ -15,7 +15,7 @@ enum Op {
 fn run(kind: &str, ops: Vec<(Op, Option<&str>)>) -> (Value, Vec<Entry>) {
     let schema = Schema::get();
     let ty = schema.kind("", "v1", kind).expect("kind");
-    let mut live = zero_value(kind);
+    let mut live = zero_value("v1", kind);
     let mut entries = Vec::new();
     for (i, (op, want_conflict)) in ops.into_iter().enumerate() {
         let now = format!("2026-01-01T00:00:{i:02}Z");

@@ -214,14 +214,6 @@ fn to_v3(v: &Value, reached: &mut BTreeSet<String>) -> Value {
     }
 }
 
-fn package(group: &str, version: &str) -> String {
-    let g = match group {
-        "" => "core",
-        g => g.split('.').next().unwrap_or(g),
-    };
-    format!("io.k8s.api.{g}.{version}")
-}
-
 fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -246,7 +238,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
     let mut reached = BTreeSet::new();
     let mut paths = Map::new();
     for def in served {
-        let kind_schema = format!("{}.{}", package(group, version), def.kind);
+        let kind_schema = registry::schema::definition_name(group, version, def.kind);
         reached.insert(kind_schema.clone());
         let list_schema = format!("{kind_schema}List");
         let gvk = json!({"group": group, "version": version, "kind": def.kind});
@@ -454,7 +446,7 @@ mod tests {
             for v in def.versions {
                 let doc = docs.v3(&gv_path(def.group, v)).expect("document");
                 let parsed: Value = serde_json::from_slice(&doc.body).expect("JSON");
-                let name = format!("{}.{}", package(def.group, v), def.kind);
+                let name = registry::schema::definition_name(def.group, v, def.kind);
                 let s = &parsed["components"]["schemas"][&name];
                 assert_eq!(
                     s["x-kubernetes-group-version-kind"][0]["kind"], def.kind,
