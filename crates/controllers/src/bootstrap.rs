@@ -9,16 +9,8 @@ use serde_json::{json, Value};
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
-const READ_WRITE: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+/// Read and write: every verb a stored resource serves.
+const READ_WRITE: &[&str] = registry::resource::ALL_VERBS;
 
 /// `PolicyRuleBuilder.Rule()` sorts every list.
 fn sorted(xs: &[&str]) -> Vec<String> {
