@@ -33,26 +33,35 @@ pub enum ImpersonationError {
 }
 
 impl Request {
-    /// From header (name, value) pairs, names in any case; None when none is present.
+    /// From header (name, value) pairs, names in any case; None when nothing is asked
+    /// (`buildImpersonationRequests`): the user and the uid are the first of their headers
+    /// (Go's `Header.Get`), and an empty one asks for nothing; every group and extra value
+    /// counts, empty or not.
     pub fn from_headers<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> Option<Request> {
         let mut r = Request::default();
-        let mut any = false;
+        let (mut user, mut uid) = (None, None);
         for (name, value) in headers {
             let lower = name.to_ascii_lowercase();
             match lower.as_str() {
-                "impersonate-user" => r.user = Some(value.to_string()),
+                "impersonate-user" => {
+                    user.get_or_insert(value);
+                }
                 "impersonate-group" => r.groups.push(value.to_string()),
-                "impersonate-uid" => r.uid = Some(value.to_string()),
-                other => match other.strip_prefix("impersonate-extra-") {
-                    Some(key) => {
+                "impersonate-uid" => {
+                    uid.get_or_insert(value);
+                }
+                other => {
+                    if let Some(key) = other.strip_prefix("impersonate-extra-") {
                         let key = percent_decode_str(key).decode_utf8_lossy().into_owned();
                         r.extra.entry(key).or_default().push(value.to_string());
                     }
-                    None => continue,
-                },
+                }
             }
-            any = true;
         }
+        r.user = user.filter(|u| !u.is_empty()).map(str::to_string);
+        r.uid = uid.filter(|u| !u.is_empty()).map(str::to_string);
+        let any =
+            r.user.is_some() || r.uid.is_some() || !r.groups.is_empty() || !r.extra.is_empty();
         any.then_some(r)
     }
 
@@ -194,5 +203,16 @@ mod tests {
             ["system:unauthenticated"]
         );
         assert!(Request::from_headers([("Accept", "x")].into_iter()).is_none());
+        // An empty user or uid asks for nothing; the first user header wins, as Go's Get.
+        assert!(Request::from_headers([("Impersonate-User", "")].into_iter()).is_none());
+        assert!(Request::from_headers([("Impersonate-Uid", "")].into_iter()).is_none());
+        let two = req(&[
+            ("Impersonate-User", "first"),
+            ("Impersonate-User", "second"),
+        ]);
+        assert_eq!(two.user.as_deref(), Some("first"));
+        assert!(req(&[("Impersonate-User", ""), ("Impersonate-Group", "g")])
+            .checks()
+            .is_err());
     }
 }

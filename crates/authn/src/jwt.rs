@@ -69,7 +69,7 @@ fn kid_of(spki_der: &[u8]) -> String {
 }
 
 /// Minimal DER: (tag, content, rest).
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&len0, rest) = rest.split_first()?;
     let (len, rest) = if len0 < 0x80 {
@@ -234,6 +234,28 @@ impl Signer {
     }
 }
 
+/// A NumericDate claim (`exp`, `nbf`, `iat`) as go-jose reads it: any JSON number, floats
+/// truncated toward zero (`strconv.ParseFloat` then `int64`); absent or null is None. Anything
+/// else, or a number outside the 64-bit range, is an error, which fails authentication: a
+/// claim that cannot be read must never skip its check.
+pub fn numeric_date(claims: &Value, key: &str) -> Result<Option<i64>, String> {
+    const ERR: &str = "square/go-jose/jwt: expected number value to unmarshal NumericDate";
+    match claims.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Some(i)),
+            // i64::MAX as f64 rounds up to 2^63, itself out of range: compare with `<`.
+            (None, Some(f)) if f.is_finite() && f >= i64::MIN as f64 && f < i64::MAX as f64 =>
+            {
+                #[allow(clippy::cast_possible_truncation, reason = "truncation is go-jose's")]
+                Ok(Some(f.trunc() as i64))
+            }
+            _ => Err(ERR.into()),
+        },
+        Some(_) => Err(ERR.into()),
+    }
+}
+
 /// The claims of a token, unverified (for routing it to the authenticator of its issuer).
 pub fn unverified_claims(token: &str) -> Option<Value> {
     let t = token.trim();
@@ -287,6 +309,25 @@ pub fn verify(token: &str, keys: &[PublicKey]) -> Result<Value, JwtError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_dates_as_go_jose_reads_them() {
+        let c = json!({"i": 1700000000, "f": 1700000000.9, "neg": -5.5, "big": 1e300,
+                       "s": "1700000000", "b": true, "n": null, "u": 18446744073709551615u64});
+        let d = |k: &str| numeric_date(&c, k);
+        assert_eq!(d("i"), Ok(Some(1_700_000_000)));
+        assert_eq!(
+            d("f"),
+            Ok(Some(1_700_000_000)),
+            "floats are read, truncated"
+        );
+        assert_eq!(d("neg"), Ok(Some(-5)));
+        assert_eq!(d("n"), Ok(None));
+        assert_eq!(d("absent"), Ok(None));
+        for bad in ["big", "s", "b", "u"] {
+            assert!(d(bad).is_err(), "{bad} must fail, never skip the check");
+        }
+    }
 
     fn signer() -> Signer {
         let rng = SystemRandom::new();

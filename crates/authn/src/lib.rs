@@ -11,7 +11,7 @@ pub mod impersonation;
 pub mod jwt;
 pub mod serviceaccount;
 pub mod tokenfile;
-mod x509;
+pub mod x509;
 
 pub use tokenfile::TokenFile;
 pub use x509::user_from_certificate;
@@ -31,7 +31,8 @@ pub enum AuthnError {
     /// An Authorization header with a scheme nothing here handles.
     #[error("unsupported authorization scheme")]
     UnsupportedScheme,
-    /// A client certificate that verified but cannot name a user (several UIDs, an empty one).
+    /// A client certificate that does not verify against the client CAs, or that verified
+    /// but cannot name a user (several UIDs, an empty one).
     #[error("{0}")]
     Certificate(String),
     /// Anonymous requests are disabled and no credential was presented.
@@ -66,14 +67,20 @@ pub enum Bearer<'a> {
     Token(&'a str),
     /// Some other scheme (Basic, ...).
     Other,
+    /// A header whose bytes are not text: a credential nothing can accept.
+    Unreadable,
 }
 
 /// Parses an Authorization header value as upstream: trimmed, split on single spaces,
 /// scheme case-insensitive.
-pub fn parse_bearer(header: Option<&str>) -> Bearer<'_> {
-    let Some(h) = header.map(str::trim) else {
+pub fn parse_bearer(header: Option<&[u8]>) -> Bearer<'_> {
+    let Some(h) = header else {
         return Bearer::Absent { warning: None };
     };
+    let Ok(h) = std::str::from_utf8(h) else {
+        return Bearer::Unreadable;
+    };
+    let h = h.trim();
     if h.is_empty() {
         return Bearer::Absent { warning: None };
     }
@@ -138,30 +145,37 @@ pub fn authenticate_token_for(
     }
 }
 
-/// The whole chain for one request: certificate identity, Authorization header (through
-/// `token`, the token authenticators with their cache), anonymous. Returns the user and any
-/// warning to send.
+/// The whole chain for one request, as upstream's union: the x509 authenticator's answer
+/// (`cert`: None when it does not apply), then the Authorization header (through `token`, the
+/// token authenticators with their cache), then anonymous only if nothing failed
+/// (`union.NewFailOnError`). A certificate that failed does not stop a good token, as in the
+/// union; with no token it is the error. Returns the user and any warning to send.
 pub fn authenticate(
-    cert_user: Option<&Result<UserInfo, AuthnError>>,
-    authorization: Option<&str>,
+    cert: Option<&Result<UserInfo, AuthnError>>,
+    authorization: Option<&[u8]>,
     token: &dyn Fn(&str) -> Result<UserInfo, AuthnError>,
     anonymous: bool,
 ) -> (Result<UserInfo, AuthnError>, Option<&'static str>) {
-    if let Some(u) = cert_user {
-        return (u.clone(), None);
-    }
-    match parse_bearer(authorization) {
-        Bearer::Token(t) => (token(t), None),
-        Bearer::Other => (Err(AuthnError::UnsupportedScheme), None),
-        Bearer::Absent { warning } => {
-            let r = if anonymous {
-                Ok(UserInfo::anonymous())
-            } else {
-                Err(AuthnError::AnonymousDisabled)
-            };
-            (r, warning)
-        }
-    }
+    let cert_error = match cert {
+        Some(Ok(u)) => return (Ok(u.clone()), None),
+        Some(Err(e)) => Some(e.clone()),
+        None => None,
+    };
+    let (bearer, warning) = match parse_bearer(authorization) {
+        Bearer::Token(t) => (Some(token(t)), None),
+        Bearer::Other => (Some(Err(AuthnError::UnsupportedScheme)), None),
+        Bearer::Unreadable => (Some(Err(AuthnError::InvalidBearerToken)), None),
+        Bearer::Absent { warning } => (None, warning),
+    };
+    let r = match (bearer, cert_error) {
+        (Some(Ok(u)), _) => Ok(u),
+        (Some(Err(e)), None) => Err(e),
+        (Some(Err(e)), Some(c)) => Err(AuthnError::Token(format!("[{c}, {e}]"))),
+        (None, Some(c)) => Err(c),
+        (None, None) if anonymous => Ok(UserInfo::anonymous()),
+        (None, None) => Err(AuthnError::AnonymousDisabled),
+    };
+    (r, warning)
 }
 
 #[cfg(test)]
@@ -170,22 +184,31 @@ mod tests {
 
     #[test]
     fn bearer_parsing_as_upstream() {
-        assert_eq!(parse_bearer(Some("Bearer abc")), Bearer::Token("abc"));
         assert_eq!(
-            parse_bearer(Some("bearer abc ")),
+            parse_bearer(Some("Bearer abc".as_bytes())),
+            Bearer::Token("abc")
+        );
+        assert_eq!(
+            parse_bearer(Some("bearer abc ".as_bytes())),
             Bearer::Token("abc"),
             "trailing space is trimmed"
         );
-        assert_eq!(parse_bearer(Some("  Bearer abc")), Bearer::Token("abc"));
+        assert_eq!(
+            parse_bearer(Some("  Bearer abc".as_bytes())),
+            Bearer::Token("abc")
+        );
         assert!(matches!(
-            parse_bearer(Some("Bearer  abc")),
+            parse_bearer(Some("Bearer  abc".as_bytes())),
             Bearer::Absent { warning: Some(_) }
         ));
         assert!(matches!(
-            parse_bearer(Some("Bearer")),
+            parse_bearer(Some("Bearer".as_bytes())),
             Bearer::Absent { warning: None }
         ));
-        assert_eq!(parse_bearer(Some("Basic dXNlcjpwYXNz")), Bearer::Other);
+        assert_eq!(
+            parse_bearer(Some("Basic dXNlcjpwYXNz".as_bytes())),
+            Bearer::Other
+        );
         assert!(matches!(
             parse_bearer(None),
             Bearer::Absent { warning: None }
@@ -195,12 +218,41 @@ mod tests {
     #[test]
     fn a_refused_token_is_an_error_never_anonymous() {
         let none = |t: &str| authenticate_token(t, &[]);
-        let (r, _) = authenticate(None, Some("Bearer nope"), &none, true);
+        let (r, _) = authenticate(None, Some(b"Bearer nope"), &none, true);
         assert_eq!(r, Err(AuthnError::InvalidBearerToken));
         let (r, _) = authenticate(None, None, &none, true);
         assert_eq!(r.unwrap().name, "system:anonymous");
         let (r, _) = authenticate(None, None, &none, false);
         assert_eq!(r, Err(AuthnError::AnonymousDisabled));
+        // A token that is not text is a presented credential: 401, not anonymous.
+        let (r, _) = authenticate(None, Some(b"Bearer t\xf8k"), &none, true);
+        assert_eq!(r, Err(AuthnError::InvalidBearerToken));
+    }
+
+    #[test]
+    fn a_failed_certificate_is_the_error_unless_a_token_succeeds() {
+        let alice = UserInfo {
+            name: "alice".into(),
+            ..Default::default()
+        };
+        let good = |_: &str| Ok(alice.clone());
+        let none = |t: &str| authenticate_token(t, &[]);
+        let bad_cert = Err(AuthnError::Certificate("expired".into()));
+        let (r, _) = authenticate(Some(&bad_cert), None, &none, true);
+        assert_eq!(r, bad_cert, "never anonymous");
+        let (r, _) = authenticate(Some(&bad_cert), Some(b"Bearer t"), &good, true);
+        assert_eq!(r.unwrap().name, "alice", "the union goes on to the token");
+        let (r, _) = authenticate(Some(&bad_cert), Some(b"Bearer t"), &none, true);
+        assert_eq!(
+            r,
+            Err(AuthnError::Token("[expired, invalid bearer token]".into()))
+        );
+        let cert_user = Ok(UserInfo {
+            name: "cn".into(),
+            ..Default::default()
+        });
+        let (r, _) = authenticate(Some(&cert_user), Some(b"Bearer t"), &good, true);
+        assert_eq!(r.unwrap().name, "cn", "x509 comes first");
     }
 
     #[test]

@@ -227,15 +227,21 @@ impl BoundTokenAuthenticator {
             ));
         }
         let now = (self.now)();
-        let num = |k: &str| claims.get(k).and_then(Value::as_i64);
-        if num("exp").is_some_and(|exp| now > exp + LEEWAY) {
-            return Err("service account token has expired".into());
-        }
-        if num("nbf").is_some_and(|nbf| now + LEEWAY < nbf) {
+        let (exp, nbf, iat) = (
+            jwt::numeric_date(claims, "exp")?,
+            jwt::numeric_date(claims, "nbf")?,
+            jwt::numeric_date(claims, "iat")?,
+        );
+        // go-jose's ValidateWithLeeway, in its order; claims.go names the first two errors
+        // and answers the rest (iat in the future) with an opaque message.
+        if nbf.is_some_and(|nbf| now.saturating_add(LEEWAY) < nbf) {
             return Err("service account token is not valid yet".into());
         }
-        if num("iat").is_some_and(|iat| now + LEEWAY < iat) {
-            return Err("service account token is issued in the future".into());
+        if exp.is_some_and(|exp| now.saturating_sub(LEEWAY) > exp) {
+            return Err("service account token has expired".into());
+        }
+        if iat.is_some_and(|iat| now.saturating_add(LEEWAY) < iat) {
+            return Err("service account token claims could not be validated due to unexpected validation error".into());
         }
         let ns = str_at(claims, "/kubernetes.io/namespace");
         let (sa, sa_uid) = (

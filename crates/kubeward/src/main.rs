@@ -132,6 +132,41 @@ enum StartError {
     Serve(#[source] std::io::Error),
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only (0700) from the start,
+/// whatever the umask; an existing directory is left as it is.
+pub(crate) fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// The data directory holds every Secret and the CA key: say loudly when other users can
+/// read it or its database (a directory made by hand, or by an earlier kubeward).
+fn warn_if_others_can_read(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for p in [
+        dir.to_path_buf(),
+        dir.join("state.db"),
+        dir.join("state.db-wal"),
+        dir.join("pki"),
+    ] {
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %p.display(),
+                mode = format!("{mode:04o}"),
+                "WARNING: other users can read kubeward's data (every Secret, the CA key); run: chmod -R go-rwx {}",
+                dir.display()
+            );
+        }
+    }
+}
+
 fn open_storage(
     url: Option<&str>,
     data_dir: &std::path::Path,
@@ -156,7 +191,8 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             .ok_or(StartError::NoHome)?
             .join(".kubeward"),
     };
-    std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
+    private_dir(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
+    warn_if_others_can_read(&data_dir);
     let storage = open_storage(args.storage.as_deref(), &data_dir)?;
     let registry = Arc::new(Registry::new(
         storage.clone(),
@@ -217,6 +253,10 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         rbac,
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
+    state.client_cas = Some(
+        authn::x509::ClientCAs::from_pem(pki.ca_pem.as_bytes())
+            .map_err(|e| StartError::Tls(e.into()))?,
+    );
     if let Some(path) = &args.token_auth_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| StartError::TokenFileRead(path.clone(), e))?;
@@ -288,9 +328,29 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         "kubeward ready: {url} (kubeconfig: {})",
         kubeconfig.display()
     );
-    server::serve(listener, tls, state)
+    let limits = server::conn::Limits {
+        max_connections: server::conn::max_connections_for_fd_limit(raise_fd_limit()),
+        ..Default::default()
+    };
+    server::serve(listener, tls, state, limits)
         .await
         .map_err(StartError::Serve)
+}
+
+/// Raises the soft open-file limit to the hard one, as Go programs do on Linux since Go 1.19
+/// (kube-apiserver included), and returns the limit in force.
+fn raise_fd_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (lim.current, lim.maximum) {
+        if cur < max {
+            lim.current = Some(max);
+            if setrlimit(Resource::Nofile, lim).is_err() {
+                lim.current = Some(cur);
+            }
+        }
+    }
+    lim.current.unwrap_or(1 << 20)
 }
 
 fn main() -> std::process::ExitCode {

@@ -116,7 +116,7 @@ impl Pki {
     /// Loads the PKI from `data_dir/pki`, creating what is missing.
     pub fn ensure(data_dir: &Path, listen_host: &str) -> Result<Pki, PkiError> {
         let dir = data_dir.join("pki");
-        fs::create_dir_all(&dir).map_err(|source| PkiError::Io {
+        crate::private_dir(&dir).map_err(|source| PkiError::Io {
             path: dir.clone(),
             source,
         })?;

@@ -48,3 +48,38 @@ impl HttpBody for Body {
         }
     }
 }
+
+/// A response body that keeps its connection counted busy until it is done or dropped.
+pub struct Tracked {
+    body: Body,
+    _in_flight: Option<crate::conn::InFlight>,
+}
+
+impl Tracked {
+    pub(crate) fn new(body: Body, in_flight: Option<crate::conn::InFlight>) -> Self {
+        Tracked {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

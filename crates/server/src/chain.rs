@@ -20,11 +20,11 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// answers 500 if it does.
 pub async fn handle(
     state: Arc<State>,
-    cert_user: Option<Arc<Result<UserInfo, authn::AuthnError>>>,
+    peer: Option<Arc<PeerCertificates>>,
     req: Request<Incoming>,
 ) -> Resp {
     let mut warnings = Vec::new();
-    let mut resp = match run(&state, cert_user.as_deref(), req, &mut warnings).await {
+    let mut resp = match run(&state, peer.as_deref(), req, &mut warnings).await {
         Ok(r) => r,
         Err(e) => respond::status(&e),
     };
@@ -34,7 +34,7 @@ pub async fn handle(
 
 async fn run(
     state: &State,
-    cert_user: Option<&Result<UserInfo, authn::AuthnError>>,
+    peer: Option<&PeerCertificates>,
     req: Request<Incoming>,
     warnings: &mut Vec<String>,
 ) -> Result<Resp, StatusError> {
@@ -47,12 +47,15 @@ async fn run(
 
     // 2. Authentication: x509, then bearer tokens, then anonymous. A refused credential is a
     //    401 and never becomes anonymous. It precedes everything that needs to know who asks.
+    let now = state.registry.now().as_second();
+    let cert = peer.and_then(|p| p.identity(state.client_cas.as_ref(), now));
     let authorization = parts
         .headers
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+        .map(http::HeaderValue::as_bytes);
     let token = |t: &str| state.authenticate_token(t);
-    let (result, warning) = authn::authenticate(cert_user, authorization, &token, state.anonymous);
+    let (result, warning) =
+        authn::authenticate(cert.as_ref(), authorization, &token, state.anonymous);
     let Ok(user) = result else {
         return Err(StatusError::unauthorized());
     };
@@ -62,11 +65,8 @@ async fn run(
 
     // 4. Impersonation: before authorization, so the impersonated user is the one authorized;
     //    each part of it is itself authorized for the requesting user (verb impersonate).
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
-    let user = match authn::impersonation::Request::from_headers(headers) {
+    let headers = impersonation_headers(&parts.headers)?;
+    let user = match authn::impersonation::Request::from_headers(headers.into_iter()) {
         None => user,
         Some(imp) => {
             // Upstream answers this with a plain-text 500; it is the client's mistake, so 400.
@@ -143,4 +143,65 @@ async fn run(
         },
     )
     .await
+}
+
+/// The `Impersonate-*` headers as text. A value that is not UTF-8 fails the request (400):
+/// skipping it would run the request as the impersonator, with its rights.
+fn impersonation_headers(headers: &http::HeaderMap) -> Result<Vec<(&str, &str)>, StatusError> {
+    let mut out = Vec::new();
+    for (k, v) in headers {
+        if !k.as_str().starts_with("impersonate-") {
+            continue;
+        }
+        let value = std::str::from_utf8(v.as_bytes()).map_err(|_| {
+            StatusError::bad_request(format!(
+                "invalid {} header: the value is not valid UTF-8",
+                k.as_str()
+            ))
+        })?;
+        out.push((k.as_str(), value));
+    }
+    Ok(out)
+}
+
+/// The certificates a connection's client presented (leaf first), and their verification
+/// while it holds: the x509 authenticator runs per request, as upstream's, but a chain that
+/// verified is not verified again until one of its certificates' validity ends.
+pub struct PeerCertificates {
+    chain: Vec<Vec<u8>>,
+    verified: std::sync::Mutex<Option<authn::x509::Verified>>,
+}
+
+impl PeerCertificates {
+    pub fn new(chain: Vec<Vec<u8>>) -> Self {
+        PeerCertificates {
+            chain,
+            verified: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The x509 authenticator's answer at `now`: None when it does not authenticate this
+    /// request (no client CA configured, or a verified certificate without a CN).
+    pub fn identity(
+        &self,
+        cas: Option<&authn::x509::ClientCAs>,
+        now: i64,
+    ) -> Option<Result<UserInfo, authn::AuthnError>> {
+        let cas = cas?;
+        let mut cached = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let verified = match cached.as_ref().filter(|v| v.valid_at(now)) {
+            Some(v) => v.clone(),
+            None => match cas.verify(&self.chain, now) {
+                Ok(v) => {
+                    *cached = Some(v.clone());
+                    v
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "client certificate refused");
+                    return Some(Err(e));
+                }
+            },
+        };
+        verified.user.map(Ok)
+    }
 }

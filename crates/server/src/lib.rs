@@ -8,6 +8,7 @@ mod admission;
 mod authorization;
 mod body;
 pub mod chain;
+pub mod conn;
 mod discovery;
 mod escalation;
 mod handlers;
@@ -22,12 +23,10 @@ pub mod tokens;
 
 use api_types::UserInfo;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use registry::{Registry, ResourceDef};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use discovery::Discovery;
@@ -53,6 +52,9 @@ pub struct State {
     pub server_url: String,
     /// `--legacy-token-secrets`: pods mount their account's token Secret.
     pub legacy_token_secrets: bool,
+    /// `--client-ca-file` (the cluster CA): client certificates must chain to it; None turns
+    /// the x509 authenticator off.
+    pub client_cas: Option<authn::x509::ClientCAs>,
     ready: AtomicBool,
     defs: &'static [ResourceDef],
 }
@@ -91,6 +93,7 @@ impl State {
             issuer: None,
             server_url: format!("https://{server_address}"),
             legacy_token_secrets: false,
+            client_cas: None,
             ready: AtomicBool::new(false),
             defs,
         }
@@ -141,7 +144,7 @@ impl State {
             self.tokens.iter().map(|b| b.as_ref()).collect();
         let user = authn::authenticate_token(token, &refs)?;
         let exp = authn::jwt::unverified_claims(token)
-            .and_then(|c| c.get("exp").and_then(serde_json::Value::as_i64));
+            .and_then(|c| authn::jwt::numeric_date(&c, "exp").ok().flatten());
         self.token_cache.put(token, &user, exp);
         Ok(user)
     }
@@ -178,47 +181,162 @@ impl State {
     }
 }
 
-/// Accepts connections until the listener fails. Each connection: TLS handshake (bounded in
-/// time), the client certificate's identity, then HTTP/2 or HTTP/1.1 by ALPN.
+/// Accepts connections for ever: an accept error is logged and retried with back-off, never
+/// the end of the server ([`conn`] says what bounds each connection). Each connection: TLS
+/// handshake (bounded in time), the client certificate, then HTTP/2 or HTTP/1.1 by ALPN.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     state: Arc<State>,
+    limits: conn::Limits,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let table = Arc::new(conn::Table::new());
+    let limits = Arc::new(limits);
+    let mut backoff = conn::Backoff::default();
     loop {
-        let (tcp, _) = listener.accept().await?;
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => {
+                backoff.reset();
+                tcp
+            }
+            Err(e) => {
+                // Out of descriptors: the idlest connection gives its back. Go's Serve logs
+                // "http: Accept error: ...; retrying in 5ms" and sleeps the same way.
+                let evicted = conn::is_resource_exhaustion(&e) && table.evict_idlest();
+                let delay = backoff.next();
+                tracing::warn!(
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    evicted_idle_connection = evicted,
+                    "accept failed"
+                );
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+        };
+        if table.len() >= limits.max_connections && !table.evict_idlest() {
+            // Every connection is busy: this one waits its turn in no queue of ours.
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection limit reached with every connection busy; closing a new one"
+            );
+            drop(tcp);
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let state = state.clone();
+        let (id, c) = table.open();
+        let (acceptor, state, table, limits) = (
+            acceptor.clone(),
+            state.clone(),
+            table.clone(),
+            limits.clone(),
+        );
         tokio::spawn(async move {
-            let stream =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    _ => return,
-                };
-            // The certificate's identity, or the error that fails every request on this
-            // connection (x509 runs first in the union, so a bad one is never skipped).
-            let cert_user: Option<Arc<Result<UserInfo, ::authn::AuthnError>>> = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| ::authn::user_from_certificate(c.as_ref()).transpose())
-                .map(Arc::new);
-            let svc = service_fn(move |req| {
-                // A panic in a handler becomes a 500 for this request, never a dead server.
-                CatchPanic(Box::pin(chain::handle(
-                    state.clone(),
-                    cert_user.clone(),
-                    req,
-                )))
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                .await;
+            connection(tcp, acceptor, state, c, &limits).await;
+            table.close(id);
         });
     }
+}
+
+/// One connection from accept to close.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    state: Arc<State>,
+    c: Arc<conn::Conn>,
+    limits: &conn::Limits,
+) {
+    let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
+    let stream = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(s)) => s,
+            _ => return,
+        },
+        () = c.close.notified() => return,
+    };
+    // The certificate chain the client presented; the x509 authenticator verifies it for
+    // each request (a bad one is a 401, as upstream, not a failed handshake).
+    let chain: Option<Arc<chain::PeerCertificates>> = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .filter(|c| !c.is_empty())
+        .map(|certs| {
+            Arc::new(chain::PeerCertificates::new(
+                certs.iter().map(|c| c.as_ref().to_vec()).collect(),
+            ))
+        });
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let busy = c.clone();
+    let svc = service_fn(move |req| {
+        let guard = busy.begin();
+        // A panic in a handler becomes a 500 for this request, never a dead server.
+        CatchPanic(
+            Box::pin(chain::handle(state.clone(), chain.clone(), req)),
+            Some(guard),
+        )
+    });
+    let io = TokioIo::new(stream);
+    if h2 {
+        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        drive(b.serve_connection(io, svc), &c, limits).await;
+    } else {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_bytes);
+        drive(b.serve_connection(io, svc).with_upgrades(), &c, limits).await;
+    }
+}
+
+/// A hyper connection that can be asked to finish.
+trait Graceful: std::future::Future {
+    fn shutdown(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = body::Tracked>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, body::Tracked>,
+{
+    fn shutdown(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = body::Tracked>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    fn shutdown(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Serves a connection until it ends, it is evicted, or it has been idle for the idle timeout;
+/// then lets it finish what is in flight, for a bounded time.
+async fn drive<F: Graceful>(conn: F, c: &conn::Conn, limits: &conn::Limits) {
+    let mut conn = std::pin::pin!(conn);
+    loop {
+        let wait = match c.idle_for() {
+            Some(idle) if idle >= limits.idle_timeout => break,
+            Some(idle) => limits.idle_timeout - idle,
+            None => limits.idle_timeout,
+        };
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            () = c.close.notified() => break,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    conn.as_mut().shutdown();
+    let _ = tokio::time::timeout(limits.handshake_timeout, conn).await;
 }
 
 /// The RBAC index, shared between the chain and the informer that feeds it.
@@ -230,26 +348,29 @@ impl authz::Authorizer for SharedIndex {
     }
 }
 
-/// Polls a handler and turns a panic into a 500 response, without a task per request.
-struct CatchPanic<F>(std::pin::Pin<Box<F>>);
+/// Polls a handler and turns a panic into a 500 response, without a task per request. The
+/// connection counts the request as in flight until its response body is done.
+struct CatchPanic<F>(std::pin::Pin<Box<F>>, Option<conn::InFlight>);
 
 impl<F: std::future::Future<Output = respond::Resp>> std::future::Future for CatchPanic<F> {
-    type Output = Result<respond::Resp, std::convert::Infallible>;
+    type Output = Result<http::Response<body::Tracked>, std::convert::Infallible>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let fut = self.0.as_mut();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(std::task::Poll::Ready(r)) => std::task::Poll::Ready(Ok(r)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+        let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(std::task::Poll::Ready(r)) => r,
+            Ok(std::task::Poll::Pending) => return std::task::Poll::Pending,
             Err(_) => {
                 tracing::error!("a request handler panicked");
-                std::task::Poll::Ready(Ok(respond::status(&api_types::StatusError::internal(
+                respond::status(&api_types::StatusError::internal(
                     "the request handler panicked",
-                ))))
+                ))
             }
-        }
+        };
+        let guard = self.1.take();
+        std::task::Poll::Ready(Ok(r.map(|b| body::Tracked::new(b, guard))))
     }
 }

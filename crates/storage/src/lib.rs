@@ -97,6 +97,13 @@ pub enum StorageError {
     /// A thread panicked while holding the store's lock.
     #[error("storage lock poisoned")]
     Poisoned,
+    /// The database file could not be created.
+    #[error("creating {path}")]
+    Create {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -49,8 +49,21 @@ fn row_at(conn: &Connection, key: &str, at: Revision) -> rusqlite::Result<Option
 }
 
 impl SqliteStorage {
-    /// Opens or creates the database file.
+    /// Opens or creates the database file. A new file is created readable by its owner only
+    /// (0600) from its first byte, whatever the umask; SQLite gives its `-wal` and `-shm`
+    /// files the database file's mode.
     pub fn open(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|source| StorageError::Create {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Self::from_connection(Connection::open(path)?)
     }
 
