@@ -119,7 +119,8 @@ def test_deleting_the_service_account_or_bound_pod_revokes(server):
     server.kubectl("1.33", "create", "sa", "temp")
     assert as_token(server, token)[0] == 401, "a re-created service account has another UID"
 
-    server.kubectl("1.33", "run", "holder", "--image=busybox", "--restart=Never")
+    # A pod's token is its own service account's (upstream refuses another's with a 400).
+    server.kubectl("1.33", "run", "holder", "--image=busybox", "--restart=Never", '--overrides={"spec":{"serviceAccountName":"temp"}}')
     bound = server.kubectl("1.33", "create", "token", "temp", "--bound-object-kind=Pod", "--bound-object-name=holder").stdout.strip()
     status, body = as_token(server, bound)
     assert status == 201 and body["status"]["userInfo"]["extra"]["authentication.kubernetes.io/pod-name"] == ["holder"]

@@ -283,6 +283,19 @@ impl StatusError {
         }
     }
 
+    /// 405 for an HTTP method the API has no route for (go-restful's answer, through
+    /// `NewGenericServerResponse`).
+    pub fn method_not_allowed() -> Self {
+        StatusError {
+            details: Some(Box::default()),
+            ..Self::new(
+                405,
+                StatusReason::MethodNotAllowed,
+                "the server does not allow this method on the requested resource",
+            )
+        }
+    }
+
     /// 406 when no offered media type can be produced.
     pub fn not_acceptable(accepted: &str) -> Self {
         Self::new(
@@ -304,6 +317,27 @@ impl StatusError {
             StatusReason::RequestEntityTooLarge,
             format!("Request entity too large: limit is {limit}"),
         )
+    }
+
+    /// 504 `Timeout: Too large resource version: N, current: M` (`NewTooLargeResourceVersionError`):
+    /// a read asked for a revision the store has not reached; retry in a second.
+    pub fn too_large_resource_version(requested: i64, current: i64) -> Self {
+        StatusError {
+            details: Some(Box::new(StatusDetails {
+                causes: vec![Cause {
+                    reason: "ResourceVersionTooLarge".into(),
+                    message: "Too large resource version".into(),
+                    field: String::new(),
+                }],
+                retry_after_seconds: Some(1),
+                ..Default::default()
+            })),
+            ..Self::new(
+                504,
+                StatusReason::Timeout,
+                format!("Timeout: Too large resource version: {requested}, current: {current}"),
+            )
+        }
     }
 
     /// 415 for a body in a media type the endpoint does not take.

@@ -25,7 +25,7 @@ pub use api_types::StatusError;
 pub use kinds::{resources, served};
 pub use resource::{ResourceDef, Strategy};
 pub use store::{
-    Admission, Clock, DeleteOptions, Deleted, FieldValidation, ListOptions, ListOut, PatchType,
-    Registry, WriteOptions, Written,
+    parse_resource_version, Admission, Clock, DeleteOptions, Deleted, FieldValidation, ListOptions,
+    ListOut, PatchType, Registry, WriteOptions, Written,
 };
 pub use watch::{follow, WatchEvent, WatchOptions};

@@ -57,6 +57,9 @@ pub struct WriteOptions {
     /// The object as the client sent it, when mutating admission has changed the body since:
     /// ownership is computed from this, as upstream's field manager runs before admission.
     pub before_admission: Option<Value>,
+    /// Keys the body repeated, by path (the decoder kept the last): reported with unknown
+    /// fields as `fieldValidation` says (Strict: 400; Warn: a warning each).
+    pub duplicate_fields: Vec<String>,
 }
 
 impl WriteOptions {
@@ -196,9 +199,9 @@ pub(crate) fn status_from_storage(def: &ResourceDef, name: &str, e: StorageError
             "too old resource version: {requested} ({})",
             compacted + 1
         )),
-        StorageError::FutureRevision { requested, current } => StatusError::bad_request(format!(
-            "Too large resource version: {requested}, current: {current}"
-        )),
+        StorageError::FutureRevision { requested, current } => {
+            StatusError::too_large_resource_version(requested, current)
+        }
         other => StatusError::internal(other),
     }
 }
@@ -424,10 +427,15 @@ impl Registry {
                 def.kind, def.kind
             ))
         })?;
-        if !unknown.is_empty() {
+        if !unknown.is_empty() || !opts.duplicate_fields.is_empty() {
             let texts: Vec<String> = unknown
                 .iter()
                 .map(|f| format!("unknown field \"{f}\""))
+                .chain(
+                    opts.duplicate_fields
+                        .iter()
+                        .map(|f| format!("duplicate field \"{f}\"")),
+                )
                 .collect();
             match opts.field_validation {
                 FieldValidation::Strict => {
@@ -636,18 +644,31 @@ impl Registry {
         Self::decode(def, &self.get_kv(def, ns, name)?)
     }
 
-    /// The revision a list or watch option names, or None for "current".
-    fn list_revision(opts: &ListOptions) -> Result<Option<Revision>, StatusError> {
-        match opts.resource_version.as_str() {
-            "" | "0" => Ok(None),
-            rv => {
-                let n: Revision = rv.parse().map_err(|_| {
-                    StatusError::bad_request(format!("invalid resource version: {rv}"))
-                })?;
-                // Only an Exact match reads the past; NotOlderThan is served from the present.
-                Ok((opts.resource_version_match == "Exact").then_some(n))
-            }
+    /// The revision a list or watch option names, or None for "current". A "not older than"
+    /// revision the store has not reached is upstream's 504 (`waitUntilFreshAndBlock`, which
+    /// gives up after 3 s; here the store is the cache, so nothing would arrive by waiting).
+    fn list_revision(&self, opts: &ListOptions) -> Result<Option<Revision>, StatusError> {
+        let Some(n) = parse_resource_version(&opts.resource_version)? else {
+            return Ok(None);
+        };
+        // Only an Exact match reads the past; NotOlderThan is served from the present.
+        if opts.resource_version_match == "Exact" {
+            return Ok(Some(n));
         }
+        self.not_older_than(n)?;
+        Ok(None)
+    }
+
+    /// Fails with upstream's 504 when `rv` is newer than the store.
+    pub fn not_older_than(&self, rv: Revision) -> Result<(), StatusError> {
+        let current = self
+            .storage
+            .current_revision()
+            .map_err(StatusError::internal)?;
+        if rv > current {
+            return Err(StatusError::too_large_resource_version(rv, current));
+        }
+        Ok(())
     }
 
     /// LIST, with selectors and paging. `ns` None lists every namespace.
@@ -657,9 +678,10 @@ impl Registry {
         ns: Option<&str>,
         opts: &ListOptions,
     ) -> Result<ListOut, StatusError> {
+        validate_list_options(opts)?;
         let filter = Filter::new(def, opts)?;
         let prefix = Self::prefix(def, ns);
-        let (mut revision, mut start) = (Self::list_revision(opts)?, None);
+        let (mut revision, mut start) = (self.list_revision(opts)?, None);
         if !opts.continue_token.is_empty() {
             let (rv, after) =
                 paging::decode(&opts.continue_token).map_err(StatusError::bad_request)?;
@@ -1122,6 +1144,135 @@ fn has_namespace_finalizers(def: &ResourceDef, obj: &Value) -> bool {
             .is_some_and(|f| !f.is_empty())
 }
 
+/// A `resourceVersion` parameter: None for "" and "0" (any), else the revision; anything
+/// else is a 400, on GET as on LIST.
+pub fn parse_resource_version(rv: &str) -> Result<Option<Revision>, StatusError> {
+    match rv {
+        "" | "0" => Ok(None),
+        // Unsigned, as `APIObjectVersioner.ParseResourceVersion`.
+        rv => rv
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| Revision::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| StatusError::bad_request(format!("invalid resource version: {rv}"))),
+    }
+}
+
+/// `ValidateListOptions` (`apimachinery/pkg/apis/meta/internalversion/validation`), for a
+/// list (a watch is checked by its own rules).
+fn validate_list_options(opts: &ListOptions) -> Result<(), StatusError> {
+    let m = opts.resource_version_match.as_str();
+    if m.is_empty() {
+        return Ok(());
+    }
+    let mut errs = crate::validation::FieldErrors::default();
+    let field = "resourceVersionMatch";
+    if opts.resource_version.is_empty() {
+        errs.forbidden(
+            field,
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        );
+    }
+    if !opts.continue_token.is_empty() {
+        errs.forbidden(
+            field,
+            "resourceVersionMatch is forbidden when continue is provided",
+        );
+    }
+    if m != "Exact" && m != "NotOlderThan" {
+        errs.not_supported(field, &Value::from(m), &["Exact", "NotOlderThan", ""]);
+    }
+    if m == "Exact" && opts.resource_version == "0" {
+        errs.forbidden(
+            field,
+            "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+        );
+    }
+    if errs.0.is_empty() {
+        return Ok(());
+    }
+    Err(StatusError::invalid(
+        "meta.k8s.io",
+        "ListOptions.meta.k8s.io",
+        "ListOptions",
+        "",
+        errs.0,
+    ))
+}
+
+/// upstream's `maxJSONPatchOperations` (`endpoints/handlers/patch.go`).
+pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+/// upstream's `JSONPatchMaxCopyBytes` (`server/config.go`), the json-patch library's
+/// `AccumulatedCopySizeLimit`: what all `copy` operations of one patch may add together.
+pub const JSON_PATCH_MAX_COPY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Why a JSON patch was refused before or while it applied.
+#[derive(Debug, thiserror::Error)]
+enum JsonPatchError {
+    /// More operations than upstream takes (413).
+    #[error(
+        "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {0}"
+    )]
+    TooMany(usize),
+    /// The copies would together add more than the limit (422): the CVE-2019-1002100 class,
+    /// where each copy doubles the document.
+    #[error("Unable to complete the copy, the accumulated size increase of copy is {0}, exceeding the limit {JSON_PATCH_MAX_COPY_BYTES}")]
+    CopyTooLarge(usize),
+    /// An operation failed as RFC 6902 says (a missing path, a failed test).
+    #[error("{0}")]
+    Operation(#[from] json_patch::PatchError),
+}
+
+/// RFC 6902 with upstream's bounds: the operation count first, then each copy's encoded
+/// size counted before it is made, so no patch grows the document past the limit.
+fn apply_json_patch(doc: &mut Value, p: &json_patch::Patch) -> Result<(), JsonPatchError> {
+    if p.0.len() > MAX_JSON_PATCH_OPERATIONS {
+        return Err(JsonPatchError::TooMany(p.0.len()));
+    }
+    let mut copied = 0usize;
+    for op in &p.0 {
+        if let json_patch::PatchOperation::Copy(c) = op {
+            if let Some(v) = doc.pointer(c.from.as_str()) {
+                let budget = JSON_PATCH_MAX_COPY_BYTES - copied;
+                match encoded_len_within(v, budget) {
+                    Some(n) => copied += n,
+                    None => {
+                        return Err(JsonPatchError::CopyTooLarge(
+                            copied + encoded_len_within(v, usize::MAX).unwrap_or(usize::MAX),
+                        ))
+                    }
+                }
+            }
+        }
+        json_patch::patch(doc, std::slice::from_ref(op))?;
+    }
+    Ok(())
+}
+
+/// The length of `v` encoded as compact JSON, or None as soon as it passes `limit` (so
+/// measuring a huge value costs no more than the limit).
+fn encoded_len_within(v: &Value, limit: usize) -> Option<usize> {
+    struct Count {
+        n: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.limit {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count { n: 0, limit };
+    serde_json::to_writer(&mut c, v).ok().map(|()| c.n)
+}
+
 /// Applies one patch document to an object.
 pub(crate) fn apply_patch(
     mut doc: Value,
@@ -1138,7 +1289,12 @@ pub(crate) fn apply_patch(
         PatchType::Json => {
             let p: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut doc, &p).map_err(|e| unprocessable(e.to_string()))?;
+            apply_json_patch(&mut doc, &p).map_err(|e| match e {
+                JsonPatchError::TooMany(_) => {
+                    StatusError::too_large(0).with_message(format!("Request entity too large: {e}"))
+                }
+                other => unprocessable(other.to_string()),
+            })?;
         }
         PatchType::Merge => {
             if !patch.is_object() {

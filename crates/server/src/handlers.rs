@@ -71,6 +71,7 @@ impl Query {
             admission: None,
             field_manager: self.get("fieldManager").to_string(),
             before_admission: None,
+            duplicate_fields: Vec::new(),
         })
     }
 }
@@ -205,9 +206,29 @@ fn include_object(q: &Query) -> Result<IncludeObject, StatusError> {
     })
 }
 
+/// `path.IsValidPathSegmentName` (`apimachinery/pkg/api/validation/path`): a name taken from
+/// the URL may not be `.` or `..` nor contain `/` or `%`, checked before anything looks it up.
+fn check_path_name(name: &str) -> Result<(), StatusError> {
+    let why = match name {
+        "." => "may not be '.'",
+        ".." => "may not be '..'",
+        n if n.contains('/') => "may not contain '/'",
+        n if n.contains('%') => "may not contain '%'",
+        _ => return Ok(()),
+    };
+    Err(StatusError::bad_request(format!(
+        "Name parameter invalid: {name:?}: {why}"
+    )))
+}
+
 pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
     let def = r.def;
     let verb = r.info.verb.as_str();
+    if verb.is_empty() {
+        // A method request-info has no verb for (not GET, POST, PUT, PATCH, DELETE, HEAD).
+        return Err(StatusError::method_not_allowed());
+    }
+    check_path_name(&r.info.name)?;
     // Paths that name a namespace for a cluster-scoped kind, or an object of a namespaced
     // kind without one, have no route upstream.
     let ns_ok = if def.resource == "namespaces" || !def.namespaced {
@@ -242,7 +263,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                 verb,
             ));
         }
-        let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+        let (body, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
         let (answered, warnings) =
             crate::tokens::request(state, &r.info.namespace, &r.info.name, body)?;
         return Ok(respond::object(
@@ -254,8 +275,12 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
     }
     if def.is_review() {
         // Answered, not stored: decode and check like any body, then evaluate.
-        let mut body = negotiate::decode_object(r.header("content-type"), &r.body)?;
-        let opts = r.query.write_options()?;
+        let (mut body, duplicate_fields) =
+            negotiate::decode_object(r.header("content-type"), &r.body)?;
+        let opts = WriteOptions {
+            duplicate_fields,
+            ..r.query.write_options()?
+        };
         let warnings = reg.check_body(def, &mut body, &opts)?;
         let answered = crate::reviews::answer(state, def, r.user, &r.info.namespace, body)?;
         return Ok(respond::object(
@@ -267,6 +292,10 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
     }
     match verb {
         "get" => {
+            // GetOptions.resourceVersion: "" the newest, "0" any, N not older than N.
+            if let Some(rv) = registry::parse_resource_version(r.query.get("resourceVersion"))? {
+                reg.not_older_than(rv)?;
+            }
             let obj = r.versioned(reg.get(def, r.ns(), &r.info.name)?);
             single(&r, state, obj, 200, &[])
         }
@@ -280,8 +309,10 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                 ));
             }
             validate_write_options(&r.query, "CreateOptions", None)?;
-            let mut body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+            let (mut body, duplicate_fields) =
+                negotiate::decode_object(r.header("content-type"), &r.body)?;
             let mut opts = r.write_options(state)?;
+            opts.duplicate_fields = duplicate_fields;
             // Mutating admission, before the registry (kube-apiserver's `admit` step); what it
             // adds belongs to no manager.
             if def.group.is_empty() && def.resource == "pods" {
@@ -294,15 +325,13 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
         }
         "update" => {
             validate_write_options(&r.query, "UpdateOptions", None)?;
-            let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
-            let w = reg.update(
-                def,
-                r.ns(),
-                &r.info.name,
-                body,
-                sub,
-                &r.write_options(state)?,
-            )?;
+            let (body, duplicate_fields) =
+                negotiate::decode_object(r.header("content-type"), &r.body)?;
+            let opts = WriteOptions {
+                duplicate_fields,
+                ..r.write_options(state)?
+            };
+            let w = reg.update(def, r.ns(), &r.info.name, body, sub, &opts)?;
             let obj = r.versioned(w.object);
             single(&r, state, obj, 200, &w.warnings)
         }
@@ -331,7 +360,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
             // The apply body is YAML (JSON being YAML too); the registry takes JSON.
             let body = match pt {
                 PatchType::Apply { .. } => {
-                    let mut v = negotiate::decode_object(Some(negotiate::YAML), &r.body)?;
+                    let (mut v, _) = negotiate::decode_object(Some(negotiate::YAML), &r.body)?;
                     // An apply that creates a pod passes the same admission as a create.
                     let creates =
                         || matches!(reg.get(def, r.ns(), &r.info.name), Err(e) if e.code == 404);
@@ -470,7 +499,7 @@ fn delete_options(r: &Req<'_>) -> Result<DeleteOptions, StatusError> {
         ..Default::default()
     };
     if !r.body.is_empty() {
-        let body = negotiate::decode_object(r.header("content-type"), &r.body)?;
+        let (body, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
         if !body.is_object() {
             return Err(StatusError::bad_request("DeleteOptions must be an object"));
         }

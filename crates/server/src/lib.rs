@@ -10,6 +10,7 @@ mod body;
 pub mod chain;
 pub mod conn;
 mod discovery;
+mod dupkeys;
 mod escalation;
 mod handlers;
 pub mod negotiate;

@@ -93,27 +93,39 @@ pub fn essence(content_type: Option<&str>) -> &str {
 
 /// Parses YAML into JSON values with serde-saphyr, whose default budget bounds alias expansion
 /// and nesting (billion-laughs input is refused).
+/// A YAML body as JSON. Of a stream of several documents only the first counts, as
+/// `sigs.k8s.io/yaml` (go-yaml's `Unmarshal` reads one document) does upstream.
 pub fn yaml_to_value(text: &str) -> Result<Value, String> {
-    serde_saphyr::from_str::<Value>(text).map_err(|e| e.to_string())
+    serde_saphyr::from_str_multiple::<Value, Vec<Value>>(text)
+        .map(|docs| docs.into_iter().next().unwrap_or(Value::Null))
+        .map_err(|e| e.to_string())
 }
 
-/// Decodes an object body by its Content-Type.
-pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> Result<Value, StatusError> {
+/// Decodes an object body by its Content-Type, with the paths of repeated JSON keys (the
+/// registry reports them as `fieldValidation` says).
+pub fn decode_object(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(Value, Vec<String>), StatusError> {
     let bad = |e: String| StatusError::bad_request(e);
     match essence(content_type) {
-        "" | JSON => serde_json::from_slice(body)
+        "" | JSON => crate::dupkeys::from_slice(body)
             .map_err(|e| bad(format!("couldn't get version/kind; json parse error: {e}"))),
         YAML => {
             let text = std::str::from_utf8(body).map_err(|_| bad("yaml: invalid UTF-8".into()))?;
-            yaml_to_value(text).map_err(|e| bad(format!("error converting YAML to JSON: {e}")))
+            yaml_to_value(text)
+                .map(|v| (v, Vec::new()))
+                .map_err(|e| bad(format!("error converting YAML to JSON: {e}")))
         }
-        PROTOBUF => protobuf::decode(body).map_err(|e| match e {
-            protobuf::ProtobufError::UnknownKind(_) => {
-                StatusError::unsupported_media_type("application/json, application/yaml")
-                    .with_message(e.to_string())
-            }
-            e => bad(e.to_string()),
-        }),
+        PROTOBUF => protobuf::decode(body)
+            .map(|v| (v, Vec::new()))
+            .map_err(|e| match e {
+                protobuf::ProtobufError::UnknownKind(_) => {
+                    StatusError::unsupported_media_type("application/json, application/yaml")
+                        .with_message(e.to_string())
+                }
+                e => bad(e.to_string()),
+            }),
         _ => Err(StatusError::unsupported_media_type(
             "application/json, application/yaml, application/vnd.kubernetes.protobuf",
         )),
@@ -151,11 +163,15 @@ mod tests {
     #[test]
     fn bodies() {
         assert_eq!(
-            decode_object(Some("application/json"), br#"{"a":1}"#).unwrap()["a"],
+            decode_object(Some("application/json"), br#"{"a":1}"#)
+                .unwrap()
+                .0["a"],
             1
         );
         assert_eq!(
-            decode_object(Some("application/yaml"), b"a: 1\nb: [x]\n").unwrap()["b"][0],
+            decode_object(Some("application/yaml"), b"a: 1\nb: [x]\n")
+                .unwrap()
+                .0["b"][0],
             "x"
         );
         assert_eq!(

@@ -320,6 +320,18 @@ pub fn request(
             let def = registry::served("", resource);
             let obj_ns = if kind == "Node" { "" } else { namespace };
             let obj = state.registry.get(def, obj_ns, obj_name)?;
+            // `pkg/registry/core/serviceaccount/storage/token.go`: a pod's token is its own
+            // service account's, checked before the UID.
+            if kind == "Pod"
+                && obj
+                    .pointer("/spec/serviceAccountName")
+                    .and_then(Value::as_str)
+                    != Some(name)
+            {
+                return Err(StatusError::bad_request(format!(
+                    "cannot bind token for serviceaccount {name:?} to pod running with different serviceaccount name."
+                )));
+            }
             let live = obj
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
