@@ -44,20 +44,25 @@ def free_port():
 class Server:
     """One kubeward process on a data directory."""
 
-    def __init__(self, data_dir=None, port=None, args=()):
+    def __init__(self, data_dir=None, port=None, args=(), wrapper=(), umask=None):
         if not KUBEWARD.exists():
             raise RuntimeError(f"{KUBEWARD} is missing: run `cargo build` first (scripts/test-all does)")
         self.data_dir = pathlib.Path(data_dir or tempfile.mkdtemp(prefix="kubeward-e2e-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.port = port or free_port()
         self.args = list(args)
+        # A command the server runs under (e.g. prlimit) and the umask it starts with.
+        self.wrapper = list(wrapper)
+        self.umask = umask
         self.proc = None
         self.start()
 
     def start(self):
-        cmd = [str(KUBEWARD), "serve", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}", *self.args]
+        cmd = [*self.wrapper, str(KUBEWARD), "serve", "--data-dir", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}", *self.args]
         self.log = open(self.data_dir / "server.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log)
+        umask = self.umask
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log,
+                                     preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
         deadline = time.monotonic() + 30
         line = b""
         while time.monotonic() < deadline:
