@@ -3,10 +3,10 @@
 //! with an `aggregationRule` gets, in selector order and by role name, the rules of every
 //! ClusterRole its selectors match, each rule once.
 
-use registry::{ListOptions, Registry, ResourceDef, WatchOptions, WriteOptions};
+use crate::runtime::{Action, AlwaysLeader, Controller, Key, Watch};
+use registry::{ListOptions, Registry, ResourceDef, WriteOptions};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
 
 fn def() -> &'static ResourceDef {
     registry::served("rbac.authorization.k8s.io", "clusterroles")
@@ -116,7 +116,6 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
                 &WriteOptions::by("kube-controller-manager"),
             ) {
                 Ok(_) => written += 1,
-                Err(e) if e.code == 409 => {} // the watch brings the next change
                 Err(e) => return Err(e),
             }
         }
@@ -124,28 +123,19 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
     Ok(written)
 }
 
-/// Re-aggregates on every ClusterRole change.
-pub async fn run_aggregation_controller(registry: Arc<Registry>) {
-    loop {
-        let opts = WatchOptions {
-            timeout: Duration::from_secs(3600),
-            ..Default::default()
-        };
-        match registry.watch(def(), None, opts) {
-            Ok(mut events) => {
-                while let Some(ev) = events.recv().await {
-                    if ev.type_ == "ERROR" {
-                        break;
-                    }
-                    if let Err(e) = aggregate_all(&registry) {
-                        tracing::warn!(error = %e, "aggregation controller");
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "aggregation controller: watch failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
+/// The ClusterRole aggregation controller: any ClusterRole's change wakes the one key that
+/// re-aggregates them all (a conflict with a concurrent writer is retried with back-off).
+pub fn aggregation_controller(registry: Arc<Registry>) -> Controller {
+    Controller {
+        name: "clusterrole-aggregation",
+        watches: vec![Watch::objects(def()).waking(|_| vec![Key::new("", "")])],
+        reconcile: Arc::new(move |_: &Key| aggregate_all(&registry).map(|_| Action::Done)),
     }
+}
+
+/// Runs the aggregation controller.
+pub async fn run_aggregation_controller(registry: Arc<Registry>) {
+    aggregation_controller(registry.clone())
+        .run(registry, Arc::new(AlwaysLeader))
+        .await;
 }

@@ -1,19 +1,32 @@
-//! Controllers: loops that watch objects and act on them, as kube-controller-manager's.
+//! Controllers: loops that watch objects and act on them, as kube-controller-manager's, all on
+//! one runtime ([`runtime`]: informers, a work queue, `reconcile` with back-off).
 //!
 //! Architecture invariant: controllers act only through the registry's public verbs (the same
-//! ones the HTTP handlers call: list, watch, delete, update), never on storage keys. When the
-//! RBAC issue lands they will carry their own identity, as upstream controllers do.
+//! ones the HTTP handlers call: list, watch, create, update, delete), never on storage keys.
+//! No write's result is dropped: a reconcile returns it, and the runtime retries failures.
 
 mod aggregation;
 mod bootstrap;
 mod compaction;
 mod namespace;
 pub mod rbac;
+pub mod runtime;
 mod serviceaccounts;
 pub mod tokens;
 
-pub use aggregation::{aggregate_all, run_aggregation_controller};
+pub use aggregation::{aggregate_all, aggregation_controller, run_aggregation_controller};
 pub use bootstrap::ensure_bootstrap_policy;
 pub use compaction::run_compactor;
-pub use namespace::{finalize_namespace, run_namespace_controller};
-pub use serviceaccounts::{reconcile_namespace, run_namespace_defaults};
+pub use namespace::{finalize_namespace, namespace_controller, run_namespace_controller};
+pub use serviceaccounts::{
+    reconcile_root_ca, reconcile_service_account, root_ca_publisher, run_namespace_defaults,
+    service_account_controller,
+};
+
+/// `metadata.<field>` as text ("" when absent).
+pub(crate) fn meta_str<'a>(obj: &'a serde_json::Value, field: &str) -> &'a str {
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+}

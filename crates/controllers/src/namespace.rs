@@ -2,7 +2,8 @@
 //! deletionTimestamp has its contents deleted, then loses its `kubernetes` finalizer, and with
 //! that is gone.
 
-use registry::{DeleteOptions, ListOptions, Registry, WatchOptions, WriteOptions};
+use crate::runtime::{Action, AlwaysLeader, Controller, Key, Watch};
+use registry::{DeleteOptions, ListOptions, Registry, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,63 +63,35 @@ pub fn finalize_namespace(registry: &Registry, name: &str) -> Result<bool, api_t
     }
 }
 
-/// Watches namespaces and finalizes those being deleted; re-checks unfinished ones every
-/// `resync` (objects with finalizers of their own may take a while).
-pub async fn run_namespace_controller(registry: Arc<Registry>, resync: Duration) {
+/// The namespace controller: a terminating namespace is emptied and finalized; one that still
+/// holds objects with finalizers of their own is looked at again every `resync`.
+pub fn namespace_controller(registry: Arc<Registry>, resync: Duration) -> Controller {
     let ns_def = registry::served("", "namespaces");
-    loop {
-        let opts = WatchOptions {
-            timeout: Duration::from_secs(3600),
-            ..Default::default()
-        };
-        let mut events = match registry.watch(ns_def, None, opts) {
-            Ok(rx) => rx,
-            Err(e) => {
-                tracing::warn!(error = %e, "namespace controller: watch failed");
-                tokio::time::sleep(resync).await;
-                continue;
-            }
-        };
-        let mut pending: Vec<String> = Vec::new();
-        loop {
-            let ev = tokio::select! {
-                ev = events.recv() => ev,
-                _ = tokio::time::sleep(resync), if !pending.is_empty() => {
-                    pending.retain(|n| !matches!(finalize_namespace(&registry, n), Ok(true)));
-                    continue;
-                }
+    Controller {
+        name: "namespace",
+        watches: vec![Watch::objects(ns_def)],
+        reconcile: Arc::new(move |k: &Key| {
+            let terminating = match registry.get(ns_def, "", &k.name) {
+                Ok(ns) => ns
+                    .pointer("/metadata/deletionTimestamp")
+                    .is_some_and(|t| !t.is_null()),
+                Err(e) if e.code == 404 => false,
+                Err(e) => return Err(e),
             };
-            let Some(ev) = ev else { break };
-            if ev.type_ == "ERROR" {
-                break;
+            if !terminating {
+                return Ok(Action::Done);
             }
-            let terminating = ev
-                .object
-                .pointer("/metadata/deletionTimestamp")
-                .is_some_and(|t| !t.is_null());
-            let name = ev
-                .object
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            if ev.type_ == "DELETED" || !terminating || name.is_empty() {
-                continue;
-            }
-            match finalize_namespace(&registry, &name) {
-                Ok(true) => pending.retain(|n| *n != name),
-                Ok(false) => {
-                    if !pending.contains(&name) {
-                        pending.push(name)
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(namespace = %name, error = %e, "namespace controller: finalize failed");
-                    if !pending.contains(&name) {
-                        pending.push(name)
-                    }
-                }
-            }
-        }
+            Ok(match finalize_namespace(&registry, &k.name)? {
+                true => Action::Done,
+                false => Action::RequeueAfter(resync),
+            })
+        }),
     }
+}
+
+/// Runs the namespace controller.
+pub async fn run_namespace_controller(registry: Arc<Registry>, resync: Duration) {
+    namespace_controller(registry.clone(), resync)
+        .run(registry, Arc::new(AlwaysLeader))
+        .await;
 }

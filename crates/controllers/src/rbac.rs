@@ -3,7 +3,7 @@
 //! through the API reaches the index with its watch event.
 
 use authz::rbac::{Binding, Index, PolicyRule, RoleRef, Subject};
-use registry::{ListOptions, Registry, ResourceDef};
+use registry::{Change, Informer, Registry, ResourceDef};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -64,64 +64,36 @@ pub fn apply(index: &Index, resource: &str, obj: &Value, deleted: bool) {
     }
 }
 
-/// Loads every RBAC object into the index; returns the revision each list was read at.
-pub fn sync(registry: &Registry, index: &Index) -> Result<Vec<String>, api_types::StatusError> {
-    let mut revisions = Vec::new();
-    for r in RESOURCES {
-        let list = registry.list(def(r), None, &ListOptions::default())?;
-        for obj in &list.items {
-            apply(index, r, obj, false);
-        }
-        revisions.push(list.resource_version);
-    }
-    Ok(revisions)
+/// Loads every RBAC object into the index (before the server answers its first request);
+/// returns the informers, which [`run_rbac_informer`] then keeps following.
+pub fn sync(registry: &Registry, index: &Index) -> Result<Vec<Informer>, api_types::StatusError> {
+    RESOURCES
+        .into_iter()
+        .map(|r| {
+            let mut informer = Informer::new(def(r), "");
+            informer.list(registry, &mut |c| change(index, r, c))?;
+            Ok(informer)
+        })
+        .collect()
 }
 
-/// Keeps the index current: one watch per RBAC resource, from the revision `sync` read, and
-/// a full re-sync whenever a watch ends (timeout, compaction, lag).
-pub async fn run_rbac_informer(registry: Arc<Registry>, index: Arc<Index>, revisions: Vec<String>) {
-    for (r, rv) in RESOURCES.into_iter().zip(revisions) {
-        let (registry, i1, i2) = (registry.clone(), index.clone(), index.clone());
-        tokio::spawn(registry::follow(
-            registry,
-            def(r),
-            String::new(),
-            rv,
-            move |ev| apply(&i1, r, &ev.object, ev.type_ == "DELETED"),
-            // A fresh list replaces what the index holds, so removals missed while not
-            // watching are caught.
-            move |items| resync(&i2, r, items),
-        ));
+fn change(index: &Index, resource: &str, c: Change<'_>) {
+    match c {
+        Change::Applied(obj) => apply(index, resource, obj, false),
+        Change::Deleted(obj) => apply(index, resource, obj, true),
     }
 }
 
-/// Replaces the index's objects of one resource with `items`.
-fn resync(index: &Index, resource: &str, items: &[Value]) {
-    let policy = index.policy();
-    let present: Vec<(String, String)> = match resource {
-        "clusterroles" => policy
-            .cluster_roles
-            .keys()
-            .map(|n| (String::new(), n.clone()))
-            .collect(),
-        "roles" => policy.roles.keys().cloned().collect(),
-        "clusterrolebindings" => policy
-            .cluster_role_bindings
-            .keys()
-            .map(|n| (String::new(), n.clone()))
-            .collect(),
-        _ => policy.role_bindings.keys().cloned().collect(),
-    };
-    for (ns, name) in present {
-        if !items
-            .iter()
-            .any(|o| meta(o, "namespace") == ns && meta(o, "name") == name)
-        {
-            let gone = serde_json::json!({"metadata": {"namespace": ns, "name": name}});
-            apply(index, resource, &gone, true);
-        }
-    }
-    for obj in items {
-        apply(index, resource, obj, false);
+/// Keeps the index current: each RBAC resource's informer, from the revision `sync` read;
+/// a re-list after a watch ends tells the index what was removed meanwhile.
+pub async fn run_rbac_informer(
+    registry: Arc<Registry>,
+    index: Arc<Index>,
+    informers: Vec<Informer>,
+) {
+    for informer in informers {
+        let (registry, index) = (registry.clone(), index.clone());
+        let resource = informer.def().resource;
+        tokio::spawn(informer.run(registry, move |c| change(&index, resource, c)));
     }
 }

@@ -5,10 +5,13 @@
 //!   every active namespace has the ConfigMap `kube-root-ca.crt` with the cluster CA under
 //!   `ca.crt`, re-created if deleted and restored if changed.
 
-use registry::{ListOptions, Registry, ResourceDef, WatchOptions, WriteOptions};
+use crate::runtime::{Action, AlwaysLeader, Controller, Elector, Key, Watch};
+use api_types::StatusError;
+use registry::{Change, Registry, ResourceDef, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
+
+const ROOT_CA: &str = "kube-root-ca.crt";
 
 const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
 
@@ -16,106 +19,139 @@ fn def(resource: &str) -> &'static ResourceDef {
     registry::served("", resource)
 }
 
-fn active(registry: &Registry, ns: &str) -> bool {
-    registry.get(def("namespaces"), "", ns).is_ok_and(|n| {
-        n.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating")
-            && n.pointer("/metadata/deletionTimestamp")
-                .is_none_or(Value::is_null)
-    })
+fn active(registry: &Registry, ns: &str) -> Result<bool, StatusError> {
+    match registry.get(def("namespaces"), "", ns) {
+        Ok(n) => Ok(
+            n.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating")
+                && n.pointer("/metadata/deletionTimestamp")
+                    .is_none_or(Value::is_null),
+        ),
+        Err(e) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
-/// Makes `ns` hold what both controllers want. Errors are conflicts with concurrent writers
-/// or a namespace that began terminating; the next event retries.
-pub fn reconcile_namespace(registry: &Registry, ns: &str, ca_pem: &str) {
-    if !active(registry, ns) {
-        return;
+/// A create that lost a race to another writer (409), or to the namespace's deletion
+/// (NamespaceLifecycle's 403), is done: the next change wakes the key again.
+pub(crate) fn created(r: Result<registry::Written, StatusError>) -> Result<Action, StatusError> {
+    match r {
+        Ok(_) => Ok(Action::Done),
+        Err(e) if e.code == 409 => Ok(Action::Done),
+        Err(e) if e.code == 403 && e.message.contains("because it is being terminated") => {
+            Ok(Action::Done)
+        }
+        Err(e) => Err(e),
     }
-    if registry.get(def("serviceaccounts"), ns, "default").is_err() {
-        let sa =
-            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
-        let _ = registry.create(
-            def("serviceaccounts"),
-            ns,
-            sa,
-            &WriteOptions::by("kube-controller-manager"),
-        );
+}
+
+/// The ServiceAccount controller's reconcile for one namespace: its `default` account exists.
+pub fn reconcile_service_account(registry: &Registry, ns: &str) -> Result<Action, StatusError> {
+    if !active(registry, ns)? {
+        return Ok(Action::Done);
+    }
+    match registry.get(def("serviceaccounts"), ns, "default") {
+        Ok(_) => Ok(Action::Done),
+        Err(e) if e.code == 404 => {
+            let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+            created(registry.create(
+                def("serviceaccounts"),
+                ns,
+                sa,
+                &WriteOptions::by("kube-controller-manager"),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The root CA publisher's reconcile for one namespace: `kube-root-ca.crt` holds the CA.
+pub fn reconcile_root_ca(
+    registry: &Registry,
+    ns: &str,
+    ca_pem: &str,
+) -> Result<Action, StatusError> {
+    if !active(registry, ns)? {
+        return Ok(Action::Done);
     }
     let want = json!({"ca.crt": ca_pem});
-    match registry.get(def("configmaps"), ns, "kube-root-ca.crt") {
-        Ok(mut cm) if cm.get("data") != Some(&want) => {
+    match registry.get(def("configmaps"), ns, ROOT_CA) {
+        Ok(cm) if cm.get("data") == Some(&want) => Ok(Action::Done),
+        Ok(mut cm) => {
             cm["data"] = want;
-            let _ = registry.update(
+            registry.update(
                 def("configmaps"),
                 ns,
-                "kube-root-ca.crt",
+                ROOT_CA,
                 cm,
                 None,
                 &WriteOptions::by("kube-controller-manager"),
-            );
+            )?;
+            Ok(Action::Done)
         }
-        Ok(_) => {}
-        Err(_) => {
+        Err(e) if e.code == 404 => {
             let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                            "metadata": {"name": "kube-root-ca.crt", "annotations": {"kubernetes.io/description": DESCRIPTION}},
+                            "metadata": {"name": ROOT_CA, "annotations": {"kubernetes.io/description": DESCRIPTION}},
                             "data": want});
-            let _ = registry.create(
+            created(registry.create(
                 def("configmaps"),
                 ns,
                 cm,
                 &WriteOptions::by("kube-controller-manager"),
-            );
+            ))
         }
+        Err(e) => Err(e),
     }
 }
 
-/// Reconciles every namespace now, then on every change of a namespace, a `default` service
-/// account or a `kube-root-ca.crt` ConfigMap.
+/// A namespace's own key, from the namespace or from an object in it.
+fn namespace_key(c: Change<'_>) -> Vec<Key> {
+    let obj = c.object();
+    let ns = crate::meta_str(obj, "namespace");
+    vec![Key::new(
+        "",
+        if ns.is_empty() {
+            crate::meta_str(obj, "name")
+        } else {
+            ns
+        },
+    )]
+}
+
+/// `serviceaccounts-controller`: woken by namespaces and `default` service accounts.
+pub fn service_account_controller(registry: Arc<Registry>) -> Controller {
+    Controller {
+        name: "serviceaccount",
+        watches: vec![
+            Watch::objects(def("namespaces")).waking(namespace_key),
+            Watch::objects(def("serviceaccounts"))
+                .selecting("metadata.name=default")
+                .waking(namespace_key),
+        ],
+        reconcile: Arc::new(move |k: &Key| reconcile_service_account(&registry, &k.name)),
+    }
+}
+
+/// `root-ca-cert-publisher`: woken by namespaces and `kube-root-ca.crt` ConfigMaps.
+pub fn root_ca_publisher(registry: Arc<Registry>, ca_pem: String) -> Controller {
+    Controller {
+        name: "root-ca-cert-publisher",
+        watches: vec![
+            Watch::objects(def("namespaces")).waking(namespace_key),
+            Watch::objects(def("configmaps"))
+                .selecting(&format!("metadata.name={ROOT_CA}"))
+                .waking(namespace_key),
+        ],
+        reconcile: Arc::new(move |k: &Key| reconcile_root_ca(&registry, &k.name, &ca_pem)),
+    }
+}
+
+/// Runs both per-namespace controllers.
 pub async fn run_namespace_defaults(registry: Arc<Registry>, ca_pem: String) {
-    if let Ok(all) = registry.list(def("namespaces"), None, &ListOptions::default()) {
-        for ns in &all.items {
-            reconcile_namespace(
-                &registry,
-                ns["metadata"]["name"].as_str().unwrap_or(""),
-                &ca_pem,
-            );
-        }
-    }
-    let watches = [
-        ("namespaces", ""),
-        ("serviceaccounts", "metadata.name=default"),
-        ("configmaps", "metadata.name=kube-root-ca.crt"),
-    ];
-    for (resource, fields) in watches {
-        let (registry, ca_pem) = (registry.clone(), ca_pem.clone());
-        tokio::spawn(async move {
-            loop {
-                let list = ListOptions {
-                    field_selector: fields.into(),
-                    ..Default::default()
-                };
-                let opts = WatchOptions {
-                    list,
-                    timeout: Duration::from_secs(3600),
-                    ..Default::default()
-                };
-                let Ok(mut events) = registry.watch(def(resource), None, opts) else {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                };
-                while let Some(ev) = events.recv().await {
-                    if ev.type_ == "ERROR" {
-                        break;
-                    }
-                    let ns = if resource == "namespaces" {
-                        ev.object.pointer("/metadata/name")
-                    } else {
-                        ev.object.pointer("/metadata/namespace")
-                    };
-                    if let Some(ns) = ns.and_then(Value::as_str) {
-                        reconcile_namespace(&registry, ns, &ca_pem);
-                    }
-                }
-            }
-        });
-    }
+    let leader: Arc<dyn Elector> = Arc::new(AlwaysLeader);
+    tokio::spawn(
+        service_account_controller(registry.clone()).run(registry.clone(), leader.clone()),
+    );
+    root_ca_publisher(registry.clone(), ca_pem)
+        .run(registry, leader)
+        .await;
 }

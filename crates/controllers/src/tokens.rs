@@ -4,12 +4,12 @@
 //! their account is gone. With `--legacy-token-secrets` (Kubernetes ≤ 1.23), every service
 //! account also gets an auto-created `<name>-token-<5 chars>` Secret listed in `.secrets`.
 
+use crate::runtime::{Action, AlwaysLeader, Controller, Elector, Key, Watch};
+use api_types::StatusError;
 use base64::Engine;
-use rand::Rng;
-use registry::{ListOptions, Registry, ResourceDef, WatchOptions, WriteOptions};
+use registry::{Change, ListOptions, Registry, ResourceDef, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub const TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 const NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
@@ -26,6 +26,8 @@ pub struct TokenController {
     pub ca_pem: String,
     /// `--legacy-token-secrets`.
     pub auto_create: bool,
+    /// The 5-character suffix of an auto-created Secret's name (injected randomness).
+    pub suffix: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 fn def(resource: &str) -> &'static ResourceDef {
@@ -47,40 +49,45 @@ fn name(obj: &Value) -> &str {
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 impl TokenController {
-    /// Fills or deletes one token Secret.
-    pub fn sync_secret(&self, ns: &str, secret_name: &str) {
-        let Ok(mut secret) = self.registry.get(def("secrets"), ns, secret_name) else {
-            return;
+    /// Fills or deletes one token Secret (`syncSecret`).
+    pub fn sync_secret(&self, ns: &str, secret_name: &str) -> Result<Action, StatusError> {
+        let mut secret = match self.registry.get(def("secrets"), ns, secret_name) {
+            Ok(s) => s,
+            Err(e) if e.code == 404 => return Ok(Action::Done),
+            Err(e) => return Err(e),
         };
         if secret.get("type").and_then(Value::as_str) != Some(TOKEN_TYPE) {
-            return;
+            return Ok(Action::Done);
         }
         let sa_name = annotation(&secret, NAME_ANNOTATION).to_string();
         let want_uid = annotation(&secret, UID_ANNOTATION).to_string();
-        let sa = self.registry.get(def("serviceaccounts"), ns, &sa_name).ok();
+        let sa = match self.registry.get(def("serviceaccounts"), ns, &sa_name) {
+            Ok(sa) => Some(sa),
+            Err(e) if e.code == 404 => None,
+            Err(e) => return Err(e),
+        };
         let sa_uid = sa
             .as_ref()
-            .and_then(|s| s.pointer("/metadata/uid"))
-            .and_then(Value::as_str)
+            .map(|s| crate::meta_str(s, "uid"))
             .unwrap_or("")
             .to_string();
         if sa.is_none() || (!want_uid.is_empty() && want_uid != sa_uid) {
             let opts = registry::DeleteOptions {
-                precondition_uid: secret
-                    .pointer("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                precondition_uid: Some(crate::meta_str(&secret, "uid").to_string()),
                 ..Default::default()
             };
-            let _ = self.registry.delete(def("secrets"), ns, secret_name, &opts);
-            return;
+            return match self.registry.delete(def("secrets"), ns, secret_name, &opts) {
+                Ok(_) => Ok(Action::Done),
+                // Gone already, or replaced by another object of that name.
+                Err(e) if e.code == 404 || e.code == 409 => Ok(Action::Done),
+                Err(e) => Err(e),
+            };
         }
         let mut changed = false;
-        let data = secret
-            .as_object_mut()
-            .unwrap()
-            .entry("data")
-            .or_insert_with(|| json!({}));
+        let Some(fields) = secret.as_object_mut() else {
+            return Ok(Action::Done);
+        };
+        let data = fields.entry("data").or_insert_with(|| json!({}));
         if data
             .get("token")
             .and_then(Value::as_str)
@@ -110,171 +117,171 @@ impl TokenController {
             changed = true;
         }
         if changed {
-            let _ = self.registry.update(
+            self.registry.update(
                 def("secrets"),
                 ns,
                 secret_name,
                 secret,
                 None,
                 &WriteOptions::by("kube-controller-manager"),
-            );
+            )?;
         }
+        Ok(Action::Done)
     }
 
-    /// After a service account changes: with auto-creation, make sure it has a token Secret.
-    pub fn sync_service_account(&self, ns: &str, sa_name: &str) {
-        if !self.auto_create {
-            return;
-        }
-        let Ok(sa) = self.registry.get(def("serviceaccounts"), ns, sa_name) else {
-            return;
+    /// Keeps one service account's token Secrets right (`syncServiceAccount`): a deleted
+    /// account's are deleted; with auto-creation, an account without a token Secret gets one.
+    pub fn sync_service_account(&self, ns: &str, sa_name: &str) -> Result<Action, StatusError> {
+        let mut sa = match self.registry.get(def("serviceaccounts"), ns, sa_name) {
+            Ok(sa) => sa,
+            Err(e) if e.code == 404 => return self.delete_tokens(ns, sa_name),
+            Err(e) => return Err(e),
         };
-        let listed: Vec<String> = sa
+        let has_token = sa
             .get("secrets")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|s| s["name"].as_str())
-            .map(str::to_string)
-            .collect();
-        let has_token = listed.iter().any(|s| {
-            self.registry.get(def("secrets"), ns, s).is_ok_and(|sec| {
-                sec.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE)
-                    && annotation(&sec, NAME_ANNOTATION) == sa_name
-            })
-        });
-        if has_token {
-            return;
+            .try_fold(false, |found, s| {
+                if found {
+                    return Ok(true);
+                }
+                match self.registry.get(def("secrets"), ns, s) {
+                    Ok(sec) => Ok(sec.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE)
+                        && annotation(&sec, NAME_ANNOTATION) == sa_name),
+                    Err(e) if e.code == 404 => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })?;
+        if !self.auto_create || has_token {
+            return Ok(Action::Done);
         }
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        let suffix: String = (0..5)
-            .map(|_| ALPHABET[rand::rng().random_range(0..ALPHABET.len())] as char)
-            .collect();
-        let secret_name = format!("{sa_name}-token-{suffix}");
-        let uid = sa
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let secret_name = format!("{sa_name}-token-{}", (self.suffix)());
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": TOKEN_TYPE,
-                            "metadata": {"name": secret_name, "annotations": {NAME_ANNOTATION: sa_name, UID_ANNOTATION: uid}}});
-        if let Err(e) = self.registry.create(
+                            "metadata": {"name": secret_name, "annotations": {
+                                NAME_ANNOTATION: sa_name, UID_ANNOTATION: crate::meta_str(&sa, "uid")}}});
+        self.registry.create(
             def("secrets"),
             ns,
             secret,
             &WriteOptions::by("kube-controller-manager"),
-        ) {
-            tracing::warn!(namespace = ns, service_account = sa_name, error = %e, "tokens controller: creating the token secret");
-            return;
+        )?;
+        self.sync_secret(ns, &secret_name)?;
+        if let Some(fields) = sa.as_object_mut() {
+            let secrets = fields.entry("secrets").or_insert_with(|| json!([]));
+            if let Some(list) = secrets.as_array_mut() {
+                list.push(json!({"name": secret_name}));
+            }
         }
-        self.sync_secret(ns, &secret_name);
-        let mut sa = sa;
-        let secrets = sa
-            .as_object_mut()
-            .unwrap()
-            .entry("secrets")
-            .or_insert_with(|| json!([]));
-        if let Some(list) = secrets.as_array_mut() {
-            list.push(json!({"name": secret_name}));
-        }
-        let _ = self.registry.update(
+        self.registry.update(
             def("serviceaccounts"),
             ns,
             sa_name,
             sa,
             None,
             &WriteOptions::by("kube-controller-manager"),
-        );
+        )?;
+        Ok(Action::Done)
     }
 
-    /// A service account is gone: its token Secrets go too.
-    fn service_account_deleted(&self, ns: &str, sa_name: &str) {
-        let opts = ListOptions {
-            field_selector: format!("type={TOKEN_TYPE}"),
-            ..Default::default()
-        };
-        let Ok(list) = self.registry.list(def("secrets"), Some(ns), &opts) else {
-            return;
-        };
-        for s in list
-            .items
-            .iter()
-            .filter(|s| annotation(s, NAME_ANNOTATION) == sa_name)
-        {
-            let _ = self
-                .registry
-                .delete(def("secrets"), ns, name(s), &Default::default());
-        }
-    }
-
-    /// A token Secret is gone: drop it from its account's `.secrets` (then, with
-    /// auto-creation, the account gets a new one).
-    fn secret_deleted(&self, ns: &str, secret: &Value) {
-        let sa_name = annotation(secret, NAME_ANNOTATION);
-        let Ok(mut sa) = self.registry.get(def("serviceaccounts"), ns, sa_name) else {
-            return;
+    /// A token Secret was deleted: its name leaves its account's `.secrets`
+    /// (`removeSecretReference`); then, with auto-creation, the account gets a new one.
+    pub fn remove_reference(
+        &self,
+        ns: &str,
+        sa_name: &str,
+        secret: &str,
+    ) -> Result<Action, StatusError> {
+        let mut sa = match self.registry.get(def("serviceaccounts"), ns, sa_name) {
+            Ok(sa) => sa,
+            Err(e) if e.code == 404 => return Ok(Action::Done),
+            Err(e) => return Err(e),
         };
         let Some(list) = sa.get_mut("secrets").and_then(Value::as_array_mut) else {
-            return;
+            return Ok(Action::Done);
         };
         let before = list.len();
-        list.retain(|s| s["name"] != name(secret));
+        list.retain(|s| s["name"] != secret);
         if list.len() != before {
-            let _ = self.registry.update(
+            self.registry.update(
                 def("serviceaccounts"),
                 ns,
                 sa_name,
                 sa,
                 None,
                 &WriteOptions::by("kube-controller-manager"),
-            );
+            )?;
         }
+        self.sync_service_account(ns, sa_name)
     }
 
-    fn handle(&self, resource: &str, type_: &str, obj: &Value) {
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        match (resource, type_) {
-            ("secrets", "DELETED") => self.secret_deleted(ns, obj),
-            ("secrets", _) => self.sync_secret(ns, name(obj)),
-            ("serviceaccounts", "DELETED") => self.service_account_deleted(ns, name(obj)),
-            ("serviceaccounts", _) => self.sync_service_account(ns, name(obj)),
-            _ => {}
+    /// A service account is gone: its token Secrets go too (`deleteTokens`).
+    fn delete_tokens(&self, ns: &str, sa_name: &str) -> Result<Action, StatusError> {
+        let opts = ListOptions {
+            field_selector: format!("type={TOKEN_TYPE}"),
+            ..Default::default()
+        };
+        let list = self.registry.list(def("secrets"), Some(ns), &opts)?;
+        for s in list
+            .items
+            .iter()
+            .filter(|s| annotation(s, NAME_ANNOTATION) == sa_name)
+        {
+            match self
+                .registry
+                .delete(def("secrets"), ns, name(s), &Default::default())
+            {
+                Ok(_) => {}
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(Action::Done)
     }
 
-    /// Watches token Secrets and service accounts (from their current state) and keeps them
-    /// consistent.
+    /// The three controllers: token Secrets; service accounts; and the references a deleted
+    /// token Secret leaves in its account (keyed `namespace`, `account/secret`: names hold
+    /// no `/`).
+    pub fn controllers(&self) -> [Controller; 3] {
+        let (a, b, c) = (self.clone(), self.clone(), self.clone());
+        let tokens = format!("type={TOKEN_TYPE}");
+        [
+            Controller {
+                name: "tokens-secrets",
+                watches: vec![Watch::objects(def("secrets")).selecting(&tokens)],
+                reconcile: Arc::new(move |k: &Key| a.sync_secret(&k.namespace, &k.name)),
+            },
+            Controller {
+                name: "tokens-serviceaccounts",
+                watches: vec![Watch::objects(def("serviceaccounts"))],
+                reconcile: Arc::new(move |k: &Key| b.sync_service_account(&k.namespace, &k.name)),
+            },
+            Controller {
+                name: "tokens-references",
+                watches: vec![Watch::objects(def("secrets")).selecting(&tokens).waking(
+                    |c| match c {
+                        Change::Deleted(s) => vec![Key::new(
+                            crate::meta_str(s, "namespace"),
+                            format!("{}/{}", annotation(s, NAME_ANNOTATION), name(s)),
+                        )],
+                        Change::Applied(_) => vec![],
+                    },
+                )],
+                reconcile: Arc::new(move |k: &Key| match k.name.split_once('/') {
+                    Some((sa, secret)) => c.remove_reference(&k.namespace, sa, secret),
+                    None => Ok(Action::Done),
+                }),
+            },
+        ]
+    }
+
+    /// Runs the three controllers.
     pub async fn run(self) {
-        for (resource, fields) in [
-            ("secrets", format!("type={TOKEN_TYPE}")),
-            ("serviceaccounts", String::new()),
-        ] {
-            let this = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    let list = ListOptions {
-                        field_selector: fields.clone(),
-                        ..Default::default()
-                    };
-                    let opts = WatchOptions {
-                        list,
-                        timeout: Duration::from_secs(3600),
-                        ..Default::default()
-                    };
-                    let Ok(mut events) = this.registry.watch(def(resource), None, opts) else {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    };
-                    while let Some(ev) = events.recv().await {
-                        if ev.type_ == "ERROR" {
-                            break;
-                        }
-                        this.handle(resource, ev.type_, &ev.object);
-                    }
-                }
-            });
-        }
+        let leader: Arc<dyn Elector> = Arc::new(AlwaysLeader);
+        let [secrets, accounts, references] = self.controllers();
+        tokio::spawn(secrets.run(self.registry.clone(), leader.clone()));
+        tokio::spawn(references.run(self.registry.clone(), leader.clone()));
+        accounts.run(self.registry.clone(), leader).await;
     }
 }

@@ -210,12 +210,12 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         "AlwaysAllow" => None,
         _ => {
             let index = Arc::new(authz::rbac::Index::new());
-            let revisions =
+            let informers =
                 controllers::rbac::sync(&registry, &index).map_err(StartError::Bootstrap)?;
             tokio::spawn(controllers::rbac::run_rbac_informer(
                 registry.clone(),
                 index.clone(),
-                revisions,
+                informers,
             ));
             tokio::spawn(controllers::run_aggregation_controller(registry.clone()));
             Some(index)
@@ -291,8 +291,8 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     // Tokens are checked against objects kept in memory from watches, loaded before serving.
     let objects =
         server::tokens::ObjectCache::new(registry.clone(), state.token_cache.generation());
-    let revisions = objects.sync().map_err(StartError::Bootstrap)?;
-    tokio::spawn(objects.clone().run(revisions));
+    let informers = objects.sync().map_err(StartError::Bootstrap)?;
+    tokio::spawn(objects.clone().run(informers));
     let state = Arc::new(state.with_issuer(
         server::tokens::Issuer {
             signer: signer.clone(),
@@ -317,6 +317,10 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         sign: Arc::new(move |claims| token_signer.sign(claims)),
         ca_pem: pki.ca_pem.clone(),
         auto_create: args.legacy_token_secrets,
+        suffix: {
+            let registry = registry.clone();
+            Arc::new(move || registry.name_suffix())
+        },
     };
     tokio::spawn(token_controller.run());
     tokio::spawn(controllers::run_compactor(

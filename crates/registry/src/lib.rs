@@ -8,6 +8,7 @@
 
 pub mod admission;
 mod apply;
+pub mod informer;
 mod kinds;
 pub mod lists;
 pub mod managedfields;
@@ -22,10 +23,11 @@ pub mod validation;
 mod watch;
 
 pub use api_types::StatusError;
+pub use informer::{Change, Informer};
 pub use kinds::{resources, served};
 pub use resource::{ResourceDef, Strategy};
 pub use store::{
     parse_resource_version, Admission, Clock, DeleteOptions, Deleted, FieldValidation, ListOptions,
     ListOut, PatchType, Registry, WriteOptions, Written,
 };
-pub use watch::{follow, WatchEvent, WatchOptions};
+pub use watch::{WatchEvent, WatchOptions};

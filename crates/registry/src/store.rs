@@ -8,7 +8,6 @@ use crate::selectors::{FieldSelector, LabelSelector};
 use crate::validation::{self, FieldErrors};
 use api_types::{format_rfc3339, StatusError};
 use jiff::Timestamp;
-use rand::Rng;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +15,18 @@ use storage::{KeyValue, Revision, Storage, StorageError};
 
 /// Injected time, so expiry and ages are testable without sleeping.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Injected randomness: fills a buffer (the operating system's generator unless a test gives
+/// a seeded one), so generated names and uids are reproducible in tests.
+pub type Random = Arc<dyn Fn(&mut [u8]) + Send + Sync>;
+
+/// The operating system's generator.
+pub fn os_random() -> Random {
+    Arc::new(|buf: &mut [u8]| rand::Rng::fill(&mut rand::rng(), buf))
+}
+
+/// upstream's `utilrand` alphabet for generated names: no vowels, no confusable digits.
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// `fieldValidation` (`metav1.FieldValidation*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -181,6 +192,7 @@ pub(crate) fn set_managed(obj: &mut Value, entries: &[crate::managedfields::Entr
 pub struct Registry {
     storage: Arc<dyn Storage>,
     clock: Clock,
+    random: Random,
 }
 
 const MAX_RETRIES: usize = 16;
@@ -239,15 +251,6 @@ pub(crate) fn labels_of(obj: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// 5 characters from upstream's `utilrand` alphabet (no vowels, no confusable digits).
-fn random_suffix() -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    (0..5)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
 /// Parsed selectors of a list or watch.
 pub(crate) struct Filter {
     labels: LabelSelector,
@@ -281,11 +284,45 @@ impl Filter {
 
 impl Registry {
     pub fn new(storage: Arc<dyn Storage>, clock: Clock) -> Self {
-        Registry { storage, clock }
+        Registry {
+            storage,
+            clock,
+            random: os_random(),
+        }
+    }
+
+    /// The same registry with another source of randomness.
+    pub fn with_random(mut self, random: Random) -> Self {
+        self.random = random;
+        self
     }
 
     pub fn now(&self) -> Timestamp {
         (self.clock)()
+    }
+
+    /// Random bytes from the injected generator.
+    pub fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut b = [0u8; N];
+        (self.random)(&mut b);
+        b
+    }
+
+    /// A number in `0..n` from the injected generator (n > 0; the bias of taking a 64-bit
+    /// value modulo a small n is negligible for names and jitter).
+    pub fn random_below(&self, n: u64) -> u64 {
+        u64::from_le_bytes(self.random_bytes()) % n.max(1)
+    }
+
+    /// The 5 characters `generateName` and generated Secret names end with
+    /// (`names.SimpleNameGenerator`, `utilrand.String(5)`).
+    pub fn name_suffix(&self) -> String {
+        (0..5)
+            .map(|_| {
+                let i = self.random_below(NAME_ALPHABET.len() as u64);
+                char::from(NAME_ALPHABET[usize::try_from(i).unwrap_or(0)])
+            })
+            .collect()
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -561,7 +598,10 @@ impl Registry {
         {
             // `names.SimpleNameGenerator`: truncate the base so the name stays under 63.
             let base: String = generate.chars().take(58).collect();
-            m.insert("name".into(), format!("{base}{}", random_suffix()).into());
+            m.insert(
+                "name".into(),
+                format!("{base}{}", self.name_suffix()).into(),
+            );
         }
         for f in [
             "resourceVersion",
@@ -572,7 +612,7 @@ impl Registry {
             m.remove(f);
         }
         // A v4 UUID from the thread-local generator: no getrandom syscall per object.
-        let uid = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
+        let uid = uuid::Builder::from_random_bytes(self.random_bytes()).into_uuid();
         m.insert("uid".into(), uid.to_string().into());
         m.insert("creationTimestamp".into(), now.into());
         def.strategy.defaults(&mut body);

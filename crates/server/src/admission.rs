@@ -4,19 +4,10 @@
 
 use crate::State;
 use api_types::{GroupResource, StatusError};
-use rand::Rng;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-fn suffix() -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    (0..5)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
 
 /// The ServiceAccount plugin's Admit for a pod create in `ns`.
 pub async fn service_account_for_pod(
@@ -77,7 +68,7 @@ pub async fn service_account_for_pod(
             }
             Err(e) if e.code != 404 => return Err(e),
             Err(_) if i + 1 < attempts => {
-                let wait = Duration::from_millis(rand::rng().random_range(100..200));
+                let wait = Duration::from_millis(100 + state.registry.random_below(100));
                 tokio::time::sleep(wait).await
             }
             Err(_) => {}
@@ -145,7 +136,7 @@ pub async fn service_account_for_pod(
         let volume = match (&legacy_secret, &existing) {
             (Some(secret), _) => secret.clone(),
             (None, Some(e)) => e.clone(),
-            (None, None) => format!("kube-api-access-{}", suffix()),
+            (None, None) => format!("kube-api-access-{}", state.registry.name_suffix()),
         };
         let mut added = false;
         for list in ["initContainers", "containers"] {

@@ -9,7 +9,6 @@ use crate::State;
 use api_types::{GroupResource, StatusError};
 use bytes::Bytes;
 use http::HeaderMap;
-use rand::Rng;
 use registry::table::{self, IncludeObject};
 use registry::{
     DeleteOptions, FieldValidation, ListOptions, PatchType, ResourceDef, WatchOptions, WriteOptions,
@@ -537,7 +536,7 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
         ));
     }
     let timeout = match r.query.get("timeoutSeconds") {
-        "" => Duration::from_secs(1800 + rand::rng().random_range(0..1800)),
+        "" => Duration::from_secs(1800 + state.registry.random_below(1800)),
         t => Duration::from_secs(
             t.parse::<u64>()
                 .map_err(|_| StatusError::bad_request(format!("invalid timeoutSeconds: {t}")))?,

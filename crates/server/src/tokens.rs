@@ -121,42 +121,32 @@ impl ObjectCache {
         );
     }
 
-    /// Loads every object; returns the revision each list was read at.
-    pub fn sync(&self) -> Result<Vec<String>, StatusError> {
-        let mut revisions = Vec::new();
-        for (kind, resource) in CACHED {
-            let list =
-                self.registry
-                    .list(def(resource), None, &registry::ListOptions::default())?;
-            for obj in &list.items {
-                self.apply(kind, obj, false);
-            }
-            revisions.push(list.resource_version);
-        }
-        Ok(revisions)
+    /// Loads every object (before the server answers its first request); returns the
+    /// informers, which [`ObjectCache::run`] keeps following.
+    pub fn sync(&self) -> Result<Vec<registry::Informer>, StatusError> {
+        CACHED
+            .into_iter()
+            .map(|(kind, resource)| {
+                let mut informer = registry::Informer::new(def(resource), "");
+                informer.list(&self.registry, &mut |c| self.change(kind, c))?;
+                Ok(informer)
+            })
+            .collect()
     }
 
-    /// Follows each resource's watch from the revision `sync` read; re-lists when one ends.
-    pub async fn run(self: Arc<Self>, revisions: Vec<String>) {
-        for ((kind, resource), rv) in CACHED.into_iter().zip(revisions) {
-            let (a, b) = (self.clone(), self.clone());
-            tokio::spawn(registry::follow(
-                self.registry.clone(),
-                def(resource),
-                String::new(),
-                rv,
-                move |ev| a.apply(kind, &ev.object, ev.type_ == "DELETED"),
-                move |items| {
-                    b.objects
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .retain(|k, _| k.0 != kind);
-                    b.invalidate.fetch_add(1, Ordering::SeqCst);
-                    for obj in items {
-                        b.apply(kind, obj, false);
-                    }
-                },
-            ));
+    fn change(&self, kind: &'static str, c: registry::Change<'_>) {
+        match c {
+            registry::Change::Applied(obj) => self.apply(kind, obj, false),
+            registry::Change::Deleted(obj) => self.apply(kind, obj, true),
+        }
+    }
+
+    /// Follows each resource from the revision `sync` read; a deletion, including one found
+    /// by a re-list, voids the verified-token cache.
+    pub async fn run(self: Arc<Self>, informers: Vec<registry::Informer>) {
+        for (informer, (kind, _)) in informers.into_iter().zip(CACHED) {
+            let this = self.clone();
+            tokio::spawn(informer.run(self.registry.clone(), move |c| this.change(kind, c)));
         }
     }
 
@@ -382,7 +372,7 @@ pub fn request(
         }
     };
     let now = state.registry.now();
-    let jti = uuid_like();
+    let jti = uuid_like(state.registry.random_bytes());
     let claims = bound_claims(
         &issuer.issuers[0],
         &audiences,
@@ -421,10 +411,8 @@ pub fn request(
     Ok((body, warnings))
 }
 
-/// A random UUIDv4 string for `jti`.
-fn uuid_like() -> String {
-    use rand::Rng;
-    let b: [u8; 16] = rand::rng().random();
+/// A UUIDv4 string for `jti`, from 16 random bytes.
+fn uuid_like(b: [u8; 16]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-4{}-{:x}{}-{}",

@@ -1,0 +1,155 @@
+//! The controller runtime on a real registry: a failed write is retried with back-off until it
+//! lands, and an informer's re-list reports what changed while it was not watching.
+
+use registry::{Change, Informer, Registry, WriteOptions};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use storage::{KeyValue, ListOptions, ListResult, MemoryStorage, Revision, Storage, Watcher};
+
+/// Memory storage whose creates under `prefix` fail `failures` times.
+struct Flaky {
+    inner: MemoryStorage,
+    prefix: &'static str,
+    failures: AtomicUsize,
+    attempts: AtomicUsize,
+}
+
+impl Storage for Flaky {
+    fn get(&self, key: &str) -> storage::Result<Option<KeyValue>> {
+        self.inner.get(key)
+    }
+    fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> storage::Result<ListResult> {
+        self.inner.list(prefix, opts)
+    }
+    fn create(&self, key: &str, value: Vec<u8>) -> storage::Result<KeyValue> {
+        if key.starts_with(self.prefix) {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(storage::StorageError::Poisoned);
+            }
+        }
+        self.inner.create(key, value)
+    }
+    fn update(&self, key: &str, expected: Revision, value: Vec<u8>) -> storage::Result<KeyValue> {
+        self.inner.update(key, expected, value)
+    }
+    fn delete(&self, key: &str, expected: Option<Revision>) -> storage::Result<KeyValue> {
+        self.inner.delete(key, expected)
+    }
+    fn watch(&self, prefix: &str, after: Revision) -> storage::Result<Watcher> {
+        self.inner.watch(prefix, after)
+    }
+    fn current_revision(&self) -> storage::Result<Revision> {
+        self.inner.current_revision()
+    }
+    fn compacted_revision(&self) -> storage::Result<Revision> {
+        self.inner.compacted_revision()
+    }
+    fn compact(&self, revision: Revision) -> storage::Result<()> {
+        self.inner.compact(revision)
+    }
+}
+
+fn def(resource: &str) -> &'static registry::ResourceDef {
+    registry::served("", resource)
+}
+
+#[tokio::test]
+async fn a_failed_write_is_retried_with_back_off_until_it_lands() {
+    let flaky = Arc::new(Flaky {
+        inner: MemoryStorage::new(),
+        prefix: "/registry/serviceaccounts/team/",
+        failures: AtomicUsize::new(3),
+        attempts: AtomicUsize::new(0),
+    });
+    let reg = Arc::new(Registry::new(flaky.clone(), Arc::new(jiff::Timestamp::now)));
+    reg.ensure_namespaces(&["team"]).unwrap();
+    let controller = controllers::service_account_controller(reg.clone());
+    tokio::spawn(controller.run(reg.clone(), Arc::new(controllers::runtime::AlwaysLeader)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reg.get(def("serviceaccounts"), "team", "default").is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the default account never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(flaky.failures.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        flaky.attempts.load(Ordering::SeqCst),
+        4,
+        "three failures, each retried, then the write that landed"
+    );
+}
+
+fn cm(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
+}
+
+#[test]
+fn a_relist_reports_what_changed_while_not_watching() {
+    let reg = Registry::new(
+        Arc::new(MemoryStorage::new()),
+        Arc::new(jiff::Timestamp::now),
+    );
+    reg.ensure_namespaces(&["ns"]).unwrap();
+    let w = WriteOptions::default();
+    for n in ["kept", "gone", "recreated", "changed"] {
+        reg.create(def("configmaps"), "ns", cm(n), &w).unwrap();
+    }
+    let mut informer = Informer::new(def("configmaps"), "");
+    let mut seen = Vec::new();
+    let mut record = |c: Change<'_>| {
+        let (what, o) = match c {
+            Change::Applied(o) => ("applied", o),
+            Change::Deleted(o) => ("deleted", o),
+        };
+        seen.push(format!(
+            "{what} {}",
+            o["metadata"]["name"].as_str().unwrap()
+        ));
+    };
+    informer.list(&reg, &mut record).unwrap();
+    assert_eq!(seen.len(), 4, "the first list applies everything");
+    seen.clear();
+
+    let del = registry::DeleteOptions::default();
+    reg.delete(def("configmaps"), "ns", "gone", &del).unwrap();
+    reg.delete(def("configmaps"), "ns", "recreated", &del)
+        .unwrap();
+    reg.create(def("configmaps"), "ns", cm("recreated"), &w)
+        .unwrap();
+    let mut changed = reg.get(def("configmaps"), "ns", "changed").unwrap();
+    changed["data"] = json!({"k": "v"});
+    reg.update(def("configmaps"), "ns", "changed", changed, None, &w)
+        .unwrap();
+    reg.create(def("configmaps"), "ns", cm("new"), &w).unwrap();
+
+    let mut record = |c: Change<'_>| {
+        let (what, o) = match c {
+            Change::Applied(o) => ("applied", o),
+            Change::Deleted(o) => ("deleted", o),
+        };
+        seen.push(format!(
+            "{what} {}",
+            o["metadata"]["name"].as_str().unwrap()
+        ));
+    };
+    informer.list(&reg, &mut record).unwrap();
+    assert_eq!(
+        seen,
+        [
+            "deleted gone",
+            "deleted recreated",
+            "applied changed",
+            "applied new",
+            "applied recreated"
+        ],
+        "deletions first (a re-created object is a deletion, then an addition); unchanged objects are not reported"
+    );
+    assert_eq!(informer.objects().count(), 4);
+}
