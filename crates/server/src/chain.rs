@@ -9,20 +9,24 @@ use crate::{nonresource, State};
 use api_types::{StatusError, UserInfo};
 use authz::Decision;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::Request;
 use std::sync::Arc;
 
 /// kube-apiserver's `--max-request-body-bytes` default (3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-/// One request through every layer. Never panics outward: the caller runs it in a task and
-/// answers 500 if it does.
-pub async fn handle(
+/// One request through every layer: plain request parts and a body of any kind (hyper's from
+/// a connection; a buffer from tests and in-process callers), with the certificates the
+/// client presented. Never panics outward: the caller answers 500 if it does.
+pub async fn handle<B>(
     state: Arc<State>,
     peer: Option<Arc<PeerCertificates>>,
-    req: Request<Incoming>,
-) -> Resp {
+    req: Request<B>,
+) -> Resp
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let mut warnings = Vec::new();
     let mut resp = match run(&state, peer.as_deref(), req, &mut warnings).await {
         Ok(r) => r,
@@ -32,12 +36,16 @@ pub async fn handle(
     resp
 }
 
-async fn run(
+async fn run<B>(
     state: &State,
     peer: Option<&PeerCertificates>,
-    req: Request<Incoming>,
+    req: Request<B>,
     warnings: &mut Vec<String>,
-) -> Result<Resp, StatusError> {
+) -> Result<Resp, StatusError>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().unwrap_or("");
 

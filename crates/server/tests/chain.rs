@@ -1,0 +1,250 @@
+//! The handler chain as a function: request parts and body bytes in, status, reason and
+//! message out, with no socket. One table of cases for authentication, impersonation,
+//! authorization, negotiation and errors, each checked through one `check` helper.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+use std::sync::Arc;
+
+const ADMIN: &str = "Bearer admin-token";
+const ALICE: &str = "Bearer alice-token";
+const AS_ALICE: &[(&str, &[u8])] = &[("authorization", ALICE.as_bytes())];
+
+/// A server state over memory storage with the default RBAC policy, a static token file
+/// (`admin` in system:masters, `alice` with view in `team`), and anonymous requests allowed.
+fn state(anonymous: bool) -> Arc<server::State> {
+    let storage: Arc<dyn storage::Storage> = Arc::new(storage::MemoryStorage::new());
+    let registry = Arc::new(registry::Registry::new(
+        storage,
+        Arc::new(jiff::Timestamp::now),
+    ));
+    registry.ensure_namespaces(&["default", "team"]).unwrap();
+    controllers::ensure_bootstrap_policy(&registry).unwrap();
+    controllers::aggregate_all(&registry).unwrap();
+    let binding = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "alice-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]});
+    registry
+        .create(
+            registry::served("rbac.authorization.k8s.io", "rolebindings"),
+            "team",
+            binding,
+            &registry::WriteOptions::default(),
+        )
+        .unwrap();
+    let index = Arc::new(authz::rbac::Index::new());
+    controllers::rbac::sync(&registry, &index).unwrap();
+    let tokens = authn::TokenFile::parse(
+        "tokens.csv",
+        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2\n",
+    )
+    .unwrap();
+    let state = server::State::new(registry, "127.0.0.1:6443".into(), anonymous, Some(index))
+        .with_token_authenticator(Box::new(tokens));
+    state.set_ready();
+    Arc::new(state)
+}
+
+/// One case: the request, and what must come back.
+struct Case {
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static [u8])],
+    body: &'static [u8],
+    status: u16,
+    /// The Status reason ("" when the answer is not a Status).
+    reason: &'static str,
+    /// A part of the message ("" to skip).
+    message: &'static str,
+}
+
+async fn check(state: &Arc<server::State>, c: &Case) {
+    let mut req = http::Request::builder().method(c.method).uri(c.path);
+    for (k, v) in c.headers {
+        req = req.header(*k, http::HeaderValue::from_bytes(v).unwrap());
+    }
+    let req = req.body(Full::new(Bytes::from_static(c.body))).unwrap();
+    let resp = server::chain::handle(state.clone(), None, req).await;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    assert_eq!(status, c.status, "{}: {body}", c.what);
+    if !c.reason.is_empty() {
+        assert_eq!(body["kind"], "Status", "{}", c.what);
+        assert_eq!(body["reason"], c.reason, "{}: {body}", c.what);
+        assert_eq!(body["code"], c.status, "{}", c.what);
+    }
+    let message = body["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains(c.message),
+        "{}: {message:?} lacks {:?}",
+        c.what,
+        c.message
+    );
+}
+
+const fn get(
+    what: &'static str,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static [u8])],
+    status: u16,
+    reason: &'static str,
+    message: &'static str,
+) -> Case {
+    Case {
+        what,
+        method: "GET",
+        path,
+        headers,
+        body: b"",
+        status,
+        reason,
+        message,
+    }
+}
+
+static CASES: &[Case] = &[
+    // Authentication.
+    get("anonymous may read the version", "/version", &[], 200, "", ""),
+    get("anonymous is authorized like anyone", "/api/v1/namespaces", &[], 403, "Forbidden",
+        "namespaces is forbidden: User \"system:anonymous\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"),
+    get("an unknown token is 401, never anonymous", "/version", &[("authorization", b"Bearer nope")], 401, "Unauthorized", "Unauthorized"),
+    get("a token that is not text is 401", "/version", &[("authorization", b"Bearer t\xf8k")], 401, "Unauthorized", "Unauthorized"),
+    get("another scheme is 401", "/version", &[("authorization", b"Basic YTpi")], 401, "Unauthorized", ""),
+    get("system:masters may do anything", "/api/v1/namespaces", &[("authorization", ADMIN.as_bytes())], 200, "", ""),
+    // Authorization.
+    get("a binding in one namespace", "/api/v1/namespaces/team/configmaps", &[("authorization", ALICE.as_bytes())], 200, "", ""),
+    get("view does not read secrets", "/api/v1/namespaces/team/secrets", &[("authorization", ALICE.as_bytes())], 403, "Forbidden",
+        "secrets is forbidden: User \"alice\" cannot list resource \"secrets\" in API group \"\" in the namespace \"team\""),
+    get("nor another namespace", "/api/v1/namespaces/default/configmaps", &[("authorization", ALICE.as_bytes())], 403, "Forbidden",
+        "in the namespace \"default\""),
+    // Impersonation.
+    get("impersonating needs the verb", "/api/v1/namespaces/team/configmaps",
+        &[("authorization", ALICE.as_bytes()), ("impersonate-user", b"bob")], 403, "Forbidden",
+        "users \"bob\" is forbidden: User \"alice\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"),
+    get("the impersonated user is the one authorized", "/api/v1/namespaces/team/configmaps",
+        &[("authorization", ADMIN.as_bytes()), ("impersonate-user", b"alice")], 200, "", ""),
+    get("impersonated, the admin has alice's rights only", "/api/v1/namespaces/team/secrets",
+        &[("authorization", ADMIN.as_bytes()), ("impersonate-user", b"alice")], 403, "Forbidden", "User \"alice\" cannot list"),
+    get("an impersonation header that is not UTF-8 is 400", "/api/v1/namespaces/team/secrets",
+        &[("authorization", ADMIN.as_bytes()), ("impersonate-user", b"b\xf8b")], 400, "BadRequest", "impersonate-user"),
+    get("a group without a user is 400", "/version",
+        &[("authorization", ADMIN.as_bytes()), ("impersonate-group", b"devs")], 400, "BadRequest", "without impersonating a user"),
+    get("an empty Impersonate-User asks for nothing", "/api/v1/namespaces/team/secrets",
+        &[("authorization", ADMIN.as_bytes()), ("impersonate-user", b"")], 200, "", ""),
+    // Negotiation and errors.
+    get("an Accept nothing can produce is 406", "/api/v1/namespaces/team/configmaps",
+        &[("authorization", ADMIN.as_bytes()), ("accept", b"text/html")], 406, "NotAcceptable", "only the following media types are accepted"),
+    get("an unknown path is 404", "/api/v1/widgets", &[("authorization", ADMIN.as_bytes())], 404, "NotFound", "the server could not find the requested resource"),
+    get("a missing object is 404 by name", "/api/v1/namespaces/team/configmaps/nope", &[("authorization", ADMIN.as_bytes())], 404, "NotFound",
+        "configmaps \"nope\" not found"),
+    get("a dot name is 400", "/api/v1/namespaces/team/configmaps/..", &[("authorization", ADMIN.as_bytes())], 400, "BadRequest",
+        "Name parameter invalid: \"..\": may not be '..'"),
+    get("a future resourceVersion is 504", "/api/v1/namespaces/team/configmaps?resourceVersion=999999&resourceVersionMatch=NotOlderThan",
+        &[("authorization", ADMIN.as_bytes())], 504, "Timeout", "Too large resource version: 999999"),
+    Case {
+        what: "an unknown method is 405",
+        method: "FOO",
+        path: "/api/v1/namespaces/team/configmaps",
+        headers: &[("authorization", ADMIN.as_bytes())],
+        body: b"",
+        status: 405,
+        reason: "MethodNotAllowed",
+        message: "the server does not allow this method on the requested resource",
+    },
+    Case {
+        what: "a body in an unknown media type is 415",
+        method: "POST",
+        path: "/api/v1/namespaces/team/configmaps",
+        headers: &[("authorization", ADMIN.as_bytes()), ("content-type", b"text/plain")],
+        body: b"x",
+        status: 415,
+        reason: "UnsupportedMediaType",
+        message: "",
+    },
+    Case {
+        what: "a malformed JSON body is 400",
+        method: "POST",
+        path: "/api/v1/namespaces/team/configmaps",
+        headers: &[("authorization", ADMIN.as_bytes()), ("content-type", b"application/json")],
+        body: b"{",
+        status: 400,
+        reason: "BadRequest",
+        message: "json parse error",
+    },
+    Case {
+        what: "repeated keys under Strict are 400",
+        method: "POST",
+        path: "/api/v1/namespaces/team/configmaps?fieldValidation=Strict",
+        headers: &[("authorization", ADMIN.as_bytes()), ("content-type", b"application/json")],
+        body: br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"},"data":{},"data":{}}"#,
+        status: 400,
+        reason: "BadRequest",
+        message: "strict decoding error: duplicate field \"data\"",
+    },
+    Case {
+        what: "a write is authorized before its body is read",
+        method: "POST",
+        path: "/api/v1/namespaces/team/configmaps",
+        headers: &[("authorization", ALICE.as_bytes()), ("content-type", b"application/json")],
+        body: b"not even JSON",
+        status: 403,
+        reason: "Forbidden",
+        message: "User \"alice\" cannot create resource \"configmaps\"",
+    },
+];
+
+#[tokio::test]
+async fn the_chain_answers_as_upstream() {
+    let state = state(true);
+    for c in CASES {
+        check(&state, c).await;
+    }
+}
+
+#[tokio::test]
+async fn without_anonymous_auth_no_credential_is_401() {
+    let state = state(false);
+    check(
+        &state,
+        &get(
+            "no credential",
+            "/version",
+            &[],
+            401,
+            "Unauthorized",
+            "Unauthorized",
+        ),
+    )
+    .await;
+    check(
+        &state,
+        &get("a token still works", "/version", AS_ALICE, 200, "", ""),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let state = state(true);
+    let big = vec![b' '; server::chain::MAX_BODY_BYTES + 1];
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/namespaces/team/configmaps")
+        .header("authorization", ADMIN)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(big)))
+        .unwrap();
+    let resp = server::chain::handle(state, None, req).await;
+    assert_eq!(resp.status().as_u16(), 413);
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        body["message"],
+        "Request entity too large: limit is 3145728"
+    );
+}
