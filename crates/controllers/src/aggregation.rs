@@ -4,13 +4,9 @@
 //! ClusterRole its selectors match, each rule once.
 
 use crate::runtime::{Action, AlwaysLeader, Controller, Key, Watch};
-use registry::{ListOptions, Registry, ResourceDef, WriteOptions};
+use registry::{ListOptions, Registry, WriteOptions};
 use serde_json::Value;
 use std::sync::Arc;
-
-fn def() -> &'static ResourceDef {
-    registry::served("rbac.authorization.k8s.io", "clusterroles")
-}
 
 /// A `metav1.LabelSelector` as `labelSelector` text.
 fn selector_text(sel: &Value) -> String {
@@ -60,7 +56,11 @@ pub fn aggregate_all(registry: &Registry) -> Result<usize, api_types::StatusErro
 }
 
 fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> {
-    let all = registry.list(def(), None, &ListOptions::default())?;
+    let all = registry.list(
+        &registry::kinds::CLUSTER_ROLES,
+        None,
+        &ListOptions::default(),
+    )?;
     let mut written = 0;
     for role in all
         .items
@@ -78,7 +78,7 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
                 label_selector: selector_text(sel),
                 ..Default::default()
             };
-            let Ok(matched) = registry.list(def(), None, &opts) else {
+            let Ok(matched) = registry.list(&registry::kinds::CLUSTER_ROLES, None, &opts) else {
                 continue;
             };
             // Lists come back in name order, as the controller sorts them.
@@ -108,7 +108,7 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
             let mut updated = role.clone();
             updated["rules"] = Value::Array(rules);
             match registry.update(
-                def(),
+                &registry::kinds::CLUSTER_ROLES,
                 "",
                 &name,
                 updated,
@@ -128,7 +128,9 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
 pub fn aggregation_controller(registry: Arc<Registry>) -> Controller {
     Controller {
         name: "clusterrole-aggregation",
-        watches: vec![Watch::objects(def()).waking(|_| vec![Key::new("", "")])],
+        watches: vec![
+            Watch::objects(&registry::kinds::CLUSTER_ROLES).waking(|_| vec![Key::new("", "")])
+        ],
         reconcile: Arc::new(move |_: &Key| aggregate_all(&registry).map(|_| Action::Done)),
     }
 }

@@ -381,10 +381,6 @@ pub fn cluster_role_bindings() -> Vec<Value> {
     ]
 }
 
-fn def(resource: &str) -> &'static ResourceDef {
-    registry::served("rbac.authorization.k8s.io", resource)
-}
-
 /// Adds to `have[field]` every element of `want[field]` it lacks; true when something changed.
 fn union_list(have: &mut Value, want: &Value, field: &str) -> bool {
     let Some(want_list) = want.get(field).and_then(Value::as_array) else {
@@ -433,10 +429,9 @@ fn union_map(have: &mut Value, want: &Value, ptr: &str, field: &str) -> bool {
 /// Creates or reconciles one default object.
 fn reconcile(
     registry: &Registry,
-    resource: &str,
+    def: &'static ResourceDef,
     want: Value,
 ) -> Result<(), api_types::StatusError> {
-    let def = def(resource);
     let name = want["metadata"]["name"].as_str().unwrap_or("").to_string();
     match registry.get(def, "", &name) {
         Err(e) if e.code == 404 => registry
@@ -451,7 +446,9 @@ fn reconcile(
             if protected {
                 return Ok(());
             }
-            if resource == "clusterrolebindings" && have.get("roleRef") != want.get("roleRef") {
+            if def.is(&registry::kinds::CLUSTER_ROLE_BINDINGS)
+                && have.get("roleRef") != want.get("roleRef")
+            {
                 // roleRef is immutable: replace the binding.
                 registry.delete(def, "", &name, &Default::default())?;
                 return registry
@@ -461,12 +458,12 @@ fn reconcile(
             let mut changed = union_map(&mut have, &want, "/metadata", "labels");
             changed |= union_map(&mut have, &want, "/metadata", "annotations");
             let aggregated = want.get("aggregationRule").is_some();
-            changed |= if resource == "clusterroles" && !aggregated {
+            changed |= if def.is(&registry::kinds::CLUSTER_ROLES) && !aggregated {
                 union_list(&mut have, &want, "rules")
             } else {
                 false
             };
-            changed |= if resource == "clusterrolebindings" {
+            changed |= if def.is(&registry::kinds::CLUSTER_ROLE_BINDINGS) {
                 union_list(&mut have, &want, "subjects")
             } else {
                 false
@@ -493,10 +490,10 @@ fn reconcile(
 /// Creates and reconciles the default policy.
 pub fn ensure_bootstrap_policy(registry: &Registry) -> Result<(), api_types::StatusError> {
     for r in cluster_roles() {
-        reconcile(registry, "clusterroles", r)?;
+        reconcile(registry, &registry::kinds::CLUSTER_ROLES, r)?;
     }
     for b in cluster_role_bindings() {
-        reconcile(registry, "clusterrolebindings", b)?;
+        reconcile(registry, &registry::kinds::CLUSTER_ROLE_BINDINGS, b)?;
     }
     Ok(())
 }

@@ -7,7 +7,6 @@
 
 mod aggregation;
 mod bootstrap;
-mod compaction;
 mod namespace;
 pub mod rbac;
 pub mod runtime;
@@ -16,7 +15,6 @@ pub mod tokens;
 
 pub use aggregation::{aggregate_all, aggregation_controller, run_aggregation_controller};
 pub use bootstrap::ensure_bootstrap_policy;
-pub use compaction::run_compactor;
 pub use namespace::{finalize_namespace, namespace_controller, run_namespace_controller};
 pub use serviceaccounts::{
     reconcile_root_ca, reconcile_service_account, root_ca_publisher, run_namespace_defaults,

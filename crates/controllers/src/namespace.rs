@@ -35,7 +35,7 @@ pub fn finalize_namespace(registry: &Registry, name: &str) -> Result<bool, api_t
     if remaining > 0 {
         return Ok(false);
     }
-    let ns_def = registry::served("", "namespaces");
+    let ns_def = &registry::kinds::NAMESPACES;
     let ns = match registry.get(ns_def, "", name) {
         Ok(ns) => ns,
         Err(e) if e.code == 404 => return Ok(true),
@@ -66,7 +66,7 @@ pub fn finalize_namespace(registry: &Registry, name: &str) -> Result<bool, api_t
 /// The namespace controller: a terminating namespace is emptied and finalized; one that still
 /// holds objects with finalizers of their own is looked at again every `resync`.
 pub fn namespace_controller(registry: Arc<Registry>, resync: Duration) -> Controller {
-    let ns_def = registry::served("", "namespaces");
+    let ns_def = &registry::kinds::NAMESPACES;
     Controller {
         name: "namespace",
         watches: vec![Watch::objects(ns_def)],

@@ -3,20 +3,16 @@
 //! through the API reaches the index with its watch event.
 
 use authz::rbac::{Binding, Index, PolicyRule, RoleRef, Subject};
-use registry::{Change, Informer, Registry, ResourceDef};
+use registry::{kinds, Change, Informer, Registry, ResourceDef};
 use serde_json::Value;
 use std::sync::Arc;
 
-const RESOURCES: [&str; 4] = [
-    "clusterroles",
-    "roles",
-    "clusterrolebindings",
-    "rolebindings",
+const RESOURCES: [&ResourceDef; 4] = [
+    &kinds::CLUSTER_ROLES,
+    &kinds::ROLES,
+    &kinds::CLUSTER_ROLE_BINDINGS,
+    &kinds::ROLE_BINDINGS,
 ];
-
-fn def(resource: &str) -> &'static ResourceDef {
-    registry::served("rbac.authorization.k8s.io", resource)
-}
 
 fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
     obj.pointer(&format!("/metadata/{field}"))
@@ -24,11 +20,11 @@ fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// Applies one object (or its removal) to the index.
-pub fn apply(index: &Index, resource: &str, obj: &Value, deleted: bool) {
+/// Applies one object of `def` (or its removal) to the index.
+pub fn apply(index: &Index, def: &ResourceDef, obj: &Value, deleted: bool) {
     let (ns, name) = (meta(obj, "namespace"), meta(obj, "name"));
-    match resource {
-        "clusterroles" | "roles" => {
+    match def.is(&kinds::CLUSTER_ROLES) || def.is(&kinds::ROLES) {
+        true => {
             let rules = (!deleted).then(|| {
                 obj.get("rules")
                     .and_then(Value::as_array)
@@ -70,14 +66,14 @@ pub fn sync(registry: &Registry, index: &Index) -> Result<Vec<Informer>, api_typ
     RESOURCES
         .into_iter()
         .map(|r| {
-            let mut informer = Informer::new(def(r), "");
+            let mut informer = Informer::new(r, "");
             informer.list(registry, &mut |c| change(index, r, c))?;
             Ok(informer)
         })
         .collect()
 }
 
-fn change(index: &Index, resource: &str, c: Change<'_>) {
+fn change(index: &Index, resource: &ResourceDef, c: Change<'_>) {
     match c {
         Change::Applied(obj) => apply(index, resource, obj, false),
         Change::Deleted(obj) => apply(index, resource, obj, true),
@@ -93,7 +89,7 @@ pub async fn run_rbac_informer(
 ) {
     for informer in informers {
         let (registry, index) = (registry.clone(), index.clone());
-        let resource = informer.def().resource;
+        let resource = informer.def();
         tokio::spawn(informer.run(registry, move |c| change(&index, resource, c)));
     }
 }

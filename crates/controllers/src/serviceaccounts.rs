@@ -7,7 +7,7 @@
 
 use crate::runtime::{Action, AlwaysLeader, Controller, Elector, Key, Watch};
 use api_types::StatusError;
-use registry::{Change, Registry, ResourceDef, WriteOptions};
+use registry::{Change, Registry, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -15,12 +15,8 @@ const ROOT_CA: &str = "kube-root-ca.crt";
 
 const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
 
-fn def(resource: &str) -> &'static ResourceDef {
-    registry::served("", resource)
-}
-
 fn active(registry: &Registry, ns: &str) -> Result<bool, StatusError> {
-    match registry.get(def("namespaces"), "", ns) {
+    match registry.get(&registry::kinds::NAMESPACES, "", ns) {
         Ok(n) => Ok(
             n.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating")
                 && n.pointer("/metadata/deletionTimestamp")
@@ -49,12 +45,12 @@ pub fn reconcile_service_account(registry: &Registry, ns: &str) -> Result<Action
     if !active(registry, ns)? {
         return Ok(Action::Done);
     }
-    match registry.get(def("serviceaccounts"), ns, "default") {
+    match registry.get(&registry::kinds::SERVICE_ACCOUNTS, ns, "default") {
         Ok(_) => Ok(Action::Done),
         Err(e) if e.code == 404 => {
             let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
             created(registry.create(
-                def("serviceaccounts"),
+                &registry::kinds::SERVICE_ACCOUNTS,
                 ns,
                 sa,
                 &WriteOptions::by("kube-controller-manager"),
@@ -74,12 +70,12 @@ pub fn reconcile_root_ca(
         return Ok(Action::Done);
     }
     let want = json!({"ca.crt": ca_pem});
-    match registry.get(def("configmaps"), ns, ROOT_CA) {
+    match registry.get(&registry::kinds::CONFIG_MAPS, ns, ROOT_CA) {
         Ok(cm) if cm.get("data") == Some(&want) => Ok(Action::Done),
         Ok(mut cm) => {
             cm["data"] = want;
             registry.update(
-                def("configmaps"),
+                &registry::kinds::CONFIG_MAPS,
                 ns,
                 ROOT_CA,
                 cm,
@@ -93,7 +89,7 @@ pub fn reconcile_root_ca(
                             "metadata": {"name": ROOT_CA, "annotations": {"kubernetes.io/description": DESCRIPTION}},
                             "data": want});
             created(registry.create(
-                def("configmaps"),
+                &registry::kinds::CONFIG_MAPS,
                 ns,
                 cm,
                 &WriteOptions::by("kube-controller-manager"),
@@ -122,8 +118,8 @@ pub fn service_account_controller(registry: Arc<Registry>) -> Controller {
     Controller {
         name: "serviceaccount",
         watches: vec![
-            Watch::objects(def("namespaces")).waking(namespace_key),
-            Watch::objects(def("serviceaccounts"))
+            Watch::objects(&registry::kinds::NAMESPACES).waking(namespace_key),
+            Watch::objects(&registry::kinds::SERVICE_ACCOUNTS)
                 .selecting("metadata.name=default")
                 .waking(namespace_key),
         ],
@@ -136,8 +132,8 @@ pub fn root_ca_publisher(registry: Arc<Registry>, ca_pem: String) -> Controller 
     Controller {
         name: "root-ca-cert-publisher",
         watches: vec![
-            Watch::objects(def("namespaces")).waking(namespace_key),
-            Watch::objects(def("configmaps"))
+            Watch::objects(&registry::kinds::NAMESPACES).waking(namespace_key),
+            Watch::objects(&registry::kinds::CONFIG_MAPS)
                 .selecting(&format!("metadata.name={ROOT_CA}"))
                 .waking(namespace_key),
         ],

@@ -7,7 +7,7 @@
 use crate::runtime::{Action, AlwaysLeader, Controller, Elector, Key, Watch};
 use api_types::StatusError;
 use base64::Engine;
-use registry::{Change, ListOptions, Registry, ResourceDef, WriteOptions};
+use registry::{Change, ListOptions, Registry, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -30,10 +30,6 @@ pub struct TokenController {
     pub suffix: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
-fn def(resource: &str) -> &'static ResourceDef {
-    registry::served("", resource)
-}
-
 fn annotation<'a>(obj: &'a Value, key: &str) -> &'a str {
     obj.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")))
         .and_then(Value::as_str)
@@ -51,7 +47,10 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 impl TokenController {
     /// Fills or deletes one token Secret (`syncSecret`).
     pub fn sync_secret(&self, ns: &str, secret_name: &str) -> Result<Action, StatusError> {
-        let mut secret = match self.registry.get(def("secrets"), ns, secret_name) {
+        let mut secret = match self
+            .registry
+            .get(&registry::kinds::SECRETS, ns, secret_name)
+        {
             Ok(s) => s,
             Err(e) if e.code == 404 => return Ok(Action::Done),
             Err(e) => return Err(e),
@@ -61,7 +60,10 @@ impl TokenController {
         }
         let sa_name = annotation(&secret, NAME_ANNOTATION).to_string();
         let want_uid = annotation(&secret, UID_ANNOTATION).to_string();
-        let sa = match self.registry.get(def("serviceaccounts"), ns, &sa_name) {
+        let sa = match self
+            .registry
+            .get(&registry::kinds::SERVICE_ACCOUNTS, ns, &sa_name)
+        {
             Ok(sa) => Some(sa),
             Err(e) if e.code == 404 => None,
             Err(e) => return Err(e),
@@ -76,7 +78,10 @@ impl TokenController {
                 precondition_uid: Some(crate::meta_str(&secret, "uid").to_string()),
                 ..Default::default()
             };
-            return match self.registry.delete(def("secrets"), ns, secret_name, &opts) {
+            return match self
+                .registry
+                .delete(&registry::kinds::SECRETS, ns, secret_name, &opts)
+            {
                 Ok(_) => Ok(Action::Done),
                 // Gone already, or replaced by another object of that name.
                 Err(e) if e.code == 404 || e.code == 409 => Ok(Action::Done),
@@ -118,7 +123,7 @@ impl TokenController {
         }
         if changed {
             self.registry.update(
-                def("secrets"),
+                &registry::kinds::SECRETS,
                 ns,
                 secret_name,
                 secret,
@@ -132,7 +137,10 @@ impl TokenController {
     /// Keeps one service account's token Secrets right (`syncServiceAccount`): a deleted
     /// account's are deleted; with auto-creation, an account without a token Secret gets one.
     pub fn sync_service_account(&self, ns: &str, sa_name: &str) -> Result<Action, StatusError> {
-        let mut sa = match self.registry.get(def("serviceaccounts"), ns, sa_name) {
+        let mut sa = match self
+            .registry
+            .get(&registry::kinds::SERVICE_ACCOUNTS, ns, sa_name)
+        {
             Ok(sa) => sa,
             Err(e) if e.code == 404 => return self.delete_tokens(ns, sa_name),
             Err(e) => return Err(e),
@@ -147,7 +155,7 @@ impl TokenController {
                 if found {
                     return Ok(true);
                 }
-                match self.registry.get(def("secrets"), ns, s) {
+                match self.registry.get(&registry::kinds::SECRETS, ns, s) {
                     Ok(sec) => Ok(sec.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE)
                         && annotation(&sec, NAME_ANNOTATION) == sa_name),
                     Err(e) if e.code == 404 => Ok(false),
@@ -162,7 +170,7 @@ impl TokenController {
                             "metadata": {"name": secret_name, "annotations": {
                                 NAME_ANNOTATION: sa_name, UID_ANNOTATION: crate::meta_str(&sa, "uid")}}});
         self.registry.create(
-            def("secrets"),
+            &registry::kinds::SECRETS,
             ns,
             secret,
             &WriteOptions::by("kube-controller-manager"),
@@ -175,7 +183,7 @@ impl TokenController {
             }
         }
         self.registry.update(
-            def("serviceaccounts"),
+            &registry::kinds::SERVICE_ACCOUNTS,
             ns,
             sa_name,
             sa,
@@ -193,7 +201,10 @@ impl TokenController {
         sa_name: &str,
         secret: &str,
     ) -> Result<Action, StatusError> {
-        let mut sa = match self.registry.get(def("serviceaccounts"), ns, sa_name) {
+        let mut sa = match self
+            .registry
+            .get(&registry::kinds::SERVICE_ACCOUNTS, ns, sa_name)
+        {
             Ok(sa) => sa,
             Err(e) if e.code == 404 => return Ok(Action::Done),
             Err(e) => return Err(e),
@@ -205,7 +216,7 @@ impl TokenController {
         list.retain(|s| s["name"] != secret);
         if list.len() != before {
             self.registry.update(
-                def("serviceaccounts"),
+                &registry::kinds::SERVICE_ACCOUNTS,
                 ns,
                 sa_name,
                 sa,
@@ -222,7 +233,9 @@ impl TokenController {
             field_selector: format!("type={TOKEN_TYPE}"),
             ..Default::default()
         };
-        let list = self.registry.list(def("secrets"), Some(ns), &opts)?;
+        let list = self
+            .registry
+            .list(&registry::kinds::SECRETS, Some(ns), &opts)?;
         for s in list
             .items
             .iter()
@@ -230,7 +243,7 @@ impl TokenController {
         {
             match self
                 .registry
-                .delete(def("secrets"), ns, name(s), &Default::default())
+                .delete(&registry::kinds::SECRETS, ns, name(s), &Default::default())
             {
                 Ok(_) => {}
                 Err(e) if e.code == 404 => {}
@@ -249,25 +262,25 @@ impl TokenController {
         [
             Controller {
                 name: "tokens-secrets",
-                watches: vec![Watch::objects(def("secrets")).selecting(&tokens)],
+                watches: vec![Watch::objects(&registry::kinds::SECRETS).selecting(&tokens)],
                 reconcile: Arc::new(move |k: &Key| a.sync_secret(&k.namespace, &k.name)),
             },
             Controller {
                 name: "tokens-serviceaccounts",
-                watches: vec![Watch::objects(def("serviceaccounts"))],
+                watches: vec![Watch::objects(&registry::kinds::SERVICE_ACCOUNTS)],
                 reconcile: Arc::new(move |k: &Key| b.sync_service_account(&k.namespace, &k.name)),
             },
             Controller {
                 name: "tokens-references",
-                watches: vec![Watch::objects(def("secrets")).selecting(&tokens).waking(
-                    |c| match c {
+                watches: vec![Watch::objects(&registry::kinds::SECRETS)
+                    .selecting(&tokens)
+                    .waking(|c| match c {
                         Change::Deleted(s) => vec![Key::new(
                             crate::meta_str(s, "namespace"),
                             format!("{}/{}", annotation(s, NAME_ANNOTATION), name(s)),
                         )],
                         Change::Applied(_) => vec![],
-                    },
-                )],
+                    })],
                 reconcile: Arc::new(move |k: &Key| match k.name.split_once('/') {
                     Some((sa, secret)) => c.remove_reference(&k.namespace, sa, secret),
                     None => Ok(Action::Done),

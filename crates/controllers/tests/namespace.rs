@@ -4,13 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::MemoryStorage;
 
-fn def(resource: &str) -> &'static registry::ResourceDef {
-    registry::resources()
-        .iter()
-        .find(|d| d.resource == resource)
-        .unwrap()
-}
-
 fn cm(name: &str, finalizers: &[&str]) -> serde_json::Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "finalizers": finalizers}})
 }
@@ -23,21 +16,26 @@ fn a_terminating_namespace_is_emptied_then_removed() {
     );
     reg.ensure_namespaces(&["doomed"]).unwrap();
     reg.create(
-        def("configmaps"),
+        &registry::kinds::CONFIG_MAPS,
         "doomed",
         cm("a", &[]),
         &WriteOptions::default(),
     )
     .unwrap();
     reg.create(
-        def("configmaps"),
+        &registry::kinds::CONFIG_MAPS,
         "doomed",
         cm("held", &["example.com/hold"]),
         &WriteOptions::default(),
     )
     .unwrap();
     let d = reg
-        .delete(def("namespaces"), "", "doomed", &DeleteOptions::default())
+        .delete(
+            &registry::kinds::NAMESPACES,
+            "",
+            "doomed",
+            &DeleteOptions::default(),
+        )
         .unwrap();
     assert!(!d.finished);
     assert_eq!(d.object["status"]["phase"], "Terminating");
@@ -45,13 +43,15 @@ fn a_terminating_namespace_is_emptied_then_removed() {
     // An object with its own finalizer keeps the namespace.
     assert!(!controllers::finalize_namespace(&reg, "doomed").unwrap());
     assert_eq!(
-        reg.get(def("namespaces"), "", "doomed").unwrap()["status"]["phase"],
+        reg.get(&registry::kinds::NAMESPACES, "", "doomed").unwrap()["status"]["phase"],
         "Terminating"
     );
-    let mut held = reg.get(def("configmaps"), "doomed", "held").unwrap();
+    let mut held = reg
+        .get(&registry::kinds::CONFIG_MAPS, "doomed", "held")
+        .unwrap();
     held["metadata"]["finalizers"] = json!([]);
     reg.update(
-        def("configmaps"),
+        &registry::kinds::CONFIG_MAPS,
         "doomed",
         "held",
         held,
@@ -62,11 +62,17 @@ fn a_terminating_namespace_is_emptied_then_removed() {
 
     assert!(controllers::finalize_namespace(&reg, "doomed").unwrap());
     assert_eq!(
-        reg.get(def("namespaces"), "", "doomed").unwrap_err().code,
+        reg.get(&registry::kinds::NAMESPACES, "", "doomed")
+            .unwrap_err()
+            .code,
         404
     );
     assert!(reg
-        .list(def("configmaps"), Some("doomed"), &ListOptions::default())
+        .list(
+            &registry::kinds::CONFIG_MAPS,
+            Some("doomed"),
+            &ListOptions::default()
+        )
         .unwrap()
         .items
         .is_empty());
@@ -80,7 +86,7 @@ async fn the_controller_finalizes_namespaces_it_sees_deleted() {
     ));
     reg.ensure_namespaces(&["gone"]).unwrap();
     reg.create(
-        def("configmaps"),
+        &registry::kinds::CONFIG_MAPS,
         "gone",
         cm("a", &[]),
         &WriteOptions::default(),
@@ -91,13 +97,18 @@ async fn the_controller_finalizes_namespaces_it_sees_deleted() {
         timeout: Duration::from_secs(30),
         ..Default::default()
     };
-    let mut events = reg.watch(def("namespaces"), None, opts).unwrap();
+    let mut events = reg.watch(&registry::kinds::NAMESPACES, None, opts).unwrap();
     tokio::spawn(controllers::run_namespace_controller(
         reg.clone(),
         Duration::from_secs(1),
     ));
-    reg.delete(def("namespaces"), "", "gone", &DeleteOptions::default())
-        .unwrap();
+    reg.delete(
+        &registry::kinds::NAMESPACES,
+        "",
+        "gone",
+        &DeleteOptions::default(),
+    )
+    .unwrap();
     loop {
         let ev = tokio::time::timeout(Duration::from_secs(20), events.recv())
             .await
@@ -108,7 +119,11 @@ async fn the_controller_finalizes_namespaces_it_sees_deleted() {
         }
     }
     assert!(reg
-        .list(def("configmaps"), Some("gone"), &ListOptions::default())
+        .list(
+            &registry::kinds::CONFIG_MAPS,
+            Some("gone"),
+            &ListOptions::default()
+        )
         .unwrap()
         .items
         .is_empty());

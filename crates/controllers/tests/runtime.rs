@@ -54,10 +54,6 @@ impl Storage for Flaky {
     }
 }
 
-fn def(resource: &str) -> &'static registry::ResourceDef {
-    registry::served("", resource)
-}
-
 #[tokio::test]
 async fn a_failed_write_is_retried_with_back_off_until_it_lands() {
     let flaky = Arc::new(Flaky {
@@ -71,7 +67,10 @@ async fn a_failed_write_is_retried_with_back_off_until_it_lands() {
     let controller = controllers::service_account_controller(reg.clone());
     tokio::spawn(controller.run(reg.clone(), Arc::new(controllers::runtime::AlwaysLeader)));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while reg.get(def("serviceaccounts"), "team", "default").is_err() {
+    while reg
+        .get(&registry::kinds::SERVICE_ACCOUNTS, "team", "default")
+        .is_err()
+    {
         assert!(
             Instant::now() < deadline,
             "the default account never appeared"
@@ -99,9 +98,10 @@ fn a_relist_reports_what_changed_while_not_watching() {
     reg.ensure_namespaces(&["ns"]).unwrap();
     let w = WriteOptions::default();
     for n in ["kept", "gone", "recreated", "changed"] {
-        reg.create(def("configmaps"), "ns", cm(n), &w).unwrap();
+        reg.create(&registry::kinds::CONFIG_MAPS, "ns", cm(n), &w)
+            .unwrap();
     }
-    let mut informer = Informer::new(def("configmaps"), "");
+    let mut informer = Informer::new(&registry::kinds::CONFIG_MAPS, "");
     let mut seen = Vec::new();
     let mut record = |c: Change<'_>| {
         let (what, o) = match c {
@@ -118,16 +118,27 @@ fn a_relist_reports_what_changed_while_not_watching() {
     seen.clear();
 
     let del = registry::DeleteOptions::default();
-    reg.delete(def("configmaps"), "ns", "gone", &del).unwrap();
-    reg.delete(def("configmaps"), "ns", "recreated", &del)
+    reg.delete(&registry::kinds::CONFIG_MAPS, "ns", "gone", &del)
         .unwrap();
-    reg.create(def("configmaps"), "ns", cm("recreated"), &w)
+    reg.delete(&registry::kinds::CONFIG_MAPS, "ns", "recreated", &del)
         .unwrap();
-    let mut changed = reg.get(def("configmaps"), "ns", "changed").unwrap();
+    reg.create(&registry::kinds::CONFIG_MAPS, "ns", cm("recreated"), &w)
+        .unwrap();
+    let mut changed = reg
+        .get(&registry::kinds::CONFIG_MAPS, "ns", "changed")
+        .unwrap();
     changed["data"] = json!({"k": "v"});
-    reg.update(def("configmaps"), "ns", "changed", changed, None, &w)
+    reg.update(
+        &registry::kinds::CONFIG_MAPS,
+        "ns",
+        "changed",
+        changed,
+        None,
+        &w,
+    )
+    .unwrap();
+    reg.create(&registry::kinds::CONFIG_MAPS, "ns", cm("new"), &w)
         .unwrap();
-    reg.create(def("configmaps"), "ns", cm("new"), &w).unwrap();
 
     let mut record = |c: Change<'_>| {
         let (what, o) = match c {

@@ -323,10 +323,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         },
     };
     tokio::spawn(token_controller.run());
-    tokio::spawn(controllers::run_compactor(
-        storage,
-        Duration::from_secs(300),
-    ));
+    tokio::spawn(storage::run_compactor(storage, Duration::from_secs(300)));
     state.set_ready();
     println!(
         "kubeward ready: {url} (kubeconfig: {})",

@@ -2,6 +2,7 @@
 //! NamespaceLifecycle (`plugin/pkg/admission/namespace/lifecycle/admission.go`).
 //! Plugins that need other objects (ServiceAccount, ...) arrive with their issues.
 
+use crate::kinds;
 use crate::resource::ResourceDef;
 use api_types::{Cause, GroupResource, StatusError};
 use serde_json::Value;
@@ -46,7 +47,7 @@ pub fn namespace_allows_create(
 
 /// Refuses deleting the namespaces the control plane itself relies on.
 pub fn namespace_allows_delete(def: &ResourceDef, name: &str) -> Result<(), StatusError> {
-    if def.group.is_empty() && def.resource == "namespaces" && IMMORTAL_NAMESPACES.contains(&name) {
+    if def.is(&kinds::NAMESPACES) && IMMORTAL_NAMESPACES.contains(&name) {
         return Err(StatusError::forbidden(
             &def.group_resource(),
             name,

@@ -9,7 +9,7 @@
 pub mod admission;
 mod apply;
 pub mod informer;
-mod kinds;
+pub mod kinds;
 pub mod lists;
 pub mod managedfields;
 mod paging;
@@ -24,7 +24,7 @@ mod watch;
 
 pub use api_types::StatusError;
 pub use informer::{Change, Informer};
-pub use kinds::{resources, served};
+pub use kinds::{lookup, resources};
 pub use resource::{ResourceDef, Strategy};
 pub use store::{
     parse_resource_version, Admission, Clock, DeleteOptions, Deleted, FieldValidation, ListOptions,

@@ -176,6 +176,12 @@ pub const ALL_VERBS: &[&str] = &[
 ];
 
 impl ResourceDef {
+    /// Whether this is the kind `other` names (`def.is(&kinds::PODS)`): kinds are compared by
+    /// identity, never by their names' strings.
+    pub fn is(&self, other: &ResourceDef) -> bool {
+        std::ptr::eq(self, other)
+    }
+
     pub fn group_resource(&self) -> GroupResource {
         GroupResource::new(self.group, self.resource)
     }

@@ -1,6 +1,7 @@
 //! Create, get, list, update, patch and delete over [`Storage`], as upstream's generic store.
 
 use crate::admission;
+use crate::kinds;
 use crate::managedfields;
 use crate::paging;
 use crate::resource::ResourceDef;
@@ -661,7 +662,7 @@ impl Registry {
     }
 
     pub(crate) fn get_namespace(&self, ns: &str) -> Result<Option<Value>, StatusError> {
-        let def = crate::served("", "namespaces");
+        let def = &crate::kinds::NAMESPACES;
         match self
             .storage
             .get(&Self::key(def, "", ns))
@@ -961,7 +962,7 @@ impl Registry {
                 }
                 out
             }
-            Some("finalize") if def.resource == "namespaces" => {
+            Some("finalize") if def.is(&kinds::NAMESPACES) => {
                 let mut out = old.clone();
                 out["spec"]["finalizers"] = new
                     .pointer("/spec/finalizers")
@@ -1085,7 +1086,7 @@ impl Registry {
                     format_rfc3339(self.now()).into(),
                 );
                 m.insert("deletionGracePeriodSeconds".into(), 0.into());
-                if def.resource == "namespaces" {
+                if def.is(&kinds::NAMESPACES) {
                     obj["status"]["phase"] = "Terminating".into();
                 }
                 if opts.dry_run {
@@ -1161,7 +1162,7 @@ impl Registry {
 
     /// Creates the namespaces the control plane needs, if missing.
     pub fn ensure_namespaces(&self, names: &[&str]) -> Result<(), StatusError> {
-        let def = crate::served("", "namespaces");
+        let def = &crate::kinds::NAMESPACES;
         for n in names {
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}});
             // Created by the API server itself, as upstream's system namespaces controller.
@@ -1176,8 +1177,7 @@ impl Registry {
 }
 
 fn has_namespace_finalizers(def: &ResourceDef, obj: &Value) -> bool {
-    def.resource == "namespaces"
-        && def.group.is_empty()
+    def.is(&kinds::NAMESPACES)
         && obj
             .pointer("/spec/finalizers")
             .and_then(Value::as_array)

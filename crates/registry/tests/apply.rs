@@ -24,7 +24,7 @@ fn apply(
     sub: Option<&str>,
     opts: &WriteOptions,
 ) -> Result<registry::Written, registry::StatusError> {
-    let def = registry::served("", "configmaps");
+    let def = &registry::kinds::CONFIG_MAPS;
     let bytes = serde_json::to_vec(&body).unwrap();
     reg.patch(
         def,
@@ -100,7 +100,7 @@ fn refusals() {
         "spec": {"containers": [{"name": "a", "image": "i"}, {"name": "a", "image": "j"}]}});
     let e = reg
         .patch(
-            registry::served("", "pods"),
+            &registry::kinds::PODS,
             "default",
             "p",
             PatchType::Apply { force: false },
@@ -127,7 +127,7 @@ fn a_dry_run_apply_stores_nothing() {
     let w = apply(&reg, "c", cm(json!({"a": "1"})), None, &opts).unwrap();
     assert_eq!(w.object["data"]["a"], "1");
     let e = reg
-        .get(registry::served("", "configmaps"), "default", "c")
+        .get(&registry::kinds::CONFIG_MAPS, "default", "c")
         .unwrap_err();
     assert_eq!(e.code, 404);
 }
@@ -135,7 +135,7 @@ fn a_dry_run_apply_stores_nothing() {
 #[test]
 fn updates_record_their_manager_and_a_reset_clears_all() {
     let reg = setup();
-    let def = registry::served("", "configmaps");
+    let def = &registry::kinds::CONFIG_MAPS;
     let w = reg
         .create(def, "default", cm(json!({"a": "1"})), &by("creator"))
         .unwrap();
@@ -171,7 +171,7 @@ fn updates_record_their_manager_and_a_reset_clears_all() {
 #[test]
 fn an_apply_to_status_is_owned_with_its_subresource() {
     let reg = setup();
-    let pods = registry::served("", "pods");
+    let pods = &registry::kinds::PODS;
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "i"}]}});
     reg.create(pods, "default", pod, &by("creator")).unwrap();
@@ -209,7 +209,7 @@ fn an_apply_to_status_is_owned_with_its_subresource() {
 #[test]
 fn an_unowned_object_is_first_owned_by_before_first_apply() {
     let reg = setup();
-    let def = registry::served("", "configmaps");
+    let def = &registry::kinds::CONFIG_MAPS;
     let w = reg
         .create(def, "default", cm(json!({"a": "1"})), &by("creator"))
         .unwrap();

@@ -6,13 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::{MemoryStorage, Storage};
 
-fn def(resource: &str) -> &'static registry::ResourceDef {
-    registry::resources()
-        .iter()
-        .find(|d| d.resource == resource)
-        .unwrap()
-}
-
 fn setup() -> (Arc<Registry>, Arc<dyn Storage>) {
     let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
     let fixed: jiff::Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
@@ -30,7 +23,7 @@ fn create_fills_system_metadata_from_the_injected_clock() {
     let (reg, _) = setup();
     let w = reg
         .create(
-            def("configmaps"),
+            &registry::kinds::CONFIG_MAPS,
             "default",
             cm("a", json!({})),
             &WriteOptions::default(),
@@ -59,7 +52,7 @@ fn update_with_a_stale_resource_version_conflicts() {
     let (reg, _) = setup();
     let w = reg
         .create(
-            def("configmaps"),
+            &registry::kinds::CONFIG_MAPS,
             "default",
             cm("a", json!({})),
             &WriteOptions::default(),
@@ -68,7 +61,7 @@ fn update_with_a_stale_resource_version_conflicts() {
     let mut first = w.object.clone();
     first["data"]["k"] = "1".into();
     reg.update(
-        def("configmaps"),
+        &registry::kinds::CONFIG_MAPS,
         "default",
         "a",
         first,
@@ -80,7 +73,7 @@ fn update_with_a_stale_resource_version_conflicts() {
     second["data"]["k"] = "2".into();
     let err = reg
         .update(
-            def("configmaps"),
+            &registry::kinds::CONFIG_MAPS,
             "default",
             "a",
             second,
@@ -96,7 +89,7 @@ fn an_update_that_changes_nothing_keeps_the_resource_version() {
     let (reg, _) = setup();
     let w = reg
         .create(
-            def("configmaps"),
+            &registry::kinds::CONFIG_MAPS,
             "default",
             cm("a", json!({})),
             &WriteOptions::default(),
@@ -104,7 +97,7 @@ fn an_update_that_changes_nothing_keeps_the_resource_version() {
         .unwrap();
     let again = reg
         .update(
-            def("configmaps"),
+            &registry::kinds::CONFIG_MAPS,
             "default",
             "a",
             w.object.clone(),
@@ -123,7 +116,12 @@ fn immutable_secrets_refuse_data_changes() {
     let (reg, _) = setup();
     let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "immutable": true, "stringData": {"a": "b"}});
     let w = reg
-        .create(def("secrets"), "default", s, &WriteOptions::default())
+        .create(
+            &registry::kinds::SECRETS,
+            "default",
+            s,
+            &WriteOptions::default(),
+        )
         .unwrap();
     assert_eq!(w.object["data"]["a"], "Yg==");
     assert_eq!(w.object["type"], "Opaque");
@@ -131,7 +129,7 @@ fn immutable_secrets_refuse_data_changes() {
     changed["data"]["a"] = "Yw==".into();
     let err = reg
         .update(
-            def("secrets"),
+            &registry::kinds::SECRETS,
             "default",
             "s",
             changed,
@@ -151,7 +149,12 @@ fn pod_spec_is_immutable_but_image_may_change() {
     let (reg, _) = setup();
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}});
     let w = reg
-        .create(def("pods"), "default", pod, &WriteOptions::default())
+        .create(
+            &registry::kinds::PODS,
+            "default",
+            pod,
+            &WriteOptions::default(),
+        )
         .unwrap();
     assert_eq!(
         w.object["spec"]["containers"][0]["imagePullPolicy"],
@@ -161,7 +164,7 @@ fn pod_spec_is_immutable_but_image_may_change() {
     image["spec"]["containers"][0]["image"] = "busybox:1.37".into();
     let w2 = reg
         .update(
-            def("pods"),
+            &registry::kinds::PODS,
             "default",
             "p",
             image,
@@ -173,7 +176,7 @@ fn pod_spec_is_immutable_but_image_may_change() {
     policy["spec"]["restartPolicy"] = "Never".into();
     let err = reg
         .update(
-            def("pods"),
+            &registry::kinds::PODS,
             "default",
             "p",
             policy,
@@ -192,14 +195,19 @@ fn status_subresource_changes_only_status() {
     let (reg, _) = setup();
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
     let w = reg
-        .create(def("pods"), "default", pod, &WriteOptions::default())
+        .create(
+            &registry::kinds::PODS,
+            "default",
+            pod,
+            &WriteOptions::default(),
+        )
         .unwrap();
     let mut body = w.object.clone();
     body["status"]["phase"] = "Running".into();
     body["spec"]["containers"][0]["image"] = "ignored".into();
     let s = reg
         .update(
-            def("pods"),
+            &registry::kinds::PODS,
             "default",
             "p",
             body.clone(),
@@ -214,7 +222,7 @@ fn status_subresource_changes_only_status() {
     main["status"]["phase"] = "Failed".into();
     let m = reg
         .update(
-            def("pods"),
+            &registry::kinds::PODS,
             "default",
             "p",
             main,
@@ -229,7 +237,7 @@ fn status_subresource_changes_only_status() {
 fn delete_preconditions() {
     let (reg, _) = setup();
     reg.create(
-        def("configmaps"),
+        &registry::kinds::CONFIG_MAPS,
         "default",
         cm("a", json!({})),
         &WriteOptions::default(),
@@ -240,16 +248,21 @@ fn delete_preconditions() {
         ..Default::default()
     };
     let err = reg
-        .delete(def("configmaps"), "default", "a", &opts)
+        .delete(&registry::kinds::CONFIG_MAPS, "default", "a", &opts)
         .unwrap_err();
     assert_eq!(err.code, 409);
     assert!(err
         .message
         .contains("Precondition failed: UID in precondition: nope"));
     assert!(
-        reg.delete(def("configmaps"), "default", "a", &DeleteOptions::default())
-            .unwrap()
-            .finished
+        reg.delete(
+            &registry::kinds::CONFIG_MAPS,
+            "default",
+            "a",
+            &DeleteOptions::default()
+        )
+        .unwrap()
+        .finished
     );
 }
 
@@ -262,21 +275,28 @@ fn field_selectors_per_kind() {
         if t == "kubernetes.io/tls" {
             s["data"] = json!({"tls.crt": "", "tls.key": ""});
         }
-        reg.create(def("secrets"), "default", s, &WriteOptions::default())
-            .unwrap();
+        reg.create(
+            &registry::kinds::SECRETS,
+            "default",
+            s,
+            &WriteOptions::default(),
+        )
+        .unwrap();
     }
     let opts = ListOptions {
         field_selector: "type=kubernetes.io/tls".into(),
         ..Default::default()
     };
-    let l = reg.list(def("secrets"), Some("default"), &opts).unwrap();
+    let l = reg
+        .list(&registry::kinds::SECRETS, Some("default"), &opts)
+        .unwrap();
     assert_eq!(l.items.len(), 1);
     assert_eq!(l.items[0]["metadata"]["name"], "b");
     let bad = ListOptions {
         field_selector: "spec.nope=1".into(),
         ..Default::default()
     };
-    let err = reg.list(def("secrets"), None, &bad).unwrap_err();
+    let err = reg.list(&registry::kinds::SECRETS, None, &bad).unwrap_err();
     assert_eq!(
         (err.code, err.message.as_str()),
         (400, "field label not supported: spec.nope")
@@ -288,7 +308,7 @@ async fn watch_translates_selector_transitions() {
     let (reg, _) = setup();
     let w = reg
         .create(
-            def("configmaps"),
+            &registry::kinds::CONFIG_MAPS,
             "default",
             cm("a", json!({"x": "no"})),
             &WriteOptions::default(),
@@ -307,13 +327,17 @@ async fn watch_translates_selector_transitions() {
         timeout: Duration::from_secs(10),
         ..Default::default()
     };
-    let mut rx = reg.watch(def("configmaps"), Some("default"), opts).unwrap();
+    let mut rx = reg
+        .watch(&registry::kinds::CONFIG_MAPS, Some("default"), opts)
+        .unwrap();
     let set = |v: &str| {
-        let cur = reg.get(def("configmaps"), "default", "a").unwrap();
+        let cur = reg
+            .get(&registry::kinds::CONFIG_MAPS, "default", "a")
+            .unwrap();
         let mut next = cur.clone();
         next["metadata"]["labels"]["x"] = v.into();
         reg.update(
-            def("configmaps"),
+            &registry::kinds::CONFIG_MAPS,
             "default",
             "a",
             next,
@@ -341,7 +365,7 @@ async fn watch_from_a_compacted_revision_is_an_error_event_410() {
     let (reg, storage) = setup();
     let first = reg
         .create(
-            def("configmaps"),
+            &registry::kinds::CONFIG_MAPS,
             "default",
             cm("a", json!({})),
             &WriteOptions::default(),
@@ -352,7 +376,7 @@ async fn watch_from_a_compacted_revision_is_an_error_event_410() {
         .unwrap()
         .to_string();
     reg.create(
-        def("configmaps"),
+        &registry::kinds::CONFIG_MAPS,
         "default",
         cm("b", json!({})),
         &WriteOptions::default(),
@@ -369,7 +393,9 @@ async fn watch_from_a_compacted_revision_is_an_error_event_410() {
         timeout: Duration::from_secs(10),
         ..Default::default()
     };
-    let mut rx = reg.watch(def("configmaps"), Some("default"), opts).unwrap();
+    let mut rx = reg
+        .watch(&registry::kinds::CONFIG_MAPS, Some("default"), opts)
+        .unwrap();
     let ev = rx.recv().await.unwrap();
     assert_eq!(ev.type_, "ERROR");
     assert_eq!(ev.object["code"], 410);
@@ -385,7 +411,7 @@ async fn watch_from_a_compacted_revision_is_an_error_event_410() {
 async fn watch_without_resource_version_starts_with_the_current_state() {
     let (reg, _) = setup();
     reg.create(
-        def("configmaps"),
+        &registry::kinds::CONFIG_MAPS,
         "default",
         cm("a", json!({})),
         &WriteOptions::default(),
@@ -395,13 +421,20 @@ async fn watch_without_resource_version_starts_with_the_current_state() {
         timeout: Duration::from_secs(10),
         ..Default::default()
     };
-    let mut rx = reg.watch(def("configmaps"), Some("default"), opts).unwrap();
+    let mut rx = reg
+        .watch(&registry::kinds::CONFIG_MAPS, Some("default"), opts)
+        .unwrap();
     let ev = rx.recv().await.unwrap();
     assert_eq!(
         (ev.type_, ev.object["metadata"]["name"].as_str()),
         ("ADDED", Some("a"))
     );
-    reg.delete(def("configmaps"), "default", "a", &DeleteOptions::default())
-        .unwrap();
+    reg.delete(
+        &registry::kinds::CONFIG_MAPS,
+        "default",
+        "a",
+        &DeleteOptions::default(),
+    )
+    .unwrap();
     assert_eq!(rx.recv().await.unwrap().type_, "DELETED");
 }

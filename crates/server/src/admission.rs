@@ -55,7 +55,7 @@ pub async fn service_account_for_pod(
         })
         .unwrap_or("Unknown")
         .to_string();
-    let sa_def = registry::served("", "serviceaccounts");
+    let sa_def = &registry::kinds::SERVICE_ACCOUNTS;
     // `default` may not exist yet in a new namespace: wait for the ServiceAccount controller,
     // as upstream does (10 attempts, 100–199 ms apart).
     let attempts = if sa_name == "default" { 10 } else { 1 };

@@ -28,7 +28,7 @@ fn sub_verbs(sub: &str) -> &'static [&'static str] {
 }
 
 impl Discovery {
-    pub fn new(defs: &'static [ResourceDef], server_address: String) -> Self {
+    pub fn new(defs: &'static [&'static ResourceDef], server_address: String) -> Self {
         let mut groups: Vec<(String, Vec<Version>)> = Vec::new();
         for def in defs {
             let gi = match groups.iter().position(|(g, _)| g == def.group) {

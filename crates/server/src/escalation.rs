@@ -7,6 +7,7 @@ use crate::State;
 use api_types::{StatusError, UserInfo};
 use authz::rbac::PolicyRule;
 use authz::{escalation, Attributes};
+use registry::kinds;
 use registry::{Admission, ResourceDef};
 use serde_json::Value;
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub fn admission(
     );
     let (user, namespace, url_name) = (user.clone(), namespace.to_string(), url_name.to_string());
     let (resource, gr) = (def.resource, def.group_resource());
+    let is_cluster_role = def.is(&kinds::CLUSTER_ROLES);
+    let is_role = is_cluster_role || def.is(&kinds::ROLES);
     Some(Arc::new(move |new: &Value, old: Option<&Value>| {
         if only_gc_fields(new, old) {
             return Ok(());
@@ -93,11 +96,9 @@ pub fn admission(
         };
         let forbid = |why: String| StatusError::forbidden(&gr, &name, &why);
         let (owner, errors) = index.rules_for(&user, &namespace);
-        let granted = match resource {
-            "roles" | "clusterroles" => {
-                if resource == "clusterroles"
-                    && (has_aggregation(Some(new)) || has_aggregation(old))
-                {
+        let granted = match is_role {
+            true => {
+                if is_cluster_role && (has_aggregation(Some(new)) || has_aggregation(old)) {
                     let full = [
                         PolicyRule {
                             verbs: vec!["*".into()],
@@ -122,7 +123,7 @@ pub fn admission(
                 }
                 rules_of(new)
             }
-            _ => {
+            false => {
                 let role_ref = new.get("roleRef").cloned().unwrap_or(Value::Null);
                 let (kind, role_name) = (
                     role_ref["kind"].as_str().unwrap_or(""),
@@ -141,7 +142,11 @@ pub fn admission(
                 ) {
                     return Ok(());
                 }
-                let role_def = registry::served(RBAC, role_resource);
+                let role_def: &registry::ResourceDef = if kind == "ClusterRole" {
+                    &registry::kinds::CLUSTER_ROLES
+                } else {
+                    &registry::kinds::ROLES
+                };
                 let role_ns = if kind == "ClusterRole" {
                     ""
                 } else {

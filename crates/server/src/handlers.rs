@@ -9,6 +9,7 @@ use crate::State;
 use api_types::{GroupResource, StatusError};
 use bytes::Bytes;
 use http::HeaderMap;
+use registry::kinds;
 use registry::table::{self, IncludeObject};
 use registry::{
     DeleteOptions, FieldValidation, ListOptions, PatchType, ResourceDef, WatchOptions, WriteOptions,
@@ -230,8 +231,8 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
     check_path_name(&r.info.name)?;
     // Paths that name a namespace for a cluster-scoped kind, or an object of a namespaced
     // kind without one, have no route upstream.
-    let ns_ok = if def.resource == "namespaces" || !def.namespaced {
-        def.resource == "namespaces" || r.info.namespace.is_empty()
+    let ns_ok = if def.is(&kinds::NAMESPACES) || !def.namespaced {
+        def.is(&kinds::NAMESPACES) || r.info.namespace.is_empty()
     } else {
         !r.info.namespace.is_empty() || matches!(verb, "list" | "watch")
     };
@@ -255,7 +256,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
     }
     let sub = (!r.info.subresource.is_empty()).then_some(r.info.subresource.as_str());
     let reg = &state.registry;
-    if def.resource == "serviceaccounts" && r.info.subresource == "token" {
+    if def.is(&kinds::SERVICE_ACCOUNTS) && r.info.subresource == "token" {
         if verb != "create" {
             return Err(StatusError::method_not_supported(
                 &GroupResource::new("authentication.k8s.io", "tokenrequests"),
@@ -314,7 +315,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
             opts.duplicate_fields = duplicate_fields;
             // Mutating admission, before the registry (kube-apiserver's `admit` step); what it
             // adds belongs to no manager.
-            if def.group.is_empty() && def.resource == "pods" {
+            if def.is(&kinds::PODS) {
                 opts.before_admission = Some(body.clone());
                 body = crate::admission::service_account_for_pod(state, r.ns(), body).await?;
             }
@@ -363,8 +364,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                     // An apply that creates a pod passes the same admission as a create.
                     let creates =
                         || matches!(reg.get(def, r.ns(), &r.info.name), Err(e) if e.code == 404);
-                    if def.group.is_empty() && def.resource == "pods" && sub.is_none() && creates()
-                    {
+                    if def.is(&kinds::PODS) && sub.is_none() && creates() {
                         opts.before_admission = Some(v.clone());
                         v = crate::admission::service_account_for_pod(state, r.ns(), v).await?;
                     }

@@ -57,7 +57,7 @@ pub struct State {
     /// the x509 authenticator off.
     pub client_cas: Option<authn::x509::ClientCAs>,
     ready: AtomicBool,
-    defs: &'static [ResourceDef],
+    defs: &'static [&'static ResourceDef],
 }
 
 impl State {
@@ -178,6 +178,7 @@ impl State {
     ) -> Option<&'static ResourceDef> {
         self.defs
             .iter()
+            .copied()
             .find(|d| d.group == group && d.resource == resource && d.versions.contains(&version))
     }
 }

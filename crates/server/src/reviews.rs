@@ -6,6 +6,7 @@
 use crate::State;
 use api_types::{Cause, StatusError, UserInfo};
 use authz::Attributes;
+use registry::kinds;
 use registry::ResourceDef;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -162,7 +163,7 @@ pub fn answer(
                 ));
             }
             let a = spec_attributes(def, reviewed, &spec)?;
-            if def.resource == "localsubjectaccessreviews" {
+            if def.is(&kinds::LOCAL_SUBJECT_ACCESS_REVIEWS) {
                 if !a.resource_request {
                     return Err(invalid(
                         def,
@@ -250,7 +251,7 @@ pub fn answer(
             ))
         }
     };
-    if def.resource == "selfsubjectreviews" {
+    if def.is(&kinds::SELF_SUBJECT_REVIEWS) {
         // A self review reports its own creation time (`selfsubjectreview/rest.go`).
         body["metadata"] =
             json!({"creationTimestamp": api_types::format_rfc3339(state.registry.now())});

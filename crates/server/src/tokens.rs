@@ -7,7 +7,7 @@ use crate::State;
 use api_types::{Cause, GroupResource, StatusError};
 use authn::jwt::{PublicKey, Signer};
 use authn::serviceaccount::{bound_claims, BoundObject, ObjectLookup};
-use registry::Registry;
+use registry::{kinds, Registry};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,16 +51,12 @@ struct Cached {
 const LAST_USED: &str = "kubernetes.io/legacy-token-last-used";
 const INVALID_SINCE: &str = "kubernetes.io/legacy-token-invalid-since";
 
-const CACHED: [(&str, &str); 4] = [
-    ("ServiceAccount", "serviceaccounts"),
-    ("Secret", "secrets"),
-    ("Pod", "pods"),
-    ("Node", "nodes"),
+const CACHED: [(&str, &registry::ResourceDef); 4] = [
+    ("ServiceAccount", &kinds::SERVICE_ACCOUNTS),
+    ("Secret", &kinds::SECRETS),
+    ("Pod", &kinds::PODS),
+    ("Node", &kinds::NODES),
 ];
-
-fn def(resource: &str) -> &'static registry::ResourceDef {
-    registry::served("", resource)
-}
 
 impl ObjectCache {
     pub fn new(registry: Arc<Registry>, invalidate: Arc<AtomicU64>) -> Arc<Self> {
@@ -126,8 +122,8 @@ impl ObjectCache {
     pub fn sync(&self) -> Result<Vec<registry::Informer>, StatusError> {
         CACHED
             .into_iter()
-            .map(|(kind, resource)| {
-                let mut informer = registry::Informer::new(def(resource), "");
+            .map(|(kind, def)| {
+                let mut informer = registry::Informer::new(def, "");
                 informer.list(&self.registry, &mut |c| self.change(kind, c))?;
                 Ok(informer)
             })
@@ -192,7 +188,7 @@ impl ObjectLookup for ObjectCache {
             let patch = serde_json::to_vec(&json!({"metadata": {"labels": {LAST_USED: today}}}))
                 .unwrap_or_default();
             let _ = self.registry.patch(
-                def("secrets"),
+                &registry::kinds::SECRETS,
                 namespace,
                 secret,
                 registry::PatchType::Merge,
@@ -285,7 +281,7 @@ pub fn request(
             .collect(),
         _ => issuer.api_audiences.clone(),
     };
-    let sa_def = registry::served("", "serviceaccounts");
+    let sa_def = &registry::kinds::SERVICE_ACCOUNTS;
     let sa = state.registry.get(sa_def, namespace, name)?;
     let sa_uid = sa
         .pointer("/metadata/uid")
@@ -297,18 +293,19 @@ pub fn request(
         Some(r) => {
             let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
             let obj_name = r.get("name").and_then(Value::as_str).unwrap_or("");
-            let resource = match kind {
-                "Pod" => "pods",
-                "Secret" => "secrets",
-                "Node" => "nodes",
+            // The kinds a token may be bound to, named by the request's data.
+            let def: &registry::ResourceDef = match kind {
+                "Pod" => &kinds::PODS,
+                "Secret" => &kinds::SECRETS,
+                "Node" => &kinds::NODES,
                 other => {
                     return Err(StatusError::bad_request(format!(
                         "cannot bind token for serviceaccount {name:?} to object of type {other}"
                     )))
                 }
             };
-            let def = registry::served("", resource);
-            let obj_ns = if kind == "Node" { "" } else { namespace };
+            let resource = def.resource;
+            let obj_ns = if def.namespaced { namespace } else { "" };
             let obj = state.registry.get(def, obj_ns, obj_name)?;
             // `pkg/registry/core/serviceaccount/storage/token.go`: a pod's token is its own
             // service account's, checked before the UID.
@@ -351,7 +348,7 @@ pub fn request(
                 .and_then(Value::as_str)
                 .filter(|_| kind == "Pod" && !obj_name.is_empty())
             {
-                let node_def = registry::served("", "nodes");
+                let node_def = &registry::kinds::NODES;
                 let uid = state
                     .registry
                     .get(node_def, "", node)

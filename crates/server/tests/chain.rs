@@ -29,7 +29,7 @@ fn state(anonymous: bool) -> Arc<server::State> {
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]});
     registry
         .create(
-            registry::served("rbac.authorization.k8s.io", "rolebindings"),
+            &registry::kinds::ROLE_BINDINGS,
             "team",
             binding,
             &registry::WriteOptions::default(),

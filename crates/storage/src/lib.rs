@@ -5,11 +5,13 @@
 //! Architecture invariant: backends know nothing of HTTP, Kubernetes objects or RBAC; values
 //! are opaque bytes. Every backend passes the same [`conformance`] suite.
 
+mod compaction;
 pub mod conformance;
 mod memory;
 mod sqlite;
 mod watch;
 
+pub use compaction::run_compactor;
 pub use memory::MemoryStorage;
 pub use sqlite::SqliteStorage;
 pub use watch::Watcher;

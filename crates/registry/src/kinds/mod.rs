@@ -1,5 +1,5 @@
-//! The served kinds, one strategy each. `resources()` is the table that discovery, routing and
-//! the registry all read.
+//! The served kinds, one strategy each, each a constant (`kinds::PODS`, ...) that code names
+//! kinds by. `resources()` is the table that discovery, routing and the registry all read.
 
 mod config;
 mod core;
@@ -17,226 +17,283 @@ const NS_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
-static RESOURCES: &[ResourceDef] = &[
-    ResourceDef {
-        group: "",
-        versions: &["v1"],
-        resource: "namespaces",
-        singular: "namespace",
-        kind: "Namespace",
-        namespaced: false,
-        short_names: &["ns"],
-        categories: &[],
-        verbs: NS_VERBS,
-        subresources: &["status", "finalize"],
-        strategy: &core::NamespaceStrategy,
-    },
-    ResourceDef {
-        group: "",
-        versions: &["v1"],
-        resource: "serviceaccounts",
-        singular: "serviceaccount",
-        kind: "ServiceAccount",
-        namespaced: true,
-        short_names: &["sa"],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &["token"],
-        strategy: &core::ServiceAccountStrategy,
-    },
-    ResourceDef {
-        group: "",
-        versions: &["v1"],
-        resource: "secrets",
-        singular: "secret",
-        kind: "Secret",
-        namespaced: true,
-        short_names: &[],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &[],
-        strategy: &config::SecretStrategy,
-    },
-    ResourceDef {
-        group: "",
-        versions: &["v1"],
-        resource: "configmaps",
-        singular: "configmap",
-        kind: "ConfigMap",
-        namespaced: true,
-        short_names: &["cm"],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &[],
-        strategy: &config::ConfigMapStrategy,
-    },
-    ResourceDef {
-        group: "",
-        versions: &["v1"],
-        resource: "pods",
-        singular: "pod",
-        kind: "Pod",
-        namespaced: true,
-        short_names: &["po"],
-        categories: &["all"],
-        verbs: ALL_VERBS,
-        subresources: &["status"],
-        strategy: &pod::PodStrategy,
-    },
-    ResourceDef {
-        group: "",
-        versions: &["v1"],
-        resource: "nodes",
-        singular: "node",
-        kind: "Node",
-        namespaced: false,
-        short_names: &["no"],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &["status"],
-        strategy: &core::NodeStrategy,
-    },
-    ResourceDef {
-        group: "",
-        versions: &["v1"],
-        resource: "events",
-        singular: "event",
-        kind: "Event",
-        namespaced: true,
-        short_names: &["ev"],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &[],
-        strategy: &core::EventStrategy,
-    },
-    ResourceDef {
-        group: "",
-        versions: &["v1"],
-        resource: "services",
-        singular: "service",
-        kind: "Service",
-        namespaced: true,
-        short_names: &["svc"],
-        categories: &["all"],
-        verbs: ALL_VERBS,
-        subresources: &["status"],
-        strategy: &core::ServiceStrategy,
-    },
-    ResourceDef {
-        group: "coordination.k8s.io",
-        versions: &["v1"],
-        resource: "leases",
-        singular: "lease",
-        kind: "Lease",
-        namespaced: true,
-        short_names: &[],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &[],
-        strategy: &core::LeaseStrategy,
-    },
-    ResourceDef {
-        group: rbac::GROUP,
-        versions: RBAC_VERSIONS,
-        resource: "clusterrolebindings",
-        singular: "clusterrolebinding",
-        kind: "ClusterRoleBinding",
-        namespaced: false,
-        short_names: &[],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &[],
-        strategy: &rbac::CLUSTER_ROLE_BINDING,
-    },
-    ResourceDef {
-        group: rbac::GROUP,
-        versions: RBAC_VERSIONS,
-        resource: "clusterroles",
-        singular: "clusterrole",
-        kind: "ClusterRole",
-        namespaced: false,
-        short_names: &[],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &[],
-        strategy: &rbac::ClusterRoleStrategy,
-    },
-    ResourceDef {
-        group: rbac::GROUP,
-        versions: RBAC_VERSIONS,
-        resource: "rolebindings",
-        singular: "rolebinding",
-        kind: "RoleBinding",
-        namespaced: true,
-        short_names: &[],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &[],
-        strategy: &rbac::ROLE_BINDING,
-    },
-    ResourceDef {
-        group: rbac::GROUP,
-        versions: RBAC_VERSIONS,
-        resource: "roles",
-        singular: "role",
-        kind: "Role",
-        namespaced: true,
-        short_names: &[],
-        categories: &[],
-        verbs: ALL_VERBS,
-        subresources: &[],
-        strategy: &rbac::RoleStrategy,
-    },
-    review(
-        "selfsubjectaccessreviews",
-        "selfsubjectaccessreview",
-        "SelfSubjectAccessReview",
+/// `namespaces`.
+pub static NAMESPACES: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "namespaces",
+    singular: "namespace",
+    kind: "Namespace",
+    namespaced: false,
+    short_names: &["ns"],
+    categories: &[],
+    verbs: NS_VERBS,
+    subresources: &["status", "finalize"],
+    strategy: &core::NamespaceStrategy,
+};
+
+/// `serviceaccounts`.
+pub static SERVICE_ACCOUNTS: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "serviceaccounts",
+    singular: "serviceaccount",
+    kind: "ServiceAccount",
+    namespaced: true,
+    short_names: &["sa"],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &["token"],
+    strategy: &core::ServiceAccountStrategy,
+};
+
+/// `secrets`.
+pub static SECRETS: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "secrets",
+    singular: "secret",
+    kind: "Secret",
+    namespaced: true,
+    short_names: &[],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &config::SecretStrategy,
+};
+
+/// `configmaps`.
+pub static CONFIG_MAPS: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "configmaps",
+    singular: "configmap",
+    kind: "ConfigMap",
+    namespaced: true,
+    short_names: &["cm"],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &config::ConfigMapStrategy,
+};
+
+/// `pods`.
+pub static PODS: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "pods",
+    singular: "pod",
+    kind: "Pod",
+    namespaced: true,
+    short_names: &["po"],
+    categories: &["all"],
+    verbs: ALL_VERBS,
+    subresources: &["status"],
+    strategy: &pod::PodStrategy,
+};
+
+/// `nodes`.
+pub static NODES: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "nodes",
+    singular: "node",
+    kind: "Node",
+    namespaced: false,
+    short_names: &["no"],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &["status"],
+    strategy: &core::NodeStrategy,
+};
+
+/// `events`.
+pub static EVENTS: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "events",
+    singular: "event",
+    kind: "Event",
+    namespaced: true,
+    short_names: &["ev"],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &core::EventStrategy,
+};
+
+/// `services`.
+pub static SERVICES: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "services",
+    singular: "service",
+    kind: "Service",
+    namespaced: true,
+    short_names: &["svc"],
+    categories: &["all"],
+    verbs: ALL_VERBS,
+    subresources: &["status"],
+    strategy: &core::ServiceStrategy,
+};
+
+/// `leases`.
+pub static LEASES: ResourceDef = ResourceDef {
+    group: "coordination.k8s.io",
+    versions: &["v1"],
+    resource: "leases",
+    singular: "lease",
+    kind: "Lease",
+    namespaced: true,
+    short_names: &[],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &core::LeaseStrategy,
+};
+
+/// `clusterrolebindings`.
+pub static CLUSTER_ROLE_BINDINGS: ResourceDef = ResourceDef {
+    group: rbac::GROUP,
+    versions: RBAC_VERSIONS,
+    resource: "clusterrolebindings",
+    singular: "clusterrolebinding",
+    kind: "ClusterRoleBinding",
+    namespaced: false,
+    short_names: &[],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &rbac::CLUSTER_ROLE_BINDING,
+};
+
+/// `clusterroles`.
+pub static CLUSTER_ROLES: ResourceDef = ResourceDef {
+    group: rbac::GROUP,
+    versions: RBAC_VERSIONS,
+    resource: "clusterroles",
+    singular: "clusterrole",
+    kind: "ClusterRole",
+    namespaced: false,
+    short_names: &[],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &rbac::ClusterRoleStrategy,
+};
+
+/// `rolebindings`.
+pub static ROLE_BINDINGS: ResourceDef = ResourceDef {
+    group: rbac::GROUP,
+    versions: RBAC_VERSIONS,
+    resource: "rolebindings",
+    singular: "rolebinding",
+    kind: "RoleBinding",
+    namespaced: true,
+    short_names: &[],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &rbac::ROLE_BINDING,
+};
+
+/// `roles`.
+pub static ROLES: ResourceDef = ResourceDef {
+    group: rbac::GROUP,
+    versions: RBAC_VERSIONS,
+    resource: "roles",
+    singular: "role",
+    kind: "Role",
+    namespaced: true,
+    short_names: &[],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &rbac::RoleStrategy,
+};
+
+/// `selfsubjectaccessreviews`.
+pub static SELF_SUBJECT_ACCESS_REVIEWS: ResourceDef = review(
+    "selfsubjectaccessreviews",
+    "selfsubjectaccessreview",
+    "SelfSubjectAccessReview",
+    false,
+    &reviews::SelfSubjectAccessReviewStrategy,
+);
+
+/// `subjectaccessreviews`.
+pub static SUBJECT_ACCESS_REVIEWS: ResourceDef = review(
+    "subjectaccessreviews",
+    "subjectaccessreview",
+    "SubjectAccessReview",
+    false,
+    &reviews::SubjectAccessReviewStrategy,
+);
+
+/// `localsubjectaccessreviews`.
+pub static LOCAL_SUBJECT_ACCESS_REVIEWS: ResourceDef = review(
+    "localsubjectaccessreviews",
+    "localsubjectaccessreview",
+    "LocalSubjectAccessReview",
+    true,
+    &reviews::LocalSubjectAccessReviewStrategy,
+);
+
+/// `selfsubjectrulesreviews`.
+pub static SELF_SUBJECT_RULES_REVIEWS: ResourceDef = review(
+    "selfsubjectrulesreviews",
+    "selfsubjectrulesreview",
+    "SelfSubjectRulesReview",
+    false,
+    &reviews::SelfSubjectRulesReviewStrategy,
+);
+
+/// `selfsubjectreviews`: kubectl 1.27's `auth whoami` asks v1beta1 only; 1.28+ ask v1 first.
+pub static SELF_SUBJECT_REVIEWS: ResourceDef = ResourceDef {
+    group: reviews::AUTHENTICATION,
+    versions: &["v1", "v1beta1"],
+    ..review(
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        "SelfSubjectReview",
         false,
-        &reviews::SelfSubjectAccessReviewStrategy,
-    ),
-    review(
-        "subjectaccessreviews",
-        "subjectaccessreview",
-        "SubjectAccessReview",
+        &reviews::SelfSubjectReviewStrategy,
+    )
+};
+
+/// `tokenreviews`.
+pub static TOKEN_REVIEWS: ResourceDef = ResourceDef {
+    group: reviews::AUTHENTICATION,
+    ..review(
+        "tokenreviews",
+        "tokenreview",
+        "TokenReview",
         false,
-        &reviews::SubjectAccessReviewStrategy,
-    ),
-    review(
-        "localsubjectaccessreviews",
-        "localsubjectaccessreview",
-        "LocalSubjectAccessReview",
-        true,
-        &reviews::LocalSubjectAccessReviewStrategy,
-    ),
-    review(
-        "selfsubjectrulesreviews",
-        "selfsubjectrulesreview",
-        "SelfSubjectRulesReview",
-        false,
-        &reviews::SelfSubjectRulesReviewStrategy,
-    ),
-    // kubectl 1.27's `auth whoami` asks v1beta1 only; 1.28+ ask v1 first.
-    ResourceDef {
-        group: reviews::AUTHENTICATION,
-        versions: &["v1", "v1beta1"],
-        ..review(
-            "selfsubjectreviews",
-            "selfsubjectreview",
-            "SelfSubjectReview",
-            false,
-            &reviews::SelfSubjectReviewStrategy,
-        )
-    },
-    ResourceDef {
-        group: reviews::AUTHENTICATION,
-        ..review(
-            "tokenreviews",
-            "tokenreview",
-            "TokenReview",
-            false,
-            &reviews::TokenReviewStrategy,
-        )
-    },
+        &reviews::TokenReviewStrategy,
+    )
+};
+
+/// Every served resource, in discovery's order.
+static RESOURCES: &[&ResourceDef] = &[
+    &NAMESPACES,
+    &SERVICE_ACCOUNTS,
+    &SECRETS,
+    &CONFIG_MAPS,
+    &PODS,
+    &NODES,
+    &EVENTS,
+    &SERVICES,
+    &LEASES,
+    &CLUSTER_ROLE_BINDINGS,
+    &CLUSTER_ROLES,
+    &ROLE_BINDINGS,
+    &ROLES,
+    &SELF_SUBJECT_ACCESS_REVIEWS,
+    &SUBJECT_ACCESS_REVIEWS,
+    &LOCAL_SUBJECT_ACCESS_REVIEWS,
+    &SELF_SUBJECT_RULES_REVIEWS,
+    &SELF_SUBJECT_REVIEWS,
+    &TOKEN_REVIEWS,
 ];
 
 /// A review kind: create-only, answered by the server, never stored.
@@ -263,15 +320,15 @@ const fn review(
 }
 
 /// Every served resource.
-pub fn resources() -> &'static [ResourceDef] {
+pub fn resources() -> &'static [&'static ResourceDef] {
     RESOURCES
 }
 
-/// The served resource `resource` of API group `group` (`""` for core). Callers name
-/// resources this table holds; anything else is a programming error.
-pub fn served(group: &str, resource: &str) -> &'static ResourceDef {
+/// The served resource `resource` of API group `group` (`""` for core), for names that
+/// arrive as data (a URL, a binding's roleRef); code names kinds by their constants.
+pub fn lookup(group: &str, resource: &str) -> Option<&'static ResourceDef> {
     RESOURCES
         .iter()
+        .copied()
         .find(|d| d.group == group && d.resource == resource)
-        .unwrap_or_else(|| panic!("{resource}.{group} is not a served resource"))
 }

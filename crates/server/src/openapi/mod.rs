@@ -146,6 +146,7 @@ impl Docs {
         Some(doc.get_or_init(|| {
             let served: Vec<&ResourceDef> = registry::resources()
                 .iter()
+                .copied()
                 .filter(|d| d.group == group && d.versions.contains(&version.as_str()))
                 .collect();
             let doc = gv_document(&definitions(), group, version, &served);

@@ -2,10 +2,11 @@
 //! older than the revision seen one interval ago, so watches can resume across short
 //! disconnects while the store stays bounded.
 
+use crate::Storage;
 use std::sync::Arc;
 use std::time::Duration;
-use storage::Storage;
 
+/// Runs for ever, compacting `storage` every `interval`.
 pub async fn run_compactor(storage: Arc<dyn Storage>, interval: Duration) {
     let mut previous = None;
     loop {
