@@ -8,5 +8,5 @@ mod time;
 mod user;
 
 pub use status::{Cause, GroupResource, StatusDetails, StatusError, StatusReason};
-pub use time::{format_rfc3339, human_duration, now_rfc3339, parse_rfc3339};
+pub use time::{format_rfc3339, human_duration, parse_rfc3339};
 pub use user::UserInfo;

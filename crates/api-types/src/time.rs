@@ -8,11 +8,6 @@ pub fn format_rfc3339(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The current time as `metav1.Time` text.
-pub fn now_rfc3339() -> String {
-    format_rfc3339(Timestamp::now())
-}
-
 /// Parses RFC 3339 text; `None` when it is not a timestamp.
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     s.parse().ok()

@@ -139,7 +139,10 @@ pub struct BoundObject {
 
 /// The claims of a bound token issued now for `expiration` seconds. `bound` holds the object
 /// the token is bound to (Pod, Secret or Node) and, for a pod on a node, that node.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the claims upstream's TokenRequest fills, one parameter each"
+)]
 pub fn bound_claims(
     issuer: &str,
     audiences: &[String],

@@ -2,6 +2,12 @@
 //! `rule_test.go` TestAppliesTo), and the property that the indexed engine agrees with the
 //! reference evaluator on thousands of generated policies and requests.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use api_types::UserInfo;
 use authz::rbac::{self, Binding, Index, Policy, PolicyRule, RoleRef, Subject};
 use authz::{Attributes, Authorizer, Decision};

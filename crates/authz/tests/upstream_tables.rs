@@ -3,6 +3,12 @@
 //! matching function, and the authorizer cases through both the reference evaluator and the
 //! indexed engine.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use api_types::UserInfo;
 use authz::rbac::{self, Binding, Index, Policy, PolicyRule, RoleRef, Subject};
 use authz::{Attributes, Authorizer};

@@ -1,6 +1,12 @@
 //! Authorization decisions: the indexed RBAC engine against the reference evaluator, on the
 //! same generated policies and requests, at growing numbers of bindings.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use api_types::UserInfo;
 use authz::rbac::{self, Binding, Index, Policy, PolicyRule, RoleRef, Subject};
 use authz::{Attributes, Authorizer};
@@ -22,7 +28,7 @@ fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> PolicyRule {
 /// A realistic policy: the default-like roles plus per-team roles; 20% ClusterRoleBindings,
 /// 80% RoleBindings spread over namespaces (10 bindings per namespace); subjects are a mix of
 /// users, groups and service accounts.
-pub fn policy(bindings: usize, rng: &mut StdRng) -> Policy {
+pub(crate) fn policy(bindings: usize, rng: &mut StdRng) -> Policy {
     let mut p = Policy::default();
     let read = ["get", "list", "watch"];
     let write = ["create", "delete", "deletecollection", "patch", "update"];
@@ -151,7 +157,7 @@ pub fn policy(bindings: usize, rng: &mut StdRng) -> Policy {
     p
 }
 
-pub fn requests(bindings: usize, n: usize, rng: &mut StdRng) -> Vec<Attributes> {
+pub(crate) fn requests(bindings: usize, n: usize, rng: &mut StdRng) -> Vec<Attributes> {
     let namespaces = (bindings / 10).max(1);
     (0..n)
         .map(|_| {
@@ -221,7 +227,7 @@ fn rate(min: Duration, reqs: &[Attributes], decide: &dyn Fn(&Attributes) -> bool
     (n as f64 / t0.elapsed().as_secs_f64(), allowed)
 }
 
-pub fn run() {
+pub(crate) fn run() {
     for bindings in [10, 1_000, 10_000, 100_000] {
         let mut rng = StdRng::seed_from_u64(bindings as u64);
         let start = rss_kib();

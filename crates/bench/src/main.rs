@@ -10,6 +10,12 @@
 //!
 //! Results print as Markdown rows for BENCHMARKS.md.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 mod authz_bench;
 
 use bytes::Bytes;

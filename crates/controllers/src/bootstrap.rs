@@ -42,7 +42,9 @@ fn cluster_role(name: &str, labels: &[(&str, &str)], rules: Vec<Value>) -> Value
 fn aggregated(name: &str, labels: &[(&str, &str)], selector: &str) -> Value {
     let mut r = cluster_role(name, labels, vec![]);
     r["aggregationRule"] = json!({"clusterRoleSelectors": [{"matchLabels": {selector: "true"}}]});
-    r.as_object_mut().unwrap().remove("rules");
+    if let Some(o) = r.as_object_mut() {
+        o.remove("rules");
+    }
     r
 }
 
@@ -60,7 +62,7 @@ const AGG_EDIT: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-edit", "
 const AGG_VIEW: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-view", "true");
 
 /// The default ClusterRoles.
-pub fn cluster_roles() -> Vec<Value> {
+pub(crate) fn cluster_roles() -> Vec<Value> {
     let discovery = [
         "/livez",
         "/readyz",
@@ -361,7 +363,7 @@ pub fn cluster_roles() -> Vec<Value> {
 }
 
 /// The default ClusterRoleBindings (binding name = role name).
-pub fn cluster_role_bindings() -> Vec<Value> {
+pub(crate) fn cluster_role_bindings() -> Vec<Value> {
     vec![
         binding("cluster-admin", vec![group("system:masters")]),
         binding("system:monitoring", vec![group("system:monitoring")]),
@@ -386,15 +388,16 @@ fn union_list(have: &mut Value, want: &Value, field: &str) -> bool {
     let Some(want_list) = want.get(field).and_then(Value::as_array) else {
         return false;
     };
-    let list = have
-        .as_object_mut()
-        .unwrap()
-        .entry(field)
-        .or_insert_with(|| json!([]));
+    let Some(fields) = have.as_object_mut() else {
+        return false;
+    };
+    let list = fields.entry(field).or_insert_with(|| json!([]));
     if !list.is_array() {
         *list = json!([]);
     }
-    let list = list.as_array_mut().unwrap();
+    let Some(list) = list.as_array_mut() else {
+        return false;
+    };
     let mut changed = false;
     for w in want_list {
         if !list.contains(w) {

@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
 use registry::{DeleteOptions, ListOptions, Registry, WriteOptions};
 use serde_json::json;
 use std::sync::Arc;

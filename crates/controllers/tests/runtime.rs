@@ -1,6 +1,12 @@
 //! The controller runtime on a real registry: a failed write is retried with back-off until it
 //! lands, and an informer's re-list reports what changed while it was not watching.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use registry::{Change, Informer, Registry, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -20,8 +20,10 @@ use storage::{MemoryStorage, SqliteStorage, Storage};
     name = "kubeward",
     version,
     about = "A Kubernetes-compatible API server for identity and access",
-    long_about = "kubeward serves the Kubernetes API for namespaces, service accounts, secrets, config maps, \
-pods and (soon) RBAC and tokens, so that real kubectl and client libraries work against it unchanged.",
+    long_about = "kubeward serves the Kubernetes API for identity and access: namespaces, service accounts \
+and their tokens (TokenRequest, TokenReview, secret-based tokens), secrets, config maps, services, pods \
+(stored), RBAC with the default policy and escalation checks, and the access reviews, so that real kubectl \
+and client libraries work against it unchanged.",
     after_help = "Examples:\n  kubeward serve\n  kubeward serve --data-dir /tmp/kw --listen 127.0.0.1:0\n  KUBECONFIG=~/.kubeward/admin.kubeconfig kubectl get namespaces"
 )]
 struct Cli {
@@ -194,10 +196,12 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     private_dir(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
     warn_if_others_can_read(&data_dir);
     let storage = open_storage(args.storage.as_deref(), &data_dir)?;
-    let registry = Arc::new(Registry::new(
-        storage.clone(),
-        Arc::new(jiff::Timestamp::now),
-    ));
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the binary makes the one real Clock"
+    )]
+    let clock: registry::Clock = Arc::new(jiff::Timestamp::now);
+    let registry = Arc::new(Registry::new(storage.clone(), clock));
     registry
         .ensure_namespaces(&["default", "kube-system", "kube-public", "kube-node-lease"])
         .map_err(StartError::Bootstrap)?;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// Why the PKI could not be made or read.
 #[derive(Debug, thiserror::Error)]
-pub enum PkiError {
+pub(crate) enum PkiError {
     /// A file could not be read or written.
     #[error("{path}")]
     Io {
@@ -32,7 +32,7 @@ pub enum PkiError {
 }
 
 /// Paths and PEM contents of the PKI.
-pub struct Pki {
+pub(crate) struct Pki {
     pub ca_pem: String,
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
@@ -114,7 +114,7 @@ fn san_types(sans: &[String]) -> Vec<SanType> {
 
 impl Pki {
     /// Loads the PKI from `data_dir/pki`, creating what is missing.
-    pub fn ensure(data_dir: &Path, listen_host: &str) -> Result<Pki, PkiError> {
+    pub(crate) fn ensure(data_dir: &Path, listen_host: &str) -> Result<Pki, PkiError> {
         let dir = data_dir.join("pki");
         crate::private_dir(&dir).map_err(|source| PkiError::Io {
             path: dir.clone(),
@@ -222,7 +222,11 @@ impl Pki {
     }
 
     /// Writes `admin.kubeconfig` for `server_url` with the admin client certificate embedded.
-    pub fn write_admin_kubeconfig(&self, path: &Path, server_url: &str) -> Result<(), PkiError> {
+    pub(crate) fn write_admin_kubeconfig(
+        &self,
+        path: &Path,
+        server_url: &str,
+    ) -> Result<(), PkiError> {
         use base64::Engine;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let text = format!(

@@ -1,6 +1,12 @@
 //! kube-rs (the Rust client) against a real kubeward process: create, get, list, update,
 //! delete and watch of service accounts and secrets; server-side apply with two managers.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::ByteString;

@@ -84,7 +84,10 @@ impl Registry {
     /// PATCH with `application/apply-patch+yaml`: merges the configuration into the object (or
     /// creates it), owned by `opts.field_manager`; 409 when that would change fields other
     /// managers own, unless `force`.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of a write request, passed as the handlers hold them"
+    )]
     pub(crate) fn apply(
         &self,
         def: &ResourceDef,

@@ -27,7 +27,7 @@ pub use informer::{Change, Informer};
 pub use kinds::{lookup, resources};
 pub use resource::{ResourceDef, Strategy};
 pub use store::{
-    parse_resource_version, Admission, Clock, DeleteOptions, Deleted, FieldValidation, ListOptions,
-    ListOut, PatchType, Registry, WriteOptions, Written,
+    os_random, parse_resource_version, Admission, Clock, DeleteOptions, Deleted, FieldValidation,
+    ListOptions, ListOut, PatchType, Random, Registry, WriteOptions, Written,
 };
 pub use watch::{WatchEvent, WatchOptions};

@@ -14,7 +14,7 @@ struct Token {
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE;
 
 /// The token that resumes a list after `last_key` (relative to the listed prefix).
-pub fn encode(rv: i64, last_key_suffix: &str) -> String {
+pub(crate) fn encode(rv: i64, last_key_suffix: &str) -> String {
     let t = Token {
         v: "meta.k8s.io/v1".into(),
         rv,
@@ -24,7 +24,7 @@ pub fn encode(rv: i64, last_key_suffix: &str) -> String {
 }
 
 /// (revision, key suffix to resume after) or an error text for a 400.
-pub fn decode(token: &str) -> Result<(i64, String), String> {
+pub(crate) fn decode(token: &str) -> Result<(i64, String), String> {
     let bad = || {
         "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".to_string()
     };

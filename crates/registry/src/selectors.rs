@@ -366,7 +366,9 @@ fn split_unescaped(s: &str) -> Vec<String> {
             ',' if !escaped => out.push(String::new()),
             _ => {
                 escaped = c == '\\' && !escaped;
-                out.last_mut().unwrap().push(c);
+                if let Some(last) = out.last_mut() {
+                    last.push(c);
+                }
             }
         }
     }

@@ -22,6 +22,10 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 pub type Random = Arc<dyn Fn(&mut [u8]) + Send + Sync>;
 
 /// The operating system's generator.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one place the real generator is made"
+)]
 pub fn os_random() -> Random {
     Arc::new(|buf: &mut [u8]| rand::Rng::fill(&mut rand::rng(), buf))
 }
@@ -793,7 +797,10 @@ impl Registry {
 
     /// The update pipeline shared by PUT and PATCH. `expected` is the revision a patch was
     /// computed from (a conflict then means: recompute).
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of a write request, passed as the handlers hold them"
+    )]
     pub(crate) fn update_from(
         &self,
         def: &ResourceDef,
@@ -980,7 +987,10 @@ impl Registry {
     }
 
     /// PATCH: applies the patch to the current object and updates, recomputing on conflict.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of a write request, passed as the handlers hold them"
+    )]
     pub fn patch(
         &self,
         def: &ResourceDef,
@@ -1242,10 +1252,10 @@ fn validate_list_options(opts: &ListOptions) -> Result<(), StatusError> {
 }
 
 /// upstream's `maxJSONPatchOperations` (`endpoints/handlers/patch.go`).
-pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+pub(crate) const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
 /// upstream's `JSONPatchMaxCopyBytes` (`server/config.go`), the json-patch library's
 /// `AccumulatedCopySizeLimit`: what all `copy` operations of one patch may add together.
-pub const JSON_PATCH_MAX_COPY_BYTES: usize = 3 * 1024 * 1024;
+pub(crate) const JSON_PATCH_MAX_COPY_BYTES: usize = 3 * 1024 * 1024;
 
 /// Why a JSON patch was refused before or while it applied.
 #[derive(Debug, thiserror::Error)]

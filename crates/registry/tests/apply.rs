@@ -1,6 +1,12 @@
 //! Server-side apply through the registry (memory backend): creation, refusals, dry-run, no-op
 //! applies, and the ownership every other write records.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use registry::{PatchType, Registry, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;

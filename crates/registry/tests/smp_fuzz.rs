@@ -1,6 +1,12 @@
 //! Runs the strategic merge patch fuzz target's body (`registry::smp::fuzz`) on generated
 //! documents and patches, so its invariants hold in every test run, not only under cargo-fuzz.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};

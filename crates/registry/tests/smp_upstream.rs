@@ -4,6 +4,12 @@
 //! `retainKeysMergingList` merge by `name`, `mergingIntList` is a merged set of scalars, every
 //! other list is replaced.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use registry::lists::Patch;
 use registry::smp::{apply_with, SmpError};
 use serde_json::{json, Value};

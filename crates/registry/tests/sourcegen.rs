@@ -5,6 +5,12 @@
 //! rewrites it (rust-analyzer's `sourcegen` pattern): run `cargo test -p registry --test
 //! sourcegen` and commit the result.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use k8s_openapi::api::{authentication, authorization, coordination, core, rbac};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use registry::lists::{self, ListType, Patch};

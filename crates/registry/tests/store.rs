@@ -1,5 +1,11 @@
 //! The registry over the memory backend: metadata, concurrency, selectors, watch semantics.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use registry::{DeleteOptions, ListOptions, Registry, WatchOptions, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;

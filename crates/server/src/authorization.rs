@@ -6,7 +6,7 @@ use authz::Attributes;
 use request_info::RequestInfo;
 
 /// `authorizer.AttributesRecord` for a request.
-pub fn attributes(user: &UserInfo, info: &RequestInfo) -> Attributes {
+pub(crate) fn attributes(user: &UserInfo, info: &RequestInfo) -> Attributes {
     Attributes {
         user: user.clone(),
         verb: info.verb.clone(),
@@ -29,7 +29,7 @@ fn escape(s: &str) -> String {
 }
 
 /// `responsewriters.Forbidden`: the 403 for a request no authorizer allowed.
-pub fn forbidden(a: &Attributes, reason: &str) -> StatusError {
+pub(crate) fn forbidden(a: &Attributes, reason: &str) -> StatusError {
     let msg = if !a.resource_request {
         format!("User {:?} cannot {} path {:?}", a.user.name, a.verb, a.path)
     } else {

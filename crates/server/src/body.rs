@@ -50,7 +50,7 @@ impl HttpBody for Body {
 }
 
 /// A response body that keeps its connection counted busy until it is done or dropped.
-pub struct Tracked {
+pub(crate) struct Tracked {
     body: Body,
     _in_flight: Option<crate::conn::InFlight>,
 }

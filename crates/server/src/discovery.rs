@@ -210,7 +210,7 @@ impl Discovery {
 }
 
 /// The aggregated discovery version the Accept header asks for first, if any.
-pub fn wants_aggregated(accept: Option<&str>) -> Option<&'static str> {
+pub(crate) fn wants_aggregated(accept: Option<&str>) -> Option<&'static str> {
     for range in accept.unwrap_or("").split(',') {
         let params: Vec<&str> = range.split(';').map(str::trim).collect();
         if params.first() != Some(&"application/json") {

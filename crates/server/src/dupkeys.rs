@@ -123,7 +123,7 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
 
 /// Parses `body` as one JSON value; returns it with the paths of repeated keys, in the order
 /// they were met.
-pub fn from_slice(body: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
+pub(crate) fn from_slice(body: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
     let mut duplicates = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(body);
     let v = Seed {

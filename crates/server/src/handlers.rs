@@ -2,6 +2,7 @@
 //! response, as upstream's `endpoints/handlers` (create.go, get.go, update.go, patch.go,
 //! delete.go, watch.go).
 
+use crate::admission;
 use crate::body::Body;
 use crate::negotiate::{self, Output};
 use crate::respond::{self, Resp};
@@ -21,10 +22,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Query parameters, first value wins.
-pub struct Query(HashMap<String, String>);
+pub(crate) struct Query(HashMap<String, String>);
 
 impl Query {
-    pub fn parse(q: &str) -> Self {
+    pub(crate) fn parse(q: &str) -> Self {
         let mut m = HashMap::new();
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
             m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
@@ -32,7 +33,7 @@ impl Query {
         Query(m)
     }
 
-    pub fn get(&self, k: &str) -> &str {
+    pub(crate) fn get(&self, k: &str) -> &str {
         self.0.get(k).map(String::as_str).unwrap_or("")
     }
 
@@ -77,7 +78,7 @@ impl Query {
 }
 
 /// Everything a resource handler needs to know about the request.
-pub struct Req<'a> {
+pub(crate) struct Req<'a> {
     pub info: &'a RequestInfo,
     pub def: &'static ResourceDef,
     pub user: &'a api_types::UserInfo,
@@ -100,14 +101,29 @@ impl Req<'_> {
         }
     }
 
-    /// Write options from the query, with the validating admission this kind needs.
-    fn write_options(&self, state: &State) -> Result<WriteOptions, StatusError> {
+    /// What admission is told about this request as `operation`.
+    fn admission(&self, operation: admission::Operation) -> admission::Attributes<'_> {
+        admission::Attributes {
+            def: self.def,
+            subresource: &self.info.subresource,
+            namespace: self.ns(),
+            name: &self.info.name,
+            operation,
+            user: self.user,
+        }
+    }
+
+    /// Write options from the query, with the validating admission of `operation`.
+    fn write_options(
+        &self,
+        state: &State,
+        operation: admission::Operation,
+    ) -> Result<WriteOptions, StatusError> {
         let mut opts = self.query.write_options()?;
         if opts.field_manager.is_empty() {
             opts.field_manager = manager_from_user_agent(self.header("user-agent").unwrap_or(""));
         }
-        opts.admission =
-            crate::escalation::admission(state, self.user, self.def, self.ns(), &self.info.name);
+        opts.admission = admission::validation(state, &self.admission(operation));
         Ok(opts)
     }
 
@@ -221,7 +237,7 @@ fn check_path_name(name: &str) -> Result<(), StatusError> {
     )))
 }
 
-pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
+pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
     let def = r.def;
     let verb = r.info.verb.as_str();
     if verb.is_empty() {
@@ -311,13 +327,14 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
             validate_write_options(&r.query, "CreateOptions", None)?;
             let (mut body, duplicate_fields) =
                 negotiate::decode_object(r.header("content-type"), &r.body)?;
-            let mut opts = r.write_options(state)?;
+            let mut opts = r.write_options(state, admission::Operation::Create)?;
             opts.duplicate_fields = duplicate_fields;
             // Mutating admission, before the registry (kube-apiserver's `admit` step); what it
             // adds belongs to no manager.
-            if def.is(&kinds::PODS) {
+            let attrs = r.admission(admission::Operation::Create);
+            if admission::mutates(&attrs) {
                 opts.before_admission = Some(body.clone());
-                body = crate::admission::service_account_for_pod(state, r.ns(), body).await?;
+                body = admission::admit(state, &attrs, body).await?;
             }
             let w = reg.create(def, r.ns(), body, &opts)?;
             let obj = r.versioned(w.object);
@@ -329,7 +346,7 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                 negotiate::decode_object(r.header("content-type"), &r.body)?;
             let opts = WriteOptions {
                 duplicate_fields,
-                ..r.write_options(state)?
+                ..r.write_options(state, admission::Operation::Update)?
             };
             let w = reg.update(def, r.ns(), &r.info.name, body, sub, &opts)?;
             let obj = r.versioned(w.object);
@@ -356,17 +373,19 @@ pub async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusError> {
                 }
             };
             validate_write_options(&r.query, "PatchOptions", Some((pt, force.is_some())))?;
-            let mut opts = r.write_options(state)?;
+            let mut opts = r.write_options(state, admission::Operation::Update)?;
             // The apply body is YAML (JSON being YAML too); the registry takes JSON.
             let body = match pt {
                 PatchType::Apply { .. } => {
                     let (mut v, _) = negotiate::decode_object(Some(negotiate::YAML), &r.body)?;
-                    // An apply that creates a pod passes the same admission as a create.
+                    // An apply that creates passes the same admission as a create.
+                    let attrs = r.admission(admission::Operation::Create);
                     let creates =
                         || matches!(reg.get(def, r.ns(), &r.info.name), Err(e) if e.code == 404);
-                    if def.is(&kinds::PODS) && sub.is_none() && creates() {
+                    if admission::mutates(&attrs) && creates() {
+                        opts.admission = admission::validation(state, &attrs);
                         opts.before_admission = Some(v.clone());
-                        v = crate::admission::service_account_for_pod(state, r.ns(), v).await?;
+                        v = admission::admit(state, &attrs, v).await?;
                     }
                     Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
                 }

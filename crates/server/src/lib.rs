@@ -11,7 +11,6 @@ pub mod chain;
 pub mod conn;
 mod discovery;
 mod dupkeys;
-mod escalation;
 mod handlers;
 pub mod negotiate;
 mod nonresource;

@@ -28,7 +28,7 @@ pub fn version_info() -> Value {
     })
 }
 
-pub fn handle(
+pub(crate) fn handle(
     state: &State,
     info: &RequestInfo,
     query: &str,

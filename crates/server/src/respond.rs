@@ -6,7 +6,7 @@ use api_types::StatusError;
 use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::Value;
 
-pub type Resp = Response<Body>;
+pub(crate) type Resp = Response<Body>;
 
 fn with_type(code: u16, content_type: &str, body: Vec<u8>) -> Resp {
     let mut r = Response::new(Body::full(body));
@@ -19,7 +19,7 @@ fn with_type(code: u16, content_type: &str, body: Vec<u8>) -> Resp {
 }
 
 /// An object (or list, or Table) in the negotiated format.
-pub fn object(code: u16, v: &Value, out: Output, warnings: &[String]) -> Resp {
+pub(crate) fn object(code: u16, v: &Value, out: Output, warnings: &[String]) -> Resp {
     let mut r = match out {
         Output::Yaml => match serde_saphyr::to_string(v) {
             Ok(y) => with_type(code, "application/yaml", y.into_bytes()),
@@ -36,12 +36,12 @@ pub fn object(code: u16, v: &Value, out: Output, warnings: &[String]) -> Resp {
     r
 }
 
-pub fn json_bytes(v: &Value) -> Vec<u8> {
+pub(crate) fn json_bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).expect("JSON values always serialize")
 }
 
 /// `Warning: 299 - "text"` headers, which kubectl prints as `Warning: text`.
-pub fn add_warnings(r: &mut Resp, warnings: &[String]) {
+pub(crate) fn add_warnings(r: &mut Resp, warnings: &[String]) {
     for w in warnings {
         let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
         if let Ok(h) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
@@ -51,16 +51,16 @@ pub fn add_warnings(r: &mut Resp, warnings: &[String]) {
 }
 
 /// A Status error.
-pub fn status(e: &StatusError) -> Resp {
+pub(crate) fn status(e: &StatusError) -> Resp {
     with_type(e.code, "application/json", json_bytes(&e.to_status()))
 }
 
 /// A plain-text body (health checks).
-pub fn text(code: u16, s: &str) -> Resp {
+pub(crate) fn text(code: u16, s: &str) -> Resp {
     with_type(code, "text/plain; charset=utf-8", s.as_bytes().to_vec())
 }
 
 /// A raw body with its content type (discovery, OpenAPI).
-pub fn raw(code: u16, content_type: &str, body: Vec<u8>) -> Resp {
+pub(crate) fn raw(code: u16, content_type: &str, body: Vec<u8>) -> Resp {
     with_type(code, content_type, body)
 }

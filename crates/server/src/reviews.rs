@@ -140,7 +140,7 @@ fn access_status(state: &State, a: &Attributes) -> Value {
 }
 
 /// Answers a create on a review resource. `body` has passed the registry's shape checks.
-pub fn answer(
+pub(crate) fn answer(
     state: &State,
     def: &ResourceDef,
     user: &UserInfo,

@@ -2,6 +2,12 @@
 //! message out, with no socket. One table of cases for authentication, impersonation,
 //! authorization, negotiation and errors, each checked through one `check` helper.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;

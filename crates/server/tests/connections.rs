@@ -1,6 +1,12 @@
 //! The connection bounds of `server::conn`, on a real listener with real TLS and small limits
 //! (kube-apiserver's are seconds long; the e2e suite meets those at their real values).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,6 +3,11 @@
 //!
 //! A backend's test file calls [`run_all`] with a factory for fresh, empty stores.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test support: a failed step fails the suite that runs it"
+)]
+
 use crate::{EventKind, ListOptions, Storage, StorageError};
 use std::sync::Arc;
 

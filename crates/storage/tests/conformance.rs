@@ -1,5 +1,11 @@
 //! Every backend runs the one conformance suite.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
+)]
+
 use std::sync::Arc;
 use storage::{conformance, MemoryStorage, SqliteStorage, Storage};
 

@@ -35,7 +35,7 @@ fn immutable_rules(new: &Value, old: &Value, fields: &[&str], errs: &mut FieldEr
 }
 
 /// `pkg/registry/core/secret/strategy.go`.
-pub struct SecretStrategy;
+pub(super) struct SecretStrategy;
 
 /// Folds `stringData` into `data` (base64), as the v1 → internal conversion does.
 fn fold_string_data(obj: &mut Value) {
@@ -147,7 +147,7 @@ impl Strategy for SecretStrategy {
 }
 
 /// `pkg/registry/core/configmap/strategy.go`.
-pub struct ConfigMapStrategy;
+pub(super) struct ConfigMapStrategy;
 
 impl Strategy for ConfigMapStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {

@@ -21,7 +21,7 @@ fn none_if_empty(s: &str) -> Value {
 }
 
 /// `pkg/registry/core/namespace/strategy.go`.
-pub struct NamespaceStrategy;
+pub(super) struct NamespaceStrategy;
 
 impl Strategy for NamespaceStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
@@ -92,7 +92,7 @@ fn set_name_label(obj: &mut Value) {
 }
 
 /// `pkg/registry/core/serviceaccount/strategy.go`.
-pub struct ServiceAccountStrategy;
+pub(super) struct ServiceAccountStrategy;
 
 impl Strategy for ServiceAccountStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
@@ -116,7 +116,7 @@ impl Strategy for ServiceAccountStrategy {
 }
 
 /// `pkg/registry/core/node/strategy.go`.
-pub struct NodeStrategy;
+pub(super) struct NodeStrategy;
 
 impl Strategy for NodeStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
@@ -209,7 +209,7 @@ impl Strategy for NodeStrategy {
 }
 
 /// `pkg/registry/core/event/strategy.go`.
-pub struct EventStrategy;
+pub(super) struct EventStrategy;
 
 impl Strategy for EventStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
@@ -275,7 +275,7 @@ impl Strategy for EventStrategy {
 }
 
 /// `pkg/registry/core/service/strategy.go` (without IP allocation; see ARCHITECTURE.md).
-pub struct ServiceStrategy;
+pub(super) struct ServiceStrategy;
 
 impl Strategy for ServiceStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
@@ -383,7 +383,7 @@ impl Strategy for ServiceStrategy {
 }
 
 /// `pkg/registry/coordination/lease/strategy.go`.
-pub struct LeaseStrategy;
+pub(super) struct LeaseStrategy;
 
 impl Strategy for LeaseStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {

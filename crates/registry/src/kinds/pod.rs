@@ -9,7 +9,7 @@ use crate::validation::{check, dns1123_label, FieldErrors};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Map, Value};
 
-pub struct PodStrategy;
+pub(super) struct PodStrategy;
 
 const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
 

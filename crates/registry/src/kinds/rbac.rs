@@ -7,7 +7,7 @@ use crate::validation::{check, dns1123_subdomain, path_segment_name, FieldErrors
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_json::{json, Value};
 
-pub const GROUP: &str = "rbac.authorization.k8s.io";
+pub(crate) const GROUP: &str = "rbac.authorization.k8s.io";
 
 const CREATED_AT: Column = Column {
     name: "Created At",
@@ -245,7 +245,7 @@ fn role_cells(obj: &Value) -> Vec<Value> {
     ]
 }
 
-pub struct RoleStrategy;
+pub(crate) struct RoleStrategy;
 
 impl Strategy for RoleStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
@@ -266,7 +266,7 @@ impl Strategy for RoleStrategy {
     }
 }
 
-pub struct ClusterRoleStrategy;
+pub(crate) struct ClusterRoleStrategy;
 
 impl Strategy for ClusterRoleStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
@@ -301,16 +301,16 @@ impl Strategy for ClusterRoleStrategy {
 
 /// RoleBindings and ClusterRoleBindings share every rule but the typed schema and whether
 /// ServiceAccount subjects need a namespace (and roleRef may name a Role).
-pub struct BindingStrategy<T> {
+pub(crate) struct BindingStrategy<T> {
     cluster: bool,
     typed: std::marker::PhantomData<fn() -> T>,
 }
 
-pub const ROLE_BINDING: BindingStrategy<RoleBinding> = BindingStrategy {
+pub(crate) const ROLE_BINDING: BindingStrategy<RoleBinding> = BindingStrategy {
     cluster: false,
     typed: std::marker::PhantomData,
 };
-pub const CLUSTER_ROLE_BINDING: BindingStrategy<ClusterRoleBinding> = BindingStrategy {
+pub(crate) const CLUSTER_ROLE_BINDING: BindingStrategy<ClusterRoleBinding> = BindingStrategy {
     cluster: true,
     typed: std::marker::PhantomData,
 };

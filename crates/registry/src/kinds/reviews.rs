@@ -8,12 +8,12 @@ use k8s_openapi::api::authorization::v1::{
 };
 use serde_json::Value;
 
-pub const AUTHORIZATION: &str = "authorization.k8s.io";
-pub const AUTHENTICATION: &str = "authentication.k8s.io";
+pub(super) const AUTHORIZATION: &str = "authorization.k8s.io";
+pub(super) const AUTHENTICATION: &str = "authentication.k8s.io";
 
 macro_rules! review {
     ($name:ident, $ty:ty) => {
-        pub struct $name;
+        pub(super) struct $name;
         impl Strategy for $name {
             fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
                 typed_check::<$ty>(obj)

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 /// One served document.
-pub struct Doc {
+pub(crate) struct Doc {
     body: Vec<u8>,
     gzip: Vec<u8>,
     hash: String,
@@ -100,7 +100,7 @@ impl Doc {
 
 /// Every document, each built on its first request: `kubectl explain serviceaccount` builds
 /// the root and `api/v1` only.
-pub struct Docs {
+pub(crate) struct Docs {
     v2: OnceLock<Doc>,
     v3_root: Doc,
     /// By path below `/openapi/v3/`: `api/v1`, `apis/rbac.authorization.k8s.io/v1`, ...
@@ -407,7 +407,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
 }
 
 /// Answers `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group-version>`; None for other paths.
-pub fn handle(path: &str, query: &str, headers: &HeaderMap) -> Option<Resp> {
+pub(crate) fn handle(path: &str, query: &str, headers: &HeaderMap) -> Option<Resp> {
     let docs = docs();
     match path {
         "/openapi/v2" => Some(docs.v2().respond(headers, false)),

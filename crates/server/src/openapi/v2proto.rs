@@ -131,7 +131,7 @@ fn schema(v: &Value) -> Msg {
 }
 
 /// The protobuf form of a v2 document with `swagger`, `info` and `definitions`.
-pub fn encode(doc: &Value) -> Vec<u8> {
+pub(super) fn encode(doc: &Value) -> Vec<u8> {
     let mut d = Msg::default();
     d.string(1, doc["swagger"].as_str().unwrap_or("2.0"));
     let mut info = Msg::default();

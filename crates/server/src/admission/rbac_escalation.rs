@@ -1,4 +1,4 @@
-//! RBAC escalation prevention as validating admission on roles and bindings
+//! The RBAC escalation check, as validating admission on roles and bindings
 //! (`pkg/registry/rbac/{role,clusterrole,rolebinding,clusterrolebinding}/policybased/storage.go`):
 //! a user may write a role only with every permission it grants (or `escalate`), and a binding
 //! only with every permission of its role (or `bind` on it). `system:masters` may always.
@@ -52,7 +52,7 @@ fn only_gc_fields(new: &Value, old: Option<&Value>) -> bool {
 }
 
 /// The escalation check for writes of `def` by `user` in `namespace`, or None for other kinds.
-pub fn admission(
+pub(crate) fn admission(
     state: &State,
     user: &UserInfo,
     def: &ResourceDef,

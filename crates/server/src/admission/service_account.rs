@@ -1,16 +1,16 @@
-//! Mutating admission the handler runs before the registry (the registry's own admission,
-//! NamespaceLifecycle, and the validating callbacks run inside it). Today: the ServiceAccount
-//! plugin for pod creation (`plugin/pkg/admission/serviceaccount/admission.go`).
+//! The ServiceAccount plug-in (`plugin/pkg/admission/serviceaccount/admission.go`): a pod
+//! being created gets its service account (`default` unless named), and, unless it or the
+//! account opts out, the projected token volume and its mount in every container.
 
 use crate::State;
 use api_types::{GroupResource, StatusError};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+pub(crate) const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// The ServiceAccount plugin's Admit for a pod create in `ns`.
-pub async fn service_account_for_pod(
+pub(crate) async fn service_account_for_pod(
     state: &State,
     ns: &str,
     mut pod: Value,
@@ -18,15 +18,13 @@ pub async fn service_account_for_pod(
     if pod
         .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
         .is_some()
-        || !pod.is_object()
     {
         return Ok(pod);
     }
-    let spec = pod
-        .as_object_mut()
-        .unwrap()
-        .entry("spec")
-        .or_insert_with(|| json!({}));
+    let Some(fields) = pod.as_object_mut() else {
+        return Ok(pod);
+    };
+    let spec = fields.entry("spec").or_insert_with(|| json!({}));
     if !spec.is_object() {
         return Ok(pod);
     }

@@ -1,0 +1,146 @@
+//! Admission, as kube-apiserver's `admission.Interface`: plug-ins that say which kinds and
+//! operations they handle; the mutating ones change the object before the registry sees it,
+//! the validating ones run inside the registry after its own validation (with the new and,
+//! on update, the current object). Handlers call [`admit`] and [`validation`] once per write
+//! and never name a kind.
+//!
+//! The plug-ins, in the order they run (upstream's `AllOrderedPlugins`):
+//!
+//! 1. NamespaceLifecycle — no new objects in a namespace that is terminating, and the system
+//!    namespaces are not deleted. It lives in the registry (`registry::admission`), so every
+//!    writer meets it, the in-process controllers too; listed here for its place in the order.
+//! 2. [`ServiceAccount`] — before validation, so a pod is checked with its account, token
+//!    volume and mounts in place.
+//! 3. [`RbacEscalation`] — last, on the final object: a role grants only what its writer
+//!    holds, a binding binds only a role its writer holds (or `escalate` / `bind`).
+
+mod rbac_escalation;
+mod service_account;
+
+use crate::State;
+use api_types::{StatusError, UserInfo};
+use registry::{kinds, ResourceDef};
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The write being admitted (`admission.Operation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Create,
+    Update,
+}
+
+/// What a plug-in is told about a request (`admission.Attributes`).
+pub(crate) struct Attributes<'a> {
+    pub(crate) def: &'static ResourceDef,
+    /// "" for the object itself.
+    pub(crate) subresource: &'a str,
+    pub(crate) namespace: &'a str,
+    /// The name in the URL ("" on a create that generates one).
+    pub(crate) name: &'a str,
+    pub(crate) operation: Operation,
+    pub(crate) user: &'a UserInfo,
+}
+
+type Admitted<'a> = Pin<Box<dyn Future<Output = Result<Value, StatusError>> + Send + 'a>>;
+
+/// One admission plug-in.
+pub(crate) trait Plugin: Sync {
+    /// Whether the plug-in has anything to do with this request (`Handles`).
+    fn handles(&self, a: &Attributes<'_>) -> bool;
+
+    /// Whether it changes objects (a mutating plug-in).
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    /// Mutating admission: the object as the plug-in leaves it.
+    fn admit<'a>(&'a self, _state: &'a State, _a: &'a Attributes<'a>, obj: Value) -> Admitted<'a> {
+        Box::pin(std::future::ready(Ok(obj)))
+    }
+
+    /// Validating admission: the check the registry runs on the final object, if any.
+    fn validate(&self, _state: &State, _a: &Attributes<'_>) -> Option<registry::Admission> {
+        None
+    }
+}
+
+/// The plug-ins in order (see the module's list).
+static PLUGINS: &[&dyn Plugin] = &[&ServiceAccount, &RbacEscalation];
+
+/// Whether any mutating plug-in handles the request (the handler then keeps the object as
+/// the client sent it, for field ownership).
+pub(crate) fn mutates(a: &Attributes<'_>) -> bool {
+    PLUGINS.iter().any(|p| p.mutates() && p.handles(a))
+}
+
+/// Runs every mutating plug-in that handles the request, in order.
+pub(crate) async fn admit(
+    state: &State,
+    a: &Attributes<'_>,
+    mut obj: Value,
+) -> Result<Value, StatusError> {
+    for p in PLUGINS.iter().filter(|p| p.mutates() && p.handles(a)) {
+        obj = p.admit(state, a, obj).await?;
+    }
+    Ok(obj)
+}
+
+/// The validating plug-ins that handle the request, as one check for the registry.
+pub(crate) fn validation(state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
+    let checks: Vec<registry::Admission> = PLUGINS
+        .iter()
+        .filter(|p| p.handles(a))
+        .filter_map(|p| p.validate(state, a))
+        .collect();
+    match checks.len() {
+        0 => None,
+        1 => checks.into_iter().next(),
+        _ => Some(Arc::new(move |new: &Value, old: Option<&Value>| {
+            checks.iter().try_for_each(|c| c(new, old))
+        })),
+    }
+}
+
+/// The ServiceAccount plug-in: pods, on create.
+struct ServiceAccount;
+
+impl Plugin for ServiceAccount {
+    fn handles(&self, a: &Attributes<'_>) -> bool {
+        a.def.is(&kinds::PODS) && a.subresource.is_empty() && a.operation == Operation::Create
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn admit<'a>(&'a self, state: &'a State, a: &'a Attributes<'a>, obj: Value) -> Admitted<'a> {
+        Box::pin(service_account::service_account_for_pod(
+            state,
+            a.namespace,
+            obj,
+        ))
+    }
+}
+
+/// The RBAC escalation check: roles, cluster roles and their bindings, on every write.
+struct RbacEscalation;
+
+impl Plugin for RbacEscalation {
+    fn handles(&self, a: &Attributes<'_>) -> bool {
+        [
+            &kinds::ROLES,
+            &kinds::CLUSTER_ROLES,
+            &kinds::ROLE_BINDINGS,
+            &kinds::CLUSTER_ROLE_BINDINGS,
+        ]
+        .iter()
+        .any(|k| a.def.is(k))
+    }
+
+    fn validate(&self, state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
+        rbac_escalation::admission(state, a.user, a.def, a.namespace, a.name)
+    }
+}
