@@ -121,6 +121,22 @@ pub trait Strategy: Send + Sync {
     fn return_deleted_object(&self) -> bool {
         false
     }
+
+    /// Finalizers the kind keeps outside `metadata.finalizers` that still hold the object
+    /// after its deletion began (a namespace's `spec.finalizers`).
+    fn has_pending_finalizers(&self, _obj: &Value) -> bool {
+        false
+    }
+
+    /// What a deletion that must wait for finalizers sets beside `deletionTimestamp` (a
+    /// namespace becomes `Terminating`; `BeforeDelete`'s graceful part upstream).
+    fn prepare_for_graceful_delete(&self, _obj: &mut Value) {}
+
+    /// The `finalize` subresource's update: the object `old` becomes when `new` is written
+    /// there, or None when the kind has no such subresource.
+    fn finalize(&self, _new: &Value, _old: &Value) -> Option<Value> {
+        None
+    }
 }
 
 /// `obj[key]` as a JSON object, created when absent. Strategies run on bodies whose shape
@@ -159,8 +175,8 @@ pub struct ResourceDef {
     pub short_names: &'static [&'static str],
     pub categories: &'static [&'static str],
     pub verbs: &'static [&'static str],
-    /// Subresources served besides the object (`status`, `finalize`).
-    pub subresources: &'static [&'static str],
+    /// The subresources served under the kind (discovery and routing read them here).
+    pub subresources: &'static [Subresource],
     pub strategy: &'static dyn Strategy,
 }
 
@@ -175,7 +191,42 @@ pub const ALL_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// One subresource: its name, the verbs it answers, and the kind it takes and returns when
+/// that is not the parent's (TokenRequest for `serviceaccounts/token`).
+#[derive(Debug)]
+pub struct Subresource {
+    pub name: &'static str,
+    pub verbs: &'static [&'static str],
+    pub kind: Option<(&'static str, &'static str, &'static str)>,
+}
+
+impl Subresource {
+    /// `status`: the object's status, read and written apart from the rest.
+    pub const STATUS: Subresource = Subresource {
+        name: "status",
+        verbs: &["get", "patch", "update"],
+        kind: None,
+    };
+    /// `finalize`: a namespace's `spec.finalizers`, written by the namespace controller.
+    pub const FINALIZE: Subresource = Subresource {
+        name: "finalize",
+        verbs: &["update"],
+        kind: None,
+    };
+    /// `token`: TokenRequest, answered by the server (`serviceaccounts/token`).
+    pub const TOKEN: Subresource = Subresource {
+        name: "token",
+        verbs: &["create"],
+        kind: Some(("authentication.k8s.io", "v1", "TokenRequest")),
+    };
+}
+
 impl ResourceDef {
+    /// The subresource `name`, when the kind serves it.
+    pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
+
     /// Whether this is the kind `other` names (`def.is(&kinds::PODS)`): kinds are compared by
     /// identity, never by their names' strings.
     pub fn is(&self, other: &ResourceDef) -> bool {

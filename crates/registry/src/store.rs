@@ -1,7 +1,6 @@
 //! Create, get, list, update, patch and delete over [`Storage`], as upstream's generic store.
 
 use crate::admission;
-use crate::kinds;
 use crate::managedfields;
 use crate::paging;
 use crate::resource::ResourceDef;
@@ -848,7 +847,7 @@ impl Registry {
                     .get("finalizers")
                     .and_then(Value::as_array)
                     .is_none_or(Vec::is_empty)
-                && !has_namespace_finalizers(def, &new);
+                && !def.strategy.has_pending_finalizers(&new);
             if opts.dry_run {
                 return Ok(Written {
                     object: new,
@@ -969,19 +968,17 @@ impl Registry {
                 }
                 out
             }
-            Some("finalize") if def.is(&kinds::NAMESPACES) => {
-                let mut out = old.clone();
-                out["spec"]["finalizers"] = new
-                    .pointer("/spec/finalizers")
-                    .cloned()
-                    .unwrap_or_else(|| json!([]));
-                out
-            }
             Some(other) => {
+                if let Some(out) = (other == "finalize")
+                    .then(|| def.strategy.finalize(&new, old))
+                    .flatten()
+                {
+                    return Ok(out);
+                }
                 return Err(StatusError::path_not_found().with_message(format!(
                     "{} \"{name}\" has no subresource {other}",
                     def.resource
-                )))
+                )));
             }
         })
     }
@@ -1079,7 +1076,7 @@ impl Registry {
                 .get("finalizers")
                 .and_then(Value::as_array)
                 .is_some_and(|f| !f.is_empty())
-                || has_namespace_finalizers(def, &obj);
+                || def.strategy.has_pending_finalizers(&obj);
             if pending {
                 if meta(&obj)
                     .get("deletionTimestamp")
@@ -1096,9 +1093,7 @@ impl Registry {
                     format_rfc3339(self.now()).into(),
                 );
                 m.insert("deletionGracePeriodSeconds".into(), 0.into());
-                if def.is(&kinds::NAMESPACES) {
-                    obj["status"]["phase"] = "Terminating".into();
-                }
+                def.strategy.prepare_for_graceful_delete(&mut obj);
                 if opts.dry_run {
                     return Ok(Deleted {
                         object: obj,
@@ -1184,14 +1179,6 @@ impl Registry {
         }
         Ok(())
     }
-}
-
-fn has_namespace_finalizers(def: &ResourceDef, obj: &Value) -> bool {
-    def.is(&kinds::NAMESPACES)
-        && obj
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty())
 }
 
 /// A `resourceVersion` parameter: None for "" and "0" (any), else the revision; anything

@@ -15,18 +15,6 @@ pub struct Discovery {
 }
 
 /// Subresources whose kind lives in another group (`serviceaccounts/token` is a TokenRequest).
-fn sub_kind(sub: &str) -> Option<(&'static str, &'static str, &'static str)> {
-    (sub == "token").then_some(("authentication.k8s.io", "v1", "TokenRequest"))
-}
-
-fn sub_verbs(sub: &str) -> &'static [&'static str] {
-    match sub {
-        "finalize" => &["update"],
-        "token" => &["create"],
-        _ => &["get", "patch", "update"],
-    }
-}
-
 impl Discovery {
     pub fn new(defs: &'static [&'static ResourceDef], server_address: String) -> Self {
         let mut groups: Vec<(String, Vec<Version>)> = Vec::new();
@@ -121,13 +109,13 @@ impl Discovery {
             out.push(r);
             for sub in d.subresources {
                 let mut entry = json!({
-                    "name": format!("{}/{sub}", d.resource),
+                    "name": format!("{}/{}", d.resource, sub.name),
                     "singularName": "",
                     "namespaced": d.namespaced,
                     "kind": d.kind,
-                    "verbs": sub_verbs(sub),
+                    "verbs": sub.verbs,
                 });
-                if let Some((g, v, k)) = sub_kind(sub) {
+                if let Some((g, v, k)) = sub.kind {
                     entry["group"] = g.into();
                     entry["version"] = v.into();
                     entry["kind"] = k.into();
@@ -171,11 +159,11 @@ impl Discovery {
                                 .subresources
                                 .iter()
                                 .map(|s| {
-                                    let rk = match sub_kind(s) {
+                                    let rk = match s.kind {
                                         Some((g, v, k)) => json!({"group": g, "version": v, "kind": k}),
                                         None => kind.clone(),
                                     };
-                                    json!({"subresource": s, "responseKind": rk, "verbs": sub_verbs(s)})
+                                    json!({"subresource": s.name, "responseKind": rk, "verbs": s.verbs})
                                 })
                                 .collect();
                         }

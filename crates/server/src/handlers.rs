@@ -222,6 +222,42 @@ fn include_object(q: &Query) -> Result<IncludeObject, StatusError> {
     })
 }
 
+/// A subresource the server answers itself.
+type SubresourceHandler = fn(&State, &Req<'_>) -> Result<Resp, StatusError>;
+
+/// The subresources the server answers itself, one line each (the registry serves `status`
+/// and `finalize` through the kinds' strategies). Each is declared on its kind's
+/// `ResourceDef`, which discovery and routing read.
+static SERVED_BY_SERVER: &[(&ResourceDef, &str, SubresourceHandler)] =
+    &[(&kinds::SERVICE_ACCOUNTS, "token", token_request)];
+
+fn served_by_server(def: &ResourceDef, subresource: &str) -> Option<SubresourceHandler> {
+    SERVED_BY_SERVER
+        .iter()
+        .find(|(d, name, _)| def.is(d) && *name == subresource)
+        .map(|(_, _, h)| *h)
+}
+
+/// `serviceaccounts/token`: TokenRequest.
+fn token_request(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
+    let verb = r.info.verb.as_str();
+    if verb != "create" {
+        return Err(StatusError::method_not_supported(
+            &GroupResource::new("authentication.k8s.io", "tokenrequests"),
+            verb,
+        ));
+    }
+    let (body, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
+    let (answered, warnings) =
+        crate::tokens::request(state, &r.info.namespace, &r.info.name, body)?;
+    Ok(respond::object(
+        201,
+        &answered,
+        r.output()?.without_table(),
+        &warnings,
+    ))
+}
+
 /// `path.IsValidPathSegmentName` (`apimachinery/pkg/api/validation/path`): a name taken from
 /// the URL may not be `.` or `..` nor contain `/` or `%`, checked before anything looks it up.
 fn check_path_name(name: &str) -> Result<(), StatusError> {
@@ -255,14 +291,8 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
     if !ns_ok {
         return Err(StatusError::path_not_found());
     }
-    if !r.info.subresource.is_empty() && !def.subresources.contains(&r.info.subresource.as_str()) {
+    if !r.info.subresource.is_empty() && def.subresource(&r.info.subresource).is_none() {
         return Err(StatusError::path_not_found());
-    }
-    if r.info.subresource == "finalize" && verb != "update" {
-        return Err(StatusError::method_not_supported(
-            &def.group_resource(),
-            verb,
-        ));
     }
     if !def.supports(verb) {
         return Err(StatusError::method_not_supported(
@@ -272,21 +302,17 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
     }
     let sub = (!r.info.subresource.is_empty()).then_some(r.info.subresource.as_str());
     let reg = &state.registry;
-    if def.is(&kinds::SERVICE_ACCOUNTS) && r.info.subresource == "token" {
-        if verb != "create" {
-            return Err(StatusError::method_not_supported(
-                &GroupResource::new("authentication.k8s.io", "tokenrequests"),
-                verb,
-            ));
-        }
-        let (body, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
-        let (answered, warnings) =
-            crate::tokens::request(state, &r.info.namespace, &r.info.name, body)?;
-        return Ok(respond::object(
-            201,
-            &answered,
-            r.output()?.without_table(),
-            &warnings,
+    if let Some(serve) = served_by_server(def, &r.info.subresource) {
+        return serve(state, &r);
+    }
+    // A subresource answers the verbs it declares (`finalize`: update only).
+    if def
+        .subresource(&r.info.subresource)
+        .is_some_and(|sub| !sub.verbs.contains(&verb))
+    {
+        return Err(StatusError::method_not_supported(
+            &def.group_resource(),
+            verb,
         ));
     }
     if def.is_review() {

@@ -53,6 +53,25 @@ impl Strategy for NamespaceStrategy {
         new["status"] = old.get("status").cloned().unwrap_or_else(|| json!({}));
         set_name_label(new);
     }
+    fn has_pending_finalizers(&self, obj: &Value) -> bool {
+        // `spec.finalizers` (the namespace controller's `kubernetes`) hold it too.
+        obj.pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
+    }
+    fn prepare_for_graceful_delete(&self, obj: &mut Value) {
+        // `namespace/storage.go` Delete: the namespace is Terminating until finalized.
+        obj["status"]["phase"] = "Terminating".into();
+    }
+    fn finalize(&self, new: &Value, old: &Value) -> Option<Value> {
+        // `FinalizeREST`: only `spec.finalizers` changes.
+        let mut out = old.clone();
+        out["spec"]["finalizers"] = new
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or_else(|| json!([]));
+        Some(out)
+    }
     fn field_labels(&self) -> &'static [&'static str] {
         &["status.phase"]
     }

@@ -7,7 +7,7 @@ mod pod;
 pub(crate) mod rbac;
 mod reviews;
 
-use crate::resource::{ResourceDef, ALL_VERBS};
+use crate::resource::{ResourceDef, Subresource, ALL_VERBS};
 
 /// Old manifests (the service-account tutorial) use v1beta1; kubectl does not convert them, so
 /// the server serves every version (kubectl-contract §0 #9).
@@ -28,7 +28,7 @@ pub static NAMESPACES: ResourceDef = ResourceDef {
     short_names: &["ns"],
     categories: &[],
     verbs: NS_VERBS,
-    subresources: &["status", "finalize"],
+    subresources: &[Subresource::STATUS, Subresource::FINALIZE],
     strategy: &core::NamespaceStrategy,
 };
 
@@ -43,7 +43,7 @@ pub static SERVICE_ACCOUNTS: ResourceDef = ResourceDef {
     short_names: &["sa"],
     categories: &[],
     verbs: ALL_VERBS,
-    subresources: &["token"],
+    subresources: &[Subresource::TOKEN],
     strategy: &core::ServiceAccountStrategy,
 };
 
@@ -88,7 +88,7 @@ pub static PODS: ResourceDef = ResourceDef {
     short_names: &["po"],
     categories: &["all"],
     verbs: ALL_VERBS,
-    subresources: &["status"],
+    subresources: &[Subresource::STATUS],
     strategy: &pod::PodStrategy,
 };
 
@@ -103,7 +103,7 @@ pub static NODES: ResourceDef = ResourceDef {
     short_names: &["no"],
     categories: &[],
     verbs: ALL_VERBS,
-    subresources: &["status"],
+    subresources: &[Subresource::STATUS],
     strategy: &core::NodeStrategy,
 };
 
@@ -133,7 +133,7 @@ pub static SERVICES: ResourceDef = ResourceDef {
     short_names: &["svc"],
     categories: &["all"],
     verbs: ALL_VERBS,
-    subresources: &["status"],
+    subresources: &[Subresource::STATUS],
     strategy: &core::ServiceStrategy,
 };
 
