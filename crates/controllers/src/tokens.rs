@@ -282,8 +282,11 @@ impl TokenController {
                         Change::Applied(_) => vec![],
                     })],
                 reconcile: Arc::new(move |k: &Key| match k.name.split_once('/') {
-                    Some((sa, secret)) => c.remove_reference(&k.namespace, sa, secret),
-                    None => Ok(Action::Done),
+                    Some((sa, secret)) if !sa.is_empty() => {
+                        c.remove_reference(&k.namespace, sa, secret)
+                    }
+                    // A token Secret that named no account left no reference.
+                    _ => Ok(Action::Done),
                 }),
             },
         ]

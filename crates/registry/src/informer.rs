@@ -151,6 +151,8 @@ impl Informer {
             Ok(rx) => rx,
             Err(e) => {
                 tracing::warn!(resource = self.def.resource, error = %e, "watch failed; re-listing");
+                // A watch that cannot start would otherwise re-list in a tight loop.
+                tokio::time::sleep(RELIST_AFTER_FAILURE).await;
                 return;
             }
         };

@@ -217,7 +217,8 @@ pub async fn serve(
             }
         };
         if table.len() >= limits.max_connections && !table.evict_idlest() {
-            // Every connection is busy: this one waits its turn in no queue of ours.
+            // Every connection has a request in flight: refuse the new one (close it) rather
+            // than queue it where nothing bounds the wait.
             tracing::warn!(
                 max_connections = limits.max_connections,
                 "connection limit reached with every connection busy; closing a new one"
