@@ -21,10 +21,4 @@ pub use serviceaccounts::{
     service_account_controller,
 };
 
-/// `metadata.<field>` as text ("" when absent).
-pub(crate) fn meta_str<'a>(obj: &'a serde_json::Value, field: &str) -> &'a str {
-    obj.get("metadata")
-        .and_then(|m| m.get(field))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("")
-}
+pub(crate) use registry::meta::meta_str;

@@ -128,7 +128,7 @@ impl Registry {
                 )
             })?;
         let key = Self::key(def, ns, name);
-        for _ in 0..16 {
+        for _ in 0..crate::store::MAX_RETRIES {
             let cur = self
                 .storage()
                 .get(&key)

@@ -12,6 +12,7 @@ pub mod informer;
 pub mod kinds;
 pub mod lists;
 pub mod managedfields;
+pub mod meta;
 mod paging;
 pub mod resource;
 pub mod schema;

@@ -139,22 +139,7 @@ pub trait Strategy: Send + Sync {
     }
 }
 
-/// `obj[key]` as a JSON object, created when absent. Strategies run on bodies whose shape
-/// the typed check already accepted, so a non-object there cannot happen; it is replaced.
-pub fn object_field<'a>(obj: &'a mut Value, key: &str) -> &'a mut serde_json::Map<String, Value> {
-    if !obj.is_object() {
-        *obj = Value::Object(serde_json::Map::new());
-    }
-    let slot = obj
-        .as_object_mut()
-        .expect("made an object above")
-        .entry(key)
-        .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    if !slot.is_object() {
-        *slot = Value::Object(serde_json::Map::new());
-    }
-    slot.as_object_mut().expect("made an object above")
-}
+pub use crate::meta::object_field;
 
 /// `metadata.name`, or "".
 pub fn name_of(obj: &Value) -> &str {

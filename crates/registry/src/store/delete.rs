@@ -1,0 +1,131 @@
+//! Delete and delete-collection: preconditions, finalizers and graceful deletion.
+
+use super::*;
+
+impl Registry {
+    /// DELETE. Objects with finalizers get a deletionTimestamp and stay until they are gone.
+    pub fn delete(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, StatusError> {
+        admission::namespace_allows_delete(def, name)?;
+        let key = Self::key(def, ns, name);
+        for _ in 0..MAX_RETRIES {
+            let cur = self.get_kv(def, ns, name)?;
+            let mut obj = Self::decode(def, &cur)?;
+            if let Some(uid) = &opts.precondition_uid {
+                let have = meta_str(&obj, "uid");
+                if uid != have {
+                    return Err(StatusError::conflict(
+                        &def.group_resource(),
+                        name,
+                        &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"),
+                    ));
+                }
+            }
+            if let Some(rv) = &opts.precondition_resource_version {
+                let have = cur.mod_revision.to_string();
+                if *rv != have {
+                    return Err(StatusError::conflict(
+                        &def.group_resource(),
+                        name,
+                        &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}"),
+                    ));
+                }
+            }
+            let pending = meta(&obj)
+                .get("finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty())
+                || def.strategy.has_pending_finalizers(&obj);
+            if pending {
+                if meta(&obj)
+                    .get("deletionTimestamp")
+                    .is_some_and(|t| !t.is_null())
+                {
+                    return Ok(Deleted {
+                        object: obj,
+                        finished: false,
+                    });
+                }
+                let m = meta_mut(&mut obj);
+                m.insert(
+                    "deletionTimestamp".into(),
+                    format_rfc3339(self.now()).into(),
+                );
+                m.insert("deletionGracePeriodSeconds".into(), 0.into());
+                def.strategy.prepare_for_graceful_delete(&mut obj);
+                if opts.dry_run {
+                    return Ok(Deleted {
+                        object: obj,
+                        finished: false,
+                    });
+                }
+                match self
+                    .storage
+                    .update(&key, cur.mod_revision, Self::encode(&obj))
+                {
+                    Ok(kv) => {
+                        meta_mut(&mut obj)
+                            .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+                        return Ok(Deleted {
+                            object: obj,
+                            finished: false,
+                        });
+                    }
+                    Err(StorageError::Conflict { .. }) => continue,
+                    Err(e) => return Err(status_from_storage(def, name, e)),
+                }
+            }
+            if opts.dry_run {
+                return Ok(Deleted {
+                    object: obj,
+                    finished: true,
+                });
+            }
+            match self.storage.delete(&key, Some(cur.mod_revision)) {
+                Ok(_) => {
+                    return Ok(Deleted {
+                        object: obj,
+                        finished: true,
+                    })
+                }
+                Err(StorageError::Conflict { .. }) => continue,
+                Err(e) => return Err(status_from_storage(def, name, e)),
+            }
+        }
+        Err(StatusError::conflict_modified(&def.group_resource(), name))
+    }
+
+    /// DELETE on a collection: every matching object, each as [`Registry::delete`].
+    pub fn delete_collection(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        list: &ListOptions,
+        opts: &DeleteOptions,
+    ) -> Result<Vec<Value>, StatusError> {
+        let all = self.list(
+            def,
+            ns,
+            &ListOptions {
+                limit: 0,
+                continue_token: String::new(),
+                ..list.clone()
+            },
+        )?;
+        let mut out = Vec::new();
+        for obj in all.items {
+            let item_ns = meta_str(&obj, "namespace").to_string();
+            match self.delete(def, &item_ns, meta_str(&obj, "name"), opts) {
+                Ok(d) => out.push(d.object),
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}

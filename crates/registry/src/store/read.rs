@@ -1,0 +1,179 @@
+//! Get and list: selectors, paging, and the resourceVersion semantics of reads.
+
+use super::*;
+
+impl Registry {
+    pub(crate) fn get_namespace(&self, ns: &str) -> Result<Option<Value>, StatusError> {
+        let def = &crate::kinds::NAMESPACES;
+        match self
+            .storage
+            .get(&Self::key(def, "", ns))
+            .map_err(|e| status_from_storage(def, ns, e))?
+        {
+            Some(kv) => Ok(Some(Self::decode(def, &kv)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn get_kv(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+    ) -> Result<KeyValue, StatusError> {
+        self.storage
+            .get(&Self::key(def, ns, name))
+            .map_err(|e| status_from_storage(def, name, e))?
+            .ok_or_else(|| StatusError::not_found(&def.group_resource(), name))
+    }
+
+    /// GET one object.
+    pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<Value, StatusError> {
+        Self::decode(def, &self.get_kv(def, ns, name)?)
+    }
+
+    /// The revision a list or watch option names, or None for "current". A "not older than"
+    /// revision the store has not reached is upstream's 504 (`waitUntilFreshAndBlock`, which
+    /// gives up after 3 s; here the store is the cache, so nothing would arrive by waiting).
+    fn list_revision(&self, opts: &ListOptions) -> Result<Option<Revision>, StatusError> {
+        let Some(n) = parse_resource_version(&opts.resource_version)? else {
+            return Ok(None);
+        };
+        // Only an Exact match reads the past; NotOlderThan is served from the present.
+        if opts.resource_version_match == "Exact" {
+            return Ok(Some(n));
+        }
+        self.not_older_than(n)?;
+        Ok(None)
+    }
+
+    /// Fails with upstream's 504 when `rv` is newer than the store.
+    pub fn not_older_than(&self, rv: Revision) -> Result<(), StatusError> {
+        let current = self
+            .storage
+            .current_revision()
+            .map_err(StatusError::internal)?;
+        if rv > current {
+            return Err(StatusError::too_large_resource_version(rv, current));
+        }
+        Ok(())
+    }
+
+    /// LIST, with selectors and paging. `ns` None lists every namespace.
+    pub fn list(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ListOut, StatusError> {
+        validate_list_options(opts)?;
+        let filter = Filter::new(def, opts)?;
+        let prefix = Self::prefix(def, ns);
+        let (mut revision, mut start) = (self.list_revision(opts)?, None);
+        if !opts.continue_token.is_empty() {
+            let (rv, after) =
+                paging::decode(&opts.continue_token).map_err(StatusError::bad_request)?;
+            revision = Some(rv);
+            start = Some(format!("{prefix}{after}"));
+        }
+        let batch = if opts.limit == 0 {
+            0
+        } else {
+            opts.limit.max(64)
+        };
+        let mut items = Vec::new();
+        let mut list_rv = None;
+        let mut token = String::new();
+        loop {
+            let page = self
+                .storage
+                .list(&prefix, &storage::ListOptions { start_after: start.as_deref(), limit: batch, revision: revision.or(list_rv) })
+                .map_err(|e| match e {
+                    StorageError::Compacted { .. } if !opts.continue_token.is_empty() => StatusError::expired(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                    ),
+                    e => status_from_storage(def, "", e),
+                })?;
+            list_rv = Some(page.revision);
+            let n = page.kvs.len();
+            for (i, kv) in page.kvs.iter().enumerate() {
+                let obj = Self::decode(def, kv)?;
+                if filter.matches(def, &obj) {
+                    items.push(obj);
+                }
+                if opts.limit > 0 && items.len() == opts.limit {
+                    if page.more || i + 1 < n {
+                        token = paging::encode(page.revision, &kv.key[prefix.len()..]);
+                    }
+                    break;
+                }
+            }
+            if !token.is_empty() || !page.more || (opts.limit > 0 && items.len() == opts.limit) {
+                break;
+            }
+            start = page.kvs.last().map(|kv| kv.key.clone());
+        }
+        Ok(ListOut {
+            items,
+            resource_version: list_rv.unwrap_or_default().to_string(),
+            continue_token: token,
+        })
+    }
+}
+
+/// A `resourceVersion` parameter: None for "" and "0" (any), else the revision; anything
+/// else is a 400, on GET as on LIST.
+pub fn parse_resource_version(rv: &str) -> Result<Option<Revision>, StatusError> {
+    match rv {
+        "" | "0" => Ok(None),
+        // Unsigned, as `APIObjectVersioner.ParseResourceVersion`.
+        rv => rv
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| Revision::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| StatusError::bad_request(format!("invalid resource version: {rv}"))),
+    }
+}
+
+/// `ValidateListOptions` (`apimachinery/pkg/apis/meta/internalversion/validation`), for a
+/// list (a watch is checked by its own rules).
+fn validate_list_options(opts: &ListOptions) -> Result<(), StatusError> {
+    let m = opts.resource_version_match.as_str();
+    if m.is_empty() {
+        return Ok(());
+    }
+    let mut errs = crate::validation::FieldErrors::default();
+    let field = "resourceVersionMatch";
+    if opts.resource_version.is_empty() {
+        errs.forbidden(
+            field,
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        );
+    }
+    if !opts.continue_token.is_empty() {
+        errs.forbidden(
+            field,
+            "resourceVersionMatch is forbidden when continue is provided",
+        );
+    }
+    if m != "Exact" && m != "NotOlderThan" {
+        errs.not_supported(field, &Value::from(m), &["Exact", "NotOlderThan", ""]);
+    }
+    if m == "Exact" && opts.resource_version == "0" {
+        errs.forbidden(
+            field,
+            "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+        );
+    }
+    if errs.0.is_empty() {
+        return Ok(());
+    }
+    Err(StatusError::invalid(
+        "meta.k8s.io",
+        "ListOptions.meta.k8s.io",
+        "ListOptions",
+        "",
+        errs.0,
+    ))
+}
