@@ -5,6 +5,7 @@ installed on the machine, TLS is real, and the admin identity is the client cert
 the generated kubeconfig.
 """
 
+import atexit
 import base64
 import http.client
 import json
@@ -47,7 +48,12 @@ class Server:
     def __init__(self, data_dir=None, port=None, args=(), wrapper=(), umask=None):
         if not KUBEWARD.exists():
             raise RuntimeError(f"{KUBEWARD} is missing: run `cargo build` first (scripts/test-all does)")
-        self.data_dir = pathlib.Path(data_dir or tempfile.mkdtemp(prefix="kubeward-e2e-"))
+        if data_dir is None:
+            # A scratch directory of the harness's own: removed when the test run ends
+            # (pytest's tmp_path directories are kept for inspection as usual).
+            data_dir = tempfile.mkdtemp(prefix="kubeward-e2e-")
+            atexit.register(shutil.rmtree, data_dir, True)
+        self.data_dir = pathlib.Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.port = port or free_port()
         self.args = list(args)
