@@ -95,6 +95,18 @@ fn cm(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
 }
 
+/// `applied NAME` or `deleted NAME`.
+fn describe(c: Change<'_>) -> String {
+    let what = match c {
+        Change::Applied(_) => "applied",
+        Change::Deleted(_) => "deleted",
+    };
+    format!(
+        "{what} {}",
+        c.object()["metadata"]["name"].as_str().unwrap()
+    )
+}
+
 #[test]
 fn a_relist_reports_what_changed_while_not_watching() {
     let reg = Registry::new(
@@ -109,16 +121,7 @@ fn a_relist_reports_what_changed_while_not_watching() {
     }
     let mut informer = Informer::new(&registry::kinds::CONFIG_MAPS, "");
     let mut seen = Vec::new();
-    let mut record = |c: Change<'_>| {
-        let (what, o) = match c {
-            Change::Applied(o) => ("applied", o),
-            Change::Deleted(o) => ("deleted", o),
-        };
-        seen.push(format!(
-            "{what} {}",
-            o["metadata"]["name"].as_str().unwrap()
-        ));
-    };
+    let mut record = |c: Change<'_>| seen.push(describe(c));
     informer.list(&reg, &mut record).unwrap();
     assert_eq!(seen.len(), 4, "the first list applies everything");
     seen.clear();
@@ -146,16 +149,7 @@ fn a_relist_reports_what_changed_while_not_watching() {
     reg.create(&registry::kinds::CONFIG_MAPS, "ns", cm("new"), &w)
         .unwrap();
 
-    let mut record = |c: Change<'_>| {
-        let (what, o) = match c {
-            Change::Applied(o) => ("applied", o),
-            Change::Deleted(o) => ("deleted", o),
-        };
-        seen.push(format!(
-            "{what} {}",
-            o["metadata"]["name"].as_str().unwrap()
-        ));
-    };
+    let mut record = |c: Change<'_>| seen.push(describe(c));
     informer.list(&reg, &mut record).unwrap();
     assert_eq!(
         seen,
