@@ -5,6 +5,9 @@
 //! ones the HTTP handlers call: list, watch, create, update, delete), never on storage keys.
 //! No write's result is dropped: a reconcile returns it, and the runtime retries failures.
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 mod aggregation;
 mod bootstrap;
 mod namespace;

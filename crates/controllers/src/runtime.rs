@@ -24,11 +24,14 @@ use tokio::time::Instant;
 /// What a controller works on: an object by namespace ("" when cluster-scoped) and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
+    /// The namespace ("" for cluster-scoped objects and for keys that are not objects).
     pub namespace: String,
+    /// The name.
     pub name: String,
 }
 
 impl Key {
+    /// The key `namespace`/`name`.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
         Key {
             namespace: namespace.into(),
@@ -69,8 +72,11 @@ pub type Reconcile = Arc<dyn Fn(&Key) -> Result<Action, StatusError> + Send + Sy
 
 /// One resource a controller follows, and the keys a change of one of its objects wakes.
 pub struct Watch {
+    /// The resource followed.
     pub def: &'static ResourceDef,
+    /// Only its objects matching this field selector ("" for all).
     pub field_selector: String,
+    /// The keys a change wakes.
     pub keys: fn(Change<'_>) -> Vec<Key>,
 }
 
@@ -99,6 +105,7 @@ impl Watch {
 
 /// The start hook: resolves when this process may act (leader election).
 pub trait Elector: Send + Sync {
+    /// Resolves once this process leads (at once for a single process).
     fn acquire(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
@@ -113,8 +120,11 @@ impl Elector for AlwaysLeader {
 
 /// A controller: its name (for logs), what it watches, and its reconcile.
 pub struct Controller {
+    /// For logs: the controller's upstream name.
     pub name: &'static str,
+    /// What it follows.
     pub watches: Vec<Watch>,
+    /// What it does for a key.
     pub reconcile: Reconcile,
 }
 
@@ -160,7 +170,9 @@ impl Controller {
 /// Per-key exponential back-off.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
+    /// The first delay.
     pub base: Duration,
+    /// The longest delay.
     pub max: Duration,
 }
 
@@ -217,6 +229,7 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// An empty queue whose failures back off by `backoff`.
     pub fn new(backoff: Backoff) -> Self {
         Queue {
             inner: Mutex::new(Inner::default()),
@@ -230,6 +243,7 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Queues `key` (once, however often it is added before it is processed).
     pub fn add(&self, key: Key) {
         self.lock().add(key);
         self.ready.notify_one();
@@ -323,6 +337,7 @@ impl Queue {
         self.lock().queue.len()
     }
 
+    /// Whether no key is queued now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -11,6 +11,7 @@ use registry::{Change, ListOptions, Registry, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// The Secret type of service-account tokens.
 pub const TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 const NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
 const UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
@@ -21,8 +22,11 @@ pub type Sign = Arc<dyn Fn(&Value) -> String + Send + Sync>;
 /// What the controller needs.
 #[derive(Clone)]
 pub struct TokenController {
+    /// Where the controller reads and writes.
     pub registry: Arc<Registry>,
+    /// Signs a secret-based token's claims.
     pub sign: Sign,
+    /// The cluster CA, written into each token Secret as `ca.crt`.
     pub ca_pem: String,
     /// `--legacy-token-secrets`.
     pub auto_create: bool,

@@ -5,6 +5,9 @@
 //! turns a method, a path and a query string into a [`RequestInfo`]; authorization and routing
 //! both read that one value, so they can never disagree about what a request is.
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 use percent_encoding::percent_decode_str;
 
 /// What a request addresses, as upstream's `request.RequestInfo`.
@@ -20,11 +23,17 @@ pub struct RequestInfo {
     pub verb: String,
     /// `api` or `apis`.
     pub api_prefix: String,
+    /// The API group ("" for core).
     pub api_group: String,
+    /// The API version.
     pub api_version: String,
+    /// The namespace the path names ("" when none).
     pub namespace: String,
+    /// The resource (plural), e.g. `pods`.
     pub resource: String,
+    /// The subresource, e.g. `status` ("" when none).
     pub subresource: String,
+    /// The object's name ("" for collections).
     pub name: String,
     /// The path segments from the resource on.
     pub parts: Vec<String>,

@@ -181,6 +181,7 @@ pub struct PeerCertificates {
 }
 
 impl PeerCertificates {
+    /// The chain a client presented, leaf first.
     pub fn new(chain: Vec<Vec<u8>>) -> Self {
         PeerCertificates {
             chain,

@@ -16,6 +16,7 @@ pub struct Discovery {
 
 /// Subresources whose kind lives in another group (`serviceaccounts/token` is a TokenRequest).
 impl Discovery {
+    /// The discovery documents of `defs`, naming `server_address` as the server's address.
     pub fn new(defs: &'static [&'static ResourceDef], server_address: String) -> Self {
         let mut groups: Vec<(String, Vec<Version>)> = Vec::new();
         for def in defs {

@@ -4,6 +4,9 @@
 //! Architecture invariant: this is the only crate that knows HTTP and TLS. The registry,
 //! storage and request-info crates take and return plain values.
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 mod admission;
 mod authorization;
 mod body;
@@ -34,7 +37,9 @@ pub use nonresource::version_info;
 
 /// Shared by every request.
 pub struct State {
+    /// The objects.
     pub registry: Arc<Registry>,
+    /// The discovery documents, built once.
     pub discovery: Discovery,
     /// `--anonymous-auth`.
     pub anonymous: bool,
@@ -161,10 +166,12 @@ impl State {
         authn::authenticate_token_for(token, &refs, Some(audiences))
     }
 
+    /// Marks the server ready (`/readyz` answers ok).
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
     }
 
+    /// Whether the server is ready.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }

@@ -5,14 +5,19 @@ use crate::protobuf;
 use api_types::StatusError;
 use serde_json::Value;
 
+/// The JSON media type.
 pub const JSON: &str = "application/json";
+/// The YAML media type.
 pub const YAML: &str = "application/yaml";
+/// The Kubernetes protobuf media type.
 pub const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 
 /// What a response is written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
+    /// JSON.
     Json,
+    /// YAML.
     Yaml,
     /// `meta.k8s.io/v1` Table, JSON-encoded.
     Table,

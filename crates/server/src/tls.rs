@@ -19,8 +19,10 @@ pub enum TlsError {
     /// A PEM file held no certificate or key, or a malformed one.
     #[error("reading PEM {what}")]
     Pem {
+        /// Which file's contents.
         what: &'static str,
         #[source]
+        /// What was wrong with it.
         source: rustls::pki_types::pem::Error,
     },
     /// rustls refused the material.

@@ -59,6 +59,7 @@ const CACHED: [(&str, &registry::ResourceDef); 4] = [
 ];
 
 impl ObjectCache {
+    /// An empty cache over `registry`; deletions bump `invalidate` (the verified-token cache's generation).
     pub fn new(registry: Arc<Registry>, invalidate: Arc<AtomicU64>) -> Arc<Self> {
         Arc::new(ObjectCache {
             registry,

@@ -5,6 +5,9 @@
 //! Architecture invariant: backends know nothing of HTTP, Kubernetes objects or RBAC; values
 //! are opaque bytes. Every backend passes the same [`conformance`] suite.
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 mod compaction;
 pub mod conformance;
 mod memory;
@@ -22,7 +25,9 @@ pub type Revision = i64;
 /// One key at one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
+    /// The key.
     pub key: String,
+    /// The value, opaque bytes.
     pub value: Vec<u8>,
     /// The revision at which the key was created.
     pub create_revision: Revision,
@@ -33,14 +38,18 @@ pub struct KeyValue {
 /// What happened to a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
+    /// The key was created.
     Created,
+    /// The key's value was replaced.
     Modified,
+    /// The key was deleted.
     Deleted,
 }
 
 /// One change, as delivered to watchers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// What happened to the key.
     pub kind: EventKind,
     /// The new value; for `Deleted`, the last value before deletion, at the deletion revision.
     pub kv: KeyValue,
@@ -51,6 +60,7 @@ pub struct Event {
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListResult {
+    /// The keys, in key order.
     pub kvs: Vec<KeyValue>,
     /// The revision the list is consistent at.
     pub revision: Revision,
@@ -70,20 +80,27 @@ pub enum StorageError {
     /// A compare-and-swap found another revision than the caller read.
     #[error("key {key}: expected revision {expected}, found {current}")]
     Conflict {
+        /// The key written.
         key: String,
+        /// The revision the writer read.
         expected: Revision,
+        /// The key's revision now.
         current: Revision,
     },
     /// A list or watch asked for history that compaction removed.
     #[error("revision {requested} is compacted (oldest available is {compacted})")]
     Compacted {
+        /// The revision asked for.
         requested: Revision,
+        /// The newest revision compaction removed.
         compacted: Revision,
     },
     /// A list or watch asked for a revision the store has not reached.
     #[error("revision {requested} is newer than the current revision {current}")]
     FutureRevision {
+        /// The revision asked for.
         requested: Revision,
+        /// The store's newest revision.
         current: Revision,
     },
     /// A watcher fell so far behind that its events were dropped; it must re-list.
@@ -102,12 +119,15 @@ pub enum StorageError {
     /// The database file could not be created.
     #[error("creating {path}")]
     Create {
+        /// The database file.
         path: std::path::PathBuf,
         #[source]
+        /// Why it could not be created.
         source: std::io::Error,
     },
 }
 
+/// A storage operation's result.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// How a list is bounded.

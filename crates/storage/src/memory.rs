@@ -63,6 +63,7 @@ impl Default for MemoryStorage {
 }
 
 impl MemoryStorage {
+    /// An empty store at revision 0.
     pub fn new() -> Self {
         MemoryStorage {
             inner: Mutex::new(Inner {
