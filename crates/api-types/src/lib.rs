@@ -3,6 +3,9 @@
 //! Architecture invariant: no async, no HTTP framework, no storage. Everything here is plain data
 //! and plain functions, so every other crate can depend on it.
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 mod status;
 mod time;
 mod user;

@@ -8,11 +8,14 @@ use std::fmt;
 /// A resource qualified by its API group (`configmaps`, `roles.rbac.authorization.k8s.io`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupResource {
+    /// The API group ("" for core).
     pub group: String,
+    /// The resource (plural).
     pub resource: String,
 }
 
 impl GroupResource {
+    /// The group resource `resource` of `group`.
     pub fn new(group: &str, resource: &str) -> Self {
         GroupResource {
             group: group.into(),
@@ -34,26 +37,44 @@ impl fmt::Display for GroupResource {
 /// `metav1.StatusReason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusReason {
+    /// 400.
     BadRequest,
+    /// 401.
     Unauthorized,
+    /// 403.
     Forbidden,
+    /// 404.
     NotFound,
+    /// 405.
     MethodNotAllowed,
+    /// 406.
     NotAcceptable,
+    /// 409, the object exists.
     AlreadyExists,
+    /// 409, a conflicting write.
     Conflict,
+    /// 410, gone.
     Gone,
+    /// 410, a resourceVersion too old (compacted).
     Expired,
+    /// 413.
     RequestEntityTooLarge,
+    /// 415.
     UnsupportedMediaType,
+    /// 422, with field causes.
     Invalid,
+    /// 504.
     Timeout,
+    /// 429.
     TooManyRequests,
+    /// 500.
     InternalError,
+    /// 503.
     ServiceUnavailable,
 }
 
 impl StatusReason {
+    /// The reason as the Status object spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             StatusReason::BadRequest => "BadRequest",
@@ -83,28 +104,38 @@ pub struct Cause {
     /// `FieldValueInvalid`, `FieldValueRequired`, ...
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// What is wrong, e.g. `Required value`.
     pub message: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    /// The field's path, e.g. `metadata.name` ("" when none).
     pub field: String,
 }
 
 /// `metav1.StatusDetails`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusDetails {
+    /// The object's name.
     pub name: String,
+    /// The API group.
     pub group: String,
     /// The resource (plural) for most errors; the Kind for Invalid, as upstream.
     pub kind: String,
+    /// The object's uid, when known.
     pub uid: String,
+    /// One cause per field error.
     pub causes: Vec<Cause>,
+    /// When to retry (429, 504).
     pub retry_after_seconds: Option<u32>,
 }
 
 /// A Kubernetes API error: rendered as a `Status` object with the HTTP code it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusError {
+    /// The HTTP status code.
     pub code: u16,
+    /// The machine-readable reason.
     pub reason: StatusReason,
+    /// The human-readable message, upstream's words.
     pub message: String,
     /// Boxed: errors travel through every `Result` of the request path and should stay small.
     pub details: Option<Box<StatusDetails>>,

@@ -34,6 +34,7 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 impl TokenCache {
+    /// A cache keeping successes for `ttl`, at most `max` entries.
     pub fn new(ttl: Duration, max: usize) -> Self {
         TokenCache {
             entries: Mutex::new(HashMap::new()),
@@ -94,10 +95,12 @@ impl TokenCache {
         );
     }
 
+    /// How many tokens are cached.
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

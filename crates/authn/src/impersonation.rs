@@ -8,19 +8,28 @@ use std::collections::BTreeMap;
 /// What the `Impersonate-*` headers ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
+    /// `Impersonate-User` (the first; none when empty).
     pub user: Option<String>,
+    /// Every `Impersonate-Group`.
     pub groups: Vec<String>,
+    /// `Impersonate-Uid` (the first; none when empty).
     pub uid: Option<String>,
+    /// `Impersonate-Extra-<key>` values by key.
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
 /// One `impersonate` check: (namespace, group, resource, subresource, name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
+    /// The namespace (a service account's).
     pub namespace: String,
+    /// The API group of the resource.
     pub api_group: String,
+    /// `users`, `groups`, `serviceaccounts`, `userextras` or `uids`.
     pub resource: String,
+    /// The extra's key, for `userextras`.
     pub subresource: String,
+    /// The user, group, account, extra value or uid asked for.
     pub name: String,
 }
 

@@ -40,11 +40,14 @@ pub enum JwtError {
 /// Supported algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (verification only).
     Rs256,
+    /// ECDSA P-256 with SHA-256.
     Es256,
 }
 
 impl Alg {
+    /// The JOSE name (`RS256`, `ES256`).
     pub fn name(self) -> &'static str {
         match self {
             Alg::Rs256 => "RS256",
@@ -56,7 +59,9 @@ impl Alg {
 /// A verification key.
 #[derive(Debug, Clone)]
 pub struct PublicKey {
+    /// The key id (base64url SHA-256 of the SubjectPublicKeyInfo).
     pub kid: String,
+    /// The algorithm the key verifies.
     pub alg: Alg,
     /// The key in ring's format (uncompressed EC point, or PKCS#1 RSAPublicKey DER).
     raw: Vec<u8>,
@@ -193,10 +198,12 @@ fn pem_blocks(pem: &str) -> Result<Vec<(String, Vec<u8>)>, JwtError> {
 /// The signing key (ES256, P-256).
 pub struct Signer {
     key: EcdsaKeyPair,
+    /// The public half, for verification and the JWKS.
     pub public: PublicKey,
 }
 
 impl Signer {
+    /// A signer from a PKCS#8 P-256 key.
     pub fn from_pkcs8(der: &[u8]) -> Result<Signer, JwtError> {
         let key = EcdsaKeyPair::from_pkcs8(
             &signature::ECDSA_P256_SHA256_FIXED_SIGNING,

@@ -6,6 +6,9 @@
 //! Architecture invariant: no HTTP framework and no I/O. Callers pass header values and the
 //! connection's certificate; the token file is parsed from text.
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod impersonation;
 pub mod jwt;
@@ -62,8 +65,10 @@ pub enum Bearer<'a> {
     /// No usable token: no header, an empty token, or `Bearer  <token>` with two spaces
     /// (which upstream ignores with a warning).
     Absent {
+        /// The warning to send, for `Bearer  <token>`.
         warning: Option<&'static str>,
     },
+    /// A bearer token.
     Token(&'a str),
     /// Some other scheme (Basic, ...).
     Other,

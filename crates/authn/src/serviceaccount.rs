@@ -16,6 +16,7 @@ const LEEWAY: i64 = 60;
 /// What the authenticator needs to know about live objects: `(uid, deleting for more than
 /// 60 s)`, or None when absent. Implemented over the cluster's state by the server.
 pub trait ObjectLookup: Send + Sync {
+    /// The live object `kind` `namespace/name`: its uid, and whether it has been deleting for over 60 s.
     fn lookup(&self, kind: &str, namespace: &str, name: &str) -> Option<(String, bool)>;
 
     /// A service-account-token Secret's `data.token` and whether it is being deleted.
@@ -54,7 +55,9 @@ pub fn legacy_claims(namespace: &str, sa_name: &str, sa_uid: &str, secret_name: 
 /// the Secret must exist, not be deleting, and hold this exact token; the service account must
 /// exist with the claimed UID.
 pub struct LegacyTokenAuthenticator {
+    /// The verification keys.
     pub keys: Vec<PublicKey>,
+    /// The live objects the token names.
     pub lookup: Arc<dyn ObjectLookup>,
 }
 
@@ -132,8 +135,11 @@ impl TokenAuthenticator for LegacyTokenAuthenticator {
 /// An object a token is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoundObject {
+    /// `Pod`, `Secret` or `Node`.
     pub kind: String,
+    /// The object's name.
     pub name: String,
+    /// The object's uid.
     pub uid: String,
 }
 
@@ -182,9 +188,13 @@ pub fn bound_claims(
 
 /// Verifies bound service-account tokens.
 pub struct BoundTokenAuthenticator {
+    /// The accepted issuers (`--service-account-issuer`).
     pub issuers: Vec<String>,
+    /// The API's audiences (`--api-audiences`).
     pub api_audiences: Vec<String>,
+    /// The verification keys.
     pub keys: Vec<PublicKey>,
+    /// The live objects the token names.
     pub lookup: Arc<dyn ObjectLookup>,
     /// Seconds since the epoch (injected, so expiry is testable without sleeping).
     pub now: Arc<dyn Fn() -> i64 + Send + Sync>,

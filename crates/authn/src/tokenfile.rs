@@ -11,10 +11,20 @@ use std::collections::HashMap;
 pub enum TokenFileError {
     /// A row with fewer than three columns (upstream's message).
     #[error("token file '{path}' must have at least 3 columns (token, user name, user uid), found {found}")]
-    TooFewColumns { path: String, found: usize },
+    TooFewColumns {
+        /// The file.
+        path: String,
+        /// The columns the row had.
+        found: usize,
+    },
     /// A quoted field that never closes.
     #[error("token file '{path}': unterminated quoted field on line {line}")]
-    Unterminated { path: String, line: usize },
+    Unterminated {
+        /// The file.
+        path: String,
+        /// The line (1-based).
+        line: usize,
+    },
 }
 
 /// Users by token digest.
@@ -92,10 +102,12 @@ impl TokenFile {
         Ok(TokenFile { users })
     }
 
+    /// How many tokens the file holds.
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
+    /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
     }

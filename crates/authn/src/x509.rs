@@ -41,6 +41,7 @@ pub struct Verified {
     /// The latest `notBefore` and earliest `notAfter` of the certificates sent, in seconds
     /// since the epoch.
     pub not_before: i64,
+    /// See `not_before`.
     pub not_after: i64,
 }
 

@@ -5,6 +5,9 @@
 //! async. RBAC never denies (it allows or has no opinion), and the indexed engine and the
 //! reference evaluator agree on every input (property-tested in `tests/`).
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 pub mod rbac;
 
 use api_types::UserInfo;
@@ -12,14 +15,23 @@ use api_types::UserInfo;
 /// What is being asked (`authorizer.Attributes`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attributes {
+    /// Who asks.
     pub user: UserInfo,
+    /// The verb (`get`, `list`, `create`, ..., `impersonate`, `bind`, `escalate`).
     pub verb: String,
+    /// Whether this is about a resource (else a non-resource path).
     pub resource_request: bool,
+    /// The namespace ("" for cluster scope).
     pub namespace: String,
+    /// The API group.
     pub api_group: String,
+    /// The API version.
     pub api_version: String,
+    /// The resource (plural).
     pub resource: String,
+    /// The subresource ("" when none).
     pub subresource: String,
+    /// The object's name, or for non-resource requests the path.
     pub name: String,
     /// For non-resource requests.
     pub path: String,
@@ -28,16 +40,21 @@ pub struct Attributes {
 /// An authorizer's answer, with its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// Allowed, with the reason.
     Allow(String),
+    /// Denied: no later authorizer is asked.
     Deny(String),
+    /// No opinion: the next authorizer decides (all of them: forbidden).
     NoOpinion(String),
 }
 
 impl Decision {
+    /// Whether the request may go on.
     pub fn allowed(&self) -> bool {
         matches!(self, Decision::Allow(_))
     }
 
+    /// The reason given.
     pub fn reason(&self) -> &str {
         match self {
             Decision::Allow(r) | Decision::Deny(r) | Decision::NoOpinion(r) => r,
@@ -47,6 +64,7 @@ impl Decision {
 
 /// One authorizer of the chain.
 pub trait Authorizer: Send + Sync {
+    /// The decision for `a`.
     fn authorize(&self, a: &Attributes) -> Decision;
 }
 

@@ -55,6 +55,7 @@ fn whos(b: &Binding) -> Vec<Who> {
 }
 
 impl Index {
+    /// An empty index.
     pub fn new() -> Self {
         Self::default()
     }

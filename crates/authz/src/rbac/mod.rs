@@ -18,11 +18,16 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PolicyRule {
+    /// The verbs (`*` for all).
     pub verbs: Vec<String>,
+    /// The API groups (`*` for all, "" for core).
     pub api_groups: Vec<String>,
+    /// The resources, `pods/log` for subresources (`*` for all).
     pub resources: Vec<String>,
+    /// The object names it is limited to (empty: any).
     pub resource_names: Vec<String>,
     #[serde(rename = "nonResourceURLs")]
+    /// The non-resource paths (`/healthz`, `/api/*`).
     pub non_resource_urls: Vec<String>,
 }
 
@@ -30,9 +35,13 @@ pub struct PolicyRule {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Subject {
+    /// `User`, `Group` or `ServiceAccount`.
     pub kind: String,
+    /// The API group (`rbac.authorization.k8s.io` for users and groups).
     pub api_group: String,
+    /// The subject's name.
     pub name: String,
+    /// A service account's namespace.
     pub namespace: String,
 }
 
@@ -40,17 +49,24 @@ pub struct Subject {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RoleRef {
+    /// `rbac.authorization.k8s.io`.
     pub api_group: String,
+    /// `Role` or `ClusterRole`.
     pub kind: String,
+    /// The role's name.
     pub name: String,
 }
 
 /// A RoleBinding (namespace non-empty) or ClusterRoleBinding (namespace empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Binding {
+    /// The namespace ("" for a ClusterRoleBinding).
     pub namespace: String,
+    /// The binding's name.
     pub name: String,
+    /// Who it binds.
     pub subjects: Vec<Subject>,
+    /// The role it binds them to.
     pub role_ref: RoleRef,
 }
 
@@ -58,9 +74,13 @@ pub struct Binding {
 /// BTreeMaps give the deterministic walk order both evaluators share (by name).
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
+    /// ClusterRoles by name.
     pub cluster_roles: BTreeMap<String, Arc<Vec<PolicyRule>>>,
+    /// Roles by (namespace, name).
     pub roles: BTreeMap<(String, String), Arc<Vec<PolicyRule>>>,
+    /// ClusterRoleBindings by name.
     pub cluster_role_bindings: BTreeMap<String, Binding>,
+    /// RoleBindings by (namespace, name).
     pub role_bindings: BTreeMap<(String, String), Binding>,
 }
 
