@@ -6,6 +6,9 @@
 //! Architecture invariant: the registry does not know which storage backend runs, nor anything
 //! of HTTP, TLS or who is asking. It answers with values or [`StatusError`]s.
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 pub mod admission;
 mod apply;
 pub mod informer;

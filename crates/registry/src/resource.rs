@@ -10,14 +10,19 @@ use serde_json::Value;
 /// One column of a server-side table.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
+    /// The column's header.
     pub name: &'static str,
+    /// Its type (`string`, `integer`, `date`).
     pub type_: &'static str,
+    /// Its format (`name`, or "").
     pub format: &'static str,
+    /// Upstream's description of it.
     pub description: &'static str,
     /// 0 prints by default; 1 only with `-o wide`.
     pub priority: u8,
 }
 
+/// The `NAME` column every kind starts with.
 pub const NAME_COLUMN: Column = Column {
     name: "Name",
     type_: "string",
@@ -26,6 +31,7 @@ pub const NAME_COLUMN: Column = Column {
     priority: 0,
 };
 
+/// The `AGE` column.
 pub const AGE_COLUMN: Column = Column {
     name: "Age",
     type_: "string",
@@ -150,21 +156,31 @@ pub fn name_of(obj: &Value) -> &str {
 
 /// A resource as served: names, scope, and the strategy.
 pub struct ResourceDef {
+    /// The API group ("" for core).
     pub group: &'static str,
     /// Served versions, preferred (and stored) first.
     pub versions: &'static [&'static str],
+    /// The resource (plural), as in URLs.
     pub resource: &'static str,
+    /// The singular name, for discovery.
     pub singular: &'static str,
+    /// The Kind.
     pub kind: &'static str,
+    /// Whether objects live in namespaces.
     pub namespaced: bool,
+    /// Short names (`sa`, `cm`), for discovery.
     pub short_names: &'static [&'static str],
+    /// Categories (`all`), for discovery.
     pub categories: &'static [&'static str],
+    /// The verbs served.
     pub verbs: &'static [&'static str],
     /// The subresources served under the kind (discovery and routing read them here).
     pub subresources: &'static [Subresource],
+    /// The kind's rules.
     pub strategy: &'static dyn Strategy,
 }
 
+/// Every verb a stored kind serves.
 pub const ALL_VERBS: &[&str] = &[
     "create",
     "delete",
@@ -180,8 +196,11 @@ pub const ALL_VERBS: &[&str] = &[
 /// that is not the parent's (TokenRequest for `serviceaccounts/token`).
 #[derive(Debug)]
 pub struct Subresource {
+    /// The name (`status`).
     pub name: &'static str,
+    /// The verbs it answers.
     pub verbs: &'static [&'static str],
+    /// The (group, version, kind) it takes and returns, when not the parent's.
     pub kind: Option<(&'static str, &'static str, &'static str)>,
 }
 
@@ -218,6 +237,7 @@ impl ResourceDef {
         std::ptr::eq(self, other)
     }
 
+    /// The group and resource, for error messages.
     pub fn group_resource(&self) -> GroupResource {
         GroupResource::new(self.group, self.resource)
     }
@@ -227,6 +247,7 @@ impl ResourceDef {
         self.api_version_for(self.versions[0])
     }
 
+    /// The `apiVersion` for `version`: `v1` for core, `group/version` otherwise.
     pub fn api_version_for(&self, version: &str) -> String {
         if self.group.is_empty() {
             version.to_string()
@@ -249,6 +270,7 @@ impl ResourceDef {
         self.group == "authorization.k8s.io" || self.group == "authentication.k8s.io"
     }
 
+    /// Whether the kind serves `verb`.
     pub fn supports(&self, verb: &str) -> bool {
         self.verbs.contains(&verb)
     }

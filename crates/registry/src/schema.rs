@@ -44,18 +44,31 @@ pub enum Type {
     Untyped,
     /// An object with declared fields; `atomic` when `x-kubernetes-map-type: atomic`.
     Struct {
+        /// The declared fields' types.
         fields: HashMap<String, TypeId>,
+        /// `x-kubernetes-map-type: atomic`.
         atomic: bool,
     },
     /// An object with free keys (`additionalProperties`).
-    Map { elem: TypeId, atomic: bool },
+    Map {
+        /// The values' type.
+        elem: TypeId,
+        /// `x-kubernetes-map-type: atomic`.
+        atomic: bool,
+    },
     /// A list.
-    List { elem: TypeId, kind: ListKind },
+    List {
+        /// The items' type.
+        elem: TypeId,
+        /// How its items merge.
+        kind: ListKind,
+    },
 }
 
 /// Every type, with each served kind's root by (group, version, kind).
 #[derive(Debug)]
 pub struct Schema {
+    /// Every type, indexed by `TypeId`.
     pub types: Vec<Type>,
     kinds: HashMap<(String, String, String), TypeId>,
 }

@@ -262,6 +262,7 @@ impl LabelSelector {
         Ok(LabelSelector(reqs))
     }
 
+    /// Whether the selector selects everything.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -340,6 +341,7 @@ impl FieldSelector {
         Ok(FieldSelector(terms))
     }
 
+    /// Whether the selector selects everything.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -16,13 +16,23 @@ pub enum SmpError {
     BadDirective(String),
     /// A merge key whose value is an object or a list (the served kinds' keys are scalars).
     #[error("map: {element} has a merge key {key} that is not a string, number or boolean")]
-    BadMergeKey { element: String, key: String },
+    BadMergeKey {
+        /// The element, as JSON.
+        element: String,
+        /// The merge key.
+        key: String,
+    },
     /// Objects or lists in a list that merges scalars.
     #[error("merging lists of objects or lists requires a merge key: {0}")]
     NoMergeKey(String),
     /// An element of a list merged by key lacks the key (upstream's `ErrNoMergeKey`).
     #[error("map: {element} does not contain declared merge key: {key}")]
-    MissingMergeKey { element: String, key: String },
+    MissingMergeKey {
+        /// The element, as JSON.
+        element: String,
+        /// The merge key.
+        key: String,
+    },
 }
 
 use crate::lists::{self, Patch as ListStrategy};

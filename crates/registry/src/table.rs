@@ -8,13 +8,17 @@ use serde_json::{json, Value};
 /// What each row carries in `object` (`includeObject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IncludeObject {
+    /// No object.
     None,
     #[default]
+    /// The object's metadata (as PartialObjectMetadata).
     Metadata,
+    /// The whole object.
     Object,
 }
 
 impl IncludeObject {
+    /// From the `includeObject` parameter ("" is the default).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "" | "Metadata" => Some(IncludeObject::Metadata),

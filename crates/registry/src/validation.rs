@@ -19,6 +19,7 @@ fn show(v: &Value) -> String {
 }
 
 impl FieldErrors {
+    /// Whether no error was found.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -35,6 +36,7 @@ impl FieldErrors {
         }
     }
 
+    /// `Required value`.
     pub fn required(&mut self, field: &str, detail: &str) {
         let msg = if detail.is_empty() {
             "Required value".to_string()
@@ -44,6 +46,7 @@ impl FieldErrors {
         self.push("FieldValueRequired", field, msg);
     }
 
+    /// `Invalid value: <value>: <detail>`.
     pub fn invalid(&mut self, field: &str, value: &Value, detail: &str) {
         let msg = if detail.is_empty() {
             format!("Invalid value: {}", show(value))
@@ -63,10 +66,12 @@ impl FieldErrors {
         );
     }
 
+    /// `Forbidden: <detail>`.
     pub fn forbidden(&mut self, field: &str, detail: &str) {
         self.push("FieldValueForbidden", field, format!("Forbidden: {detail}"));
     }
 
+    /// `Duplicate value: <value>`.
     pub fn duplicate(&mut self, field: &str, value: &Value) {
         self.push(
             "FieldValueDuplicate",
@@ -75,6 +80,7 @@ impl FieldErrors {
         );
     }
 
+    /// `Unsupported value: <value>: supported values: ...`.
     pub fn not_supported(&mut self, field: &str, value: &Value, supported: &[&str]) {
         let list = supported
             .iter()
@@ -91,6 +97,7 @@ impl FieldErrors {
         );
     }
 
+    /// `Too long: must have at most <max> bytes`.
     pub fn too_long(&mut self, field: &str, max: usize) {
         self.push(
             "FieldValueTooLong",

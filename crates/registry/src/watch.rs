@@ -14,13 +14,16 @@ use tokio::time::Instant;
 pub struct WatchEvent {
     /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
     pub type_: &'static str,
+    /// The object (for BOOKMARK, only its resourceVersion).
     pub object: Value,
 }
 
 /// What a watch asks for.
 #[derive(Debug, Clone, Default)]
 pub struct WatchOptions {
+    /// Which objects, from which revision.
     pub list: ListOptions,
+    /// `allowWatchBookmarks`.
     pub allow_bookmarks: bool,
     /// When the server ends the stream (`timeoutSeconds`, or its own default).
     pub timeout: Duration,

@@ -86,6 +86,7 @@ pub struct Set {
 }
 
 impl Set {
+    /// Whether the set holds no path.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty() && self.children.values().all(Set::is_empty)
     }
@@ -101,6 +102,7 @@ impl Set {
         }
     }
 
+    /// Whether the set holds `path`.
     pub fn has(&self, path: &[PathElement]) -> bool {
         match path {
             [] => false,
@@ -114,6 +116,7 @@ impl Set {
         self.children.get(pe).filter(|c| !c.is_empty())
     }
 
+    /// The paths in either set.
     pub fn union(&self, other: &Set) -> Set {
         let mut out = self.clone();
         out.members.extend(other.members.iter().cloned());
@@ -146,6 +149,7 @@ impl Set {
         out
     }
 
+    /// The paths in both sets.
     pub fn intersection(&self, other: &Set) -> Set {
         let mut out = Set {
             members: self.members.intersection(&other.members).cloned().collect(),

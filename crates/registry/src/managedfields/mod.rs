@@ -87,18 +87,26 @@ impl ManagedFieldsError {
 /// `metav1.ManagedFieldsOperationType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Operation {
+    /// Written by server-side apply.
     Apply,
+    /// Written by create, update or a non-apply patch.
     Update,
 }
 
 /// One `managedFields` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The field manager.
     pub manager: String,
+    /// Apply or Update.
     pub operation: Operation,
+    /// The API version the fields were written in.
     pub api_version: String,
+    /// When (RFC 3339), absent when unknown.
     pub time: Option<String>,
+    /// The subresource written ("" for the object).
     pub subresource: String,
+    /// The fields owned.
     pub fields: Set,
 }
 
@@ -236,12 +244,19 @@ fn strip(set: &Set) -> Set {
 /// What one write is: its kind's schema, the fields its endpoint may not own (`status` on the
 /// main resource of kinds with a status subresource, as upstream's reset fields), and who.
 pub struct Request<'a> {
+    /// The served kinds' schemas.
     pub schema: &'a Schema,
+    /// The written kind's type.
     pub ty: TypeId,
+    /// Top-level fields this endpoint may not own.
     pub ignored: &'a [&'a str],
+    /// Who writes.
     pub manager: &'a str,
+    /// The API version of the request.
     pub api_version: &'a str,
+    /// The subresource written ("" for the object).
     pub subresource: &'a str,
+    /// The time of the write (RFC 3339).
     pub now: &'a str,
 }
 

@@ -12,20 +12,31 @@ pub enum TypedError {
     /// An item of a keyed list lacks one of the keys (and the key has no default).
     #[error(".{path}: element {index}: associative list with keys has an element that omits key field {key:?} (and doesn't have default value)")]
     MissingKey {
+        /// The list's path.
         path: String,
+        /// The item's index.
         index: usize,
+        /// The key it lacks.
         key: String,
     },
     /// Two items of a keyed list or set are the same item.
     #[error(".{path}: duplicate entries for key {key}")]
-    Duplicate { path: String, key: String },
+    Duplicate {
+        /// The list's path.
+        path: String,
+        /// The repeated key.
+        key: String,
+    },
 }
 
 /// What changed between two values (`typed.Comparison`).
 #[derive(Debug, Default, Clone)]
 pub struct Comparison {
+    /// Fields the new object has and the old lacked.
     pub added: Set,
+    /// Fields both have, with different values.
     pub modified: Set,
+    /// Fields the old object had and the new lacks.
     pub removed: Set,
 }
 

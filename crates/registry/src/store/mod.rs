@@ -45,9 +45,12 @@ const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// `fieldValidation` (`metav1.FieldValidation*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldValidation {
+    /// Unknown and repeated fields are dropped silently.
     Ignore,
+    /// Unknown and repeated fields are dropped with a warning each.
     Warn,
     #[default]
+    /// Unknown and repeated fields fail the request (400).
     Strict,
 }
 
@@ -74,8 +77,11 @@ pub type Admission = Arc<dyn Fn(&Value, Option<&Value>) -> Result<(), StatusErro
 /// Options of create, update and patch.
 #[derive(Clone, Default)]
 pub struct WriteOptions {
+    /// `dryRun=All`: everything but the write.
     pub dry_run: bool,
+    /// `fieldValidation`.
     pub field_validation: FieldValidation,
+    /// Validating admission, run on the final object.
     pub admission: Option<Admission>,
     /// Who writes, for `managedFields` (`fieldManager`, else the user agent's product).
     pub field_manager: String,
@@ -112,26 +118,37 @@ impl std::fmt::Debug for WriteOptions {
 /// Options of list, watch and deletecollection.
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
+    /// `labelSelector`.
     pub label_selector: String,
+    /// `fieldSelector`.
     pub field_selector: String,
+    /// `limit` (0: all).
     pub limit: usize,
+    /// `continue`.
     pub continue_token: String,
+    /// `resourceVersion`.
     pub resource_version: String,
+    /// `resourceVersionMatch`.
     pub resource_version_match: String,
 }
 
 /// Options of delete (`metav1.DeleteOptions`).
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
+    /// `dryRun=All`.
     pub dry_run: bool,
+    /// `preconditions.uid`.
     pub precondition_uid: Option<String>,
+    /// `preconditions.resourceVersion`.
     pub precondition_resource_version: Option<String>,
 }
 
 /// A written object with the warnings to send as `Warning` headers.
 #[derive(Debug, Clone)]
 pub struct Written {
+    /// The object as stored (or as it would be, on a dry run).
     pub object: Value,
+    /// Warnings for the response.
     pub warnings: Vec<String>,
     /// True when a create stored a new object (201), false for updates (200).
     pub created: bool,
@@ -140,6 +157,7 @@ pub struct Written {
 /// The result of a delete.
 #[derive(Debug, Clone)]
 pub struct Deleted {
+    /// The object deleted, or marked for deletion.
     pub object: Value,
     /// False when finalizers keep the object (it now has a deletionTimestamp).
     pub finished: bool,
@@ -148,21 +166,27 @@ pub struct Deleted {
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct ListOut {
+    /// The objects.
     pub items: Vec<Value>,
+    /// The revision the list was read at.
     pub resource_version: String,
+    /// The token for the next page ("" on the last).
     pub continue_token: String,
 }
 
 /// Patch formats (`types.PatchType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchType {
+    /// RFC 6902 JSON patch.
     Json,
+    /// RFC 7386 JSON merge patch.
     Merge,
     /// Strategic merge patch, with the list strategies of the served kinds.
     StrategicMerge,
     /// Server-side apply (`application/apply-patch+yaml`, the body already JSON); `force`
     /// takes fields from other managers.
     Apply {
+        /// `force=true`.
         force: bool,
     },
 }
@@ -266,6 +290,7 @@ impl Filter {
 }
 
 impl Registry {
+    /// A registry over `storage`, reading time from `clock`.
     pub fn new(storage: Arc<dyn Storage>, clock: Clock) -> Self {
         Registry {
             storage,
@@ -280,6 +305,7 @@ impl Registry {
         self
     }
 
+    /// The current time, from the injected clock.
     pub fn now(&self) -> Timestamp {
         (self.clock)()
     }
@@ -308,6 +334,7 @@ impl Registry {
             .collect()
     }
 
+    /// The storage underneath (for the compactor and benchmarks).
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
     }
