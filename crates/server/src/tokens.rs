@@ -188,7 +188,9 @@ impl ObjectLookup for ObjectCache {
         {
             let patch = serde_json::to_vec(&json!({"metadata": {"labels": {LAST_USED: today}}}))
                 .unwrap_or_default();
-            let _ = self.registry.patch(
+            // As upstream's legacy.go: the label is best-effort and the token stays valid
+            // when the write fails; the failure is logged, not dropped.
+            if let Err(e) = self.registry.patch(
                 &registry::kinds::SECRETS,
                 namespace,
                 secret,
@@ -196,7 +198,9 @@ impl ObjectLookup for ObjectCache {
                 &patch,
                 None,
                 &registry::WriteOptions::by("kube-apiserver"),
-            );
+            ) {
+                tracing::warn!(namespace, secret, error = %e, "recording the legacy token's last use");
+            }
         }
         if c.invalid {
             return Err(format!(
