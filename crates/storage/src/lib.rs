@@ -3,12 +3,14 @@
 //! consistent lists at a revision, watches that resume from a revision, and compaction.
 //!
 //! Architecture invariant: backends know nothing of HTTP, Kubernetes objects or RBAC; values
-//! are opaque bytes. Every backend passes the same [`conformance`] suite.
+//! are opaque bytes. Every backend passes the same conformance suite (`conformance`, behind the
+//! feature of that name: test support, carried only by test builds).
 
 // Every public item says what it is: these crates are read as libraries by the others.
 #![warn(missing_docs)]
 
 mod compaction;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
 mod sqlite;
