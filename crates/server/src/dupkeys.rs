@@ -7,6 +7,10 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// At most this many repeated keys are reported: a 3 MiB body can repeat a hundred thousand
+/// keys, and each report becomes a warning header (and a linear search here).
+const MAX_REPORTED: usize = 100;
+
 /// The path to the value being decoded: a chain of parents on the stack, so nothing is
 /// allocated unless a duplicate is found.
 #[derive(Clone, Copy)]
@@ -109,7 +113,7 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
                 path: Path::Key(&self.path, &key),
                 duplicates: &mut *self.duplicates,
             })?;
-            if out.insert(key.clone(), value).is_some() {
+            if out.insert(key.clone(), value).is_some() && self.duplicates.len() < MAX_REPORTED {
                 let mut p = String::new();
                 Path::Key(&self.path, &key).render(&mut p);
                 if !self.duplicates.contains(&p) {
@@ -153,6 +157,12 @@ mod tests {
         assert!(d.is_empty());
         assert_eq!(v, serde_json::json!({"a":[1,2.5,null,true,"x"]}));
         assert!(from_slice(b"{} x").is_err(), "trailing data");
+        let many: String = (0..5000)
+            .map(|i| format!("\"k{i}\":1,\"k{i}\":2,"))
+            .collect();
+        let (v, d) = from_slice(format!("{{{many}\"end\":0}}").as_bytes()).unwrap();
+        assert_eq!(d.len(), MAX_REPORTED, "reports are bounded");
+        assert_eq!(v["k4999"], 2, "every key still decodes");
         assert!(from_slice(&[b'['; 200]).is_err(), "depth is limited");
     }
 }
