@@ -59,10 +59,16 @@ impl Default for Limits {
 /// listener, log files, the runtime's own).
 const RESERVED_FDS: u64 = 64;
 
-/// The connection cap for a process allowed `nofile` open files: all but a reserve, and at
-/// least 16.
+/// The most connections the cap allows however high the file limit (eviction scans them).
+const MAX_CONNECTIONS: u64 = 65_536;
+
+/// The connection cap for a process allowed `nofile` open files: all but a reserve, at least
+/// 16 and at most 65,536.
 pub fn max_connections_for_fd_limit(nofile: u64) -> usize {
-    usize::try_from(nofile.saturating_sub(RESERVED_FDS).max(16)).unwrap_or(usize::MAX)
+    let cap = nofile
+        .saturating_sub(RESERVED_FDS)
+        .clamp(16, MAX_CONNECTIONS);
+    usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
 /// One open connection, as the accept loop sees it.
@@ -252,5 +258,6 @@ mod tests {
     fn the_cap_leaves_a_reserve() {
         assert_eq!(max_connections_for_fd_limit(1024), 960);
         assert_eq!(max_connections_for_fd_limit(10), 16);
+        assert_eq!(max_connections_for_fd_limit(1 << 20), 65_536);
     }
 }
