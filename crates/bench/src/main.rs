@@ -276,7 +276,7 @@ async fn baseline(dir: &Path, body: Bytes) -> u16 {
     let tls = server::tls::server_config(
         &read("apiserver.crt"),
         &read("apiserver.key"),
-        &read("ca.crt"),
+        &authn::x509::ClientCAs::from_pem(&read("ca.crt")).unwrap(),
     )
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);

@@ -228,10 +228,13 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
 
     let host = args.listen.ip().to_string();
     let pki = pki::Pki::ensure(&data_dir, &host)?;
+    // One set of client CAs: the TLS layer names them, the x509 authenticator verifies with them.
+    let client_cas = authn::x509::ClientCAs::from_pem(pki.ca_pem.as_bytes())
+        .map_err(|e| StartError::Tls(e.into()))?;
     let tls = server::tls::server_config(
         pki.serving_cert_pem.as_bytes(),
         pki.serving_key_pem.as_bytes(),
-        pki.ca_pem.as_bytes(),
+        &client_cas,
     )?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -257,10 +260,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         rbac,
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
-    state.client_cas = Some(
-        authn::x509::ClientCAs::from_pem(pki.ca_pem.as_bytes())
-            .map_err(|e| StartError::Tls(e.into()))?,
-    );
+    state.client_cas = Some(client_cas);
     if let Some(path) = &args.token_auth_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| StartError::TokenFileRead(path.clone(), e))?;

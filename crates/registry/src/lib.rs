@@ -28,7 +28,7 @@ mod watch;
 
 pub use api_types::StatusError;
 pub use informer::{Change, Informer};
-pub use kinds::{lookup, resources};
+pub use kinds::resources;
 pub use resource::{ResourceDef, Strategy, Subresource};
 pub use store::{
     os_random, parse_resource_version, Admission, Clock, DeleteOptions, Deleted, FieldValidation,

@@ -42,11 +42,12 @@ pub enum TlsError {
 }
 
 /// A server config for `cert_pem`/`key_pem` that asks for (but does not require) client
-/// certificates, naming the CAs of `client_ca_pem` as acceptable issuers.
+/// certificates, naming `cas` (the ones the x509 authenticator verifies against) as the
+/// acceptable issuers.
 pub fn server_config(
     cert_pem: &[u8],
     key_pem: &[u8],
-    client_ca_pem: &[u8],
+    cas: &authn::x509::ClientCAs,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
@@ -59,7 +60,6 @@ pub fn server_config(
         what: "serving key",
         source,
     })?;
-    let cas = authn::x509::ClientCAs::from_pem(client_ca_pem)?;
     let verifier = RequestClientCert {
         hints: cas
             .subjects()

@@ -22,9 +22,12 @@ async fn start(limits: server::conn::Limits) -> Fixture {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
-    let tls =
-        server::tls::server_config(cert_pem.as_bytes(), key_pem.as_bytes(), cert_pem.as_bytes())
-            .unwrap();
+    let tls = server::tls::server_config(
+        cert_pem.as_bytes(),
+        key_pem.as_bytes(),
+        &authn::x509::ClientCAs::from_pem(cert_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
     let storage: Arc<dyn storage::Storage> = Arc::new(storage::MemoryStorage::new());
     let registry = Arc::new(registry::Registry::new(
         storage,

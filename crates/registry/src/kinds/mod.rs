@@ -323,12 +323,3 @@ const fn review(
 pub fn resources() -> &'static [&'static ResourceDef] {
     RESOURCES
 }
-
-/// The served resource `resource` of API group `group` (`""` for core), for names that
-/// arrive as data (a URL, a binding's roleRef); code names kinds by their constants.
-pub fn lookup(group: &str, resource: &str) -> Option<&'static ResourceDef> {
-    RESOURCES
-        .iter()
-        .copied()
-        .find(|d| d.group == group && d.resource == resource)
-}
