@@ -371,6 +371,16 @@ impl StatusError {
         }
     }
 
+    /// 504 when a request did not complete in time (`NewTimeoutError` as the timeout filter
+    /// sends it).
+    pub fn timeout() -> Self {
+        Self::new(
+            504,
+            StatusReason::Timeout,
+            "Timeout: request did not complete within the allotted timeout",
+        )
+    }
+
     /// 415 for a body in a media type the endpoint does not take.
     pub fn unsupported_media_type(accepted: &str) -> Self {
         Self::new(

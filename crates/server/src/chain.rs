@@ -115,8 +115,18 @@ where
         }
     }
 
-    // 6. Body: read whole, bounded, only for requests allowed to send one.
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    // 6. Body: read whole, bounded in size and in time (a body sent a byte at a time would
+    //    otherwise hold its connection, which counts as busy and is never shed), only for
+    //    requests allowed to send one.
+    let read = tokio::time::timeout(
+        state.request_timeout,
+        Limited::new(body, MAX_BODY_BYTES).collect(),
+    );
+    let body = match read.await {
+        Err(_) => return Err(StatusError::timeout()),
+        Ok(r) => r,
+    };
+    let body = match body {
         Ok(b) => b.to_bytes(),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

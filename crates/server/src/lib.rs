@@ -60,6 +60,9 @@ pub struct State {
     /// `--client-ca-file` (the cluster CA): client certificates must chain to it; None turns
     /// the x509 authenticator off.
     pub client_cas: Option<authn::x509::ClientCAs>,
+    /// How long a request body may take to arrive (kube-apiserver's `--request-timeout`
+    /// default, 60 s, bounds its handlers the same way).
+    pub request_timeout: std::time::Duration,
     ready: AtomicBool,
     defs: &'static [&'static ResourceDef],
 }
@@ -99,6 +102,7 @@ impl State {
             server_url: format!("https://{server_address}"),
             legacy_token_secrets: false,
             client_cas: None,
+            request_timeout: std::time::Duration::from_secs(60),
             ready: AtomicBool::new(false),
             defs,
         }

@@ -254,3 +254,41 @@ async fn a_body_over_the_limit_is_413() {
         "Request entity too large: limit is 3145728"
     );
 }
+
+/// A body whose bytes never come.
+struct Stalled;
+
+impl http_body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_504_at_the_request_timeout() {
+    let mut state = Arc::into_inner(state(true)).unwrap();
+    state.request_timeout = std::time::Duration::from_millis(200);
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/namespaces/team/configmaps")
+        .header("authorization", ADMIN)
+        .header("content-type", "application/json")
+        .body(Stalled)
+        .unwrap();
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        server::chain::handle(Arc::new(state), None, req),
+    )
+    .await
+    .expect("the chain waited for the body with no end");
+    assert_eq!(resp.status().as_u16(), 504);
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["reason"], "Timeout");
+}
