@@ -74,6 +74,31 @@ pub enum StatusReason {
 }
 
 impl StatusReason {
+    const ALL: [StatusReason; 17] = [
+        StatusReason::BadRequest,
+        StatusReason::Unauthorized,
+        StatusReason::Forbidden,
+        StatusReason::NotFound,
+        StatusReason::MethodNotAllowed,
+        StatusReason::NotAcceptable,
+        StatusReason::AlreadyExists,
+        StatusReason::Conflict,
+        StatusReason::Gone,
+        StatusReason::Expired,
+        StatusReason::RequestEntityTooLarge,
+        StatusReason::UnsupportedMediaType,
+        StatusReason::Invalid,
+        StatusReason::Timeout,
+        StatusReason::TooManyRequests,
+        StatusReason::InternalError,
+        StatusReason::ServiceUnavailable,
+    ];
+
+    /// The reason a Status object names, if it is one of these.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// The reason as the Status object spells it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -412,6 +437,62 @@ impl StatusError {
         self
     }
 
+    /// The error a `Status` object describes (what a client reads back from a failed
+    /// response; the inverse of [`StatusError::to_status`]). A reason this enum lacks is read
+    /// as the one its code implies.
+    pub fn from_status(code: u16, status: &Value) -> Self {
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let reason = status
+            .get("reason")
+            .and_then(Value::as_str)
+            .and_then(StatusReason::parse)
+            .unwrap_or(match code {
+                400 => StatusReason::BadRequest,
+                401 => StatusReason::Unauthorized,
+                403 => StatusReason::Forbidden,
+                404 => StatusReason::NotFound,
+                405 => StatusReason::MethodNotAllowed,
+                409 => StatusReason::Conflict,
+                410 => StatusReason::Gone,
+                413 => StatusReason::RequestEntityTooLarge,
+                415 => StatusReason::UnsupportedMediaType,
+                422 => StatusReason::Invalid,
+                429 => StatusReason::TooManyRequests,
+                503 => StatusReason::ServiceUnavailable,
+                504 => StatusReason::Timeout,
+                _ => StatusReason::InternalError,
+            });
+        let details = status.get("details").map(|d| {
+            Box::new(StatusDetails {
+                name: text(d, "name"),
+                group: text(d, "group"),
+                kind: text(d, "kind"),
+                uid: text(d, "uid"),
+                causes: d
+                    .get("causes")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|c| Cause {
+                        reason: text(c, "reason"),
+                        message: text(c, "message"),
+                        field: text(c, "field"),
+                    })
+                    .collect(),
+                retry_after_seconds: d
+                    .get("retryAfterSeconds")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok()),
+            })
+        });
+        StatusError {
+            code,
+            reason,
+            message: text(status, "message"),
+            details,
+        }
+    }
+
     /// The `Status` object as JSON.
     pub fn to_status(&self) -> Value {
         let mut v = json!({
@@ -455,6 +536,34 @@ impl StatusError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_reads_back_as_the_error_it_renders() {
+        let errors = [
+            StatusError::not_found(&GroupResource::new("", "configmaps"), "x"),
+            StatusError::invalid(
+                "",
+                "ConfigMap",
+                "ConfigMap",
+                "x",
+                vec![Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value".into(),
+                    field: "metadata.name".into(),
+                }],
+            ),
+            StatusError::timeout(),
+            StatusError::unauthorized(),
+        ];
+        for e in errors {
+            assert_eq!(StatusError::from_status(e.code, &e.to_status()), e);
+        }
+        let odd = StatusError::from_status(418, &json!({"reason": "Teapot", "message": "m"}));
+        assert_eq!(
+            (odd.reason, odd.message.as_str()),
+            (StatusReason::InternalError, "m")
+        );
+    }
 
     #[test]
     fn messages_match_apimachinery() {

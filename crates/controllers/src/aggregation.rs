@@ -1,10 +1,12 @@
 //! The ClusterRole aggregation controller
 //! (`pkg/controller/clusterroleaggregation/clusterroleaggregation_controller.go`): a ClusterRole
 //! with an `aggregationRule` gets, in selector order and by role name, the rules of every
-//! ClusterRole its selectors match, each rule once.
+//! ClusterRole its selectors match, each rule once. It reads through the manager's shared
+//! client and writes as `system:serviceaccount:kube-system:clusterrole-aggregation-controller`,
+//! whose role holds `escalate` on ClusterRoles for exactly this.
 
-use crate::runtime::{Action, AlwaysLeader, Controller, Key, Watch};
-use registry::{ListOptions, Registry, WriteOptions};
+use crate::runtime::{reconcile, Action, Controller, Key, Watch};
+use registry::{Client, ListOptions};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -43,10 +45,13 @@ fn selector_text(sel: &Value) -> String {
 /// Brings every aggregated ClusterRole up to date, repeating until nothing changes (an
 /// aggregated role can feed another: view feeds edit, edit feeds admin). Returns how many
 /// writes it took.
-pub fn aggregate_all(registry: &Registry) -> Result<usize, api_types::StatusError> {
+pub async fn aggregate_all(
+    read: &dyn Client,
+    write: &dyn Client,
+) -> Result<usize, api_types::StatusError> {
     let mut total = 0;
     for _ in 0..8 {
-        let n = aggregate_once(registry)?;
+        let n = aggregate_once(read, write).await?;
         total += n;
         if n == 0 {
             break;
@@ -55,12 +60,17 @@ pub fn aggregate_all(registry: &Registry) -> Result<usize, api_types::StatusErro
     Ok(total)
 }
 
-fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> {
-    let all = registry.list(
-        &registry::kinds::CLUSTER_ROLES,
-        None,
-        &ListOptions::default(),
-    )?;
+async fn aggregate_once(
+    read: &dyn Client,
+    write: &dyn Client,
+) -> Result<usize, api_types::StatusError> {
+    let all = read
+        .list(
+            &registry::kinds::CLUSTER_ROLES,
+            None,
+            &ListOptions::default(),
+        )
+        .await?;
     let mut written = 0;
     for role in all
         .items
@@ -78,7 +88,10 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
                 label_selector: selector_text(sel),
                 ..Default::default()
             };
-            let Ok(matched) = registry.list(&registry::kinds::CLUSTER_ROLES, None, &opts) else {
+            let Ok(matched) = read
+                .list(&registry::kinds::CLUSTER_ROLES, None, &opts)
+                .await
+            else {
                 continue;
             };
             // Lists come back in name order, as the controller sorts them.
@@ -107,14 +120,10 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
         if current != rules {
             let mut updated = role.clone();
             updated["rules"] = Value::Array(rules);
-            match registry.update(
-                &registry::kinds::CLUSTER_ROLES,
-                "",
-                &name,
-                updated,
-                None,
-                &WriteOptions::by("kube-controller-manager"),
-            ) {
+            match write
+                .update(&registry::kinds::CLUSTER_ROLES, "", &name, updated, None)
+                .await
+            {
                 Ok(_) => written += 1,
                 Err(e) => return Err(e),
             }
@@ -125,19 +134,19 @@ fn aggregate_once(registry: &Registry) -> Result<usize, api_types::StatusError> 
 
 /// The ClusterRole aggregation controller: any ClusterRole's change wakes the one key that
 /// re-aggregates them all (a conflict with a concurrent writer is retried with back-off).
-pub fn aggregation_controller(registry: Arc<Registry>) -> Controller {
+pub fn aggregation_controller(read: Arc<dyn Client>, write: Arc<dyn Client>) -> Controller {
     Controller {
         name: "clusterrole-aggregation",
         watches: vec![
             Watch::objects(&registry::kinds::CLUSTER_ROLES).waking(|_| vec![Key::new("", "")])
         ],
-        reconcile: Arc::new(move |_: &Key| aggregate_all(&registry).map(|_| Action::Done)),
+        reconcile: reconcile(move |_| {
+            let (read, write) = (read.clone(), write.clone());
+            async move {
+                aggregate_all(read.as_ref(), write.as_ref())
+                    .await
+                    .map(|_| Action::Done)
+            }
+        }),
     }
-}
-
-/// Runs the aggregation controller.
-pub async fn run_aggregation_controller(registry: Arc<Registry>) {
-    aggregation_controller(registry.clone())
-        .run(registry, Arc::new(AlwaysLeader))
-        .await;
 }

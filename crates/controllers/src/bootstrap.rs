@@ -4,7 +4,7 @@
 //! marked `rbac.authorization.kubernetes.io/autoupdate: "false"` get missing rules, subjects,
 //! labels and annotations added, never removed.
 
-use registry::{Registry, ResourceDef, WriteOptions};
+use registry::{Client, ResourceDef};
 use serde_json::{json, Value};
 
 const READ: &[&str] = &["get", "list", "watch"];
@@ -46,6 +46,20 @@ fn aggregated(name: &str, labels: &[(&str, &str)], selector: &str) -> Value {
         o.remove("rules");
     }
     r
+}
+
+fn named(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> Value {
+    let mut r = rule(verbs, groups, resources);
+    r["resourceNames"] = sorted(names).into();
+    r
+}
+
+fn service_account(namespace: &str, name: &str) -> Value {
+    json!({"kind": "ServiceAccount", "name": name, "namespace": namespace})
+}
+
+fn user(name: &str) -> Value {
+    json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": name})
 }
 
 fn group(name: &str) -> Value {
@@ -359,7 +373,103 @@ pub(crate) fn cluster_roles() -> Vec<Value> {
                 ),
             ],
         ),
+        // `system:kube-controller-manager` (policy.go): what the manager's own identity
+        // does: its shared informers list and watch everything; the tokens controller runs
+        // with it.
+        cluster_role(
+            "system:kube-controller-manager",
+            &[],
+            vec![
+                rule(EVENT_WRITE, &["", "events.k8s.io"], &["events"]),
+                rule(&["create"], &["coordination.k8s.io"], &["leases"]),
+                named(
+                    &["get", "update"],
+                    &["coordination.k8s.io"],
+                    &["leases"],
+                    &["kube-controller-manager"],
+                ),
+                rule(&["create"], &[""], &["secrets", "serviceaccounts"]),
+                rule(&["delete"], &[""], &["secrets"]),
+                rule(
+                    &["get"],
+                    &[""],
+                    &["configmaps", "namespaces", "secrets", "serviceaccounts"],
+                ),
+                rule(&["update"], &[""], &["secrets", "serviceaccounts"]),
+                rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
+                rule(&["list", "watch"], &["*"], &["*"]),
+                rule(&["create"], &[""], &["serviceaccounts/token"]),
+            ],
+        ),
     ]
+}
+
+const EVENT_WRITE: &[&str] = &["create", "patch", "update"];
+
+/// The `system:controller:*` roles of the controllers kubeward runs
+/// (`bootstrappolicy/controller_policy.go`), each bound to its service account in
+/// `kube-system` (see [`crate::manager`]).
+pub(crate) fn controller_roles() -> Vec<Value> {
+    let events = || rule(EVENT_WRITE, &["", "events.k8s.io"], &["events"]);
+    vec![
+        cluster_role(
+            "system:controller:clusterrole-aggregation-controller",
+            &[],
+            vec![rule(
+                &["escalate", "get", "list", "patch", "update", "watch"],
+                &["rbac.authorization.k8s.io"],
+                &["clusterroles"],
+            )],
+        ),
+        cluster_role(
+            "system:controller:namespace-controller",
+            &[],
+            vec![
+                rule(&["delete", "get", "list", "watch"], &[""], &["namespaces"]),
+                rule(
+                    &["update"],
+                    &[""],
+                    &["namespaces/finalize", "namespaces/status"],
+                ),
+                rule(
+                    &["delete", "deletecollection", "get", "list", "watch"],
+                    &["*"],
+                    &["*"],
+                ),
+            ],
+        ),
+        cluster_role(
+            "system:controller:root-ca-cert-publisher",
+            &[],
+            vec![
+                rule(&["create", "update"], &[""], &["configmaps"]),
+                events(),
+            ],
+        ),
+        cluster_role(
+            "system:controller:service-account-controller",
+            &[],
+            vec![rule(&["create"], &[""], &["serviceaccounts"]), events()],
+        ),
+    ]
+}
+
+/// The bindings of [`controller_roles`]: `system:controller:<name>` to the service account
+/// `kube-system/<name>`.
+pub(crate) fn controller_role_bindings() -> Vec<Value> {
+    controller_roles()
+        .iter()
+        .filter_map(|r| r["metadata"]["name"].as_str())
+        .filter_map(|role| {
+            let account = role.strip_prefix("system:controller:")?;
+            Some(binding(role, vec![service_account("kube-system", account)]))
+        })
+        .collect()
 }
 
 /// The default ClusterRoleBindings (binding name = role name).
@@ -379,6 +489,10 @@ pub(crate) fn cluster_role_bindings() -> Vec<Value> {
         binding(
             "system:service-account-issuer-discovery",
             vec![group("system:serviceaccounts")],
+        ),
+        binding(
+            "system:kube-controller-manager",
+            vec![user("system:kube-controller-manager")],
         ),
     ]
 }
@@ -430,16 +544,14 @@ fn union_map(have: &mut Value, want: &Value, ptr: &str, field: &str) -> bool {
 }
 
 /// Creates or reconciles one default object.
-fn reconcile(
-    registry: &Registry,
+async fn reconcile(
+    client: &dyn Client,
     def: &'static ResourceDef,
     want: Value,
 ) -> Result<(), api_types::StatusError> {
     let name = want["metadata"]["name"].as_str().unwrap_or("").to_string();
-    match registry.get(def, "", &name) {
-        Err(e) if e.code == 404 => registry
-            .create(def, "", want, &WriteOptions::by("kube-apiserver"))
-            .map(drop),
+    match client.get(def, "", &name).await {
+        Err(e) if e.code == 404 => client.create(def, "", want).await.map(drop),
         Err(e) => Err(e),
         Ok(mut have) => {
             let protected = have
@@ -453,10 +565,8 @@ fn reconcile(
                 && have.get("roleRef") != want.get("roleRef")
             {
                 // roleRef is immutable: replace the binding.
-                registry.delete(def, "", &name, &Default::default())?;
-                return registry
-                    .create(def, "", want, &WriteOptions::by("kube-apiserver"))
-                    .map(drop);
+                client.delete(def, "", &name, &Default::default()).await?;
+                return client.create(def, "", want).await.map(drop);
             }
             let mut changed = union_map(&mut have, &want, "/metadata", "labels");
             changed |= union_map(&mut have, &want, "/metadata", "annotations");
@@ -476,27 +586,24 @@ fn reconcile(
                 changed = true;
             }
             if changed {
-                registry.update(
-                    def,
-                    "",
-                    &name,
-                    have,
-                    None,
-                    &WriteOptions::by("kube-apiserver"),
-                )?;
+                client.update(def, "", &name, have, None).await?;
             }
             Ok(())
         }
     }
 }
 
-/// Creates and reconciles the default policy.
-pub fn ensure_bootstrap_policy(registry: &Registry) -> Result<(), api_types::StatusError> {
-    for r in cluster_roles() {
-        reconcile(registry, &registry::kinds::CLUSTER_ROLES, r)?;
+/// Creates and reconciles the default policy, through `client` (the apiserver's own, as
+/// upstream's `rbac/bootstrap-roles` post-start hook uses its loopback client).
+pub async fn ensure_bootstrap_policy(client: &dyn Client) -> Result<(), api_types::StatusError> {
+    for r in cluster_roles().into_iter().chain(controller_roles()) {
+        reconcile(client, &registry::kinds::CLUSTER_ROLES, r).await?;
     }
-    for b in cluster_role_bindings() {
-        reconcile(registry, &registry::kinds::CLUSTER_ROLE_BINDINGS, b)?;
+    for b in cluster_role_bindings()
+        .into_iter()
+        .chain(controller_role_bindings())
+    {
+        reconcile(client, &registry::kinds::CLUSTER_ROLE_BINDINGS, b).await?;
     }
     Ok(())
 }

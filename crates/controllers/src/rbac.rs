@@ -1,9 +1,9 @@
-//! Feeds the RBAC index from the registry (list, then watch, for each of the four RBAC
-//! resources), as kube-apiserver's RBAC authorizer is fed by informers. A binding written
-//! through the API reaches the index with its watch event.
+//! Feeds the RBAC index from the API (list, then watch, for each of the four RBAC
+//! resources), as kube-apiserver's RBAC authorizer is fed by informers over its loopback
+//! client. A binding written through the API reaches the index with its watch event.
 
 use authz::rbac::{Binding, Index, PolicyRule, RoleRef, Subject};
-use registry::{kinds, Change, Informer, Registry, ResourceDef};
+use registry::{kinds, Change, Client, Informer, ResourceDef};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -61,16 +61,19 @@ pub fn apply(index: &Index, def: &ResourceDef, obj: &Value, deleted: bool) {
 }
 
 /// Loads every RBAC object into the index (before the server answers its first request);
-/// returns the informers, which [`run_rbac_informer`] then keeps following.
-pub fn sync(registry: &Registry, index: &Index) -> Result<Vec<Informer>, api_types::StatusError> {
-    RESOURCES
-        .into_iter()
-        .map(|r| {
-            let mut informer = Informer::new(r, "");
-            informer.list(registry, &mut |c| change(index, r, c))?;
-            Ok(informer)
-        })
-        .collect()
+/// returns the informers, which [`run_rbac_informer`] then keeps following. `client` must be
+/// one the index does not authorize (the apiserver's own, in `system:masters`).
+pub async fn sync(
+    client: &dyn Client,
+    index: &Index,
+) -> Result<Vec<Informer>, api_types::StatusError> {
+    let mut informers = Vec::new();
+    for r in RESOURCES {
+        let mut informer = Informer::new(r, "");
+        informer.list(client, &mut |c| change(index, r, c)).await?;
+        informers.push(informer);
+    }
+    Ok(informers)
 }
 
 fn change(index: &Index, resource: &ResourceDef, c: Change<'_>) {
@@ -83,13 +86,13 @@ fn change(index: &Index, resource: &ResourceDef, c: Change<'_>) {
 /// Keeps the index current: each RBAC resource's informer, from the revision `sync` read;
 /// a re-list after a watch ends tells the index what was removed meanwhile.
 pub async fn run_rbac_informer(
-    registry: Arc<Registry>,
+    client: Arc<dyn Client>,
     index: Arc<Index>,
     informers: Vec<Informer>,
 ) {
     for informer in informers {
-        let (registry, index) = (registry.clone(), index.clone());
+        let (client, index) = (client.clone(), index.clone());
         let resource = informer.def();
-        tokio::spawn(informer.run(registry, move |c| change(&index, resource, c)));
+        tokio::spawn(informer.run(client, move |c| change(&index, resource, c)));
     }
 }

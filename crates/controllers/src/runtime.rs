@@ -11,7 +11,7 @@
 //! when several replicas share a store (kubeward alone is always the leader).
 
 use api_types::StatusError;
-use registry::{Change, Informer, Registry, ResourceDef};
+use registry::{BoxFuture, Change, Client, Informer, ResourceDef};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -68,7 +68,17 @@ pub enum Action {
 }
 
 /// Makes one key's state right. An error is retried with back-off.
-pub type Reconcile = Arc<dyn Fn(&Key) -> Result<Action, StatusError> + Send + Sync>;
+pub type Reconcile =
+    Arc<dyn Fn(Key) -> BoxFuture<'static, Result<Action, StatusError>> + Send + Sync>;
+
+/// A [`Reconcile`] from an async function of the key.
+pub fn reconcile<F, Fut>(f: F) -> Reconcile
+where
+    F: Fn(Key) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Action, StatusError>> + Send + 'static,
+{
+    Arc::new(move |k| Box::pin(f(k)))
+}
 
 /// One resource a controller follows, and the keys a change of one of its objects wakes.
 pub struct Watch {
@@ -129,15 +139,16 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// Waits for the elector, then follows every watch and reconciles keys until the task is
-    /// dropped.
-    pub async fn run(self, registry: Arc<Registry>, elector: Arc<dyn Elector>) {
+    /// Waits for the elector, then follows every watch through `informers` (the client the
+    /// shared informers read with: kube-controller-manager's own identity) and reconciles keys
+    /// until the task is dropped.
+    pub async fn run(self, informers: Arc<dyn Client>, elector: Arc<dyn Elector>) {
         elector.acquire().await;
         let queue = Arc::new(Queue::new(Backoff::default()));
         for w in self.watches {
             let (q, keys) = (queue.clone(), w.keys);
             let informer = Informer::new(w.def, w.field_selector);
-            tokio::spawn(informer.run(registry.clone(), move |c| {
+            tokio::spawn(informer.run(informers.clone(), move |c| {
                 for k in keys(c) {
                     q.add(k);
                 }
@@ -145,7 +156,7 @@ impl Controller {
         }
         loop {
             let key = queue.get().await;
-            match (self.reconcile)(&key) {
+            match (self.reconcile)(key.clone()).await {
                 Ok(Action::Done) => queue.forget(&key),
                 Ok(Action::RequeueAfter(d)) => {
                     queue.forget(&key);

@@ -3,11 +3,13 @@
 //! secret-based token, `ca.crt`, `namespace` and the account's UID; they are deleted when
 //! their account is gone. With `--legacy-token-secrets` (Kubernetes ≤ 1.23), every service
 //! account also gets an auto-created `<name>-token-<5 chars>` Secret listed in `.secrets`.
+//! As upstream (it starts with the root client builder, before any service-account
+//! credentials exist), it acts as `system:kube-controller-manager`.
 
-use crate::runtime::{Action, AlwaysLeader, Controller, Elector, Key, Watch};
+use crate::runtime::{reconcile, Action, Controller, Key, Watch};
 use api_types::StatusError;
 use base64::Engine;
-use registry::{Change, ListOptions, Registry, WriteOptions};
+use registry::{Change, Client, ListOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -22,8 +24,8 @@ pub type Sign = Arc<dyn Fn(&Value) -> String + Send + Sync>;
 /// What the controller needs.
 #[derive(Clone)]
 pub struct TokenController {
-    /// Where the controller reads and writes.
-    pub registry: Arc<Registry>,
+    /// Where the controller reads and writes (kube-controller-manager's own identity).
+    pub client: Arc<dyn Client>,
     /// Signs a secret-based token's claims.
     pub sign: Sign,
     /// The cluster CA, written into each token Secret as `ca.crt`.
@@ -50,10 +52,11 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 
 impl TokenController {
     /// Fills or deletes one token Secret (`syncSecret`).
-    pub fn sync_secret(&self, ns: &str, secret_name: &str) -> Result<Action, StatusError> {
+    pub async fn sync_secret(&self, ns: &str, secret_name: &str) -> Result<Action, StatusError> {
         let mut secret = match self
-            .registry
+            .client
             .get(&registry::kinds::SECRETS, ns, secret_name)
+            .await
         {
             Ok(s) => s,
             Err(e) if e.code == 404 => return Ok(Action::Done),
@@ -65,8 +68,9 @@ impl TokenController {
         let sa_name = annotation(&secret, NAME_ANNOTATION).to_string();
         let want_uid = annotation(&secret, UID_ANNOTATION).to_string();
         let sa = match self
-            .registry
+            .client
             .get(&registry::kinds::SERVICE_ACCOUNTS, ns, &sa_name)
+            .await
         {
             Ok(sa) => Some(sa),
             Err(e) if e.code == 404 => None,
@@ -83,8 +87,9 @@ impl TokenController {
                 ..Default::default()
             };
             return match self
-                .registry
+                .client
                 .delete(&registry::kinds::SECRETS, ns, secret_name, &opts)
+                .await
             {
                 Ok(_) => Ok(Action::Done),
                 // Gone already, or replaced by another object of that name.
@@ -126,46 +131,51 @@ impl TokenController {
             changed = true;
         }
         if changed {
-            self.registry.update(
-                &registry::kinds::SECRETS,
-                ns,
-                secret_name,
-                secret,
-                None,
-                &WriteOptions::by("kube-controller-manager"),
-            )?;
+            self.client
+                .update(&registry::kinds::SECRETS, ns, secret_name, secret, None)
+                .await?;
         }
         Ok(Action::Done)
     }
 
     /// Keeps one service account's token Secrets right (`syncServiceAccount`): a deleted
     /// account's are deleted; with auto-creation, an account without a token Secret gets one.
-    pub fn sync_service_account(&self, ns: &str, sa_name: &str) -> Result<Action, StatusError> {
+    pub async fn sync_service_account(
+        &self,
+        ns: &str,
+        sa_name: &str,
+    ) -> Result<Action, StatusError> {
         let mut sa = match self
-            .registry
+            .client
             .get(&registry::kinds::SERVICE_ACCOUNTS, ns, sa_name)
+            .await
         {
             Ok(sa) => sa,
-            Err(e) if e.code == 404 => return self.delete_tokens(ns, sa_name),
+            Err(e) if e.code == 404 => return self.delete_tokens(ns, sa_name).await,
             Err(e) => return Err(e),
         };
-        let has_token = sa
+        let mut has_token = false;
+        let names: Vec<String> = sa
             .get("secrets")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|s| s["name"].as_str())
-            .try_fold(false, |found, s| {
-                if found {
-                    return Ok(true);
+            .filter_map(|s| s["name"].as_str().map(str::to_string))
+            .collect();
+        for s in names {
+            match self.client.get(&registry::kinds::SECRETS, ns, &s).await {
+                Ok(sec) => {
+                    if sec.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE)
+                        && annotation(&sec, NAME_ANNOTATION) == sa_name
+                    {
+                        has_token = true;
+                        break;
+                    }
                 }
-                match self.registry.get(&registry::kinds::SECRETS, ns, s) {
-                    Ok(sec) => Ok(sec.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE)
-                        && annotation(&sec, NAME_ANNOTATION) == sa_name),
-                    Err(e) if e.code == 404 => Ok(false),
-                    Err(e) => Err(e),
-                }
-            })?;
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
         if !self.auto_create || has_token {
             return Ok(Action::Done);
         }
@@ -173,41 +183,34 @@ impl TokenController {
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": TOKEN_TYPE,
                             "metadata": {"name": secret_name, "annotations": {
                                 NAME_ANNOTATION: sa_name, UID_ANNOTATION: crate::meta_str(&sa, "uid")}}});
-        self.registry.create(
-            &registry::kinds::SECRETS,
-            ns,
-            secret,
-            &WriteOptions::by("kube-controller-manager"),
-        )?;
-        self.sync_secret(ns, &secret_name)?;
+        self.client
+            .create(&registry::kinds::SECRETS, ns, secret)
+            .await?;
+        self.sync_secret(ns, &secret_name).await?;
         if let Some(fields) = sa.as_object_mut() {
             let secrets = fields.entry("secrets").or_insert_with(|| json!([]));
             if let Some(list) = secrets.as_array_mut() {
                 list.push(json!({"name": secret_name}));
             }
         }
-        self.registry.update(
-            &registry::kinds::SERVICE_ACCOUNTS,
-            ns,
-            sa_name,
-            sa,
-            None,
-            &WriteOptions::by("kube-controller-manager"),
-        )?;
+        self.client
+            .update(&registry::kinds::SERVICE_ACCOUNTS, ns, sa_name, sa, None)
+            .await?;
         Ok(Action::Done)
     }
 
     /// A token Secret was deleted: its name leaves its account's `.secrets`
     /// (`removeSecretReference`); then, with auto-creation, the account gets a new one.
-    pub fn remove_reference(
+    pub async fn remove_reference(
         &self,
         ns: &str,
         sa_name: &str,
         secret: &str,
     ) -> Result<Action, StatusError> {
         let mut sa = match self
-            .registry
+            .client
             .get(&registry::kinds::SERVICE_ACCOUNTS, ns, sa_name)
+            .await
         {
             Ok(sa) => sa,
             Err(e) if e.code == 404 => return Ok(Action::Done),
@@ -219,35 +222,32 @@ impl TokenController {
         let before = list.len();
         list.retain(|s| s["name"] != secret);
         if list.len() != before {
-            self.registry.update(
-                &registry::kinds::SERVICE_ACCOUNTS,
-                ns,
-                sa_name,
-                sa,
-                None,
-                &WriteOptions::by("kube-controller-manager"),
-            )?;
+            self.client
+                .update(&registry::kinds::SERVICE_ACCOUNTS, ns, sa_name, sa, None)
+                .await?;
         }
-        self.sync_service_account(ns, sa_name)
+        self.sync_service_account(ns, sa_name).await
     }
 
     /// A service account is gone: its token Secrets go too (`deleteTokens`).
-    fn delete_tokens(&self, ns: &str, sa_name: &str) -> Result<Action, StatusError> {
+    async fn delete_tokens(&self, ns: &str, sa_name: &str) -> Result<Action, StatusError> {
         let opts = ListOptions {
             field_selector: format!("type={TOKEN_TYPE}"),
             ..Default::default()
         };
         let list = self
-            .registry
-            .list(&registry::kinds::SECRETS, Some(ns), &opts)?;
+            .client
+            .list(&registry::kinds::SECRETS, Some(ns), &opts)
+            .await?;
         for s in list
             .items
             .iter()
             .filter(|s| annotation(s, NAME_ANNOTATION) == sa_name)
         {
             match self
-                .registry
+                .client
                 .delete(&registry::kinds::SECRETS, ns, name(s), &Default::default())
+                .await
             {
                 Ok(_) => {}
                 Err(e) if e.code == 404 => {}
@@ -267,12 +267,18 @@ impl TokenController {
             Controller {
                 name: "tokens-secrets",
                 watches: vec![Watch::objects(&registry::kinds::SECRETS).selecting(&tokens)],
-                reconcile: Arc::new(move |k: &Key| a.sync_secret(&k.namespace, &k.name)),
+                reconcile: reconcile(move |k| {
+                    let a = a.clone();
+                    async move { a.sync_secret(&k.namespace, &k.name).await }
+                }),
             },
             Controller {
                 name: "tokens-serviceaccounts",
                 watches: vec![Watch::objects(&registry::kinds::SERVICE_ACCOUNTS)],
-                reconcile: Arc::new(move |k: &Key| b.sync_service_account(&k.namespace, &k.name)),
+                reconcile: reconcile(move |k| {
+                    let b = b.clone();
+                    async move { b.sync_service_account(&k.namespace, &k.name).await }
+                }),
             },
             Controller {
                 name: "tokens-references",
@@ -285,23 +291,19 @@ impl TokenController {
                         )],
                         Change::Applied(_) => vec![],
                     })],
-                reconcile: Arc::new(move |k: &Key| match k.name.split_once('/') {
-                    Some((sa, secret)) if !sa.is_empty() => {
-                        c.remove_reference(&k.namespace, sa, secret)
+                reconcile: reconcile(move |k| {
+                    let c = c.clone();
+                    async move {
+                        match k.name.split_once('/') {
+                            Some((sa, secret)) if !sa.is_empty() => {
+                                c.remove_reference(&k.namespace, sa, secret).await
+                            }
+                            // A token Secret that named no account left no reference.
+                            _ => Ok(Action::Done),
+                        }
                     }
-                    // A token Secret that named no account left no reference.
-                    _ => Ok(Action::Done),
                 }),
             },
         ]
-    }
-
-    /// Runs the three controllers.
-    pub async fn run(self) {
-        let leader: Arc<dyn Elector> = Arc::new(AlwaysLeader);
-        let [secrets, accounts, references] = self.controllers();
-        tokio::spawn(secrets.run(self.registry.clone(), leader.clone()));
-        tokio::spawn(references.run(self.registry.clone(), leader.clone()));
-        accounts.run(self.registry.clone(), leader).await;
     }
 }

@@ -7,7 +7,10 @@
     reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
 )]
 
-use registry::{Change, Informer, Registry, WriteOptions};
+mod common;
+
+use controllers::manager::{controller_user, manager_user, SERVICE_ACCOUNT_CONTROLLER};
+use registry::{Change, Informer, WriteOptions};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -68,10 +71,14 @@ async fn a_failed_write_is_retried_with_back_off_until_it_lands() {
         failures: AtomicUsize::new(3),
         attempts: AtomicUsize::new(0),
     });
-    let reg = Arc::new(Registry::new(flaky.clone(), Arc::new(jiff::Timestamp::now)));
-    reg.ensure_namespaces(&["team"]).unwrap();
-    let controller = controllers::service_account_controller(reg.clone());
-    tokio::spawn(controller.run(reg.clone(), Arc::new(controllers::runtime::AlwaysLeader)));
+    let cluster = common::Cluster::on(flaky.clone(), &["team"]).await;
+    let reg = cluster.registry.clone();
+    let shared = cluster.client(manager_user());
+    let controller = controllers::service_account_controller(
+        shared.clone(),
+        cluster.client(controller_user(SERVICE_ACCOUNT_CONTROLLER)),
+    );
+    tokio::spawn(controller.run(shared, Arc::new(controllers::runtime::AlwaysLeader)));
     let deadline = Instant::now() + Duration::from_secs(10);
     while reg
         .get(&registry::kinds::SERVICE_ACCOUNTS, "team", "default")
@@ -107,13 +114,10 @@ fn describe(c: Change<'_>) -> String {
     )
 }
 
-#[test]
-fn a_relist_reports_what_changed_while_not_watching() {
-    let reg = Registry::new(
-        Arc::new(MemoryStorage::new()),
-        Arc::new(jiff::Timestamp::now),
-    );
-    reg.ensure_namespaces(&["ns"]).unwrap();
+#[tokio::test]
+async fn a_relist_reports_what_changed_while_not_watching() {
+    let cluster = common::Cluster::new(&["ns"]).await;
+    let (reg, client) = (cluster.registry.clone(), cluster.admin());
     let w = WriteOptions::default();
     for n in ["kept", "gone", "recreated", "changed"] {
         reg.create(&registry::kinds::CONFIG_MAPS, "ns", cm(n), &w)
@@ -122,7 +126,7 @@ fn a_relist_reports_what_changed_while_not_watching() {
     let mut informer = Informer::new(&registry::kinds::CONFIG_MAPS, "");
     let mut seen = Vec::new();
     let mut record = |c: Change<'_>| seen.push(describe(c));
-    informer.list(&reg, &mut record).unwrap();
+    informer.list(client.as_ref(), &mut record).await.unwrap();
     assert_eq!(seen.len(), 4, "the first list applies everything");
     seen.clear();
 
@@ -150,7 +154,7 @@ fn a_relist_reports_what_changed_while_not_watching() {
         .unwrap();
 
     let mut record = |c: Change<'_>| seen.push(describe(c));
-    informer.list(&reg, &mut record).unwrap();
+    informer.list(client.as_ref(), &mut record).await.unwrap();
     assert_eq!(
         seen,
         [

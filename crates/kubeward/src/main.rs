@@ -206,24 +206,11 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         .ensure_namespaces(&["default", "kube-system", "kube-public", "kube-node-lease"])
         .map_err(StartError::Bootstrap)?;
 
-    // RBAC: the default policy, aggregated roles, and the index loaded before the first
-    // request; then informers keep it current.
-    controllers::ensure_bootstrap_policy(&registry).map_err(StartError::Bootstrap)?;
-    controllers::aggregate_all(&registry).map_err(StartError::Bootstrap)?;
+    // RBAC: the index the authorizer reads; it is loaded (through the chain, below) before the
+    // first request.
     let rbac = match args.authorization_mode.as_str() {
         "AlwaysAllow" => None,
-        _ => {
-            let index = Arc::new(authz::rbac::Index::new());
-            let informers =
-                controllers::rbac::sync(&registry, &index).map_err(StartError::Bootstrap)?;
-            tokio::spawn(controllers::rbac::run_rbac_informer(
-                registry.clone(),
-                index.clone(),
-                informers,
-            ));
-            tokio::spawn(controllers::run_aggregation_controller(registry.clone()));
-            Some(index)
-        }
+        _ => Some(Arc::new(authz::rbac::Index::new())),
     };
 
     let host = args.listen.ip().to_string();
@@ -257,7 +244,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         registry.clone(),
         format!("{url_host}:{}", addr.port()),
         args.anonymous_auth,
-        rbac,
+        rbac.clone(),
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
     state.client_cas = Some(client_cas);
@@ -295,8 +282,6 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     // Tokens are checked against objects kept in memory from watches, loaded before serving.
     let objects =
         server::tokens::ObjectCache::new(registry.clone(), state.token_cache.generation());
-    let informers = objects.sync().map_err(StartError::Bootstrap)?;
-    tokio::spawn(objects.clone().run(informers));
     let state = Arc::new(state.with_issuer(
         server::tokens::Issuer {
             signer: signer.clone(),
@@ -305,28 +290,49 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             keys,
             max_expiration: args.service_account_max_token_expiration.filter(|m| *m > 0),
         },
-        objects,
+        objects.clone(),
     ));
-    tokio::spawn(controllers::run_namespace_controller(
-        registry.clone(),
-        Duration::from_secs(5),
+
+    // The apiserver's own work goes through its chain as kube-apiserver's loopback identity
+    // (`system:apiserver` in `system:masters`, so nothing it does waits on the RBAC index).
+    let apiserver: Arc<dyn registry::Client> = Arc::new(server::InProcess::new(
+        state.clone(),
+        api_types::UserInfo::authenticated("system:apiserver", &["system:masters"]),
+        "kube-apiserver",
     ));
-    tokio::spawn(controllers::run_namespace_defaults(
-        registry.clone(),
-        pki.ca_pem.clone(),
-    ));
-    let token_signer = signer.clone();
-    let token_controller = controllers::tokens::TokenController {
-        registry: registry.clone(),
-        sign: Arc::new(move |claims| token_signer.sign(claims)),
-        ca_pem: pki.ca_pem.clone(),
-        auto_create: args.legacy_token_secrets,
-        suffix: {
-            let registry = registry.clone();
-            Arc::new(move || registry.name_suffix())
-        },
+    controllers::post_start(apiserver.clone(), rbac.clone())
+        .await
+        .map_err(StartError::Bootstrap)?;
+    let informers = objects
+        .sync(apiserver.as_ref())
+        .await
+        .map_err(StartError::Bootstrap)?;
+    tokio::spawn(objects.run(apiserver.clone(), informers));
+
+    // kube-controller-manager: each controller as its own identity, through the chain.
+    let connect: controllers::manager::Connect = {
+        let state = state.clone();
+        Arc::new(move |user| {
+            Arc::new(server::InProcess::new(
+                state.clone(),
+                user,
+                "kube-controller-manager",
+            )) as Arc<dyn registry::Client>
+        })
     };
-    tokio::spawn(token_controller.run());
+    let token_signer = signer.clone();
+    let mut manager = controllers::ControllerManager::new(
+        connect,
+        pki.ca_pem.clone(),
+        Arc::new(move |claims| token_signer.sign(claims)),
+    );
+    manager.legacy_token_secrets = args.legacy_token_secrets;
+    manager.aggregation = args.authorization_mode != "AlwaysAllow";
+    manager.suffix = {
+        let registry = registry.clone();
+        Arc::new(move || registry.name_suffix())
+    };
+    manager.start().await.map_err(StartError::Bootstrap)?;
     tokio::spawn(storage::run_compactor(storage, Duration::from_secs(300)));
     state.set_ready();
     println!(

@@ -116,6 +116,20 @@ fn layering_rules_hold() {
             }
         }
     }
+    // "Controllers act only through a Client": the registry's own type never appears there.
+    for (p, text) in sources(&root().join("crates/controllers/src")) {
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("Registry") {
+                broken.push(format!(
+                    "{}:{}: a controller names the Registry: {}",
+                    p.display(),
+                    i + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
     let registry_src = sources(&root().join("crates/registry/src"));
     for (p, text) in &registry_src {
         if text.contains("SqliteStorage") || text.contains("MemoryStorage") {

@@ -5,9 +5,9 @@
 //! (the RBAC index, the token object cache, the controllers' queues) follows a resource this
 //! one way.
 
+use crate::client::{Client, WatchRequest};
 use crate::resource::ResourceDef;
-use crate::store::{ListOptions, Registry};
-use crate::watch::WatchOptions;
+use crate::store::ListOptions;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -99,16 +99,16 @@ impl Informer {
     /// Lists into the store, telling the sink every change from what it held: everything at
     /// the first list; afterwards what was added, changed or deleted while not watching. An
     /// object re-created under its name (another uid) is a deletion, then an addition.
-    pub fn list(
+    pub async fn list(
         &mut self,
-        registry: &Registry,
+        client: &dyn Client,
         sink: &mut Sink<'_>,
     ) -> Result<(), crate::StatusError> {
         let opts = ListOptions {
             field_selector: self.field_selector.clone(),
             ..Default::default()
         };
-        let list = registry.list(self.def, None, &opts)?;
+        let list = client.list(self.def, None, &opts).await?;
         let fresh: BTreeMap<ObjectKey, Value> =
             list.items.into_iter().map(|o| (key_of(&o), o)).collect();
         // Deletions are told with the stored metadata; additions and changes with the object.
@@ -135,32 +135,29 @@ impl Informer {
 
     /// Follows the resource for ever: a watch from the last resourceVersion seen, then a
     /// re-list whenever it ends. Lists first if [`Informer::list`] has not been called.
-    pub async fn run(mut self, registry: Arc<Registry>, mut sink: impl FnMut(Change<'_>) + Send) {
+    pub async fn run(mut self, client: Arc<dyn Client>, mut sink: impl FnMut(Change<'_>) + Send) {
         loop {
             if self.resource_version.is_empty() {
-                if let Err(e) = self.list(&registry, &mut sink) {
+                if let Err(e) = self.list(client.as_ref(), &mut sink).await {
                     tracing::warn!(resource = self.def.resource, error = %e, "list failed; retrying");
                     tokio::time::sleep(RELIST_AFTER_FAILURE).await;
                     continue;
                 }
             }
-            self.watch(&registry, &mut sink).await;
+            self.watch(client.as_ref(), &mut sink).await;
             // The watch ended: what happened since comes from a fresh list.
             self.resource_version.clear();
         }
     }
 
-    async fn watch(&mut self, registry: &Registry, sink: &mut Sink<'_>) {
-        let opts = WatchOptions {
-            list: ListOptions {
-                resource_version: self.resource_version.clone(),
-                field_selector: self.field_selector.clone(),
-                ..Default::default()
-            },
-            allow_bookmarks: true,
+    async fn watch(&mut self, client: &dyn Client, sink: &mut Sink<'_>) {
+        let opts = WatchRequest {
+            resource_version: self.resource_version.clone(),
+            field_selector: self.field_selector.clone(),
             timeout: WATCH_FOR,
+            ..Default::default()
         };
-        let mut events = match registry.watch(self.def, None, opts) {
+        let mut events = match client.watch(self.def, None, opts).await {
             Ok(rx) => rx,
             Err(e) => {
                 tracing::warn!(resource = self.def.resource, error = %e, "watch failed; re-listing");

@@ -11,6 +11,7 @@
 
 pub mod admission;
 mod apply;
+pub mod client;
 pub mod informer;
 pub mod kinds;
 pub mod lists;
@@ -27,6 +28,7 @@ pub mod validation;
 mod watch;
 
 pub use api_types::StatusError;
+pub use client::{BoxFuture, Client, WatchRequest};
 pub use informer::{Change, Informer};
 pub use kinds::resources;
 pub use resource::{ResourceDef, Strategy, Subresource};

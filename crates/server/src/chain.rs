@@ -36,6 +36,21 @@ where
     resp
 }
 
+/// One request by a caller inside the process that is already `user` (a controller, the
+/// apiserver's own start-up work): every layer after authentication, exactly as for a
+/// request from the network (kube-apiserver's loopback client, without the TCP).
+pub async fn handle_as<B>(state: Arc<State>, user: UserInfo, req: Request<B>) -> Resp
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    match after_authentication(&state, user, parts, body).await {
+        Ok(r) => r,
+        Err(e) => respond::status(&e),
+    }
+}
+
 async fn run<B>(
     state: &State,
     peer: Option<&PeerCertificates>,
@@ -47,11 +62,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
-    let query = parts.uri.query().unwrap_or("");
 
-    // 1. Request info: classify once; authorization and routing read the same value.
-    let info = request_info::parse(parts.method.as_str(), parts.uri.path(), query)
-        .map_err(|e| StatusError::bad_request(e.to_string()))?;
+    // 1. Request info comes first upstream; it is a pure function of the request line, so it
+    //    runs in `after_authentication`, where in-process requests enter too.
 
     // 2. Authentication: x509, then bearer tokens, then anonymous. A refused credential is a
     //    401 and never becomes anonymous. It precedes everything that needs to know who asks.
@@ -68,6 +81,23 @@ where
         return Err(StatusError::unauthorized());
     };
     warnings.extend(warning.map(str::to_string));
+    after_authentication(state, user, parts, body).await
+}
+
+/// Everything after authentication, for network and in-process requests alike.
+async fn after_authentication<B>(
+    state: &State,
+    user: UserInfo,
+    parts: http::request::Parts,
+    body: B,
+) -> Result<Resp, StatusError>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let query = parts.uri.query().unwrap_or("");
+    let info = request_info::parse(parts.method.as_str(), parts.uri.path(), query)
+        .map_err(|e| StatusError::bad_request(e.to_string()))?;
 
     // 3. Audit: arrives with its issue; it sits here so it records every authenticated request.
 

@@ -11,6 +11,7 @@ mod admission;
 mod authorization;
 mod body;
 pub mod chain;
+pub mod client;
 pub mod conn;
 mod discovery;
 mod dupkeys;
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+pub use client::InProcess;
 pub use discovery::Discovery;
 pub use nonresource::version_info;
 

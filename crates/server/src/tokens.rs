@@ -120,15 +120,18 @@ impl ObjectCache {
 
     /// Loads every object (before the server answers its first request); returns the
     /// informers, which [`ObjectCache::run`] keeps following.
-    pub fn sync(&self) -> Result<Vec<registry::Informer>, StatusError> {
-        CACHED
-            .into_iter()
-            .map(|(kind, def)| {
-                let mut informer = registry::Informer::new(def, "");
-                informer.list(&self.registry, &mut |c| self.change(kind, c))?;
-                Ok(informer)
-            })
-            .collect()
+    /// `client` is the apiserver's own (kube-apiserver's loopback identity).
+    pub async fn sync(
+        &self,
+        client: &dyn registry::Client,
+    ) -> Result<Vec<registry::Informer>, StatusError> {
+        let mut informers = Vec::new();
+        for (kind, def) in CACHED {
+            let mut informer = registry::Informer::new(def, "");
+            informer.list(client, &mut |c| self.change(kind, c)).await?;
+            informers.push(informer);
+        }
+        Ok(informers)
     }
 
     fn change(&self, kind: &'static str, c: registry::Change<'_>) {
@@ -140,10 +143,14 @@ impl ObjectCache {
 
     /// Follows each resource from the revision `sync` read; a deletion, including one found
     /// by a re-list, voids the verified-token cache.
-    pub async fn run(self: Arc<Self>, informers: Vec<registry::Informer>) {
+    pub async fn run(
+        self: Arc<Self>,
+        client: Arc<dyn registry::Client>,
+        informers: Vec<registry::Informer>,
+    ) {
         for (informer, (kind, _)) in informers.into_iter().zip(CACHED) {
             let this = self.clone();
-            tokio::spawn(informer.run(self.registry.clone(), move |c| this.change(kind, c)));
+            tokio::spawn(informer.run(client.clone(), move |c| this.change(kind, c)));
         }
     }
 

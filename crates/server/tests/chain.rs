@@ -18,40 +18,73 @@ const ALICE: &str = "Bearer alice-token";
 const AS_ALICE: &[(&str, &[u8])] = &[("authorization", ALICE.as_bytes())];
 
 /// A server state over memory storage with the default RBAC policy, a static token file
-/// (`admin` in system:masters, `alice` with view in `team`), and anonymous requests allowed.
-fn state(anonymous: bool) -> Arc<server::State> {
+/// (`admin` in system:masters, `alice` with view in `team`), and anonymous requests allowed;
+/// `tweak` adjusts it before it is shared.
+async fn state_with(anonymous: bool, tweak: impl FnOnce(&mut server::State)) -> Arc<server::State> {
     let storage: Arc<dyn storage::Storage> = Arc::new(storage::MemoryStorage::new());
     let registry = Arc::new(registry::Registry::new(
         storage,
         Arc::new(jiff::Timestamp::now),
     ));
     registry.ensure_namespaces(&["default", "team"]).unwrap();
-    controllers::ensure_bootstrap_policy(&registry).unwrap();
-    controllers::aggregate_all(&registry).unwrap();
-    let binding = serde_json::json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "alice-view"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]});
-    registry
-        .create(
-            &registry::kinds::ROLE_BINDINGS,
-            "team",
-            binding,
-            &registry::WriteOptions::default(),
-        )
-        .unwrap();
     let index = Arc::new(authz::rbac::Index::new());
-    controllers::rbac::sync(&registry, &index).unwrap();
     let tokens = authn::TokenFile::parse(
         "tokens.csv",
         "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2\n",
     )
     .unwrap();
-    let state = server::State::new(registry, "127.0.0.1:6443".into(), anonymous, Some(index))
-        .with_token_authenticator(Box::new(tokens));
+    let mut state = server::State::new(
+        registry,
+        "127.0.0.1:6443".into(),
+        anonymous,
+        Some(index.clone()),
+    )
+    .with_token_authenticator(Box::new(tokens));
+    tweak(&mut state);
+    let state = Arc::new(state);
+    let apiserver: Arc<dyn registry::Client> = Arc::new(server::InProcess::new(
+        state.clone(),
+        api_types::UserInfo::authenticated("system:apiserver", &["system:masters"]),
+        "kube-apiserver",
+    ));
+    controllers::post_start(apiserver.clone(), Some(index.clone()))
+        .await
+        .unwrap();
+    let binding = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "alice-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]});
+    apiserver
+        .create(&registry::kinds::ROLE_BINDINGS, "team", binding)
+        .await
+        .unwrap();
+    // The binding reaches the index through its informer's watch.
+    let alice_reads = authz::Attributes {
+        user: api_types::UserInfo::authenticated("alice", &[]),
+        verb: "get".into(),
+        resource_request: true,
+        namespace: "team".into(),
+        resource: "configmaps".into(),
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !matches!(
+        state.authorizer.authorize(&alice_reads),
+        authz::Decision::Allow(_)
+    ) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's binding never reached the index"
+        );
+        tokio::task::yield_now().await;
+    }
     state.set_ready();
-    Arc::new(state)
+    state
+}
+
+async fn state(anonymous: bool) -> Arc<server::State> {
+    state_with(anonymous, |_| {}).await
 }
 
 /// One case: the request, and what must come back.
@@ -206,7 +239,7 @@ static CASES: &[Case] = &[
 
 #[tokio::test]
 async fn the_chain_answers_as_upstream() {
-    let state = state(true);
+    let state = state(true).await;
     for c in CASES {
         check(&state, c).await;
     }
@@ -214,7 +247,7 @@ async fn the_chain_answers_as_upstream() {
 
 #[tokio::test]
 async fn without_anonymous_auth_no_credential_is_401() {
-    let state = state(false);
+    let state = state(false).await;
     check(
         &state,
         &get(
@@ -236,7 +269,7 @@ async fn without_anonymous_auth_no_credential_is_401() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
-    let state = state(true);
+    let state = state(true).await;
     let big = vec![b' '; server::chain::MAX_BODY_BYTES + 1];
     let req = http::Request::builder()
         .method("POST")
@@ -272,8 +305,10 @@ impl http_body::Body for Stalled {
 
 #[tokio::test]
 async fn a_body_that_never_arrives_is_504_at_the_request_timeout() {
-    let mut state = Arc::into_inner(state(true)).unwrap();
-    state.request_timeout = std::time::Duration::from_millis(200);
+    let state = state_with(true, |s| {
+        s.request_timeout = std::time::Duration::from_millis(200);
+    })
+    .await;
     let req = http::Request::builder()
         .method("POST")
         .uri("/api/v1/namespaces/team/configmaps")
@@ -283,7 +318,7 @@ async fn a_body_that_never_arrives_is_504_at_the_request_timeout() {
         .unwrap();
     let resp = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        server::chain::handle(Arc::new(state), None, req),
+        server::chain::handle(state, None, req),
     )
     .await
     .expect("the chain waited for the body with no end");

@@ -98,6 +98,17 @@ pub(crate) fn admission(
         let (owner, errors) = index.rules_for(&user, &namespace);
         let granted = match is_role {
             true => {
+                // `clusterrole/policybased/storage.go`: `escalate` first (the aggregation
+                // controller holds it), then the rules, then the aggregation rule's own check.
+                if allowed("escalate", resource, RBAC, &url_name) {
+                    return Ok(());
+                }
+                let missing = escalation::uncovered(&owner, &rules_of(new));
+                if !missing.is_empty() {
+                    return Err(forbid(escalation::escalation_message(
+                        &user, &missing, &errors,
+                    )));
+                }
                 if is_cluster_role && (has_aggregation(Some(new)) || has_aggregation(old)) {
                     let full = [
                         PolicyRule {
@@ -118,10 +129,7 @@ pub(crate) fn admission(
                         ));
                     }
                 }
-                if allowed("escalate", resource, RBAC, &url_name) {
-                    return Ok(());
-                }
-                rules_of(new)
+                return Ok(());
             }
             false => {
                 let role_ref = new.get("roleRef").cloned().unwrap_or(Value::Null);

@@ -1,0 +1,25 @@
+//! kube-apiserver's post-start hooks that concern access, run before the first request:
+//! `rbac/bootstrap-roles` (the default policy created and reconciled), the aggregated roles
+//! completed once, and the RBAC index loaded, then kept current by its informers. All of it
+//! goes through `apiserver`, the server's own in-process client (`system:apiserver` in
+//! `system:masters`, authorized before the index it fills is consulted).
+
+use crate::{aggregation, bootstrap, rbac};
+use api_types::StatusError;
+use registry::Client;
+use std::sync::Arc;
+
+/// Runs the hooks; with `index` (RBAC authorization), loads it and spawns its informers.
+pub async fn post_start(
+    apiserver: Arc<dyn Client>,
+    index: Option<Arc<authz::rbac::Index>>,
+) -> Result<(), StatusError> {
+    bootstrap::ensure_bootstrap_policy(apiserver.as_ref()).await?;
+    // The aggregation controller keeps them so afterwards, as its own identity.
+    aggregation::aggregate_all(apiserver.as_ref(), apiserver.as_ref()).await?;
+    if let Some(index) = index {
+        let informers = rbac::sync(apiserver.as_ref(), &index).await?;
+        tokio::spawn(rbac::run_rbac_informer(apiserver, index, informers));
+    }
+    Ok(())
+}
