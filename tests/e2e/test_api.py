@@ -254,6 +254,16 @@ def test_create_in_missing_or_terminating_namespace(server):
     status, _, err = server.request("POST", "/api/v1/namespaces/closing/configmaps", cm("late"))
     assert status == 403
     assert err["message"] == 'configmaps "late" is forbidden: unable to create new content in namespace closing because it is being terminated'
+    # lifecycle/admission.go's cause, and admission.NewForbidden's name before generation.
+    assert err["details"]["causes"] == [{"reason": "NamespaceTerminating", "message": "namespace closing is being terminated", "field": "metadata.namespace"}]
+    status, _, err = server.request("POST", "/api/v1/namespaces/closing/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}})
+    assert status == 403 and err["details"]["name"] == "gen-"
+    # An apply that would create meets the same check; one that updates does not.
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    status, _, err = server.request("PATCH", "/api/v1/namespaces/closing/configmaps/applied?fieldManager=t", b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied"}}', apply)
+    assert status == 403 and "because it is being terminated" in err["message"]
+    status, _, obj = server.request("PATCH", "/api/v1/namespaces/closing/configmaps/held?fieldManager=t", b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held"},"data":{"k":"v"}}', apply)
+    assert status == 200 and obj["data"] == {"k": "v"}
     assert server.request("GET", "/api/v1/namespaces/closing")[2]["status"]["phase"] == "Terminating"
 
 

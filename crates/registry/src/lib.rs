@@ -9,7 +9,6 @@
 // Every public item says what it is: these crates are read as libraries by the others.
 #![warn(missing_docs)]
 
-pub mod admission;
 mod apply;
 pub mod client;
 pub mod informer;

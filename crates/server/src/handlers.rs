@@ -70,6 +70,7 @@ impl Query {
             dry_run: self.dry_run()?,
             field_validation: FieldValidation::parse(self.get("fieldValidation"))?,
             admission: None,
+            create_admission: None,
             field_manager: self.get("fieldManager").to_string(),
             before_admission: None,
             duplicate_fields: Vec::new(),
@@ -124,6 +125,7 @@ impl Req<'_> {
             opts.field_manager = manager_from_user_agent(self.header("user-agent").unwrap_or(""));
         }
         opts.admission = admission::validation(state, &self.admission(operation));
+        opts.create_admission = admission::on_create(state, &self.admission(operation));
         Ok(opts)
     }
 
@@ -429,6 +431,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
         }
         "delete" => {
             let opts = delete_options(&r)?;
+            admission::delete(&r.admission(admission::Operation::Delete))?;
             let d = reg.delete(def, r.ns(), &r.info.name, &opts)?;
             if d.finished && !def.strategy.return_deleted_object() {
                 let uid = d
@@ -448,6 +451,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
         }
         "deletecollection" => {
             let opts = delete_options(&r)?;
+            admission::delete(&r.admission(admission::Operation::Delete))?;
             let ns = def.namespaced.then_some(r.info.namespace.as_str());
             let items =
                 state

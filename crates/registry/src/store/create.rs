@@ -191,10 +191,9 @@ impl Registry {
     ) -> Result<Written, StatusError> {
         let warnings = Vec::new();
         Self::check_namespace(def, ns, &mut body)?;
-        // NamespaceLifecycle is mutating-phase admission upstream: it answers before validation.
-        if def.namespaced {
-            let ns_obj = self.get_namespace(ns)?;
-            admission::namespace_allows_create(def, meta_str(&body, "name"), ns, ns_obj.as_ref())?;
+        // Mutating-phase admission upstream (NamespaceLifecycle): it answers before validation.
+        if let Some(admit) = &opts.create_admission {
+            admit(&body, None)?;
         }
         let now = format_rfc3339(self.now());
         let m = meta_mut(&mut body);

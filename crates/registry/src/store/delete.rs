@@ -11,7 +11,6 @@ impl Registry {
         name: &str,
         opts: &DeleteOptions,
     ) -> Result<Deleted, StatusError> {
-        admission::namespace_allows_delete(def, name)?;
         let key = Self::key(def, ns, name);
         for _ in 0..MAX_RETRIES {
             let cur = self.get_kv(def, ns, name)?;

@@ -11,7 +11,6 @@ pub(crate) use crate::meta::{labels_of, meta, meta_mut, meta_str};
 pub use read::parse_resource_version;
 pub(crate) use update::apply_patch;
 
-use crate::admission;
 use crate::managedfields;
 use crate::paging;
 use crate::resource::ResourceDef;
@@ -83,6 +82,10 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// Validating admission, run on the final object.
     pub admission: Option<Admission>,
+    /// Admission of a create, run where upstream's mutating admission meets a create inside
+    /// the store (a POST, or an apply that creates): on the object as sent, before defaults
+    /// and validation, with no current object (NamespaceLifecycle).
+    pub create_admission: Option<Admission>,
     /// Who writes, for `managedFields` (`fieldManager`, else the user agent's product).
     pub field_manager: String,
     /// The object as the client sent it, when mutating admission has changed the body since:
@@ -109,6 +112,7 @@ impl std::fmt::Debug for WriteOptions {
             .field("dry_run", &self.dry_run)
             .field("field_validation", &self.field_validation)
             .field("admission", &self.admission.is_some())
+            .field("create_admission", &self.create_admission.is_some())
             .field("field_manager", &self.field_manager)
             .field("before_admission", &self.before_admission.is_some())
             .finish()

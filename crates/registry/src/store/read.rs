@@ -3,18 +3,6 @@
 use super::*;
 
 impl Registry {
-    pub(crate) fn get_namespace(&self, ns: &str) -> Result<Option<Value>, StatusError> {
-        let def = &crate::kinds::NAMESPACES;
-        match self
-            .storage
-            .get(&Self::key(def, "", ns))
-            .map_err(|e| status_from_storage(def, ns, e))?
-        {
-            Some(kv) => Ok(Some(Self::decode(def, &kv)?)),
-            None => Ok(None),
-        }
-    }
-
     pub(super) fn get_kv(
         &self,
         def: &ResourceDef,

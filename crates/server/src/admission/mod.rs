@@ -6,14 +6,16 @@
 //!
 //! The plug-ins, in the order they run (upstream's `AllOrderedPlugins`):
 //!
-//! 1. NamespaceLifecycle — no new objects in a namespace that is terminating, and the system
-//!    namespaces are not deleted. It lives in the registry (`registry::admission`), so every
-//!    writer meets it, the in-process controllers too; listed here for its place in the order.
+//! 1. [`NamespaceLifecycle`] — first, so nothing else works on an object that cannot be
+//!    created: no new objects in a namespace that is missing or terminating (checked inside
+//!    the store where a write turns out to create, an apply too), and the system namespaces
+//!    are not deleted. Every writer meets it: the controllers write through the chain.
 //! 2. [`ServiceAccount`] — before validation, so a pod is checked with its account, token
 //!    volume and mounts in place.
 //! 3. [`RbacEscalation`] — last, on the final object: a role grants only what its writer
 //!    holds, a binding binds only a role its writer holds (or `escalate` / `bind`).
 
+mod namespace_lifecycle;
 mod rbac_escalation;
 mod service_account;
 
@@ -30,6 +32,7 @@ use std::sync::Arc;
 pub(crate) enum Operation {
     Create,
     Update,
+    Delete,
 }
 
 /// What a plug-in is told about a request (`admission.Attributes`).
@@ -61,6 +64,17 @@ pub(crate) trait Plugin: Sync {
         Box::pin(std::future::ready(Ok(obj)))
     }
 
+    /// Mutating-phase admission that must know whether the write creates (the registry
+    /// finds out: an apply may create): the check it runs on a create, before validation.
+    fn on_create(&self, _state: &State, _a: &Attributes<'_>) -> Option<registry::Admission> {
+        None
+    }
+
+    /// Admission of a delete (nothing to mutate; the object is not needed by any plug-in).
+    fn delete(&self, _a: &Attributes<'_>) -> Result<(), StatusError> {
+        Ok(())
+    }
+
     /// Validating admission: the check the registry runs on the final object, if any.
     fn validate(&self, _state: &State, _a: &Attributes<'_>) -> Option<registry::Admission> {
         None
@@ -68,7 +82,7 @@ pub(crate) trait Plugin: Sync {
 }
 
 /// The plug-ins in order (see the module's list).
-static PLUGINS: &[&dyn Plugin] = &[&ServiceAccount, &RbacEscalation];
+static PLUGINS: &[&dyn Plugin] = &[&NamespaceLifecycle, &ServiceAccount, &RbacEscalation];
 
 /// Whether any mutating plug-in handles the request (the handler then keeps the object as
 /// the client sent it, for field ownership).
@@ -88,19 +102,69 @@ pub(crate) async fn admit(
     Ok(obj)
 }
 
-/// The validating plug-ins that handle the request, as one check for the registry.
-pub(crate) fn validation(state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
-    let checks: Vec<registry::Admission> = PLUGINS
+/// Every plug-in's admission of a delete, in order.
+pub(crate) fn delete(a: &Attributes<'_>) -> Result<(), StatusError> {
+    PLUGINS
         .iter()
         .filter(|p| p.handles(a))
-        .filter_map(|p| p.validate(state, a))
-        .collect();
+        .try_for_each(|p| p.delete(a))
+}
+
+/// The create-time checks of the plug-ins that handle a create like this write, as one check
+/// for the registry to run if the write creates.
+pub(crate) fn on_create(state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
+    let create = Attributes {
+        operation: Operation::Create,
+        ..*a
+    };
+    combined(
+        PLUGINS
+            .iter()
+            .filter(|p| p.handles(&create))
+            .filter_map(|p| p.on_create(state, &create))
+            .collect(),
+    )
+}
+
+/// The validating plug-ins that handle the request, as one check for the registry.
+pub(crate) fn validation(state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
+    combined(
+        PLUGINS
+            .iter()
+            .filter(|p| p.handles(a))
+            .filter_map(|p| p.validate(state, a))
+            .collect(),
+    )
+}
+
+fn combined(checks: Vec<registry::Admission>) -> Option<registry::Admission> {
     match checks.len() {
         0 => None,
         1 => checks.into_iter().next(),
         _ => Some(Arc::new(move |new: &Value, old: Option<&Value>| {
             checks.iter().try_for_each(|c| c(new, old))
         })),
+    }
+}
+
+/// NamespaceLifecycle: creates of namespaced objects, deletes of namespaces.
+struct NamespaceLifecycle;
+
+impl Plugin for NamespaceLifecycle {
+    fn handles(&self, a: &Attributes<'_>) -> bool {
+        match a.operation {
+            Operation::Create => a.def.namespaced,
+            Operation::Update => false,
+            Operation::Delete => a.def.is(&kinds::NAMESPACES),
+        }
+    }
+
+    fn on_create(&self, state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
+        Some(namespace_lifecycle::create(state, a.def, a.namespace))
+    }
+
+    fn delete(&self, a: &Attributes<'_>) -> Result<(), StatusError> {
+        namespace_lifecycle::delete(a.def, a.name)
     }
 }
 

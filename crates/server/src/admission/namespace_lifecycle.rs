@@ -1,0 +1,75 @@
+//! NamespaceLifecycle (`staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`):
+//! the system namespaces are never deleted; nothing new is created in a namespace that does
+//! not exist or is terminating. Upstream reads an informer's cache and falls back to a live
+//! read; the registry is the live read here, so no create waits for a cache to warm.
+
+use crate::State;
+use api_types::{Cause, GroupResource, StatusError};
+use registry::{kinds, Admission};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Namespaces that can never be deleted (`--immortal-namespaces`' defaults).
+pub(crate) const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+/// A delete of an immortal namespace is refused.
+pub(crate) fn delete(def: &registry::ResourceDef, name: &str) -> Result<(), StatusError> {
+    if def.is(&kinds::NAMESPACES) && IMMORTAL_NAMESPACES.contains(&name) {
+        return Err(StatusError::forbidden(
+            &def.group_resource(),
+            name,
+            "this namespace may not be deleted",
+        ));
+    }
+    Ok(())
+}
+
+/// The check of a create of `def` in `namespace`.
+pub(crate) fn create(
+    state: &State,
+    def: &'static registry::ResourceDef,
+    namespace: &str,
+) -> Admission {
+    let (registry, namespace) = (state.registry.clone(), namespace.to_string());
+    Arc::new(move |obj: &Value, _: Option<&Value>| {
+        let ns = match registry.get(&kinds::NAMESPACES, "", &namespace) {
+            Ok(ns) => ns,
+            Err(e) if e.code == 404 => {
+                return Err(StatusError::not_found(
+                    &GroupResource::new("", "namespaces"),
+                    &namespace,
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        if ns.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating") {
+            return Ok(());
+        }
+        let why = format!(
+            "unable to create new content in namespace {namespace} because it is being terminated"
+        );
+        let mut err = StatusError::forbidden(&def.group_resource(), &object_name(obj), &why);
+        if let Some(d) = err.details.as_mut() {
+            d.causes.push(Cause {
+                reason: "NamespaceTerminating".into(),
+                message: format!("namespace {namespace} is being terminated"),
+                field: "metadata.namespace".into(),
+            });
+        }
+        Err(err)
+    })
+}
+
+/// `admission.NewForbidden`'s name: the object's, else its generateName, else "Unknown" (a
+/// create's name is not generated yet when admission runs).
+fn object_name(obj: &Value) -> String {
+    let meta = |k: &str| {
+        obj.pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    meta("name")
+        .or_else(|| meta("generateName"))
+        .unwrap_or("Unknown")
+        .to_string()
+}
