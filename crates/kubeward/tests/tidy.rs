@@ -192,6 +192,7 @@ fn generic_code_names_kinds_by_constants() {
                 let code = line.split("//").next().unwrap_or("");
                 if code.contains(".resource == \"")
                     || code.contains(".resource != \"")
+                    || (code.contains("match ") && code.contains(".resource {"))
                     || code.contains("served(\"")
                 {
                     found.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));

@@ -139,6 +139,163 @@ fn access_status(state: &State, a: &Attributes) -> Value {
     st
 }
 
+/// One review kind's answer: its `status`, from the spec (`url_namespace` is the path's).
+type Answer = fn(&State, &ResourceDef, &UserInfo, &str, &Value) -> Result<Value, StatusError>;
+
+/// The review kinds and their answers, by typed constant.
+static REVIEWS: &[(&ResourceDef, Answer)] = &[
+    (
+        &kinds::SELF_SUBJECT_ACCESS_REVIEWS,
+        self_subject_access_review,
+    ),
+    (&kinds::SUBJECT_ACCESS_REVIEWS, subject_access_review),
+    (&kinds::LOCAL_SUBJECT_ACCESS_REVIEWS, subject_access_review),
+    (
+        &kinds::SELF_SUBJECT_RULES_REVIEWS,
+        self_subject_rules_review,
+    ),
+    (&kinds::SELF_SUBJECT_REVIEWS, self_subject_review),
+    (&kinds::TOKEN_REVIEWS, token_review),
+];
+
+fn self_subject_access_review(
+    state: &State,
+    def: &ResourceDef,
+    user: &UserInfo,
+    _url_namespace: &str,
+    spec: &Value,
+) -> Result<Value, StatusError> {
+    Ok(access_status(
+        state,
+        &spec_attributes(def, user.clone(), spec)?,
+    ))
+}
+
+/// SubjectAccessReview, and LocalSubjectAccessReview (resource attributes only, in the
+/// path's namespace).
+fn subject_access_review(
+    state: &State,
+    def: &ResourceDef,
+    _user: &UserInfo,
+    url_namespace: &str,
+    spec: &Value,
+) -> Result<Value, StatusError> {
+    let reviewed = user_from_spec(spec);
+    if reviewed.name.is_empty() && reviewed.groups.is_empty() {
+        return Err(invalid(
+            def,
+            "spec.user",
+            "",
+            "at least one of user or group must be specified",
+        ));
+    }
+    let a = spec_attributes(def, reviewed, spec)?;
+    if def.is(&kinds::LOCAL_SUBJECT_ACCESS_REVIEWS) {
+        if !a.resource_request {
+            return Err(invalid(
+                def,
+                "spec.nonResourceAttributes",
+                "",
+                "disallowed on this kind of request",
+            ));
+        }
+        if a.namespace != url_namespace {
+            return Err(StatusError::bad_request(format!(
+                "spec.resourceAttributes.namespace must match namespace: {url_namespace}"
+            )));
+        }
+    }
+    Ok(access_status(state, &a))
+}
+
+fn self_subject_rules_review(
+    state: &State,
+    _def: &ResourceDef,
+    user: &UserInfo,
+    _url_namespace: &str,
+    spec: &Value,
+) -> Result<Value, StatusError> {
+    let ns = s(spec, "namespace");
+    if ns.is_empty() {
+        return Err(StatusError::bad_request("no namespace on request"));
+    }
+    let (rules, errors) = state.rbac.rules_for(user, &ns);
+    let mut resource_rules = Vec::new();
+    let mut non_resource_rules = Vec::new();
+    for r in rules {
+        if !r.resources.is_empty() {
+            let mut rr =
+                json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
+            if !r.resource_names.is_empty() {
+                rr["resourceNames"] = json!(r.resource_names);
+            }
+            resource_rules.push(rr);
+        }
+        if !r.non_resource_urls.is_empty() {
+            non_resource_rules
+                .push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
+        }
+    }
+    let mut st = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": !errors.is_empty()});
+    if !errors.is_empty() {
+        st["evaluationError"] = errors.join(", ").into();
+    }
+    Ok(st)
+}
+
+fn self_subject_review(
+    _state: &State,
+    _def: &ResourceDef,
+    user: &UserInfo,
+    _url_namespace: &str,
+    _spec: &Value,
+) -> Result<Value, StatusError> {
+    Ok(json!({"userInfo": user_info(user)}))
+}
+
+fn token_review(
+    state: &State,
+    _def: &ResourceDef,
+    _user: &UserInfo,
+    url_namespace: &str,
+    spec: &Value,
+) -> Result<Value, StatusError> {
+    if !url_namespace.is_empty() {
+        return Err(StatusError::bad_request(format!(
+            "namespace is not allowed on this type: {url_namespace}"
+        )));
+    }
+    let token = s(spec, "token");
+    if token.is_empty() {
+        return Err(StatusError::bad_request(
+            "token is required for TokenReview in authentication",
+        ));
+    }
+    // The audiences asked for, else the API's; the answer names those it matched.
+    let asked: Vec<String> = spec
+        .get("audiences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .filter(|a: &Vec<String>| !a.is_empty())
+        .or_else(|| state.issuer.as_ref().map(|i| i.api_audiences.clone()))
+        .unwrap_or_default();
+    Ok(match state.authenticate_token_for(&token, &asked) {
+        Ok(u) => {
+            let mut st = json!({"authenticated": true, "user": user_info(&u)});
+            if !asked.is_empty() {
+                st["audiences"] = json!(asked);
+            }
+            st
+        }
+        Err(e) => json!({"user": {}, "error": e.to_string()}),
+    })
+}
+
 /// Answers a create on a review resource. `body` has passed the registry's shape checks.
 pub(crate) fn answer(
     state: &State,
@@ -148,109 +305,13 @@ pub(crate) fn answer(
     mut body: Value,
 ) -> Result<Value, StatusError> {
     let spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
-    let status = match def.resource {
-        "selfsubjectaccessreviews" => {
-            access_status(state, &spec_attributes(def, user.clone(), &spec)?)
-        }
-        "subjectaccessreviews" | "localsubjectaccessreviews" => {
-            let reviewed = user_from_spec(&spec);
-            if reviewed.name.is_empty() && reviewed.groups.is_empty() {
-                return Err(invalid(
-                    def,
-                    "spec.user",
-                    "",
-                    "at least one of user or group must be specified",
-                ));
-            }
-            let a = spec_attributes(def, reviewed, &spec)?;
-            if def.is(&kinds::LOCAL_SUBJECT_ACCESS_REVIEWS) {
-                if !a.resource_request {
-                    return Err(invalid(
-                        def,
-                        "spec.nonResourceAttributes",
-                        "",
-                        "disallowed on this kind of request",
-                    ));
-                }
-                if a.namespace != url_namespace {
-                    return Err(StatusError::bad_request(format!(
-                        "spec.resourceAttributes.namespace must match namespace: {url_namespace}"
-                    )));
-                }
-            }
-            access_status(state, &a)
-        }
-        "selfsubjectrulesreviews" => {
-            let ns = s(&spec, "namespace");
-            if ns.is_empty() {
-                return Err(StatusError::bad_request("no namespace on request"));
-            }
-            let (rules, errors) = state.rbac.rules_for(user, &ns);
-            let mut resource_rules = Vec::new();
-            let mut non_resource_rules = Vec::new();
-            for r in rules {
-                if !r.resources.is_empty() {
-                    let mut rr = json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
-                    if !r.resource_names.is_empty() {
-                        rr["resourceNames"] = json!(r.resource_names);
-                    }
-                    resource_rules.push(rr);
-                }
-                if !r.non_resource_urls.is_empty() {
-                    non_resource_rules
-                        .push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
-                }
-            }
-            let mut st = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": !errors.is_empty()});
-            if !errors.is_empty() {
-                st["evaluationError"] = errors.join(", ").into();
-            }
-            st
-        }
-        "selfsubjectreviews" => json!({"userInfo": user_info(user)}),
-        "tokenreviews" => {
-            if !url_namespace.is_empty() {
-                return Err(StatusError::bad_request(format!(
-                    "namespace is not allowed on this type: {url_namespace}"
-                )));
-            }
-            let token = s(&spec, "token");
-            if token.is_empty() {
-                return Err(StatusError::bad_request(
-                    "token is required for TokenReview in authentication",
-                ));
-            }
-            // The audiences asked for, else the API's; the answer names those it matched.
-            let asked: Vec<String> = spec
-                .get("audiences")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .filter(|a: &Vec<String>| !a.is_empty())
-                .or_else(|| state.issuer.as_ref().map(|i| i.api_audiences.clone()))
-                .unwrap_or_default();
-            match state.authenticate_token_for(&token, &asked) {
-                Ok(u) => {
-                    let mut st = json!({"authenticated": true, "user": user_info(&u)});
-                    if !asked.is_empty() {
-                        st["audiences"] = json!(asked);
-                    }
-                    st
-                }
-                Err(e) => json!({"user": {}, "error": e.to_string()}),
-            }
-        }
-        _ => {
-            return Err(StatusError::method_not_supported(
-                &def.group_resource(),
-                "create",
-            ))
-        }
+    let Some((_, answer)) = REVIEWS.iter().find(|(k, _)| def.is(k)) else {
+        return Err(StatusError::method_not_supported(
+            &def.group_resource(),
+            "create",
+        ));
     };
+    let status = answer(state, def, user, url_namespace, &spec)?;
     if def.is(&kinds::SELF_SUBJECT_REVIEWS) {
         // A self review reports its own creation time (`selfsubjectreview/rest.go`).
         body["metadata"] =
