@@ -101,6 +101,15 @@ fn layering_rules_hold() {
         ),
         ("authn", vec!["tokio", "storage", "registry"]),
         ("authz", vec!["tokio", "storage", "registry"]),
+        // The libraries below the registry are sans-IO and know no Kubernetes object store.
+        (
+            "strategicpatch",
+            vec!["tokio", "storage", "registry", "api-types", "k8s-openapi"],
+        ),
+        (
+            "managedfields",
+            vec!["tokio", "storage", "registry", "api-types", "k8s-openapi"],
+        ),
     ]);
     let mut broken = Vec::new();
     for krate in crates() {

@@ -2,14 +2,15 @@
 //! apply (upstream's `applyPatcher` in `endpoints/handlers/patch.go` and the field manager
 //! chain of `managedfields/internal`: `lastAppliedManager`, `lastAppliedUpdater`, ...).
 
-use crate::managedfields::{self, Entry, ManagedFieldsError, Request};
 use crate::resource::ResourceDef;
-use crate::schema::Schema;
 use crate::store::{
     meta, meta_mut, meta_str, name_from_url, set_managed, status_from_storage, Registry, Track,
     WriteOptions, Written,
 };
+use api_types::Cause;
 use api_types::{format_rfc3339, StatusError, StatusReason};
+use managedfields::fieldpath::path_string;
+use managedfields::{self, Entry, ManagedFieldsError, Request};
 use serde_json::Value;
 
 /// The owner of an unowned object's fields at its first apply.
@@ -41,7 +42,7 @@ impl Registry {
         api_version: &'a str,
         now: &'a str,
     ) -> Option<Request<'a>> {
-        let schema = Schema::get();
+        let schema = crate::schema::get();
         let ty = schema.kind(def.group, def.versions[0], def.kind)?;
         Some(Request {
             schema,
@@ -170,14 +171,16 @@ impl Registry {
                             .filter(|(_, p)| !allowed.as_ref().is_some_and(|a| a.has(p)))
                             .collect();
                         if !rest.is_empty() {
-                            return Err(
-                                ManagedFieldsError::Conflicts(rest).into_status(def.kind, name)
-                            );
+                            return Err(status_of(
+                                ManagedFieldsError::Conflicts(rest),
+                                def.kind,
+                                name,
+                            ));
                         }
                         req.apply(&live, &config, owned, entries, true)
-                            .map_err(|e| e.into_status(def.kind, name))?
+                            .map_err(|e| status_of(e, def.kind, name))?
                     }
-                    Err(e) => return Err(e.into_status(def.kind, name)),
+                    Err(e) => return Err(status_of(e, def.kind, name)),
                 };
             // `lastAppliedUpdater`: keep client-side apply's annotation in step with what
             // kubectl applied on the server, so a later client-side apply diffs correctly.
@@ -241,4 +244,35 @@ fn last_applied(live: &Value) -> Option<Value> {
         .as_str()
         .filter(|s| !s.is_empty())?;
     serde_json::from_str(text).ok()
+}
+
+/// The error the API answers for a field-management failure (`internal.NewConflictError`, or a
+/// 422 for a value that does not fit the schema).
+fn status_of(e: ManagedFieldsError, kind: &str, name: &str) -> StatusError {
+    let message = e.to_string();
+    match e {
+        ManagedFieldsError::Typed(e) => StatusError::invalid(
+            "",
+            kind,
+            kind,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message: e.to_string(),
+                field: String::new(),
+            }],
+        )
+        .with_message(message),
+        ManagedFieldsError::Conflicts(conflicts) => {
+            let causes = conflicts
+                .iter()
+                .map(|(e, p)| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: format!("conflict with {}", e.describe()),
+                    field: path_string(p),
+                })
+                .collect();
+            StatusError::apply_conflict(message, causes)
+        }
+    }
 }

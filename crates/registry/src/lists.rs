@@ -4,16 +4,8 @@
 //! `x-kubernetes-patch-strategy`, `x-kubernetes-patch-merge-key`, `x-kubernetes-list-type` and
 //! `x-kubernetes-list-map-keys`, so kubectl sees what the server does.
 
-/// How strategic merge patch treats a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Patch {
-    /// Replaced whole (no patch strategy): RBAC rules and subjects, command, args, ...
-    Replace,
-    /// Elements merged by this key.
-    MergeByKey(&'static str),
-    /// A list of scalars unioned (`finalizers`).
-    MergePrimitive,
-}
+/// How strategic merge patch treats a list (the `strategicpatch` crate's type).
+pub use strategicpatch::ListStrategy as Patch;
 
 /// How server-side apply owns a list (`+listType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

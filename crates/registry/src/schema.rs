@@ -4,8 +4,6 @@
 //! `tests/sourcegen.rs` from k8s-openapi's types and [`crate::lists`]), as upstream's
 //! `managedfields.TypeConverter` reads the OpenAPI models; descriptions are not kept.
 
-use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 /// The OpenAPI v2 definitions of every served kind (generated; see the module docs).
@@ -21,191 +19,13 @@ pub fn definition_name(group: &str, version: &str, kind: &str) -> String {
     format!("io.k8s.api.{g}.{version}.{kind}")
 }
 
-/// An index into [`Schema::types`].
-pub type TypeId = usize;
+pub use managedfields::schema::{ListKind, Schema, Type, TypeId};
 
-/// How the items of a list are told apart (`x-kubernetes-list-type`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListKind {
-    /// The list is one value.
-    Atomic,
-    /// Scalars, each its own item.
-    Set,
-    /// Objects keyed by these fields.
-    Map(Vec<String>),
-}
-
-/// One type of the schema.
-#[derive(Debug, Clone)]
-pub enum Type {
-    /// A string, number or boolean.
-    Scalar,
-    /// Anything (an object without declared fields): treated as one value.
-    Untyped,
-    /// An object with declared fields; `atomic` when `x-kubernetes-map-type: atomic`.
-    Struct {
-        /// The declared fields' types.
-        fields: HashMap<String, TypeId>,
-        /// `x-kubernetes-map-type: atomic`.
-        atomic: bool,
-    },
-    /// An object with free keys (`additionalProperties`).
-    Map {
-        /// The values' type.
-        elem: TypeId,
-        /// `x-kubernetes-map-type: atomic`.
-        atomic: bool,
-    },
-    /// A list.
-    List {
-        /// The items' type.
-        elem: TypeId,
-        /// How its items merge.
-        kind: ListKind,
-    },
-}
-
-/// Every type, with each served kind's root by (group, version, kind).
-#[derive(Debug)]
-pub struct Schema {
-    /// Every type, indexed by `TypeId`.
-    pub types: Vec<Type>,
-    kinds: HashMap<(String, String, String), TypeId>,
-}
-
-/// The part of an OpenAPI schema this module reads; everything else (descriptions above all)
-/// is skipped while parsing, never allocated.
-#[derive(Debug, Default, Deserialize)]
-struct Raw {
-    #[serde(rename = "$ref")]
-    reference: Option<String>,
-    #[serde(rename = "type")]
-    ty: Option<String>,
-    properties: Option<BTreeMap<String, Raw>>,
-    #[serde(rename = "additionalProperties")]
-    additional: Option<Box<Raw>>,
-    items: Option<Box<Raw>>,
-    #[serde(rename = "x-kubernetes-map-type")]
-    map_type: Option<String>,
-    #[serde(rename = "x-kubernetes-list-type")]
-    list_type: Option<String>,
-    #[serde(rename = "x-kubernetes-list-map-keys")]
-    list_map_keys: Option<Vec<String>>,
-    #[serde(rename = "x-kubernetes-group-version-kind")]
-    gvk: Option<Vec<Gvk>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Gvk {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    kind: String,
-}
-
-impl Schema {
-    /// The schema of the served kinds, parsed on first use.
-    pub fn get() -> &'static Schema {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        SCHEMA.get_or_init(|| {
-            let defs: BTreeMap<String, Raw> =
-                serde_json::from_str(DEFINITIONS).expect("generated definitions are JSON");
-            Schema::from_raw(&defs)
-        })
-    }
-
-    fn from_raw(defs: &BTreeMap<String, Raw>) -> Schema {
-        let mut s = Schema {
-            types: Vec::new(),
-            kinds: HashMap::new(),
-        };
-        // Named types first, so references resolve to fixed ids.
-        let names: HashMap<&str, TypeId> = defs
-            .keys()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        s.types = vec![Type::Untyped; names.len()];
-        for (i, def) in defs.values().enumerate() {
-            let t = s.convert_inline(def, &names);
-            s.types[i] = t;
-            for gvk in def.gvk.iter().flatten() {
-                s.kinds.insert(
-                    (gvk.group.clone(), gvk.version.clone(), gvk.kind.clone()),
-                    i,
-                );
-            }
-        }
-        s.types.shrink_to_fit();
-        s
-    }
-
-    fn add(&mut self, t: Type) -> TypeId {
-        self.types.push(t);
-        self.types.len() - 1
-    }
-
-    fn convert(&mut self, v: &Raw, names: &HashMap<&str, TypeId>) -> TypeId {
-        if let Some(id) = reference(v).and_then(|r| names.get(r)) {
-            return *id;
-        }
-        let t = self.convert_inline(v, names);
-        self.add(t)
-    }
-
-    fn convert_inline(&mut self, v: &Raw, names: &HashMap<&str, TypeId>) -> Type {
-        if let Some(id) = reference(v).and_then(|r| names.get(r)) {
-            return self.types.get(*id).cloned().unwrap_or(Type::Untyped);
-        }
-        let atomic = v.map_type.as_deref() == Some("atomic");
-        if let Some(props) = &v.properties {
-            let fields = props
-                .iter()
-                .map(|(k, p)| (k.clone(), self.convert(p, names)))
-                .collect();
-            return Type::Struct { fields, atomic };
-        }
-        if let Some(ap) = &v.additional {
-            let elem = self.convert(ap, names);
-            return Type::Map { elem, atomic };
-        }
-        match v.ty.as_deref() {
-            Some("array") => {
-                let elem = match &v.items {
-                    Some(items) => self.convert(items, names),
-                    None => self.add(Type::Untyped),
-                };
-                let kind = match v.list_type.as_deref() {
-                    Some("set") => ListKind::Set,
-                    Some("map") => ListKind::Map(v.list_map_keys.clone().unwrap_or_default()),
-                    _ => ListKind::Atomic,
-                };
-                Type::List { elem, kind }
-            }
-            Some("object") | None => Type::Untyped,
-            Some(_) => Type::Scalar,
-        }
-    }
-
-    /// The root type of a served kind at a version.
-    pub fn kind(&self, group: &str, version: &str, kind: &str) -> Option<TypeId> {
-        self.kinds
-            .get(&(group.to_string(), version.to_string(), kind.to_string()))
-            .copied()
-    }
-
-    /// The type with this id.
-    pub fn ty(&self, id: TypeId) -> &Type {
-        &self.types[id]
-    }
-}
-
-fn reference(v: &Raw) -> Option<&str> {
-    v.reference
-        .as_deref()
-        .and_then(|r| r.strip_prefix("#/definitions/"))
+/// The schema of the served kinds, parsed on first use.
+pub fn get() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| Schema::from_openapi(DEFINITIONS).expect("generated definitions are JSON"))
 }
 
 #[cfg(test)]
@@ -214,7 +34,7 @@ mod tests {
 
     #[test]
     fn every_served_kind_has_a_struct_schema() {
-        let s = Schema::get();
+        let s = get();
         for def in crate::resources() {
             for v in def.versions {
                 let id = s
@@ -227,7 +47,7 @@ mod tests {
 
     #[test]
     fn pod_lists_carry_their_keys() {
-        let s = Schema::get();
+        let s = get();
         let field = |id: TypeId, name: &str| match s.ty(id) {
             Type::Struct { fields, .. } => fields[name],
             other => panic!("{name}: not a struct: {other:?}"),

@@ -11,7 +11,6 @@ pub(crate) use crate::meta::{labels_of, meta, meta_mut, meta_str};
 pub use read::parse_resource_version;
 pub(crate) use update::apply_patch;
 
-use crate::managedfields;
 use crate::paging;
 use crate::resource::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -218,15 +217,12 @@ pub(crate) fn name_from_url(body: &mut Value, name: &str) -> Result<(), StatusEr
 }
 
 /// Stores ownership entries in the object (none: no `managedFields`).
-pub(crate) fn set_managed(obj: &mut Value, entries: &[crate::managedfields::Entry]) {
+pub(crate) fn set_managed(obj: &mut Value, entries: &[managedfields::Entry]) {
     let m = meta_mut(obj);
     if entries.is_empty() {
         m.remove("managedFields");
     } else {
-        m.insert(
-            "managedFields".into(),
-            crate::managedfields::encode(entries),
-        );
+        m.insert("managedFields".into(), managedfields::encode(entries));
     }
 }
 

@@ -386,7 +386,7 @@ pub(crate) fn apply_patch(
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            crate::smp::apply(&mut doc, patch, &kind)
+            strategicpatch::apply_with(&mut doc, patch, &|path| crate::lists::rule(&kind, path).0)
                 .map_err(|e| StatusError::bad_request(e.to_string()))?;
         }
     }

@@ -1,4 +1,4 @@
-//! Runs the strategic merge patch fuzz target's body (`registry::smp::fuzz`) on generated
+//! Runs the strategic merge patch fuzz target's body (`strategicpatch::fuzz`) on generated
 //! documents and patches, so its invariants hold in every test run, not only under cargo-fuzz.
 
 #![allow(
@@ -84,17 +84,17 @@ fn generated_patches_keep_the_invariants() {
                 .unwrap_or_default(),
         );
         let patch = value(&mut rng, 4, true);
-        registry::smp::fuzz(format!("{doc}\n{patch}").as_bytes());
+        strategicpatch::fuzz(format!("{doc}\n{patch}").as_bytes());
     }
 }
 
 #[test]
 fn the_target_ignores_what_is_not_two_json_texts() {
-    registry::smp::fuzz(b"\xff\xfe");
-    registry::smp::fuzz(b"{}");
-    registry::smp::fuzz(b"{\n[");
+    strategicpatch::fuzz(b"\xff\xfe");
+    strategicpatch::fuzz(b"{}");
+    strategicpatch::fuzz(b"{\n[");
     // And checks what is: this pair applies and stays applied.
-    registry::smp::fuzz(b"{\"a\":[1]}\n{\"a\":[2]}");
+    strategicpatch::fuzz(b"{\"a\":[1]}\n{\"a\":[2]}");
 }
 
 /// The fuzz target's seeds, among them what the fuzzer found (each fixed since):
@@ -106,12 +106,12 @@ fn the_target_ignores_what_is_not_two_json_texts() {
 ///   (a patch may set only fields its `$retainKeys` keeps, as upstream checks).
 #[test]
 fn seeds_and_what_the_fuzzer_found() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/seeds/strategic_merge_patch");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/strategic_merge_patch");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).expect("the seeds directory") {
         let path = entry.expect("an entry").path();
-        registry::smp::fuzz(&std::fs::read(&path).expect("a seed"));
+        strategicpatch::fuzz(&std::fs::read(&path).expect("a seed"));
         n += 1;
     }
     assert!(n >= 5, "{} holds {n} seeds", dir.display());

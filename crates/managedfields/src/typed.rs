@@ -2,7 +2,7 @@
 //! fields a value sets, the comparison of two values, the merge of an applied configuration
 //! into a live object, and the removal of a set of fields.
 
-use super::fieldpath::{Path, PathElement, Set};
+use crate::fieldpath::{Path, PathElement, Set};
 use crate::schema::{ListKind, Schema, Type, TypeId};
 use serde_json::{Map, Value};
 
@@ -41,7 +41,7 @@ pub struct Comparison {
 }
 
 fn dotted(path: &Path) -> String {
-    super::fieldpath::path_string(path)
+    crate::fieldpath::path_string(path)
         .trim_start_matches('.')
         .to_string()
 }

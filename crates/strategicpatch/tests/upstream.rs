@@ -10,9 +10,8 @@
     reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
 )]
 
-use registry::lists::Patch;
-use registry::smp::{apply_with, SmpError};
 use serde_json::{json, Value};
+use strategicpatch::{apply_with, ListStrategy as Patch, SmpError};
 
 fn merge_item_rules(path: &str) -> Patch {
     match path.rsplit('.').next().unwrap_or(path) {

@@ -9,12 +9,15 @@
 //! Architecture invariant: plain functions over JSON values and the schema; the registry calls
 //! them inside its write paths, and nothing here stores or knows who is asking.
 
+// Every public item says what it is: these crates are read as libraries by the others.
+#![warn(missing_docs)]
+
 pub mod fieldpath;
+pub mod schema;
 pub mod typed;
 
 use crate::schema::{Schema, TypeId};
-use api_types::{Cause, StatusError};
-use fieldpath::{path_string, Path, PathElement, Set};
+use fieldpath::{Path, PathElement, Set};
 use serde_json::{json, Map, Value};
 use typed::TypedError;
 
@@ -22,66 +25,39 @@ use typed::TypedError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManagedFieldsError {
     /// The object does not fit its schema (a keyed list item without its key, ...).
-    #[error(transparent)]
+    #[error("failed to create typed patch object: {0}")]
     Typed(#[from] TypedError),
-    /// The apply would change fields other managers own; (manager entry, path) pairs.
-    #[error("apply conflicts")]
+    /// The apply would change fields other managers own; (manager entry, path) pairs. Its
+    /// text is upstream's conflict message (`internal.NewConflictError`).
+    #[error("{}", conflict_message(.0))]
     Conflicts(Vec<(Entry, Path)>),
 }
 
-impl ManagedFieldsError {
-    /// The error the API answers with (`internal.NewConflictError`, or a 422 for a value that
-    /// does not fit the schema).
-    pub fn into_status(self, kind: &str, name: &str) -> StatusError {
-        match self {
-            ManagedFieldsError::Typed(e) => StatusError::invalid(
-                "",
-                kind,
-                kind,
-                name,
-                vec![Cause {
-                    reason: "FieldValueInvalid".into(),
-                    message: e.to_string(),
-                    field: String::new(),
-                }],
-            )
-            .with_message(format!("failed to create typed patch object: {e}")),
-            ManagedFieldsError::Conflicts(conflicts) => {
-                let causes = conflicts
-                    .iter()
-                    .map(|(e, p)| Cause {
-                        reason: "FieldManagerConflict".into(),
-                        message: format!("conflict with {}", e.describe()),
-                        field: path_string(p),
-                    })
-                    .collect();
-                let message = if let [(e, p)] = conflicts.as_slice() {
-                    format!(
-                        "Apply failed with 1 conflict: conflict with {}: {}",
-                        e.describe(),
-                        path_string(p)
-                    )
-                } else {
-                    let mut lines = Vec::new();
-                    let mut last: Option<String> = None;
-                    for (e, p) in &conflicts {
-                        let who = e.describe();
-                        if last.as_ref() != Some(&who) {
-                            lines.push(format!("conflicts with {who}:"));
-                            last = Some(who);
-                        }
-                        lines.push(format!("- {}", path_string(p)));
-                    }
-                    format!(
-                        "Apply failed with {} conflicts: {}",
-                        conflicts.len(),
-                        lines.join("\n")
-                    )
-                };
-                StatusError::apply_conflict(message, causes)
-            }
-        }
+/// `Apply failed with 1 conflict: conflict with "m": .data.k`, or the multi-line form with
+/// the paths grouped under each manager.
+fn conflict_message(conflicts: &[(Entry, Path)]) -> String {
+    if let [(e, p)] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            e.describe(),
+            fieldpath::path_string(p)
+        );
     }
+    let mut lines = Vec::new();
+    let mut last: Option<String> = None;
+    for (e, p) in conflicts {
+        let who = e.describe();
+        if last.as_ref() != Some(&who) {
+            lines.push(format!("conflicts with {who}:"));
+            last = Some(who);
+        }
+        lines.push(format!("- {}", fieldpath::path_string(p)));
+    }
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
 }
 
 /// `metav1.ManagedFieldsOperationType`.
@@ -121,7 +97,7 @@ impl Entry {
     }
 
     /// How a conflict names the manager: `"kubectl-client-side-apply" using v1`.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut s = format!("{:?}", self.manager);
         if !self.subresource.is_empty() {
             s = format!("{s} with subresource {:?}", self.subresource);
