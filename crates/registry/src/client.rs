@@ -8,7 +8,7 @@
 //! kube-controller-manager's `--use-service-account-credentials`).
 
 use crate::resource::ResourceDef;
-use crate::store::{DeleteOptions, ListOptions, ListOut};
+use crate::store::{DeleteOptions, ListOptions, ListOut, PatchType};
 use crate::watch::WatchEvent;
 use api_types::StatusError;
 use serde_json::Value;
@@ -76,6 +76,18 @@ pub trait Client: Send + Sync {
         namespace: &'a str,
         name: &'a str,
         body: Value,
+        subresource: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Value, StatusError>>;
+
+    /// PATCH an object or a subresource (JSON, merge, strategic merge, or server-side apply
+    /// as the client's field manager); returns it as stored.
+    fn patch<'a>(
+        &'a self,
+        def: &'static ResourceDef,
+        namespace: &'a str,
+        name: &'a str,
+        patch_type: PatchType,
+        patch: Value,
         subresource: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Value, StatusError>>;
 

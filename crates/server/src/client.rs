@@ -11,7 +11,8 @@ use bytes::Bytes;
 use http::{header, Method, Request};
 use http_body_util::{BodyExt, Full};
 use registry::{
-    BoxFuture, Client, DeleteOptions, ListOptions, ListOut, ResourceDef, WatchEvent, WatchRequest,
+    BoxFuture, Client, DeleteOptions, ListOptions, ListOut, PatchType, ResourceDef, WatchEvent,
+    WatchRequest,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub struct InProcess {
     state: Arc<State>,
     user: UserInfo,
     user_agent: String,
+    /// The field manager of its applies (the component's name).
+    component: String,
 }
 
 impl InProcess {
@@ -47,6 +50,7 @@ impl InProcess {
             state,
             user,
             user_agent,
+            component: component.to_string(),
         }
     }
 
@@ -63,6 +67,16 @@ impl InProcess {
         uri: String,
         body: Option<Value>,
     ) -> Result<http::Response<Body>, StatusError> {
+        self.send_as(method, uri, body, "application/json").await
+    }
+
+    async fn send_as(
+        &self,
+        method: Method,
+        uri: String,
+        body: Option<Value>,
+        content_type: &str,
+    ) -> Result<http::Response<Body>, StatusError> {
         let bytes = body
             .map(|b| crate::respond::json_bytes(&b))
             .unwrap_or_default();
@@ -70,7 +84,7 @@ impl InProcess {
             .method(method)
             .uri(uri)
             .header(header::ACCEPT, "application/json")
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, content_type)
             .header(header::USER_AGENT, self.user_agent.as_str())
             .body(Full::new(Bytes::from(bytes)))
             .map_err(StatusError::internal)?;
@@ -87,7 +101,17 @@ impl InProcess {
         uri: String,
         body: Option<Value>,
     ) -> Result<Value, StatusError> {
-        let resp = self.send(method, uri, body).await?;
+        self.call_as(method, uri, body, "application/json").await
+    }
+
+    async fn call_as(
+        &self,
+        method: Method,
+        uri: String,
+        body: Option<Value>,
+        content_type: &str,
+    ) -> Result<Value, StatusError> {
+        let resp = self.send_as(method, uri, body, content_type).await?;
         let code = resp.status().as_u16();
         let bytes = match resp.into_body().collect().await {
             Ok(b) => b.to_bytes(),
@@ -331,6 +355,34 @@ impl Client for InProcess {
             path(def, Some(namespace), Some(name), subresource),
             Some(typed(def, body)),
         ))
+    }
+
+    fn patch<'a>(
+        &'a self,
+        def: &'static ResourceDef,
+        namespace: &'a str,
+        name: &'a str,
+        patch_type: PatchType,
+        patch: Value,
+        subresource: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Value, StatusError>> {
+        Box::pin(async move {
+            let (content_type, query): (&str, Vec<(&str, &str)>) = match patch_type {
+                PatchType::Json => ("application/json-patch+json", vec![]),
+                PatchType::Merge => ("application/merge-patch+json", vec![]),
+                PatchType::StrategicMerge => ("application/strategic-merge-patch+json", vec![]),
+                PatchType::Apply { force } => (
+                    "application/apply-patch+yaml",
+                    vec![
+                        ("fieldManager", self.component.as_str()),
+                        ("force", if force { "true" } else { "" }),
+                    ],
+                ),
+            };
+            let uri = with_query(path(def, Some(namespace), Some(name), subresource), &query);
+            self.call_as(Method::PATCH, uri, Some(patch), content_type)
+                .await
+        })
     }
 
     fn delete<'a>(

@@ -71,18 +71,21 @@ fn spec_attributes(
     }
 }
 
+/// The strings of the list at `v[k]` (none when absent or not a list).
+fn strings(v: &Value, k: &str) -> Vec<String> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn user_from_spec(spec: &Value) -> UserInfo {
-    let list = |k: &str| {
-        spec.get(k)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let list = |k: &str| strings(spec, k);
     let extra: BTreeMap<String, Vec<String>> = spec
         .get("extra")
         .and_then(Value::as_object)
@@ -272,16 +275,8 @@ fn token_review(
         ));
     }
     // The audiences asked for, else the API's; the answer names those it matched.
-    let asked: Vec<String> = spec
-        .get("audiences")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .filter(|a: &Vec<String>| !a.is_empty())
+    let asked: Vec<String> = Some(strings(spec, "audiences"))
+        .filter(|a| !a.is_empty())
         .or_else(|| state.issuer.as_ref().map(|i| i.api_audiences.clone()))
         .unwrap_or_default();
     Ok(match state.authenticate_token_for(&token, &asked) {
