@@ -6,6 +6,8 @@
 //! whose role holds `escalate` on ClusterRoles for exactly this.
 
 use crate::runtime::{reconcile, Action, Controller, Key, Watch};
+use registry::meta::labels_of;
+use registry::selectors::LabelSelector;
 use registry::{Client, ListOptions};
 use serde_json::Value;
 use std::sync::Arc;
@@ -60,23 +62,27 @@ pub async fn aggregate_all(
     Ok(total)
 }
 
+/// One pass over one list of every ClusterRole (the lister's view): each aggregated role
+/// gets the rules of the roles its selectors match, in name order; a role written in the pass
+/// is seen with its new rules by the roles after it.
 async fn aggregate_once(
     read: &dyn Client,
     write: &dyn Client,
 ) -> Result<usize, api_types::StatusError> {
-    let all = read
+    let mut roles = read
         .list(
             &registry::kinds::CLUSTER_ROLES,
             None,
             &ListOptions::default(),
         )
-        .await?;
+        .await?
+        .items;
     let mut written = 0;
-    for role in all
-        .items
-        .iter()
-        .filter(|r| r.get("aggregationRule").is_some_and(|a| !a.is_null()))
-    {
+    for i in 0..roles.len() {
+        let role = &roles[i];
+        if role.get("aggregationRule").is_none_or(Value::is_null) {
+            continue;
+        }
         let name = role["metadata"]["name"].as_str().unwrap_or("").to_string();
         let mut rules: Vec<Value> = Vec::new();
         for sel in role["aggregationRule"]["clusterRoleSelectors"]
@@ -84,22 +90,13 @@ async fn aggregate_once(
             .into_iter()
             .flatten()
         {
-            let opts = ListOptions {
-                label_selector: selector_text(sel),
-                ..Default::default()
-            };
-            let Ok(matched) = read
-                .list(&registry::kinds::CLUSTER_ROLES, None, &opts)
-                .await
-            else {
+            let Ok(selector) = LabelSelector::parse(&selector_text(sel)) else {
                 continue;
             };
-            // Lists come back in name order, as the controller sorts them.
-            for m in matched
-                .items
-                .iter()
-                .filter(|m| m["metadata"]["name"] != name.as_str())
-            {
+            // The list is in name order, as the controller sorts the matches.
+            for m in roles.iter().filter(|m| {
+                m["metadata"]["name"] != name.as_str() && selector.matches(&labels_of(m))
+            }) {
                 for r in m
                     .get("rules")
                     .and_then(Value::as_array)
@@ -120,13 +117,10 @@ async fn aggregate_once(
         if current != rules {
             let mut updated = role.clone();
             updated["rules"] = Value::Array(rules);
-            match write
+            roles[i] = write
                 .update(&registry::kinds::CLUSTER_ROLES, "", &name, updated, None)
-                .await
-            {
-                Ok(_) => written += 1,
-                Err(e) => return Err(e),
-            }
+                .await?;
+            written += 1;
         }
     }
     Ok(written)

@@ -543,17 +543,18 @@ fn union_map(have: &mut Value, want: &Value, ptr: &str, field: &str) -> bool {
     changed
 }
 
-/// Creates or reconciles one default object.
+/// Creates or reconciles one default object against `have`, the object of its name (None
+/// when there is none).
 async fn reconcile(
     client: &dyn Client,
     def: &'static ResourceDef,
     want: Value,
+    have: Option<Value>,
 ) -> Result<(), api_types::StatusError> {
     let name = want["metadata"]["name"].as_str().unwrap_or("").to_string();
-    match client.get(def, "", &name).await {
-        Err(e) if e.code == 404 => client.create(def, "", want).await.map(drop),
-        Err(e) => Err(e),
-        Ok(mut have) => {
+    match have {
+        None => client.create(def, "", want).await.map(drop),
+        Some(mut have) => {
             let protected = have
                 .pointer("/metadata/annotations/rbac.authorization.kubernetes.io~1autoupdate")
                 .and_then(Value::as_str)
@@ -594,16 +595,29 @@ async fn reconcile(
 }
 
 /// Creates and reconciles the default policy, through `client` (the apiserver's own, as
-/// upstream's `rbac/bootstrap-roles` post-start hook uses its loopback client).
+/// upstream's `rbac/bootstrap-roles` post-start hook uses its loopback client). Each kind is
+/// read with one list, what is there by name, rather than a get per default object.
 pub async fn ensure_bootstrap_policy(client: &dyn Client) -> Result<(), api_types::StatusError> {
-    for r in cluster_roles().into_iter().chain(controller_roles()) {
-        reconcile(client, &registry::kinds::CLUSTER_ROLES, r).await?;
-    }
-    for b in cluster_role_bindings()
+    let roles = cluster_roles().into_iter().chain(controller_roles());
+    let bindings = cluster_role_bindings()
         .into_iter()
-        .chain(controller_role_bindings())
-    {
-        reconcile(client, &registry::kinds::CLUSTER_ROLE_BINDINGS, b).await?;
+        .chain(controller_role_bindings());
+    let wanted: [(&'static ResourceDef, Vec<Value>); 2] = [
+        (&registry::kinds::CLUSTER_ROLES, roles.collect()),
+        (&registry::kinds::CLUSTER_ROLE_BINDINGS, bindings.collect()),
+    ];
+    for (def, objects) in wanted {
+        let mut existing: std::collections::HashMap<String, Value> = client
+            .list(def, None, &Default::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|o| (crate::meta_str(&o, "name").to_string(), o))
+            .collect();
+        for want in objects {
+            let have = existing.remove(crate::meta_str(&want, "name"));
+            reconcile(client, def, want, have).await?;
+        }
     }
     Ok(())
 }

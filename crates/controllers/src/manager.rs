@@ -83,11 +83,15 @@ impl ControllerManager {
             accounts.push(CLUSTERROLE_AGGREGATION_CONTROLLER);
         }
         for account in &accounts {
+            // Get first, as the client builder does: a restart writes nothing.
+            let def = &registry::kinds::SERVICE_ACCOUNTS;
+            match shared.get(def, "kube-system", account).await {
+                Ok(_) => continue,
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
             let sa = json!({"metadata": {"name": account}});
-            match shared
-                .create(&registry::kinds::SERVICE_ACCOUNTS, "kube-system", sa)
-                .await
-            {
+            match shared.create(def, "kube-system", sa).await {
                 Ok(_) => {}
                 Err(e) if e.code == 409 => {}
                 Err(e) => return Err(e),

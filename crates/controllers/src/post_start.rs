@@ -15,8 +15,10 @@ pub async fn post_start(
     index: Option<Arc<authz::rbac::Index>>,
 ) -> Result<(), StatusError> {
     bootstrap::ensure_bootstrap_policy(apiserver.as_ref()).await?;
+    tracing::debug!("post-start: bootstrap policy reconciled");
     // The aggregation controller keeps them so afterwards, as its own identity.
     aggregation::aggregate_all(apiserver.as_ref(), apiserver.as_ref()).await?;
+    tracing::debug!("post-start: roles aggregated");
     if let Some(index) = index {
         let informers = rbac::sync(apiserver.as_ref(), &index).await?;
         tokio::spawn(rbac::run_rbac_informer(apiserver, index, informers));

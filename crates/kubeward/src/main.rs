@@ -195,7 +195,14 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     };
     private_dir(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
     warn_if_others_can_read(&data_dir);
+    let started = std::time::Instant::now();
+    // Where start-up time goes (`KUBEWARD_LOG=kubeward=debug`).
+    let phase = |what: &str| {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        tracing::debug!(micros, "start: {what}");
+    };
     let storage = open_storage(args.storage.as_deref(), &data_dir)?;
+    phase("storage open");
     #[allow(
         clippy::disallowed_methods,
         reason = "the binary makes the one real Clock"
@@ -215,6 +222,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
 
     let host = args.listen.ip().to_string();
     let pki = pki::Pki::ensure(&data_dir, &host)?;
+    phase("PKI ready");
     // One set of client CAs: the TLS layer names them, the x509 authenticator verifies with them.
     let client_cas = authn::x509::ClientCAs::from_pem(pki.ca_pem.as_bytes())
         .map_err(|e| StartError::Tls(e.into()))?;
@@ -303,6 +311,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     controllers::post_start(apiserver.clone(), rbac.clone())
         .await
         .map_err(StartError::Bootstrap)?;
+    phase("bootstrap policy, aggregation and RBAC index");
     let informers = objects
         .sync(apiserver.as_ref())
         .await
@@ -332,7 +341,9 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         let registry = registry.clone();
         Arc::new(move || registry.name_suffix())
     };
+    phase("token object cache");
     manager.start().await.map_err(StartError::Bootstrap)?;
+    phase("controllers started");
     tokio::spawn(storage::run_compactor(storage, Duration::from_secs(300)));
     state.set_ready();
     println!(

@@ -62,6 +62,11 @@ impl Tracked {
             _in_flight: in_flight,
         }
     }
+
+    /// The body itself (an in-process caller has no connection to keep busy).
+    pub(crate) fn into_inner(self) -> Body {
+        self.body
+    }
 }
 
 impl HttpBody for Tracked {

@@ -59,8 +59,7 @@ impl InProcess {
         &self.user
     }
 
-    /// One request through the chain. It runs as a task of its own, so a panic in a handler
-    /// is that request's 500, as for a connection, never the caller's.
+    /// One request through the chain.
     async fn send(
         &self,
         method: Method,
@@ -88,9 +87,16 @@ impl InProcess {
             .header(header::USER_AGENT, self.user_agent.as_str())
             .body(Full::new(Bytes::from(bytes)))
             .map_err(StatusError::internal)?;
-        let task = tokio::spawn(chain::handle_as(self.state.clone(), self.user.clone(), req));
-        task.await.map_err(|e| {
-            StatusError::internal(format!("an in-process request did not finish: {e}"))
+        // On the caller's task, as a connection polls its requests; a panic in a handler is
+        // this request's 500, never the caller's.
+        let resp = crate::CatchPanic(
+            Box::pin(chain::handle_as(self.state.clone(), self.user.clone(), req)),
+            None,
+        )
+        .await;
+        Ok(match resp {
+            Ok(r) => r.map(crate::body::Tracked::into_inner),
+            Err(never) => match never {},
         })
     }
 

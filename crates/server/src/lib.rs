@@ -365,7 +365,10 @@ impl authz::Authorizer for SharedIndex {
 
 /// Polls a handler and turns a panic into a 500 response, without a task per request. The
 /// connection counts the request as in flight until its response body is done.
-struct CatchPanic<F>(std::pin::Pin<Box<F>>, Option<conn::InFlight>);
+pub(crate) struct CatchPanic<F>(
+    pub(crate) std::pin::Pin<Box<F>>,
+    pub(crate) Option<conn::InFlight>,
+);
 
 impl<F: std::future::Future<Output = respond::Resp>> std::future::Future for CatchPanic<F> {
     type Output = Result<http::Response<body::Tracked>, std::convert::Infallible>;

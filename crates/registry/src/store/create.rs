@@ -276,6 +276,13 @@ impl Registry {
     pub fn ensure_namespaces(&self, names: &[&str]) -> Result<(), StatusError> {
         let def = &crate::kinds::NAMESPACES;
         for n in names {
+            // Get first, as upstream's controller does: a restart writes nothing (and so does
+            // not compute field ownership, which loads the schema).
+            match self.get(def, "", n) {
+                Ok(_) => continue,
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
             let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}});
             // Created by the API server itself, as upstream's system namespaces controller.
             match self.create(def, "", body, &WriteOptions::by("kube-apiserver")) {
