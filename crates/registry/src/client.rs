@@ -69,6 +69,17 @@ pub trait Client: Send + Sync {
         body: Value,
     ) -> BoxFuture<'a, Result<Value, StatusError>>;
 
+    /// POST to a subresource of an object (`pods/<name>/binding`,
+    /// `serviceaccounts/<name>/token`); returns what the server answered.
+    fn create_subresource<'a>(
+        &'a self,
+        def: &'static ResourceDef,
+        namespace: &'a str,
+        name: &'a str,
+        subresource: &'a str,
+        body: Value,
+    ) -> BoxFuture<'a, Result<Value, StatusError>>;
+
     /// PUT an object, or one of its subresources (`status`, `finalize`); returns it as stored.
     fn update<'a>(
         &'a self,

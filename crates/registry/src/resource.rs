@@ -217,6 +217,13 @@ impl Subresource {
         verbs: &["update"],
         kind: None,
     };
+    /// `binding`: a pod's assignment to a node (`pods/binding`, a `Binding`), answered by the
+    /// server.
+    pub const BINDING: Subresource = Subresource {
+        name: "binding",
+        verbs: &["create"],
+        kind: Some(("", "v1", "Binding")),
+    };
     /// `token`: TokenRequest, answered by the server (`serviceaccounts/token`).
     pub const TOKEN: Subresource = Subresource {
         name: "token",

@@ -348,6 +348,34 @@ impl Client for InProcess {
         ))
     }
 
+    fn create_subresource<'a>(
+        &'a self,
+        def: &'static ResourceDef,
+        namespace: &'a str,
+        name: &'a str,
+        subresource: &'a str,
+        mut body: Value,
+    ) -> BoxFuture<'a, Result<Value, StatusError>> {
+        // The body says what it is: the subresource's kind (a Binding, a TokenRequest).
+        if let (Some((group, version, kind)), Some(o)) = (
+            def.subresource(subresource).and_then(|s| s.kind),
+            body.as_object_mut(),
+        ) {
+            let api_version = if group.is_empty() {
+                version.to_string()
+            } else {
+                format!("{group}/{version}")
+            };
+            o.entry("apiVersion").or_insert(api_version.into());
+            o.entry("kind").or_insert(kind.into());
+        }
+        Box::pin(self.call(
+            Method::POST,
+            path(def, Some(namespace), Some(name), Some(subresource)),
+            Some(body),
+        ))
+    }
+
     fn update<'a>(
         &'a self,
         def: &'static ResourceDef,

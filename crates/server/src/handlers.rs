@@ -65,7 +65,7 @@ impl Query {
         }
     }
 
-    fn write_options(&self) -> Result<WriteOptions, StatusError> {
+    pub(crate) fn write_options(&self) -> Result<WriteOptions, StatusError> {
         Ok(WriteOptions {
             dry_run: self.dry_run()?,
             field_validation: FieldValidation::parse(self.get("fieldValidation"))?,
@@ -89,12 +89,12 @@ pub(crate) struct Req<'a> {
 }
 
 impl Req<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The namespace for storage: the path's, or "" for cluster-scoped resources.
-    fn ns(&self) -> &str {
+    pub(crate) fn ns(&self) -> &str {
         if self.def.namespaced {
             &self.info.namespace
         } else {
@@ -103,7 +103,7 @@ impl Req<'_> {
     }
 
     /// What admission is told about this request as `operation`.
-    fn admission(&self, operation: admission::Operation) -> admission::Attributes<'_> {
+    pub(crate) fn admission(&self, operation: admission::Operation) -> admission::Attributes<'_> {
         admission::Attributes {
             def: self.def,
             subresource: &self.info.subresource,
@@ -115,7 +115,7 @@ impl Req<'_> {
     }
 
     /// Write options from the query, with the validating admission of `operation`.
-    fn write_options(
+    pub(crate) fn write_options(
         &self,
         state: &State,
         operation: admission::Operation,
@@ -129,7 +129,7 @@ impl Req<'_> {
         Ok(opts)
     }
 
-    fn output(&self) -> Result<Output, StatusError> {
+    pub(crate) fn output(&self) -> Result<Output, StatusError> {
         negotiate::output(self.header("accept"), true)
     }
 
@@ -230,8 +230,10 @@ type SubresourceHandler = fn(&State, &Req<'_>) -> Result<Resp, StatusError>;
 /// The subresources the server answers itself, one line each (the registry serves `status`
 /// and `finalize` through the kinds' strategies). Each is declared on its kind's
 /// `ResourceDef`, which discovery and routing read.
-static SERVED_BY_SERVER: &[(&ResourceDef, &str, SubresourceHandler)] =
-    &[(&kinds::SERVICE_ACCOUNTS, "token", token_request)];
+static SERVED_BY_SERVER: &[(&ResourceDef, &str, SubresourceHandler)] = &[
+    (&kinds::SERVICE_ACCOUNTS, "token", token_request),
+    (&kinds::PODS, "binding", crate::binding::create),
+];
 
 fn served_by_server(def: &ResourceDef, subresource: &str) -> Option<SubresourceHandler> {
     SERVED_BY_SERVER

@@ -9,6 +9,7 @@
 
 mod admission;
 mod authorization;
+mod binding;
 mod body;
 pub mod chain;
 pub mod client;

@@ -10,7 +10,7 @@
 use api_types::{StatusReason, UserInfo};
 use registry::kinds::{CONFIG_MAPS, NAMESPACES};
 use registry::{Client, ListOptions, PatchType, WatchRequest};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,5 +171,93 @@ async fn a_client_is_authorized_as_its_user() {
     assert_eq!(
         err.message,
         "namespaces \"team\" is forbidden: User \"nobody\" cannot get resource \"namespaces\" in API group \"\" in the namespace \"team\""
+    );
+}
+
+#[tokio::test]
+async fn a_pod_is_bound_to_a_node_once() {
+    use registry::kinds::{PODS, SERVICE_ACCOUNTS};
+    let state = state().await;
+    let api = admin(&state);
+    api.create(
+        &SERVICE_ACCOUNTS,
+        "team",
+        json!({"metadata": {"name": "default"}}),
+    )
+    .await
+    .unwrap();
+    let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    api.create(&PODS, "team", pod).await.unwrap();
+    let bind = |name: &str, target: Value| {
+        let api = api.clone();
+        let body = json!({"metadata": {"name": name}, "target": target});
+        async move {
+            api.create_subresource(&PODS, "team", "p", "binding", body)
+                .await
+        }
+    };
+    let status = bind("p", json!({"kind": "Node", "name": "n1"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+    );
+    let bound = api.get(&PODS, "team", "p").await.unwrap();
+    assert_eq!(bound["spec"]["nodeName"], "n1");
+    let scheduled = &bound["status"]["conditions"][0];
+    assert_eq!(
+        (&scheduled["type"], &scheduled["status"]),
+        (&json!("PodScheduled"), &json!("True"))
+    );
+    assert!(scheduled["lastTransitionTime"].is_string());
+
+    let again = bind("p", json!({"name": "n2"})).await.unwrap_err();
+    assert_eq!(again.code, 409);
+    assert_eq!(
+        again.message,
+        "Operation cannot be fulfilled on pods/binding \"p\": pod p is already assigned to node \"n1\""
+    );
+    let other = bind("q", json!({"name": "n2"})).await.unwrap_err();
+    assert_eq!(
+        (other.code, other.message.as_str()),
+        (400, "name in URL does not match name in Binding object")
+    );
+    let no_target = bind("p", json!({})).await.unwrap_err();
+    assert_eq!(no_target.code, 422);
+    assert_eq!(
+        no_target.message,
+        "Binding \"p\" is invalid: target.name: Required value"
+    );
+    let wrong_kind = bind("p", json!({"kind": "Pod", "name": "n1"}))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_kind.code, 422, "{}", wrong_kind.message);
+
+    // Discovery lists it, with the kind it takes.
+    let req = http::Request::builder()
+        .uri("/api/v1")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = server::chain::handle_as(
+        state.clone(),
+        UserInfo::authenticated("system:apiserver", &["system:masters"]),
+        req,
+    )
+    .await;
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let list: Value = serde_json::from_slice(&body).unwrap();
+    let entry = list["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "pods/binding")
+        .expect("pods/binding in discovery");
+    assert_eq!(
+        (&entry["kind"], &entry["verbs"]),
+        (&json!("Binding"), &json!(["create"]))
     );
 }

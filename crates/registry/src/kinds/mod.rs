@@ -4,6 +4,7 @@
 mod config;
 mod core;
 mod pod;
+pub use pod::bind as bind_pod;
 pub(crate) mod rbac;
 mod reviews;
 
@@ -88,7 +89,7 @@ pub static PODS: ResourceDef = ResourceDef {
     short_names: &["po"],
     categories: &["all"],
     verbs: ALL_VERBS,
-    subresources: &[Subresource::STATUS],
+    subresources: &[Subresource::STATUS, Subresource::BINDING],
     strategy: &pod::PodStrategy,
 };
 

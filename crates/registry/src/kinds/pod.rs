@@ -336,3 +336,76 @@ fn qos_class(pod: &Value) -> &'static str {
         "Burstable"
     }
 }
+
+/// A pod bound to `node` (`BindingREST`'s `setPodNodeAndMetadata`): the node name set, the
+/// binding's annotations added, and the `PodScheduled` condition True since `now`. The
+/// error is why it cannot be, as upstream words it (answered as a Conflict on pods/binding).
+pub fn bind(
+    pod: &mut Value,
+    node: &str,
+    annotations: &Map<String, Value>,
+    now: &str,
+) -> Result<(), String> {
+    let name = pod
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if pod
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        return Err(format!(
+            "pod {name} is being deleted, cannot be assigned to a host"
+        ));
+    }
+    let assigned = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !assigned.is_empty() {
+        return Err(format!(
+            "pod {name} is already assigned to node {assigned:?}"
+        ));
+    }
+    if pod
+        .pointer("/spec/schedulingGates")
+        .and_then(Value::as_array)
+        .is_some_and(|g| !g.is_empty())
+    {
+        return Err(format!("pod {name} has non-empty .spec.schedulingGates"));
+    }
+    pod["spec"]["nodeName"] = node.into();
+    if !annotations.is_empty() {
+        let meta = &mut pod["metadata"];
+        if !meta.get("annotations").is_some_and(Value::is_object) {
+            meta["annotations"] = json!({});
+        }
+        for (k, v) in annotations {
+            meta["annotations"][k] = v.clone();
+        }
+    }
+    // `UpdatePodCondition`: a new or changed condition takes the transition time.
+    if !pod["status"].is_object() {
+        pod["status"] = json!({});
+    }
+    let conditions = pod["status"]
+        .as_object_mut()
+        .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+    if let Some(Value::Array(list)) = conditions {
+        match list.iter_mut().find(|c| c["type"] == "PodScheduled") {
+            Some(c) if c["status"] == "True" => {}
+            Some(c) => {
+                c["status"] = "True".into();
+                c["lastTransitionTime"] = now.into();
+                if let Some(o) = c.as_object_mut() {
+                    o.remove("reason");
+                    o.remove("message");
+                }
+            }
+            None => list.push(json!({"type": "PodScheduled", "status": "True",
+                                     "lastProbeTime": null, "lastTransitionTime": now})),
+        }
+    }
+    Ok(())
+}

@@ -3,6 +3,42 @@
 use super::*;
 
 impl Registry {
+    /// Storage's read-modify-write of one object, retried on a concurrent write
+    /// (`GuaranteedUpdate`): `change` edits the current object; what it returns is stored
+    /// as is, without the kind's update strategy — for subresources that own a transition of
+    /// their own (a pod's binding). An error from `change` is returned unchanged.
+    pub fn guaranteed_update(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+        change: &dyn Fn(&mut Value) -> Result<(), StatusError>,
+    ) -> Result<Value, StatusError> {
+        let key = Self::key(def, ns, name);
+        for _ in 0..MAX_RETRIES {
+            let cur = self.get_kv(def, ns, name)?;
+            let mut obj = Self::decode(def, &cur)?;
+            change(&mut obj)?;
+            if dry_run {
+                return Ok(obj);
+            }
+            match self
+                .storage
+                .update(&key, cur.mod_revision, Self::encode(&obj))
+            {
+                Ok(kv) => {
+                    meta_mut(&mut obj)
+                        .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+                    return Ok(obj);
+                }
+                Err(StorageError::Conflict { .. }) => continue,
+                Err(e) => return Err(status_from_storage(def, name, e)),
+            }
+        }
+        Err(StatusError::conflict_modified(&def.group_resource(), name))
+    }
+
     /// PUT (and PUT on `status` / `finalize`).
     pub fn update(
         &self,
