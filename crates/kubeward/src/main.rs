@@ -209,9 +209,6 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     )]
     let clock: registry::Clock = Arc::new(jiff::Timestamp::now);
     let registry = Arc::new(Registry::new(storage.clone(), clock));
-    registry
-        .ensure_namespaces(&["default", "kube-system", "kube-public", "kube-node-lease"])
-        .map_err(StartError::Bootstrap)?;
 
     // RBAC: the index the authorizer reads; it is loaded (through the chain, below) before the
     // first request.
