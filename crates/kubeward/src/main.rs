@@ -83,6 +83,14 @@ struct ServeArgs {
     /// <name>-token-xxxxx Secret listed in its .secrets
     #[arg(long)]
     legacy_token_secrets: bool,
+    /// Write audit.k8s.io/v1 events to this file as JSON lines ("-": standard output); needs
+    /// --audit-policy-file, as kube-apiserver
+    #[arg(long, value_name = "PATH")]
+    audit_log_path: Option<String>,
+    /// The audit Policy (audit.k8s.io/v1, YAML or JSON): which requests are recorded, at
+    /// which level
+    #[arg(long, value_name = "FILE")]
+    audit_policy_file: Option<String>,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
@@ -132,6 +140,12 @@ enum StartError {
     Bootstrap(api_types::StatusError),
     #[error("serving")]
     Serve(#[source] std::io::Error),
+    #[error("starting the audit log")]
+    Audit(
+        #[from]
+        #[source]
+        server::audit::AuditError,
+    ),
 }
 
 /// Creates `dir` (and missing parents) readable by its owner only (0700) from the start,
@@ -252,6 +266,15 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         rbac.clone(),
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
+    state.audit = match (&args.audit_log_path, &args.audit_policy_file) {
+        (Some(path), Some(policy)) => Some(server::audit::AuditLog::start(policy, path)?),
+        (Some(_), None) => {
+            // As kube-apiserver: a log without a policy records nothing.
+            eprintln!("kubeward: no --audit-policy-file given; no audit events will be recorded");
+            None
+        }
+        _ => None,
+    };
     state.client_cas = Some(client_cas);
     if let Some(path) = &args.token_auth_file {
         let text = std::fs::read_to_string(path)

@@ -5,7 +5,7 @@
 use crate::authorization;
 use crate::handlers::{self, Query, Req};
 use crate::respond::{self, Resp};
-use crate::{nonresource, State};
+use crate::{audit, nonresource, State};
 use api_types::{StatusError, UserInfo};
 use authz::Decision;
 use http_body_util::{BodyExt, Limited};
@@ -99,7 +99,125 @@ where
     let info = request_info::parse(parts.method.as_str(), parts.uri.path(), query)
         .map_err(|e| StatusError::bad_request(e.to_string()))?;
 
-    // 3. Audit: arrives with its issue; it sits here so it records every authenticated request.
+    // 3. Audit: every authenticated request has an audit ID (sent back as `Audit-Id`); the
+    //    policy decides what is recorded, as the authenticated user, before anything else.
+    let audit_id = audit_id(state, &parts.headers);
+    let mut record = state.audit.as_ref().and_then(|log| {
+        log.begin(&audit::Request {
+            audit_id: &audit_id,
+            user: &user,
+            info: &info,
+            uri: &parts.uri.to_string(),
+            path: parts.uri.path(),
+            source_ips: source_ips(&parts),
+            user_agent: parts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            now: state.registry.now(),
+        })
+    });
+    let result = authorize_and_serve(state, user, &info, &parts, body, record.as_mut()).await;
+    let mut resp = result.unwrap_or_else(|e| respond::status(&e));
+    if let Ok(v) = http::HeaderValue::from_str(&audit_id) {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    if let Some(record) = record {
+        resp = finish_record(state, record, resp).await;
+    }
+    Ok(resp)
+}
+
+/// The request's `Audit-ID` header when it has a usable one (upstream keeps a client's), else
+/// a new one.
+fn audit_id(state: &State, headers: &http::HeaderMap) -> String {
+    headers
+        .get("audit-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::tokens::uuid_like(state.registry.random_bytes()))
+}
+
+/// `X-Forwarded-For`'s addresses, then the peer's (in process: the loopback address the
+/// apiserver's own client would come from).
+fn source_ips(parts: &http::request::Parts) -> Vec<String> {
+    let mut ips: Vec<String> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string())
+        .collect();
+    let peer = parts
+        .extensions
+        .get::<RemoteAddr>()
+        .map(|a| a.0.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    if ips.last() != Some(&peer) {
+        ips.push(peer);
+    }
+    ips
+}
+
+/// The address a request came from (set by the connection).
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteAddr(pub std::net::IpAddr);
+
+/// The response's events: ResponseComplete for a whole body; for a stream, ResponseStarted
+/// now and ResponseComplete when it ends.
+async fn finish_record(state: &State, mut record: audit::Record, resp: Resp) -> Resp {
+    let code = resp.status().as_u16();
+    let json = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        crate::body::Body::Stream(mut chunks) => {
+            record.started(code, state.registry.now());
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            let registry = state.registry.clone();
+            tokio::spawn(async move {
+                while let Some(chunk) = chunks.recv().await {
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                record.finished(registry.now());
+            });
+            crate::body::Body::Stream(rx)
+        }
+        crate::body::Body::Full(bytes) => {
+            record.complete(
+                code,
+                bytes.as_deref().filter(|_| json),
+                state.registry.now(),
+            );
+            crate::body::Body::Full(bytes)
+        }
+    };
+    http::Response::from_parts(parts, body)
+}
+
+/// Impersonation, authorization, the body and the handlers.
+async fn authorize_and_serve<B>(
+    state: &State,
+    user: UserInfo,
+    info: &request_info::RequestInfo,
+    parts: &http::request::Parts,
+    body: B,
+    mut record: Option<&mut audit::Record>,
+) -> Result<Resp, StatusError>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let query = parts.uri.query().unwrap_or("");
 
     // 4. Impersonation: before authorization, so the impersonated user is the one authorized;
     //    each part of it is itself authorized for the requesting user (verb impersonate).
@@ -132,13 +250,28 @@ where
                     return Err(authorization::forbidden(&attrs, &reason));
                 }
             }
-            imp.user()
+            let as_user = imp.user();
+            if let Some(r) = record.as_deref_mut() {
+                r.impersonated(&as_user);
+            }
+            as_user
         }
     };
-    let attrs = authorization::attributes(&user, &info);
+    let attrs = authorization::attributes(&user, info);
 
-    // 5. Authorization: before any body is read or any handler runs.
-    match state.authorizer.authorize(&attrs) {
+    // 5. Authorization: before any body is read or any handler runs. The audit event notes the
+    //    decision and the authorizer's reason, as upstream's `authorization.k8s.io/*`.
+    let decision = state.authorizer.authorize(&attrs);
+    if let Some(r) = record.as_deref_mut() {
+        let word = if decision.allowed() {
+            "allow"
+        } else {
+            "forbid"
+        };
+        r.annotate("authorization.k8s.io/decision", word);
+        r.annotate("authorization.k8s.io/reason", decision.reason());
+    }
+    match decision {
         Decision::Allow(_) => {}
         Decision::Deny(reason) | Decision::NoOpinion(reason) => {
             return Err(authorization::forbidden(&attrs, &reason))
@@ -166,15 +299,17 @@ where
         }
         Err(_) => return Err(StatusError::bad_request("error reading the request body")),
     };
+    if let Some(r) = record {
+        let content_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        r.request_object(&body, content_type);
+    }
 
     // 7. Route: objects to the resource handlers, everything else to the non-resource ones.
     if !info.is_resource_request {
-        return nonresource::handle(
-            state,
-            &info,
-            parts.uri.query().unwrap_or(""),
-            &parts.headers,
-        );
+        return nonresource::handle(state, info, parts.uri.query().unwrap_or(""), &parts.headers);
     }
     let def = state
         .resolve(&info.api_group, &info.api_version, &info.resource)
@@ -182,7 +317,7 @@ where
     handlers::resource(
         state,
         Req {
-            info: &info,
+            info,
             def,
             user: &user,
             query: Query::parse(query),

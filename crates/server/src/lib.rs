@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod admission;
+pub mod audit;
 mod authorization;
 mod binding;
 mod body;
@@ -63,6 +64,8 @@ pub struct State {
     /// `--client-ca-file` (the cluster CA): client certificates must chain to it; None turns
     /// the x509 authenticator off.
     pub client_cas: Option<authn::x509::ClientCAs>,
+    /// The audit log (`--audit-log-path` with `--audit-policy-file`), when on.
+    pub audit: Option<Arc<audit::AuditLog>>,
     /// How long a request body may take to arrive (kube-apiserver's `--request-timeout`
     /// default, 60 s, bounds its handlers the same way).
     pub request_timeout: std::time::Duration,
@@ -105,6 +108,7 @@ impl State {
             server_url: format!("https://{server_address}"),
             legacy_token_secrets: false,
             client_cas: None,
+            audit: None,
             request_timeout: std::time::Duration::from_secs(60),
             ready: AtomicBool::new(false),
             defs,
@@ -263,6 +267,7 @@ async fn connection(
     c: Arc<conn::Conn>,
     limits: &conn::Limits,
 ) {
+    let remote = tcp.peer_addr().ok().map(|a| chain::RemoteAddr(a.ip()));
     let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
     let stream = tokio::select! {
         r = handshake => match r {
@@ -285,7 +290,10 @@ async fn connection(
         });
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let busy = c.clone();
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        if let Some(addr) = remote {
+            req.extensions_mut().insert(addr);
+        }
         let guard = busy.begin();
         // A panic in a handler becomes a 500 for this request, never a dead server.
         CatchPanic(

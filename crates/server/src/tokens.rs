@@ -421,7 +421,7 @@ pub fn request(
 }
 
 /// A UUIDv4 string for `jti`, from 16 random bytes.
-fn uuid_like(b: [u8; 16]) -> String {
+pub(crate) fn uuid_like(b: [u8; 16]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-4{}-{:x}{}-{}",
