@@ -17,7 +17,9 @@ rules:
   - level: RequestResponse
     resources:
       - group: ""
-        resources: ["secrets", "configmaps"]
+        resources: ["secrets", "configmaps", "serviceaccounts/token"]
+      - group: "authentication.k8s.io"
+        resources: ["tokenreviews"]
   - level: Metadata
     omitStages: ["RequestReceived"]
 """
@@ -123,3 +125,28 @@ def test_an_audit_id_comes_back_on_every_response(audited):
     assert status == 200 and headers["audit-id"] == "my-id-1", "a client's audit ID is kept"
     status, headers, _ = server.request("GET", "/api/v1/namespaces/nope/configmaps/x")
     assert status == 404 and len(headers["audit-id"]) == 36
+
+
+def test_requested_and_reviewed_tokens_are_never_written(audited):
+    server, log = audited
+    token = server.kubectl("1.33", "-n", "default", "create", "token", "default").stdout.strip()
+    assert token.count(".") == 2
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
+    status, _, answer = server.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", review)
+    assert status == 201 and answer["status"]["authenticated"] is True
+
+    def both():
+        es = events(log)
+        return any(e.get("objectRef", {}).get("subresource") == "token" and e["stage"] == "ResponseComplete" for e in es) and \
+            any(e.get("objectRef", {}).get("resource") == "tokenreviews" and e["stage"] == "ResponseComplete" for e in es)
+    eventually(both, 5, "the TokenRequest's and the TokenReview's events")
+    es = events(log)
+    requested = [e for e in es if e.get("objectRef", {}).get("subresource") == "token" and e["stage"] == "ResponseComplete"][-1]
+    reviewed = [e for e in es if e.get("objectRef", {}).get("resource") == "tokenreviews" and e["stage"] == "ResponseComplete"][-1]
+    assert requested["level"] == reviewed["level"] == "RequestResponse"
+    assert requested["responseObject"]["status"]["token"] == "" and requested["responseObject"]["status"]["expirationTimestamp"]
+    assert reviewed["requestObject"]["spec"]["token"] == "" and reviewed["responseObject"]["status"]["authenticated"] is True
+    assert "audit.kubeward.io/redacted" in requested["annotations"] and "audit.kubeward.io/redacted" in reviewed["annotations"]
+    text = log.read_text()
+    # No part of the token (its signature least of all) is in the log.
+    assert token not in text and token.split(".")[2] not in text
