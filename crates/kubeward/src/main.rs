@@ -267,7 +267,11 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
     state.audit = match (&args.audit_log_path, &args.audit_policy_file) {
-        (Some(path), Some(policy)) => Some(server::audit::AuditLog::start(policy, path)?),
+        (Some(path), Some(policy)) => Some(server::audit::AuditLog::start(
+            policy,
+            path,
+            &state.metrics,
+        )?),
         (Some(_), None) => {
             // As kube-apiserver: a log without a policy records nothing.
             eprintln!("kubeward: no --audit-policy-file given; no audit events will be recorded");

@@ -118,15 +118,60 @@ where
             now: state.registry.now(),
         })
     });
+    let started = std::time::Instant::now();
+    let route = crate::metrics::Metrics::route(
+        &info,
+        parts.method.as_str(),
+        parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        query.split('&').any(|kv| kv == "dryRun=All"),
+    );
     let result = authorize_and_serve(state, user, &info, &parts, body, record.as_mut()).await;
     let mut resp = result.unwrap_or_else(|e| respond::status(&e));
     if let Ok(v) = http::HeaderValue::from_str(&audit_id) {
         resp.headers_mut().insert("audit-id", v);
     }
+    // Metrics: counted when the answer is ready (a watch when its stream starts, and held in
+    // `apiserver_longrunning_requests` until it ends).
+    let size = match resp.body() {
+        crate::body::Body::Full(b) => Some(b.as_ref().map_or(0, bytes::Bytes::len)),
+        crate::body::Body::Stream(_) => None,
+    };
+    let code = resp.status().as_u16();
+    state
+        .metrics
+        .observe(&route, code, started.elapsed().as_secs_f64(), size);
+    if size.is_none() {
+        let held = state.metrics.long_running(&route);
+        resp = on_stream_end(resp, move || drop(held));
+    }
     if let Some(record) = record {
-        resp = finish_record(state, record, resp).await;
+        resp = finish_record(state, record, resp);
     }
     Ok(resp)
+}
+
+/// Runs `done` when a streamed body ends (or its reader goes away).
+fn on_stream_end(resp: Resp, done: impl FnOnce() + Send + 'static) -> Resp {
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        crate::body::Body::Stream(mut chunks) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            tokio::spawn(async move {
+                while let Some(chunk) = chunks.recv().await {
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                done();
+            });
+            crate::body::Body::Stream(rx)
+        }
+        full => full,
+    };
+    http::Response::from_parts(parts, body)
 }
 
 /// The request's `Audit-ID` header when it has a usable one (upstream keeps a client's), else
@@ -169,39 +214,24 @@ pub struct RemoteAddr(pub std::net::IpAddr);
 
 /// The response's events: ResponseComplete for a whole body; for a stream, ResponseStarted
 /// now and ResponseComplete when it ends.
-async fn finish_record(state: &State, mut record: audit::Record, resp: Resp) -> Resp {
+fn finish_record(state: &State, mut record: audit::Record, resp: Resp) -> Resp {
     let code = resp.status().as_u16();
     let json = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json"));
-    let (parts, body) = resp.into_parts();
-    let body = match body {
-        crate::body::Body::Stream(mut chunks) => {
-            record.started(code, state.registry.now());
-            let (tx, rx) = tokio::sync::mpsc::channel(64);
-            let registry = state.registry.clone();
-            tokio::spawn(async move {
-                while let Some(chunk) = chunks.recv().await {
-                    if tx.send(chunk).await.is_err() {
-                        break;
-                    }
-                }
-                record.finished(registry.now());
-            });
-            crate::body::Body::Stream(rx)
-        }
-        crate::body::Body::Full(bytes) => {
-            record.complete(
-                code,
-                bytes.as_deref().filter(|_| json),
-                state.registry.now(),
-            );
-            crate::body::Body::Full(bytes)
-        }
-    };
-    http::Response::from_parts(parts, body)
+    if let crate::body::Body::Full(bytes) = resp.body() {
+        record.complete(
+            code,
+            bytes.as_deref().filter(|_| json),
+            state.registry.now(),
+        );
+        return resp;
+    }
+    record.started(code, state.registry.now());
+    let registry = state.registry.clone();
+    on_stream_end(resp, move || record.finished(registry.now()))
 }
 
 /// Impersonation, authorization, the body and the handlers.
@@ -262,6 +292,7 @@ where
     // 5. Authorization: before any body is read or any handler runs. The audit event notes the
     //    decision and the authorizer's reason, as upstream's `authorization.k8s.io/*`.
     let decision = state.authorizer.authorize(&attrs);
+    state.metrics.decision(decision.allowed());
     if let Some(r) = record.as_deref_mut() {
         let word = if decision.allowed() {
             "allow"

@@ -18,6 +18,7 @@ pub mod conn;
 mod discovery;
 mod dupkeys;
 mod handlers;
+pub mod metrics;
 pub mod negotiate;
 mod nonresource;
 mod openapi;
@@ -64,6 +65,8 @@ pub struct State {
     /// `--client-ca-file` (the cluster CA): client certificates must chain to it; None turns
     /// the x509 authenticator off.
     pub client_cas: Option<authn::x509::ClientCAs>,
+    /// The request metrics `/metrics` serves.
+    pub metrics: Arc<metrics::Metrics>,
     /// The audit log (`--audit-log-path` with `--audit-policy-file`), when on.
     pub audit: Option<Arc<audit::AuditLog>>,
     /// How long a request body may take to arrive (kube-apiserver's `--request-timeout`
@@ -109,6 +112,7 @@ impl State {
             legacy_token_secrets: false,
             client_cas: None,
             audit: None,
+            metrics: Arc::new(metrics::Metrics::new()),
             request_timeout: std::time::Duration::from_secs(60),
             ready: AtomicBool::new(false),
             defs,

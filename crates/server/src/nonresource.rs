@@ -64,6 +64,12 @@ pub(crate) fn handle(
             Ok(respond::text(200, "ok"))
         }
         "/version" => json_out(&version_info()),
+        // Authorized like any path (`system:monitoring` may read it).
+        "/metrics" => Ok(respond::raw(
+            200,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            state.metrics.render().into_bytes(),
+        )),
         "/.well-known/openid-configuration" | "/openid/v1/jwks" => {
             let issuer = state
                 .issuer

@@ -46,12 +46,18 @@ pub struct AuditLog {
     policy: policy::Policy,
     tx: SyncSender<Vec<u8>>,
     dropped: AtomicU64,
+    sent: prometheus_client::metrics::counter::Counter,
+    errors: prometheus_client::metrics::counter::Counter,
 }
 
 impl AuditLog {
     /// Reads the policy and opens the log (`-`: standard output), appending; the writer runs
-    /// on a thread of its own.
-    pub fn start(policy_file: &str, path: &str) -> Result<Arc<Self>, AuditError> {
+    /// on a thread of its own. Events sent and dropped are counted in `metrics`.
+    pub fn start(
+        policy_file: &str,
+        path: &str,
+        metrics: &crate::metrics::Metrics,
+    ) -> Result<Arc<Self>, AuditError> {
         let text = std::fs::read_to_string(policy_file)
             .map_err(|e| AuditError::ReadPolicy(policy_file.into(), e))?;
         let policy = policy::Policy::parse(&text)?;
@@ -77,6 +83,8 @@ impl AuditLog {
             policy,
             tx,
             dropped: AtomicU64::new(0),
+            sent: metrics.audit_events.clone(),
+            errors: metrics.audit_errors.clone(),
         }))
     }
 
@@ -89,8 +97,11 @@ impl AuditLog {
         let mut line = serde_json::to_vec(event).unwrap_or_default();
         line.push(b'\n');
         match self.tx.try_send(line) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.sent.inc();
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.errors.inc();
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_power_of_two() {
                     tracing::warn!(dropped = n, "audit buffer full: events dropped");

@@ -1,0 +1,262 @@
+//! `/metrics`: kube-apiserver's request metrics by its names and labels
+//! (`staging/src/k8s.io/apiserver/pkg/endpoints/metrics/metrics.go`), in the Prometheus
+//! project's OpenMetrics text encoding (which appends `_total` to counters, as the names here
+//! already end). Every request after authentication is counted, the in-process ones too
+//! (upstream counts its loopback client's alike).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use request_info::RequestInfo;
+
+/// `apiserver_request_total`'s labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    verb: String,
+    dry_run: String,
+    group: String,
+    version: String,
+    resource: String,
+    subresource: String,
+    scope: String,
+    component: String,
+    code: String,
+}
+
+/// The duration's and size's labels: the request's, without the code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    verb: String,
+    dry_run: String,
+    group: String,
+    version: String,
+    resource: String,
+    subresource: String,
+    scope: String,
+    component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    decision: String,
+    name: String,
+}
+
+type Histograms = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// `apiserver_request_duration_seconds`' buckets (1.33).
+const DURATION_BUCKETS: [f64; 23] = [
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0,
+    10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
+];
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// `apiserver_response_sizes`: 1 kB to 1 GB by tens.
+fn size_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1000.0, 10.0, 7))
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Histograms,
+    sizes: Histograms,
+    decisions: Family<DecisionLabels, Counter>,
+    longrunning: Family<RouteLabels, Gauge>,
+    pub(crate) audit_events: Counter,
+    pub(crate) audit_errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What one request was, as the metrics name it.
+pub(crate) struct Route {
+    labels: RouteLabels,
+}
+
+impl Metrics {
+    /// Every metric registered, at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "apiserver_request",
+            "Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
+            requests.clone(),
+        );
+        let durations: Histograms = Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "apiserver_request_duration_seconds",
+            "Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.",
+            durations.clone(),
+        );
+        let sizes: Histograms = Family::new_with_constructor(size_histogram);
+        registry.register(
+            "apiserver_response_sizes",
+            "Response size distribution in bytes for each group, version, verb, resource, subresource, scope and component.",
+            sizes.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "apiserver_authorization_decisions",
+            "Total number of terminal decisions made by an authorizer split by authorizer type, name, and decision.",
+            decisions.clone(),
+        );
+        let longrunning = Family::<RouteLabels, Gauge>::default();
+        registry.register(
+            "apiserver_longrunning_requests",
+            "Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component.",
+            longrunning.clone(),
+        );
+        let audit_events = Counter::default();
+        registry.register(
+            "apiserver_audit_event",
+            "Counter of audit events generated and sent to the audit backend.",
+            audit_events.clone(),
+        );
+        let audit_errors = Counter::default();
+        registry.register(
+            "apiserver_audit_error",
+            "Counter of audit events that failed to be audited properly (the log backend's buffer was full).",
+            audit_errors.clone(),
+        );
+        Metrics {
+            registry,
+            audit_errors,
+            requests,
+            durations,
+            sizes,
+            decisions,
+            longrunning,
+            audit_events,
+        }
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// The route of a request: verb, group, version, resource, scope as upstream cleans them.
+    pub(crate) fn route(
+        info: &RequestInfo,
+        method: &str,
+        content_type: Option<&str>,
+        dry_run: bool,
+    ) -> Route {
+        let verb = if info.is_resource_request {
+            match info.verb.as_str() {
+                "list" => "LIST",
+                "watch" => "WATCH",
+                "get" => "GET",
+                "create" => "POST",
+                "update" => "PUT",
+                "patch"
+                    if content_type.is_some_and(|c| c.starts_with("application/apply-patch")) =>
+                {
+                    "APPLY"
+                }
+                "patch" => "PATCH",
+                "delete" | "deletecollection" => "DELETE",
+                _ => "other",
+            }
+            .to_string()
+        } else {
+            method.to_ascii_uppercase()
+        };
+        // `CleanScope`.
+        let scope = if !info.name.is_empty() || info.verb == "create" {
+            "resource"
+        } else if !info.namespace.is_empty() {
+            "namespace"
+        } else if info.is_resource_request {
+            "cluster"
+        } else {
+            ""
+        };
+        let resource_request = info.is_resource_request;
+        let field = |s: &str| {
+            if resource_request {
+                s.to_string()
+            } else {
+                String::new()
+            }
+        };
+        Route {
+            labels: RouteLabels {
+                verb,
+                dry_run: if dry_run { "All".into() } else { String::new() },
+                group: field(&info.api_group),
+                version: field(&info.api_version),
+                resource: field(&info.resource),
+                subresource: field(&info.subresource),
+                scope: scope.into(),
+                component: "apiserver".into(),
+            },
+        }
+    }
+
+    /// One request done: its code, how long it took to answer, and the body's size (None for
+    /// a stream).
+    pub(crate) fn observe(&self, r: &Route, code: u16, seconds: f64, size: Option<usize>) {
+        let l = &r.labels;
+        self.requests
+            .get_or_create(&RequestLabels {
+                verb: l.verb.clone(),
+                dry_run: l.dry_run.clone(),
+                group: l.group.clone(),
+                version: l.version.clone(),
+                resource: l.resource.clone(),
+                subresource: l.subresource.clone(),
+                scope: l.scope.clone(),
+                component: l.component.clone(),
+                code: code.to_string(),
+            })
+            .inc();
+        self.durations.get_or_create(l).observe(seconds);
+        if let Some(n) = size {
+            #[allow(clippy::cast_precision_loss, reason = "a histogram of sizes")]
+            self.sizes.get_or_create(l).observe(n as f64);
+        }
+    }
+
+    /// A long-running request (a watch) began; the returned guard ends it when dropped.
+    pub(crate) fn long_running(&self, r: &Route) -> LongRunning {
+        let gauge = self.longrunning.get_or_create(&r.labels).clone();
+        gauge.inc();
+        LongRunning(gauge)
+    }
+
+    /// The authorizer's terminal decision (`allowed` or `denied`; RBAC as upstream names it).
+    pub(crate) fn decision(&self, allowed: bool) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                decision: if allowed { "allowed" } else { "denied" }.into(),
+                name: "RBAC".into(),
+            })
+            .inc();
+    }
+}
+
+/// Holds a long-running request in `apiserver_longrunning_requests`.
+pub(crate) struct LongRunning(Gauge);
+
+impl Drop for LongRunning {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
