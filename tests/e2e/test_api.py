@@ -320,3 +320,22 @@ def test_aggregated_discovery_content_types(server):
         assert doc["apiVersion"] == f"apidiscovery.k8s.io/{v}"
     status, headers, doc = server.request("GET", "/api", headers={"Accept": "application/json"})
     assert doc["kind"] == "APIVersions" and doc["versions"] == ["v1"]
+
+
+def test_health_endpoints_as_upstream(server):
+    status, headers, body = server.request("GET", "/readyz?verbose", headers={"Accept": "*/*"})
+    text = body.decode()
+    assert status == 200 and headers["content-type"] == "text/plain; charset=utf-8"
+    lines = text.splitlines()
+    assert lines[0] == "[+]ping ok" and "[+]etcd ok" in lines and "[+]poststarthook/rbac/bootstrap-roles ok" in lines
+    assert lines[-1] == "readyz check passed"
+    status, _, body = server.request("GET", "/livez?verbose&exclude=etcd&exclude=nope", headers={"Accept": "*/*"})
+    assert status == 200
+    assert "[+]etcd excluded: ok" in body.decode()
+    assert 'warn: some health checks cannot be excluded: no matches for "nope"' in body.decode()
+    assert server.request("GET", "/healthz", headers={"Accept": "*/*"})[2] == b"ok"
+    assert server.request("GET", "/readyz/etcd", headers={"Accept": "*/*"})[2] == b"ok"
+    assert server.request("GET", "/readyz/nothing")[0] == 404
+    # Anonymous callers may ask /readyz, not its checks one by one (system:public-info-viewer).
+    assert server.request("GET", "/readyz?verbose", admin=False)[0] == 200
+    assert server.request("GET", "/readyz/etcd", admin=False)[0] == 403

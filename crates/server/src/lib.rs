@@ -18,6 +18,7 @@ pub mod conn;
 mod discovery;
 mod dupkeys;
 mod handlers;
+mod health;
 pub mod metrics;
 pub mod negotiate;
 mod nonresource;

@@ -53,16 +53,10 @@ pub(crate) fn handle(
             &[],
         ))
     };
+    if let Some(resp) = crate::health::handle(state, path, query) {
+        return Ok(resp);
+    }
     match path {
-        "/healthz" | "/livez" | "/readyz" => {
-            if path == "/readyz" && !state.is_ready() {
-                return Ok(respond::text(
-                    500,
-                    "[-]kubeward-ready failed: not ready yet\nreadyz check failed\n",
-                ));
-            }
-            Ok(respond::text(200, "ok"))
-        }
         "/version" => json_out(&version_info()),
         // Authorized like any path (`system:monitoring` may read it).
         "/metrics" => Ok(respond::raw(
