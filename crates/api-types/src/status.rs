@@ -375,6 +375,18 @@ impl StatusError {
         )
     }
 
+    /// 429 (`NewTooManyRequests`): over a limit; retry after `retry_after` seconds (sent as
+    /// `Retry-After` too).
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u32) -> Self {
+        StatusError {
+            details: Some(Box::new(StatusDetails {
+                retry_after_seconds: Some(retry_after),
+                ..Default::default()
+            })),
+            ..Self::new(429, StatusReason::TooManyRequests, message)
+        }
+    }
+
     /// 504 `Timeout: Too large resource version: N, current: M` (`NewTooLargeResourceVersionError`):
     /// a read asked for a revision the store has not reached; retry in a second.
     pub fn too_large_resource_version(requested: i64, current: i64) -> Self {

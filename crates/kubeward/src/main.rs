@@ -83,6 +83,13 @@ struct ServeArgs {
     /// <name>-token-xxxxx Secret listed in its .secrets
     #[arg(long)]
     legacy_token_secrets: bool,
+    /// At most this many non-mutating requests at once, beyond which a 429 answers (0: no
+    /// limit); system:masters, watches and health checks are not counted
+    #[arg(long, default_value_t = 400, value_name = "N")]
+    max_requests_inflight: usize,
+    /// At most this many mutating requests at once (0: no limit)
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    max_mutating_requests_inflight: usize,
     /// Write audit.k8s.io/v1 events to this file as JSON lines ("-": standard output); needs
     /// --audit-policy-file, as kube-apiserver
     #[arg(long, value_name = "PATH")]
@@ -266,6 +273,10 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         rbac.clone(),
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
+    state.in_flight = server::inflight::InFlightLimits::new(
+        args.max_requests_inflight,
+        args.max_mutating_requests_inflight,
+    );
     state.audit = match (&args.audit_log_path, &args.audit_policy_file) {
         (Some(path), Some(policy)) => Some(server::audit::AuditLog::start(
             policy,

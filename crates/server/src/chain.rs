@@ -287,6 +287,9 @@ where
             as_user
         }
     };
+    // 4b. The in-flight limit, for the user the request acts as (upstream's order): over it,
+    //     429 at once; the place is held until the answer is ready.
+    let _in_flight = state.in_flight.admit(&user, info)?;
     let attrs = authorization::attributes(&user, info);
 
     // 5. Authorization: before any body is read or any handler runs. The audit event notes the

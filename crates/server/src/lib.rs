@@ -19,6 +19,7 @@ mod discovery;
 mod dupkeys;
 mod handlers;
 mod health;
+pub mod inflight;
 pub mod metrics;
 pub mod negotiate;
 mod nonresource;
@@ -66,6 +67,8 @@ pub struct State {
     /// `--client-ca-file` (the cluster CA): client certificates must chain to it; None turns
     /// the x509 authenticator off.
     pub client_cas: Option<authn::x509::ClientCAs>,
+    /// `--max-requests-inflight` and `--max-mutating-requests-inflight`.
+    pub in_flight: inflight::InFlightLimits,
     /// The request metrics `/metrics` serves.
     pub metrics: Arc<metrics::Metrics>,
     /// The audit log (`--audit-log-path` with `--audit-policy-file`), when on.
@@ -114,6 +117,7 @@ impl State {
             client_cas: None,
             audit: None,
             metrics: Arc::new(metrics::Metrics::new()),
+            in_flight: inflight::InFlightLimits::default(),
             request_timeout: std::time::Duration::from_secs(60),
             ready: AtomicBool::new(false),
             defs,

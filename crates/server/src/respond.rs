@@ -51,8 +51,16 @@ pub(crate) fn add_warnings(r: &mut Resp, warnings: &[String]) {
 }
 
 /// A Status error.
+/// A Status error; one that says when to retry (429, 5xx) says it in `Retry-After` too, as
+/// upstream's `ErrorNegotiated`.
 pub(crate) fn status(e: &StatusError) -> Resp {
-    with_type(e.code, "application/json", json_bytes(&e.to_status()))
+    let mut r = with_type(e.code, "application/json", json_bytes(&e.to_status()));
+    let retry = e.details.as_ref().and_then(|d| d.retry_after_seconds);
+    if let (Some(s), true) = (retry, e.code == 429 || e.code >= 500) {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    r
 }
 
 /// A plain-text body (health checks).

@@ -327,3 +327,72 @@ async fn a_body_that_never_arrives_is_504_at_the_request_timeout() {
         serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["reason"], "Timeout");
 }
+
+#[tokio::test]
+async fn over_the_in_flight_limit_is_429_but_never_for_masters_or_health() {
+    let state = state_with(true, |s| {
+        s.in_flight = server::inflight::InFlightLimits::new(1, 1);
+    })
+    .await;
+    // Alice's GET holds the one read place while its body never comes.
+    let held = http::Request::builder()
+        .method("GET")
+        .uri("/api/v1/namespaces/team/configmaps")
+        .header("authorization", ALICE)
+        .body(Stalled)
+        .unwrap();
+    let holder = tokio::spawn(server::chain::handle(state.clone(), None, held));
+    let get = |auth: &'static str, path: &'static str| {
+        http::Request::builder()
+            .uri(path)
+            .header("authorization", auth)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the limit never refused"
+        );
+        let resp = server::chain::handle(
+            state.clone(),
+            None,
+            get(ALICE, "/api/v1/namespaces/team/configmaps"),
+        )
+        .await;
+        if resp.status() == 429 {
+            break resp;
+        }
+        // The holder has not reached the limit yet.
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value =
+        serde_json::from_slice(&refused.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        body["message"],
+        "Too many requests, please try again later."
+    );
+    assert_eq!(body["details"]["retryAfterSeconds"], 1);
+    for (what, auth, path) in [
+        (
+            "masters are exempt",
+            ADMIN,
+            "/api/v1/namespaces/team/configmaps",
+        ),
+        ("health checks are exempt", ALICE, "/readyz"),
+    ] {
+        let resp = server::chain::handle(state.clone(), None, get(auth, path)).await;
+        assert_eq!(resp.status(), 200, "{what}");
+    }
+    holder.abort();
+    let _ = holder.await;
+    let resp = server::chain::handle(
+        state.clone(),
+        None,
+        get(ALICE, "/api/v1/namespaces/team/configmaps"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "the place is free again");
+}
