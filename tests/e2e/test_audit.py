@@ -150,3 +150,17 @@ def test_requested_and_reviewed_tokens_are_never_written(audited):
     text = log.read_text()
     # No part of the token (its signature least of all) is in the log.
     assert token not in text and token.split(".")[2] not in text
+
+
+def test_a_refused_credential_is_recorded_without_a_user(audited):
+    server, log = audited
+    status, headers, _ = server.request("GET", "/api/v1/namespaces", headers={"Authorization": "Bearer not-a-token"}, admin=False)
+    assert status == 401
+    audit_id = headers["audit-id"]
+
+    def refused():
+        return [e for e in events(log) if e["auditID"] == audit_id]
+    (e,) = eventually(refused, 5, "the 401's event")
+    assert e["stage"] == "ResponseStarted" and e["user"] == {}
+    assert e["responseStatus"] == {"metadata": {}, "message": "Authentication failed, attempted: bearer", "code": 401}
+    assert "not-a-token" not in log.read_text()

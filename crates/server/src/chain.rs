@@ -78,10 +78,70 @@ where
     let (result, warning) =
         authn::authenticate(cert.as_ref(), authorization, &token, state.anonymous);
     let Ok(user) = result else {
-        return Err(StatusError::unauthorized());
+        return Ok(unauthenticated(state, &parts, peer.is_some()));
     };
     warnings.extend(warning.map(str::to_string));
     after_authentication(state, user, parts, body).await
+}
+
+/// The 401, with its audit ID and, when the policy wants it, its event: stage ResponseStarted
+/// with no user and the methods tried (`WithFailedAuthenticationAudit`).
+fn unauthenticated(state: &State, parts: &http::request::Parts, presented_cert: bool) -> Resp {
+    let mut resp = respond::status(&StatusError::unauthorized());
+    let audit_id = audit_id(state, &parts.headers);
+    if let Ok(v) = http::HeaderValue::from_str(&audit_id) {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    let query = parts.uri.query().unwrap_or("");
+    let (Some(log), Ok(info)) = (
+        state.audit.as_ref(),
+        request_info::parse(parts.method.as_str(), parts.uri.path(), query),
+    ) else {
+        return resp;
+    };
+    let nobody = UserInfo::default();
+    let request = audit::Request {
+        audit_id: &audit_id,
+        user: &nobody,
+        info: &info,
+        uri: &parts.uri.to_string(),
+        path: parts.uri.path(),
+        source_ips: source_ips(parts),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+        now: state.registry.now(),
+    };
+    let mut methods = Vec::new();
+    let auth = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    if auth.len() > 6 && auth[..6].eq_ignore_ascii_case("basic ") {
+        methods.push("basic");
+    }
+    if auth.split(' ').count() > 1
+        && auth
+            .split(' ')
+            .next()
+            .is_some_and(|s| s.eq_ignore_ascii_case("bearer"))
+    {
+        methods.push("bearer");
+    }
+    if presented_cert {
+        methods.push("x509");
+    }
+    let message = if methods.is_empty() {
+        "Authentication failed, no credentials provided".to_string()
+    } else {
+        format!("Authentication failed, attempted: {}", methods.join(", "))
+    };
+    log.failed_authentication(&request, &message);
+    resp
 }
 
 /// Everything after authentication, for network and in-process requests alike.

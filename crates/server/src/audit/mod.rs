@@ -128,6 +128,7 @@ fn write_lines(rx: Receiver<Vec<u8>>, out: Box<dyn Write + Send>) {
 /// `authentication.k8s.io/v1` UserInfo as events carry it.
 #[derive(Debug, Clone, Serialize)]
 struct User {
+    #[serde(skip_serializing_if = "String::is_empty")]
     username: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     uid: String,
@@ -224,9 +225,25 @@ fn micro_time(t: jiff::Timestamp) -> String {
 }
 
 impl AuditLog {
+    /// A request refused at authentication: one event at ResponseStarted, with no user and
+    /// the 401's status saying which methods were tried.
+    pub(crate) fn failed_authentication(self: &Arc<Self>, r: &Request<'_>, message: &str) {
+        if let Some(mut record) = self.record(r) {
+            record.event.response_status =
+                Some(serde_json::json!({"metadata": {}, "message": message, "code": 401}));
+            record.emit(Stage::ResponseStarted, r.now);
+        }
+    }
+
     /// The record of a request the policy wants, with its RequestReceived event written;
     /// None at level None.
     pub(crate) fn begin(self: &Arc<Self>, r: &Request<'_>) -> Option<Record> {
+        let record = self.record(r)?;
+        record.emit(Stage::RequestReceived, r.now);
+        Some(record)
+    }
+
+    fn record(self: &Arc<Self>, r: &Request<'_>) -> Option<Record> {
         let decision = self.policy.decide(&policy::Attributes {
             user: &r.user.name,
             groups: &r.user.groups,
@@ -276,7 +293,6 @@ impl AuditLog {
             decision,
             redacted: false,
         };
-        record.emit(Stage::RequestReceived, r.now);
         Some(record)
     }
 }
