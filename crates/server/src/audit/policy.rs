@@ -395,4 +395,42 @@ rules:
             Policy::parse(r#"{"apiVersion": "audit.k8s.io/v1", "kind": "Policy"}"#).unwrap();
         assert_eq!(empty.decide(&Attributes::default()).level, Level::None);
     }
+
+    /// The policy parser on mangled input (the file is the operator's, but a typo must be an
+    /// error at start, never a panic): byte flips, cuts and repeats of a real policy.
+    #[test]
+    fn mangled_policies_are_errors_not_panics() {
+        let base = POLICY.as_bytes();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let attrs = req("get", "kube-system", "pods", "", "");
+        let mut parsed = 0;
+        for _ in 0..2_000 {
+            let mut text = base.to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let i = usize::try_from(next() % text.len() as u64).unwrap_or(0);
+                match next() % 3 {
+                    0 => {
+                        let set = b"{}[]:-'\"\n #*,";
+                        text[i] = set[usize::try_from(next() % set.len() as u64).unwrap_or(0)];
+                    }
+                    1 => text.truncate(i.max(1)),
+                    _ => {
+                        let tail = text[i..].to_vec();
+                        text.extend_from_slice(&tail);
+                    }
+                }
+            }
+            if let Ok(p) = Policy::parse(&String::from_utf8_lossy(&text)) {
+                parsed += 1;
+                let _ = p.decide(&attrs);
+            }
+        }
+        assert!(parsed > 0, "some mangled policies still parse");
+    }
 }
