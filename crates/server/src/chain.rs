@@ -121,7 +121,10 @@ fn unauthenticated(state: &State, parts: &http::request::Parts, presented_cert: 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .trim();
-    if auth.len() > 6 && auth[..6].eq_ignore_ascii_case("basic ") {
+    if auth
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("basic "))
+    {
         methods.push("basic");
     }
     if auth.split(' ').count() > 1

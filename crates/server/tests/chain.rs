@@ -396,3 +396,64 @@ async fn over_the_in_flight_limit_is_429_but_never_for_masters_or_health() {
     .await;
     assert_eq!(resp.status(), 200, "the place is free again");
 }
+
+#[tokio::test]
+async fn a_refused_credential_of_any_bytes_is_audited_without_a_panic() {
+    let dir = std::env::temp_dir().join(format!("kubeward-chain-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [{level: Metadata}]\n",
+    )
+    .unwrap();
+    let log = dir.join("audit.log");
+    let state = state_with(true, |s| {
+        s.audit = Some(
+            server::audit::AuditLog::start(
+                policy.to_str().unwrap(),
+                log.to_str().unwrap(),
+                &s.metrics,
+            )
+            .unwrap(),
+        );
+    })
+    .await;
+    for auth in [
+        "Basicé x",
+        "bearer",
+        "Bearer  x y",
+        "béarer token",
+        "Basic",
+        "Bearer nope",
+    ] {
+        let req = http::Request::builder()
+            .uri("/api")
+            .header(
+                "authorization",
+                http::HeaderValue::from_bytes(auth.as_bytes()).unwrap(),
+            )
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = server::chain::handle(state.clone(), None, req).await;
+        assert!(
+            matches!(resp.status().as_u16(), 401 | 403),
+            "{auth:?}: {}",
+            resp.status()
+        );
+        assert!(resp.headers().contains_key("audit-id"), "{auth:?}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("Authentication failed, attempted: bearer") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no 401 event in {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
