@@ -368,7 +368,12 @@ impl Record {
 
     /// A response that is complete (everything but watches): its ResponseComplete event.
     pub(crate) fn complete(mut self, code: u16, body: Option<&[u8]>, now: jiff::Timestamp) {
-        let parsed = body.and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        // Read back only when the event will carry it: a failure's Status, or the object at
+        // RequestResponse (a large list at Metadata is not parsed for nothing).
+        let wanted = code >= 400 || self.decision.level == Level::RequestResponse;
+        let parsed = body
+            .filter(|_| wanted)
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
         self.event.response_status = Some(response_status(code, parsed.as_ref()));
         if self.decision.level == Level::RequestResponse {
             if let Some(mut v) = parsed {
