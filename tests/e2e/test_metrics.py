@@ -45,6 +45,10 @@ def test_request_metrics_count_what_was_sent(tmp_path):
         assert value(m, "apiserver_request_duration_seconds_bucket", verb="LIST", scope="namespace", le="60.0", **rbac) == 3
         assert value(m, "apiserver_response_sizes_count", verb="GET", scope="resource", **rbac) == 2
         assert value(m, "apiserver_authorization_decisions_total", decision="allowed") >= 6
+        # Every request from the network was authenticated once (the scrape itself not yet).
+        assert value(m, "authentication_duration_seconds_count", result="success") >= 6
+        assert server.request("GET", "/api", headers={"Authorization": "Bearer nope"}, admin=False)[0] == 401
+        assert value(scrape(server), "authentication_duration_seconds_count", result="failure") == 1
         # The in-process clients are counted too: the controllers' watches are long-running.
         assert value(m, "apiserver_longrunning_requests", verb="WATCH") >= 1
     finally:

@@ -75,8 +75,12 @@ where
         .get(http::header::AUTHORIZATION)
         .map(http::HeaderValue::as_bytes);
     let token = |t: &str| state.authenticate_token(t);
+    let started = std::time::Instant::now();
     let (result, warning) =
         authn::authenticate(cert.as_ref(), authorization, &token, state.anonymous);
+    state
+        .metrics
+        .authentication(result.is_ok(), started.elapsed().as_secs_f64());
     let Ok(user) = result else {
         return Ok(unauthenticated(state, &parts, peer.is_some()));
     };

@@ -40,6 +40,11 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
     decision: String,
     name: String,
@@ -62,6 +67,11 @@ fn size_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1000.0, 10.0, 7))
 }
 
+/// `authentication_duration_seconds`: 1 ms doubling, 15 buckets.
+fn authentication_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
 /// The server's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -70,6 +80,7 @@ pub struct Metrics {
     sizes: Histograms,
     decisions: Family<DecisionLabels, Counter>,
     longrunning: Family<RouteLabels, Gauge>,
+    authentication: Family<ResultLabels, Histogram, fn() -> Histogram>,
     pub(crate) audit_events: Counter,
     pub(crate) audit_errors: Counter,
 }
@@ -119,6 +130,13 @@ impl Metrics {
             "Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component.",
             longrunning.clone(),
         );
+        let authentication: Family<ResultLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(authentication_histogram);
+        registry.register(
+            "authentication_duration_seconds",
+            "Authentication duration in seconds broken out by result.",
+            authentication.clone(),
+        );
         let audit_events = Counter::default();
         registry.register(
             "apiserver_audit_event",
@@ -139,6 +157,7 @@ impl Metrics {
             sizes,
             decisions,
             longrunning,
+            authentication,
             audit_events,
         }
     }
@@ -239,6 +258,15 @@ impl Metrics {
         let gauge = self.longrunning.get_or_create(&r.labels).clone();
         gauge.inc();
         LongRunning(gauge)
+    }
+
+    /// One authentication: `success`, or `failure` for a credential refused.
+    pub(crate) fn authentication(&self, success: bool, seconds: f64) {
+        self.authentication
+            .get_or_create(&ResultLabels {
+                result: if success { "success" } else { "failure" }.into(),
+            })
+            .observe(seconds);
     }
 
     /// The authorizer's terminal decision (`allowed` or `denied`; RBAC as upstream names it).
