@@ -49,8 +49,16 @@ def test_request_metrics_count_what_was_sent(tmp_path):
         assert value(m, "authentication_duration_seconds_count", result="success") >= 6
         assert server.request("GET", "/api", headers={"Authorization": "Bearer nope"}, admin=False)[0] == 401
         assert value(scrape(server), "authentication_duration_seconds_count", result="failure") == 1
+        # Made-up paths add no series: resource labels come only from served kinds.
+        before = len(m["apiserver_request_total"])
+        for i in range(50):
+            assert server.request("GET", f"/apis/g{i}.example/v{i}/things{i}/x")[0] == 404
+            assert server.request("GET", f"/api/v1/namespaces/default/pods/p/sub{i}")[0] == 404
+        after = scrape(server)
+        assert not [l for l, _ in after["apiserver_request_total"] if "example" in l["group"] or l["subresource"].startswith("sub")]
+        assert len(after["apiserver_request_total"]) <= before + 4, "a flood of made-up paths is a few series"
         # The in-process clients are counted too: the controllers' watches are long-running.
-        assert value(m, "apiserver_longrunning_requests", verb="WATCH") >= 1
+        assert value(after, "apiserver_longrunning_requests", verb="WATCH") >= 1
     finally:
         server.stop()
 

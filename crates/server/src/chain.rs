@@ -188,6 +188,9 @@ where
     let started = std::time::Instant::now();
     let route = crate::metrics::Metrics::route(
         &info,
+        info.is_resource_request
+            .then(|| state.resolve(&info.api_group, &info.api_version, &info.resource))
+            .flatten(),
         parts.method.as_str(),
         parts
             .headers

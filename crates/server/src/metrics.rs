@@ -12,21 +12,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use request_info::RequestInfo;
 
-/// `apiserver_request_total`'s labels.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    verb: String,
-    dry_run: String,
-    group: String,
-    version: String,
-    resource: String,
-    subresource: String,
-    scope: String,
-    component: String,
-    code: String,
-}
-
-/// The duration's and size's labels: the request's, without the code.
+/// The duration's and size's labels: what the request was.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     verb: String,
@@ -37,6 +23,14 @@ struct RouteLabels {
     subresource: String,
     scope: String,
     component: String,
+}
+
+/// `apiserver_request_total`'s labels: the route and the answer's code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    #[prometheus(flatten)]
+    route: RouteLabels,
+    code: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -171,8 +165,12 @@ impl Metrics {
     }
 
     /// The route of a request: verb, group, version, resource, scope as upstream cleans them.
+    /// `served` is the kind the path names, when kubeward serves it: the resource labels come
+    /// only from it (and a subresource only if it declares it), so a path with made-up names
+    /// cannot add series without end — upstream counts only installed routes.
     pub(crate) fn route(
         info: &RequestInfo,
+        served: Option<&registry::ResourceDef>,
         method: &str,
         content_type: Option<&str>,
         dry_run: bool,
@@ -195,7 +193,11 @@ impl Metrics {
             }
             .to_string()
         } else {
-            method.to_ascii_uppercase()
+            match method {
+                "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+                _ => "other",
+            }
+            .to_string()
         };
         // `CleanScope`.
         let scope = if !info.name.is_empty() || info.verb == "create" {
@@ -207,22 +209,25 @@ impl Metrics {
         } else {
             ""
         };
-        let resource_request = info.is_resource_request;
-        let field = |s: &str| {
-            if resource_request {
-                s.to_string()
-            } else {
-                String::new()
-            }
+        let (group, version, resource, subresource) = match served {
+            Some(def) => (
+                def.group.to_string(),
+                info.api_version.clone(),
+                def.resource.to_string(),
+                def.subresource(&info.subresource)
+                    .map(|s| s.name.to_string())
+                    .unwrap_or_default(),
+            ),
+            None => Default::default(),
         };
         Route {
             labels: RouteLabels {
                 verb,
                 dry_run: if dry_run { "All".into() } else { String::new() },
-                group: field(&info.api_group),
-                version: field(&info.api_version),
-                resource: field(&info.resource),
-                subresource: field(&info.subresource),
+                group,
+                version,
+                resource,
+                subresource,
                 scope: scope.into(),
                 component: "apiserver".into(),
             },
@@ -235,14 +240,7 @@ impl Metrics {
         let l = &r.labels;
         self.requests
             .get_or_create(&RequestLabels {
-                verb: l.verb.clone(),
-                dry_run: l.dry_run.clone(),
-                group: l.group.clone(),
-                version: l.version.clone(),
-                resource: l.resource.clone(),
-                subresource: l.subresource.clone(),
-                scope: l.scope.clone(),
-                component: l.component.clone(),
+                route: l.clone(),
                 code: code.to_string(),
             })
             .inc();
