@@ -104,20 +104,8 @@ fn unauthenticated(state: &State, parts: &http::request::Parts, presented_cert: 
         return resp;
     };
     let nobody = UserInfo::default();
-    let request = audit::Request {
-        audit_id: &audit_id,
-        user: &nobody,
-        info: &info,
-        uri: &parts.uri.to_string(),
-        path: parts.uri.path(),
-        source_ips: source_ips(parts),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-        now: state.registry.now(),
-    };
+    let uri = parts.uri.to_string();
+    let request = audit_request(state, parts, &audit_id, &nobody, &info, &uri);
     let mut methods = Vec::new();
     let auth = parts
         .headers
@@ -170,20 +158,8 @@ where
     //    policy decides what is recorded, as the authenticated user, before anything else.
     let audit_id = audit_id(state, &parts.headers);
     let mut record = state.audit.as_ref().and_then(|log| {
-        log.begin(&audit::Request {
-            audit_id: &audit_id,
-            user: &user,
-            info: &info,
-            uri: &parts.uri.to_string(),
-            path: parts.uri.path(),
-            source_ips: source_ips(&parts),
-            user_agent: parts
-                .headers
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or(""),
-            now: state.registry.now(),
-        })
+        let uri = parts.uri.to_string();
+        log.begin(&audit_request(state, &parts, &audit_id, &user, &info, &uri))
     });
     let started = std::time::Instant::now();
     let route = crate::metrics::Metrics::route(
@@ -242,6 +218,31 @@ fn on_stream_end(resp: Resp, done: impl FnOnce() + Send + 'static) -> Resp {
         full => full,
     };
     http::Response::from_parts(parts, body)
+}
+
+/// What the audit log is told of a request.
+fn audit_request<'a>(
+    state: &State,
+    parts: &'a http::request::Parts,
+    audit_id: &'a str,
+    user: &'a UserInfo,
+    info: &'a request_info::RequestInfo,
+    uri: &'a str,
+) -> audit::Request<'a> {
+    audit::Request {
+        audit_id,
+        user,
+        info,
+        uri,
+        path: parts.uri.path(),
+        source_ips: source_ips(parts),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+        now: state.registry.now(),
+    }
 }
 
 /// The request's `Audit-ID` header when it has a usable one (upstream keeps a client's), else

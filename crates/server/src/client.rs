@@ -202,16 +202,10 @@ fn borrowed<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a s
 }
 
 /// A write's body says what it is, as client-go's typed clients always send it.
-fn typed(def: &ResourceDef, mut body: Value) -> Value {
+fn typed(api_version: String, kind: &str, mut body: Value) -> Value {
     if let Some(o) = body.as_object_mut() {
-        let version = def.versions.first().copied().unwrap_or("v1");
-        let api_version = if def.group.is_empty() {
-            version.to_string()
-        } else {
-            format!("{}/{version}", def.group)
-        };
         o.entry("apiVersion").or_insert(api_version.into());
-        o.entry("kind").or_insert(def.kind.into());
+        o.entry("kind").or_insert(kind.into());
     }
     body
 }
@@ -344,7 +338,7 @@ impl Client for InProcess {
         Box::pin(self.call(
             Method::POST,
             path(def, Some(namespace), None, None),
-            Some(typed(def, body)),
+            Some(typed(def.api_version(), def.kind, body)),
         ))
     }
 
@@ -357,17 +351,12 @@ impl Client for InProcess {
         mut body: Value,
     ) -> BoxFuture<'a, Result<Value, StatusError>> {
         // The body says what it is: the subresource's kind (a Binding, a TokenRequest).
-        if let (Some((group, version, kind)), Some(o)) = (
-            def.subresource(subresource).and_then(|s| s.kind),
-            body.as_object_mut(),
-        ) {
-            let api_version = if group.is_empty() {
-                version.to_string()
-            } else {
-                format!("{group}/{version}")
+        if let Some((group, version, kind)) = def.subresource(subresource).and_then(|s| s.kind) {
+            let api_version = match group {
+                "" => version.to_string(),
+                g => format!("{g}/{version}"),
             };
-            o.entry("apiVersion").or_insert(api_version.into());
-            o.entry("kind").or_insert(kind.into());
+            body = typed(api_version, kind, body);
         }
         Box::pin(self.call(
             Method::POST,
@@ -387,7 +376,7 @@ impl Client for InProcess {
         Box::pin(self.call(
             Method::PUT,
             path(def, Some(namespace), Some(name), subresource),
-            Some(typed(def, body)),
+            Some(typed(def.api_version(), def.kind, body)),
         ))
     }
 
