@@ -70,6 +70,20 @@ def test_events_by_stage_and_level(audited):
     assert "s3cr3t" not in text and base64.b64encode(b"s3cr3t").decode() not in text
     assert done["responseObject"]["data"] == {"password": ""}
     assert "audit.kubeward.io/redacted" in done["annotations"]
+    # Patches name no kind; they are blanked by where they go.
+    for patch_type, patch in [
+        ("merge", '{"data":{"password":"bWVyZ2VkLXMzY3IzdA=="}}'),
+        ("strategic", '{"stringData":{"token":"strategic-s3cr3t"}}'),
+        ("json", '[{"op":"add","path":"/data/extra","value":"anNvbi1zM2NyM3Q="}]'),
+    ]:
+        server.kubectl("1.33", "-n", "default", "patch", "secret", "db", "--type", patch_type, "-p", patch)
+
+    def patched():
+        return len([e for e in events(log) if e["verb"] == "patch" and e["stage"] == "ResponseComplete"]) == 3
+    eventually(patched, 5, "the three patches' events")
+    text = log.read_text()
+    for value in ["bWVyZ2VkLXMzY3IzdA==", "strategic-s3cr3t", "anNvbi1zM2NyM3Q="]:
+        assert value not in text, value
     create = [e for e in events(log) if e["verb"] == "create" and e.get("objectRef", {}).get("resource") == "secrets"]
     assert create and create[-1]["objectRef"]["name"] == "db", "a create names its object"
     assert create[-1]["requestObject"]["data"] == {"password": ""}

@@ -364,6 +364,22 @@ impl Record {
             strip_managed_fields(v);
         }
         self.redacted |= redact(v);
+        // A patch names no kind: what it writes is known by where it goes.
+        let target = self.event.object_ref.as_ref().map(|r| {
+            (
+                r.api_group.as_str(),
+                r.resource.as_str(),
+                r.subresource.as_str(),
+            )
+        });
+        self.redacted |= match target {
+            Some(("", "secrets", "")) => redact_secret_patch(v),
+            Some(("authentication.k8s.io", "tokenreviews", "")) => {
+                blank(v.pointer_mut("/spec/token"))
+            }
+            Some(("", "serviceaccounts", "token")) => blank(v.pointer_mut("/status/token")),
+            _ => false,
+        };
     }
 
     /// A response that is complete (everything but watches): its ResponseComplete event.
@@ -466,6 +482,24 @@ fn redact(v: &mut Value) -> bool {
     did
 }
 
+/// A write to a Secret in any form: an object or merge patch (its `data`/`stringData`
+/// values), or a JSON patch (every operation's `value`).
+fn redact_secret_patch(v: &mut Value) -> bool {
+    match v {
+        Value::Array(ops) => {
+            let mut did = false;
+            for op in ops.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(value) = op.get_mut("value") {
+                    *value = Value::String(String::new());
+                    did = true;
+                }
+            }
+            did
+        }
+        other => redact_secret(other),
+    }
+}
+
 fn redact_secret(v: &mut Value) -> bool {
     let mut did = false;
     for field in ["data", "stringData"] {
@@ -514,6 +548,12 @@ mod tests {
         );
         let mut review = json!({"kind": "TokenReview", "spec": {"token": "abc"}});
         assert!(redact(&mut review));
+        let mut patch = json!([{"op": "add", "path": "/data/k", "value": "czNjcjN0"}]);
+        assert!(redact_secret_patch(&mut patch));
+        assert_eq!(patch[0]["value"], "");
+        let mut merge = json!({"data": {"k": "czNjcjN0"}});
+        assert!(redact_secret_patch(&mut merge));
+        assert_eq!(merge["data"]["k"], "");
         let mut cm = json!({"kind": "ConfigMap", "data": {"k": "v"}});
         assert!(!redact(&mut cm), "config maps are not secrets");
         assert_eq!(cm["data"]["k"], "v");
