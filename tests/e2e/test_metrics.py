@@ -5,7 +5,7 @@ import re
 
 from harness import Server
 
-LINE = re.compile(r'^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
+LINE = re.compile(r'^(?P<name>[a-z_]+)(\{(?P<labels>[^}]*)\})? (?P<value>[0-9.e+]+)$')
 
 
 def scrape(server):
@@ -16,7 +16,7 @@ def scrape(server):
     for line in text.splitlines():
         m = LINE.match(line)
         if m:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m["labels"]))
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m["labels"] or ""))
             out.setdefault(m["name"], []).append((labels, float(m["value"])))
     return out
 
@@ -48,7 +48,11 @@ def test_request_metrics_count_what_was_sent(tmp_path):
         # Every request from the network was authenticated once (the scrape itself not yet).
         assert value(m, "authentication_duration_seconds_count", result="success") >= 6
         assert server.request("GET", "/api", headers={"Authorization": "Bearer nope"}, admin=False)[0] == 401
-        assert value(scrape(server), "authentication_duration_seconds_count", result="failure") == 1
+        failed = scrape(server)
+        assert value(failed, "authentication_duration_seconds_count", result="failure") == 1
+        assert value(failed, "authentication_attempts_total", result="failure") == 1
+        assert value(failed, "authentication_attempts_total", result="success") == value(
+            failed, "authentication_duration_seconds_count", result="success")
         # Made-up paths add no series: resource labels come only from served kinds.
         before = len(m["apiserver_request_total"])
         for i in range(50):
@@ -70,5 +74,62 @@ def test_metrics_need_the_right(tmp_path):
         assert refused.returncode != 0 and "forbidden" in refused.stderr.lower()
         allowed = server.kubectl("1.33", "--as", "watcher", "--as-group", "system:monitoring", "get", "--raw", "/metrics")
         assert "apiserver_request_total" in allowed.stdout
+    finally:
+        server.stop()
+
+
+def test_storage_watcher_and_process_metrics(tmp_path):
+    import threading
+    import time as _time
+
+    started_at = _time.time()
+    server = Server(data_dir=tmp_path)
+    try:
+        secrets = "/api/v1/namespaces/default/secrets"
+        before = scrape(server)
+        stored = value(before, "apiserver_storage_objects", resource="secrets")
+        creates = value(before, "etcd_request_duration_seconds_count", operation="create", type="secrets")
+        for i in range(4):
+            assert server.request("POST", secrets, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"s{i}"}})[0] == 201
+        assert server.request("DELETE", secrets + "/s0")[0] == 200
+        m = scrape(server)
+        # Objects as the store counts them: 4 created, 1 deleted.
+        assert value(m, "apiserver_storage_objects", resource="secrets") == stored + 3
+        roles = server.request("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles")[2]["items"]
+        assert value(m, "apiserver_storage_objects", resource="clusterroles.rbac.authorization.k8s.io") == len(roles)
+        # Every backend call is timed, by operation and group-resource.
+        assert value(m, "etcd_request_duration_seconds_count", operation="create", type="secrets") == creates + 4
+        assert value(m, "etcd_request_duration_seconds_count", operation="delete", type="secrets") >= 1
+        assert not [l for l, _ in m["etcd_request_duration_seconds_count"] if l["type"] == "other"]
+        # A watch of config maps is a registered watcher while it is open.
+        watchers = value(m, "apiserver_registered_watchers", group="", version="v1", kind="ConfigMap")
+        stop = threading.Event()
+        opened = threading.Event()
+
+        def watch():
+            import http.client
+            conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.tls(True))
+            conn.request("GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=30")
+            resp = conn.getresponse()
+            assert resp.status == 200
+            opened.set()
+            stop.wait(30)
+            conn.close()
+
+        t = threading.Thread(target=watch, daemon=True)
+        t.start()
+        assert opened.wait(10)
+        during = value(scrape(server), "apiserver_registered_watchers", group="", version="v1", kind="ConfigMap")
+        assert during == watchers + 1
+        stop.set()
+        t.join(10)
+        # The process collector's figures are this process's.
+        p = scrape(server)
+        rss = value(p, "process_resident_memory_bytes")
+        assert 1 << 20 < rss < 4 << 30, rss
+        assert value(p, "process_open_fds") >= 3
+        assert value(p, "process_max_fds") >= value(p, "process_open_fds")
+        assert abs(value(p, "process_start_time_seconds") - started_at) < 30
+        assert value(p, "process_cpu_seconds_total") > 0
     finally:
         server.stop()

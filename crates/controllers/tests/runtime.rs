@@ -52,6 +52,9 @@ impl Storage for Flaky {
     fn watch(&self, prefix: &str, after: Revision) -> storage::Result<Watcher> {
         self.inner.watch(prefix, after)
     }
+    fn count(&self, prefix: &str) -> storage::Result<u64> {
+        self.inner.count(prefix)
+    }
     fn current_revision(&self) -> storage::Result<Revision> {
         self.inner.current_revision()
     }

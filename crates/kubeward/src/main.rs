@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use storage::{MemoryStorage, SqliteStorage, Storage};
+use tokio::signal::unix::SignalKind;
 
 #[derive(Parser)]
 #[command(
@@ -98,13 +99,41 @@ struct ServeArgs {
     /// which level
     #[arg(long, value_name = "FILE")]
     audit_policy_file: Option<String>,
+    /// Megabytes an audit log file reaches before it is rotated (0: 100, as kube-apiserver)
+    #[arg(long, default_value_t = 0, value_name = "MB")]
+    audit_log_maxsize: u64,
+    /// Rotated audit log files to keep (0: all)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    audit_log_maxbackup: usize,
+    /// Days to keep rotated audit log files, by the time in their names (0: for ever)
+    #[arg(long, default_value_t = 0, value_name = "DAYS")]
+    audit_log_maxage: u64,
+    /// How long a request may run before it is answered 504 (a Go duration: 60s, 1m30s);
+    /// watches are not bounded. A request's ?timeout= may ask for less
+    #[arg(long, default_value = "1m0s", value_parser = go_duration, value_name = "DURATION")]
+    request_timeout: Duration,
+    /// On SIGTERM, how long to keep serving with /readyz failing before new connections are
+    /// refused (a Go duration), so load balancers stop sending first
+    #[arg(long, default_value = "0s", value_parser = go_duration, value_name = "DURATION")]
+    shutdown_delay_duration: Duration,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
 }
 
+/// A flag's Go duration (`time.ParseDuration`, as kube-apiserver's flags take them); not
+/// negative.
+fn go_duration(s: &str) -> Result<Duration, String> {
+    let nanos = server::deadline::parse_go_duration(s)?;
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("{s}: must not be negative"))
+}
+
 #[derive(Debug, thiserror::Error)]
 enum StartError {
+    #[error("listening for signals")]
+    Signal(#[source] std::io::Error),
     #[error("no home directory; pass --data-dir")]
     NoHome,
     #[error("creating {0}")]
@@ -224,12 +253,24 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     };
     let storage = open_storage(args.storage.as_deref(), &data_dir)?;
     phase("storage open");
+    // Every storage call is timed into `etcd_request_duration_seconds`, whatever the backend.
+    let metrics = Arc::new(server::metrics::Metrics::new());
+    let storage: Arc<dyn storage::Storage> = {
+        let metrics = metrics.clone();
+        Arc::new(storage::Observed::new(
+            storage,
+            Arc::new(move |op, key, took| {
+                let kind = registry::group_resource_of_key(key);
+                metrics.storage_request(op, &kind, took.as_secs_f64());
+            }),
+        ))
+    };
     #[allow(
         clippy::disallowed_methods,
         reason = "the binary makes the one real Clock"
     )]
     let clock: registry::Clock = Arc::new(jiff::Timestamp::now);
-    let registry = Arc::new(Registry::new(storage.clone(), clock));
+    let registry = Arc::new(Registry::new(storage.clone(), clock.clone()));
 
     // RBAC: the index the authorizer reads; it is loaded (through the chain, below) before the
     // first request.
@@ -273,6 +314,8 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         rbac.clone(),
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
+    state.metrics = metrics;
+    state.request_timeout = args.request_timeout;
     state.in_flight = server::inflight::InFlightLimits::new(
         args.max_requests_inflight,
         args.max_mutating_requests_inflight,
@@ -281,6 +324,12 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         (Some(path), Some(policy)) => Some(server::audit::AuditLog::start(
             policy,
             path,
+            server::audit::Rotation {
+                max_size_mb: args.audit_log_maxsize,
+                max_backups: args.audit_log_maxbackup,
+                max_age_days: args.audit_log_maxage,
+            },
+            clock.clone(),
             &state.metrics,
         )?),
         (Some(_), None) => {
@@ -380,6 +429,11 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     manager.start().await.map_err(StartError::Bootstrap)?;
     phase("controllers started");
     tokio::spawn(storage::run_compactor(storage, Duration::from_secs(300)));
+    // SIGTERM or SIGINT: kube-apiserver's graceful shutdown (server::shutdown); a second one
+    // exits at once. Listened for before "ready", so a signal sent on that line is never the
+    // default (an abrupt exit).
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     state.set_ready();
     println!(
         "kubeward ready: {url} (kubeconfig: {})",
@@ -389,9 +443,49 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         max_connections: server::conn::max_connections_for_fd_limit(raise_fd_limit()),
         ..Default::default()
     };
-    server::serve(listener, tls, state, limits)
-        .await
-        .map_err(StartError::Serve)
+    let audit = state.audit.clone();
+    let serving = server::serve(listener, tls, state.clone(), limits);
+    let mut serving = std::pin::pin!(serving);
+    tokio::select! {
+        r = &mut serving => return r.map_err(StartError::Serve),
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    state.shutdown.enter(server::shutdown::Phase::Draining);
+    tracing::info!(
+        delay_ms = u64::try_from(args.shutdown_delay_duration.as_millis()).unwrap_or(u64::MAX),
+        "shutting down: /readyz fails; serving until the shutdown delay has passed"
+    );
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("kubeward: a second signal: exiting now");
+        std::process::exit(1);
+    });
+    tokio::select! {
+        r = &mut serving => return r.map_err(StartError::Serve),
+        () = tokio::time::sleep(args.shutdown_delay_duration) => {}
+    }
+    state.shutdown.enter(server::shutdown::Phase::Stopping);
+    serving.await.map_err(StartError::Serve)?;
+    // The last requests' audit events are written before the process ends.
+    if let Some(audit) = audit {
+        let flushed = tokio::task::spawn_blocking(move || audit.flush(Duration::from_secs(10)))
+            .await
+            .unwrap_or(false);
+        if !flushed {
+            tracing::warn!("shutting down: the audit log could not be flushed");
+        }
+    }
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// A Unix signal stream, as a start error when it cannot be had.
+fn signal(kind: SignalKind) -> Result<tokio::signal::unix::Signal, StartError> {
+    tokio::signal::unix::signal(kind).map_err(StartError::Signal)
 }
 
 /// Raises the soft open-file limit to the hard one, as Go programs do on Linux since Go 1.19

@@ -5,7 +5,7 @@
 use crate::authorization;
 use crate::handlers::{self, Query, Req};
 use crate::respond::{self, Resp};
-use crate::{audit, nonresource, State};
+use crate::{audit, deadline, nonresource, State};
 use api_types::{StatusError, UserInfo};
 use authz::Decision;
 use http_body_util::{BodyExt, Limited};
@@ -24,16 +24,64 @@ pub async fn handle<B>(
     req: Request<B>,
 ) -> Resp
 where
-    B: http_body::Body<Data = bytes::Bytes>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut warnings = Vec::new();
-    let mut resp = match run(&state, peer.as_deref(), req, &mut warnings).await {
-        Ok(r) => r,
-        Err(e) => respond::status(&e),
+    // 1. Request info: a pure function of the request line, which the deadline and every
+    //    later layer read.
+    // 1b. The deadline: it bounds everything after it, authentication included; past it the
+    //     client has its 504 and the handler runs on to its end.
+    let (info, limit) = match info_and_deadline(&state, &req) {
+        Ok(v) => v,
+        Err(e) => return refused(&state, req.headers(), &e),
     };
-    respond::add_warnings(&mut resp, &warnings);
-    resp
+    let expiry = deadline::Expiry::default();
+    let mut req = req;
+    req.extensions_mut().insert(expiry.clone());
+    let timed_out = timeout_metric(&state, &info, &req);
+    deadline::within(
+        limit,
+        expiry,
+        async move {
+            let mut warnings = Vec::new();
+            let mut resp = match run(&state, peer.as_deref(), info, req, &mut warnings).await {
+                Ok(r) => r,
+                Err(e) => respond::status(&e),
+            };
+            respond::add_warnings(&mut resp, &warnings);
+            // A watch from the network ends cleanly when the server stops (the in-process
+            // informers' watches go on until the process ends).
+            end_at_shutdown(state, resp)
+        },
+        timed_out,
+    )
+    .await
+}
+
+/// A streamed body that ends (cleanly: the chunked body is terminated) once the server is
+/// stopping.
+fn end_at_shutdown(state: Arc<State>, resp: Resp) -> Resp {
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        crate::body::Body::Stream(mut chunks) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            tokio::spawn(async move {
+                loop {
+                    let chunk = tokio::select! {
+                        c = chunks.recv() => c,
+                        () = state.shutdown.reached(crate::shutdown::Phase::Stopping) => None,
+                    };
+                    let Some(chunk) = chunk else { break };
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            crate::body::Body::Stream(rx)
+        }
+        full => full,
+    };
+    http::Response::from_parts(parts, body)
 }
 
 /// One request by a caller inside the process that is already `user` (a controller, the
@@ -41,19 +89,90 @@ where
 /// request from the network (kube-apiserver's loopback client, without the TCP).
 pub async fn handle_as<B>(state: Arc<State>, user: UserInfo, req: Request<B>) -> Resp
 where
-    B: http_body::Body<Data = bytes::Bytes>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (parts, body) = req.into_parts();
-    match after_authentication(&state, user, parts, body).await {
-        Ok(r) => r,
-        Err(e) => respond::status(&e),
+    let (info, limit) = match info_and_deadline(&state, &req) {
+        Ok(v) => v,
+        Err(e) => return refused(&state, req.headers(), &e),
+    };
+    let expiry = deadline::Expiry::default();
+    let mut req = req;
+    req.extensions_mut().insert(expiry.clone());
+    let timed_out = timeout_metric(&state, &info, &req);
+    deadline::within(
+        limit,
+        expiry,
+        async move {
+            let (parts, body) = req.into_parts();
+            match after_authentication(&state, user, info, parts, body).await {
+                Ok(r) => r,
+                Err(e) => respond::status(&e),
+            }
+        },
+        timed_out,
+    )
+    .await
+}
+
+/// The request's info and deadline, or why it is refused (a 400).
+fn info_and_deadline<B>(
+    state: &State,
+    req: &Request<B>,
+) -> Result<(request_info::RequestInfo, Option<std::time::Duration>), StatusError> {
+    let query = req.uri().query().unwrap_or("");
+    let info = request_info::parse(req.method().as_str(), req.uri().path(), query)
+        .map_err(|e| StatusError::bad_request(e.to_string()))?;
+    let limit = deadline::limit(&info, query, state.request_timeout)?;
+    Ok((info, limit))
+}
+
+/// The answer to a request refused before it is authenticated, with its audit ID.
+fn refused(state: &State, headers: &http::HeaderMap, e: &StatusError) -> Resp {
+    let mut resp = respond::status(e);
+    if let Ok(v) = http::HeaderValue::from_str(&audit_id(state, headers)) {
+        resp.headers_mut().insert("audit-id", v);
     }
+    resp
+}
+
+/// What a request cut at its deadline adds to the metrics
+/// (`apiserver_request_terminations_total`, code 504).
+fn timeout_metric<B>(
+    state: &Arc<State>,
+    info: &request_info::RequestInfo,
+    req: &Request<B>,
+) -> impl FnOnce() {
+    let route = route(state, info, req.method(), req.headers(), req.uri().query());
+    let metrics = state.metrics.clone();
+    move || metrics.terminated(&route, 504)
+}
+
+/// The metrics' labels for a request.
+fn route(
+    state: &State,
+    info: &request_info::RequestInfo,
+    method: &http::Method,
+    headers: &http::HeaderMap,
+    query: Option<&str>,
+) -> crate::metrics::Route {
+    crate::metrics::Metrics::route(
+        info,
+        info.is_resource_request
+            .then(|| state.resolve(&info.api_group, &info.api_version, &info.resource))
+            .flatten(),
+        method.as_str(),
+        headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        query.unwrap_or("").split('&').any(|kv| kv == "dryRun=All"),
+    )
 }
 
 async fn run<B>(
     state: &State,
     peer: Option<&PeerCertificates>,
+    info: request_info::RequestInfo,
     req: Request<B>,
     warnings: &mut Vec<String>,
 ) -> Result<Resp, StatusError>
@@ -62,9 +181,6 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
-
-    // 1. Request info comes first upstream; it is a pure function of the request line, so it
-    //    runs in `after_authentication`, where in-process requests enter too.
 
     // 2. Authentication: x509, then bearer tokens, then anonymous. A refused credential is a
     //    401 and never becomes anonymous. It precedes everything that needs to know who asks.
@@ -82,30 +198,31 @@ where
         .metrics
         .authentication(result.is_ok(), started.elapsed().as_secs_f64());
     let Ok(user) = result else {
-        return Ok(unauthenticated(state, &parts, peer.is_some()));
+        return Ok(unauthenticated(state, &parts, &info, peer.is_some()));
     };
     warnings.extend(warning.map(str::to_string));
-    after_authentication(state, user, parts, body).await
+    after_authentication(state, user, info, parts, body).await
 }
 
 /// The 401, with its audit ID and, when the policy wants it, its event: stage ResponseStarted
 /// with no user and the methods tried (`WithFailedAuthenticationAudit`).
-fn unauthenticated(state: &State, parts: &http::request::Parts, presented_cert: bool) -> Resp {
+fn unauthenticated(
+    state: &State,
+    parts: &http::request::Parts,
+    info: &request_info::RequestInfo,
+    presented_cert: bool,
+) -> Resp {
     let mut resp = respond::status(&StatusError::unauthorized());
     let audit_id = audit_id(state, &parts.headers);
     if let Ok(v) = http::HeaderValue::from_str(&audit_id) {
         resp.headers_mut().insert("audit-id", v);
     }
-    let query = parts.uri.query().unwrap_or("");
-    let (Some(log), Ok(info)) = (
-        state.audit.as_ref(),
-        request_info::parse(parts.method.as_str(), parts.uri.path(), query),
-    ) else {
+    let Some(log) = state.audit.as_ref() else {
         return resp;
     };
     let nobody = UserInfo::default();
     let uri = parts.uri.to_string();
-    let request = audit_request(state, parts, &audit_id, &nobody, &info, &uri);
+    let request = audit_request(state, parts, &audit_id, &nobody, info, &uri);
     let mut methods = Vec::new();
     let auth = parts
         .headers
@@ -143,6 +260,7 @@ fn unauthenticated(state: &State, parts: &http::request::Parts, presented_cert: 
 async fn after_authentication<B>(
     state: &State,
     user: UserInfo,
+    info: request_info::RequestInfo,
     parts: http::request::Parts,
     body: B,
 ) -> Result<Resp, StatusError>
@@ -150,10 +268,6 @@ where
     B: http_body::Body<Data = bytes::Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let query = parts.uri.query().unwrap_or("");
-    let info = request_info::parse(parts.method.as_str(), parts.uri.path(), query)
-        .map_err(|e| StatusError::bad_request(e.to_string()))?;
-
     // 3. Audit: every authenticated request has an audit ID (sent back as `Audit-Id`); the
     //    policy decides what is recorded, as the authenticated user, before anything else.
     let audit_id = audit_id(state, &parts.headers);
@@ -162,17 +276,12 @@ where
         log.begin(&audit_request(state, &parts, &audit_id, &user, &info, &uri))
     });
     let started = std::time::Instant::now();
-    let route = crate::metrics::Metrics::route(
+    let route = route(
+        state,
         &info,
-        info.is_resource_request
-            .then(|| state.resolve(&info.api_group, &info.api_version, &info.resource))
-            .flatten(),
-        parts.method.as_str(),
-        parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-        query.split('&').any(|kv| kv == "dryRun=All"),
+        &parts.method,
+        &parts.headers,
+        parts.uri.query(),
     );
     let result = authorize_and_serve(state, user, &info, &parts, body, record.as_mut()).await;
     let mut resp = result.unwrap_or_else(|e| respond::status(&e));
@@ -386,13 +495,24 @@ where
     // 6. Body: read whole, bounded in size and in time (a body sent a byte at a time would
     //    otherwise hold its connection, which counts as busy and is never shed), only for
     //    requests allowed to send one.
+    // Bounded by the request's deadline (past it the client has its 504, and a body that
+    // comes later must not become a write: upstream's `timeoutReader`), and for a
+    // long-running request by `--request-timeout`.
+    let expiry = parts
+        .extensions
+        .get::<deadline::Expiry>()
+        .cloned()
+        .unwrap_or_default();
     let read = tokio::time::timeout(
         state.request_timeout,
         Limited::new(body, MAX_BODY_BYTES).collect(),
     );
-    let body = match read.await {
-        Err(_) => return Err(StatusError::timeout()),
-        Ok(r) => r,
+    let body = tokio::select! {
+        r = read => match r {
+            Err(_) => return Err(StatusError::timeout()),
+            Ok(r) => r,
+        },
+        () = expiry.expired() => return Err(StatusError::timeout()),
     };
     let body = match body {
         Ok(b) => b.to_bytes(),

@@ -89,8 +89,8 @@ impl InProcess {
             .map_err(StatusError::internal)?;
         // On the caller's task, as a connection polls its requests; a panic in a handler is
         // this request's 500, never the caller's.
-        let resp = crate::CatchPanic(
-            Box::pin(chain::handle_as(self.state.clone(), self.user.clone(), req)),
+        let resp = crate::CatchPanic::new(
+            chain::handle_as(self.state.clone(), self.user.clone(), req),
             None,
         )
         .await;

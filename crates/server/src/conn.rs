@@ -40,6 +40,9 @@ pub struct Limits {
     pub max_concurrent_streams: u32,
     /// Request line and headers together, in bytes.
     pub max_header_bytes: usize,
+    /// How long a closing connection may take to finish what it has in flight (at shutdown,
+    /// or evicted): kube-apiserver's `ShutdownTimeout`, its request timeout.
+    pub drain_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -51,6 +54,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(90),
             max_concurrent_streams: 250,
             max_header_bytes: 1 << 20,
+            drain_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -134,6 +138,8 @@ pub(crate) struct Table {
     next: AtomicU64,
     live: Mutex<HashMap<u64, Arc<Conn>>>,
     epoch: Instant,
+    /// Told whenever a connection is removed.
+    closed: Notify,
 }
 
 impl Table {
@@ -142,6 +148,7 @@ impl Table {
             next: AtomicU64::new(0),
             live: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
+            closed: Notify::new(),
         }
     }
 
@@ -161,6 +168,26 @@ impl Table {
 
     pub(crate) fn close(&self, id: u64) {
         self.lock().remove(&id);
+        self.closed.notify_waiters();
+    }
+
+    /// Asks every open connection to finish and close, and resolves when none is left.
+    pub(crate) async fn close_all(&self) {
+        loop {
+            let closed = self.closed.notified();
+            let mut closed = std::pin::pin!(closed);
+            closed.as_mut().enable();
+            {
+                let live = self.lock();
+                if live.is_empty() {
+                    return;
+                }
+                for c in live.values() {
+                    c.close.notify_one();
+                }
+            }
+            closed.await;
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -51,6 +51,11 @@ fn run(state: &State, check: &str) -> Result<(), String> {
                 Err("not finished".into())
             }
         }
+        // Fails from the first moment of a graceful shutdown (upstream's `shutdown` check),
+        // so load balancers stop sending while in-flight work finishes.
+        "shutdown" if state.shutdown.phase() >= crate::shutdown::Phase::Draining => {
+            Err("the server is shutting down".into())
+        }
         _ => Ok(()),
     }
 }

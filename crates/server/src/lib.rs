@@ -15,6 +15,7 @@ mod body;
 pub mod chain;
 pub mod client;
 pub mod conn;
+pub mod deadline;
 mod discovery;
 mod dupkeys;
 mod handlers;
@@ -27,6 +28,7 @@ mod openapi;
 pub mod protobuf;
 mod respond;
 mod reviews;
+pub mod shutdown;
 pub mod tls;
 pub mod tokens;
 
@@ -76,6 +78,8 @@ pub struct State {
     /// How long a request body may take to arrive (kube-apiserver's `--request-timeout`
     /// default, 60 s, bounds its handlers the same way).
     pub request_timeout: std::time::Duration,
+    /// Where the server is in its shutdown.
+    pub shutdown: shutdown::Shutdown,
     ready: AtomicBool,
     defs: &'static [&'static ResourceDef],
 }
@@ -119,6 +123,7 @@ impl State {
             metrics: Arc::new(metrics::Metrics::new()),
             in_flight: inflight::InFlightLimits::default(),
             request_timeout: std::time::Duration::from_secs(60),
+            shutdown: shutdown::Shutdown::default(),
             ready: AtomicBool::new(false),
             defs,
         }
@@ -209,9 +214,11 @@ impl State {
     }
 }
 
-/// Accepts connections for ever: an accept error is logged and retried with back-off, never
-/// the end of the server ([`conn`] says what bounds each connection). Each connection: TLS
-/// handshake (bounded in time), the client certificate, then HTTP/2 or HTTP/1.1 by ALPN.
+/// Accepts connections until the shutdown's Stopping phase ([`shutdown`]): an accept error is
+/// logged and retried with back-off, never the end of the server ([`conn`] says what bounds
+/// each connection). Each connection: TLS handshake (bounded in time), the client
+/// certificate, then HTTP/2 or HTTP/1.1 by ALPN. Once stopping, every connection is asked to
+/// finish; this returns when all have closed, or after `limits.drain_timeout`.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -223,7 +230,11 @@ pub async fn serve(
     let limits = Arc::new(limits);
     let mut backoff = conn::Backoff::default();
     loop {
-        let tcp = match listener.accept().await {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = state.shutdown.reached(shutdown::Phase::Stopping) => break,
+        };
+        let tcp = match accepted {
             Ok((tcp, _)) => {
                 backoff.reset();
                 tcp
@@ -266,6 +277,20 @@ pub async fn serve(
             table.close(id);
         });
     }
+    drop(listener);
+    let open = table.len();
+    tracing::info!(
+        connections = open,
+        "shutting down: the listener is closed; connections finish what they have in flight"
+    );
+    let drained = tokio::time::timeout(limits.drain_timeout, table.close_all()).await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = table.len(),
+            "shutting down: connections still open after the drain timeout"
+        );
+    }
+    Ok(())
 }
 
 /// One connection from accept to close.
@@ -305,8 +330,8 @@ async fn connection(
         }
         let guard = busy.begin();
         // A panic in a handler becomes a 500 for this request, never a dead server.
-        CatchPanic(
-            Box::pin(chain::handle(state.clone(), chain.clone(), req)),
+        CatchPanic::new(
+            chain::handle(state.clone(), chain.clone(), req),
             Some(guard),
         )
     });
@@ -369,7 +394,14 @@ async fn drive<F: Graceful>(conn: F, c: &conn::Conn, limits: &conn::Limits) {
         }
     }
     conn.as_mut().shutdown();
-    let _ = tokio::time::timeout(limits.handshake_timeout, conn).await;
+    // With requests in flight, time for them to finish; idle, only for the goodbye (an HTTP/2
+    // client that ignores GOAWAY must not hold the connection for the whole drain).
+    let bound = if c.idle_for().is_some() {
+        limits.handshake_timeout
+    } else {
+        limits.drain_timeout
+    };
+    let _ = tokio::time::timeout(bound, conn).await;
 }
 
 /// The RBAC index, shared between the chain and the informer that feeds it.
@@ -382,11 +414,19 @@ impl authz::Authorizer for SharedIndex {
 }
 
 /// Polls a handler and turns a panic into a 500 response, without a task per request. The
-/// connection counts the request as in flight until its response body is done.
+/// connection counts the request as in flight until its response body is done. After a
+/// panic the handler's state is dropped at once, with its audit record writing the Panic
+/// stage.
 pub(crate) struct CatchPanic<F>(
-    pub(crate) std::pin::Pin<Box<F>>,
+    pub(crate) Option<std::pin::Pin<Box<F>>>,
     pub(crate) Option<conn::InFlight>,
 );
+
+impl<F: std::future::Future<Output = respond::Resp>> CatchPanic<F> {
+    pub(crate) fn new(fut: F, guard: Option<conn::InFlight>) -> Self {
+        CatchPanic(Some(Box::pin(fut)), guard)
+    }
+}
 
 impl<F: std::future::Future<Output = respond::Resp>> std::future::Future for CatchPanic<F> {
     type Output = Result<http::Response<body::Tracked>, std::convert::Infallible>;
@@ -395,17 +435,24 @@ impl<F: std::future::Future<Output = respond::Resp>> std::future::Future for Cat
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let fut = self.0.as_mut();
+        let Some(fut) = self.0.as_mut() else {
+            // Polled after it answered: hyper does not, and there is nothing left to do.
+            return std::task::Poll::Pending;
+        };
+        let fut = fut.as_mut();
         let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(std::task::Poll::Ready(r)) => r,
             Ok(std::task::Poll::Pending) => return std::task::Poll::Pending,
             Err(_) => {
                 tracing::error!("a request handler panicked");
+                let fut = self.0.take();
+                audit::after_panic(|| drop(fut));
                 respond::status(&api_types::StatusError::internal(
                     "the request handler panicked",
                 ))
             }
         };
+        self.0 = None;
         let guard = self.1.take();
         std::task::Poll::Ready(Ok(r.map(|b| body::Tracked::new(b, guard))))
     }

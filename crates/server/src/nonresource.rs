@@ -62,7 +62,10 @@ pub(crate) fn handle(
         "/metrics" => Ok(respond::raw(
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.metrics.render().into_bytes(),
+            state
+                .metrics
+                .render(&state.registry.stored_counts())
+                .into_bytes(),
         )),
         "/.well-known/openid-configuration" | "/openid/v1/jwks" => {
             let issuer = state

@@ -185,6 +185,9 @@ static CASES: &[Case] = &[
         "Name parameter invalid: \"..\": may not be '..'"),
     get("a future resourceVersion is 504", "/api/v1/namespaces/team/configmaps?resourceVersion=999999&resourceVersionMatch=NotOlderThan",
         &[("authorization", ADMIN.as_bytes())], 504, "Timeout", "Too large resource version: 999999"),
+    get("a malformed ?timeout= is 400 before authentication", "/api/v1/namespaces?timeout=soon", &[], 400, "BadRequest",
+        "invalid timeout specified in the request URL - time: invalid duration \"soon\""),
+    get("a ?timeout= within the maximum is kept", "/api/v1/namespaces?timeout=5s", &[("authorization", ADMIN.as_bytes())], 200, "", ""),
     Case {
         what: "an unknown method is 405",
         method: "FOO",
@@ -328,6 +331,69 @@ async fn a_body_that_never_arrives_is_504_at_the_request_timeout() {
     assert_eq!(body["reason"], "Timeout");
 }
 
+/// A body fed from a channel: its bytes come when the test sends them.
+struct Channel(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl http_body::Body for Channel {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+/// `?timeout=` shortens the deadline; past it the client has upstream's 504, the metrics
+/// count a termination, and a body that comes after it is never written.
+#[tokio::test]
+async fn past_its_timeout_a_write_is_504_and_its_late_body_never_lands() {
+    let state = state(true).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/namespaces/team/configmaps?timeout=300ms")
+        .header("authorization", ADMIN)
+        .header("content-type", "application/json")
+        .body(Channel(rx))
+        .unwrap();
+    let resp = server::chain::handle(state.clone(), None, req).await;
+    assert_eq!(resp.status().as_u16(), 504);
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        body["message"],
+        "Timeout: request did not complete within the allotted timeout"
+    );
+    // The body comes now, too late: the handler, still running, must have let go of it.
+    let late = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"late"}}"#;
+    let _ = tx.send(Bytes::from_static(late)).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), tx.closed())
+        .await
+        .expect("the timed-out handler let go of the body");
+    let get = http::Request::builder()
+        .uri("/api/v1/namespaces/team/configmaps/late")
+        .header("authorization", ADMIN)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = server::chain::handle(state.clone(), None, get).await;
+    assert_eq!(resp.status().as_u16(), 404, "the late body was not written");
+    let metrics = state.metrics.render(&[]);
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("apiserver_request_terminations_total{"))
+        .expect("a termination counted");
+    assert!(line.contains(r#"verb="POST""#) && line.contains(r#"resource="configmaps""#));
+    assert!(
+        line.contains(r#"code="504""#) && line.ends_with(" 1"),
+        "{line}"
+    );
+}
+
 #[tokio::test]
 async fn over_the_in_flight_limit_is_429_but_never_for_masters_or_health() {
     let state = state_with(true, |s| {
@@ -413,6 +479,8 @@ async fn a_refused_credential_of_any_bytes_is_audited_without_a_panic() {
             server::audit::AuditLog::start(
                 policy.to_str().unwrap(),
                 log.to_str().unwrap(),
+                server::audit::Rotation::default(),
+                Arc::new(jiff::Timestamp::now),
                 &s.metrics,
             )
             .unwrap(),

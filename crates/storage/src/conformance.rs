@@ -16,6 +16,7 @@ pub async fn run_all(new_store: &dyn Fn() -> Arc<dyn Storage>) {
     create_get(&*new_store());
     update_cas(&*new_store());
     delete_and_recreate(&*new_store());
+    count_live_keys(&*new_store());
     list_prefix_paging(&*new_store());
     list_at_revision(&*new_store());
     watch_history_then_live(new_store()).await;
@@ -94,6 +95,25 @@ fn delete_and_recreate(s: &dyn Storage) {
         again.create_revision > d.mod_revision,
         "a re-created key has a new create revision"
     );
+}
+
+/// `count` sees the live keys under a prefix only: not a neighbour prefix's, not a deleted
+/// key, a recreated one once.
+fn count_live_keys(s: &dyn Storage) {
+    assert_eq!(s.count("/r/").unwrap(), 0);
+    for k in ["/r/a", "/r/b", "/r/c", "/rb/x", "/q/a"] {
+        s.create(k, v(k)).unwrap();
+    }
+    let b = s.get("/r/b").unwrap().unwrap();
+    s.update("/r/b", b.mod_revision, v("b2")).unwrap();
+    assert_eq!(s.count("/r/").unwrap(), 3, "updates do not add keys");
+    s.delete("/r/c", None).unwrap();
+    assert_eq!(s.count("/r/").unwrap(), 2);
+    s.create("/r/c", v("again")).unwrap();
+    assert_eq!(s.count("/r/").unwrap(), 3);
+    assert_eq!(s.count("/r").unwrap(), 4, "a bare prefix takes /rb/ too");
+    assert_eq!(s.count("/").unwrap(), 5);
+    assert_eq!(s.count("/z/").unwrap(), 0);
 }
 
 fn list_prefix_paging(s: &dyn Storage) {

@@ -13,11 +13,13 @@ mod compaction;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
+mod observed;
 mod sqlite;
 mod watch;
 
 pub use compaction::run_compactor;
 pub use memory::MemoryStorage;
+pub use observed::{Observed, Observer};
 pub use sqlite::SqliteStorage;
 pub use watch::Watcher;
 
@@ -158,6 +160,9 @@ pub trait Storage: Send + Sync + 'static {
     fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue>;
     /// Changes under `prefix` after revision `after`, in revision order.
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher>;
+    /// How many keys live under `prefix` now (etcd's count-only range; what
+    /// `apiserver_storage_objects` reports).
+    fn count(&self, prefix: &str) -> Result<u64>;
     /// The newest revision.
     fn current_revision(&self) -> Result<Revision>;
     /// The oldest revision still readable.

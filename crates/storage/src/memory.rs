@@ -103,6 +103,20 @@ impl Storage for MemoryStorage {
             }))
     }
 
+    fn count(&self, prefix: &str) -> Result<u64> {
+        let inner = self.lock()?;
+        let end = prefix_end(prefix);
+        let live = inner
+            .keys
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Excluded(end.as_str()),
+            ))
+            .filter(|(key, _)| inner.latest(key).is_some_and(|(_, r)| !r.deleted))
+            .count();
+        Ok(live as u64)
+    }
+
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         let inner = self.lock()?;
         let at = opts.revision.unwrap_or(inner.revision);

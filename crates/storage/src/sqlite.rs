@@ -181,6 +181,18 @@ impl Storage for SqliteStorage {
             }))
     }
 
+    fn count(&self, prefix: &str) -> Result<u64> {
+        let inner = self.lock()?;
+        // The newest row of each key under the prefix, counted when it is not a deletion.
+        let mut stmt = inner.conn.prepare_cached(
+            "SELECT COUNT(*) FROM kv AS a
+             WHERE key >= ?1 AND key < ?2 AND deleted = 0
+               AND rev = (SELECT MAX(rev) FROM kv AS b WHERE b.key = a.key)",
+        )?;
+        let n: i64 = stmt.query_row(params![prefix, prefix_end(prefix)], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         let inner = self.lock()?;
         let at = opts.revision.unwrap_or(inner.revision);

@@ -14,6 +14,28 @@ async fn memory_backend_conforms() {
     conformance::run_all(&|| Arc::new(MemoryStorage::new()) as Arc<dyn Storage>).await;
 }
 
+/// The timing decorator is a backend to its callers: it conforms too, and reports each call.
+#[tokio::test]
+async fn an_observed_backend_conforms_and_reports_each_call() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let log = seen.clone();
+    let observer: Arc<storage::Observer> = Arc::new(move |op, key, _| {
+        log.lock().unwrap().push((op.to_string(), key.to_string()));
+    });
+    conformance::run_all(&|| {
+        Arc::new(storage::Observed::new(
+            Arc::new(MemoryStorage::new()),
+            observer.clone(),
+        )) as Arc<dyn Storage>
+    })
+    .await;
+    let seen = seen.lock().unwrap();
+    for op in ["get", "list", "count", "create", "update", "delete"] {
+        assert!(seen.iter().any(|(o, _)| o == op), "{op} was reported");
+    }
+    assert!(seen.contains(&("create".into(), "/r/a".into())));
+}
+
 #[tokio::test]
 async fn sqlite_backend_conforms() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,8 +10,10 @@
 //! (upstream leaves that to the policy's author); an event that had them says so in the
 //! annotation `audit.kubeward.io/redacted`. Request headers are never recorded.
 
+mod file;
 mod policy;
 
+pub use file::Rotation;
 pub use policy::PolicyError;
 pub(crate) use policy::{Level, Stage};
 
@@ -44,33 +46,32 @@ pub enum AuditError {
 /// The policy and the buffer events are written from.
 pub struct AuditLog {
     policy: policy::Policy,
-    tx: SyncSender<Vec<u8>>,
+    tx: SyncSender<Message>,
     dropped: AtomicU64,
     sent: prometheus_client::metrics::counter::Counter,
     errors: prometheus_client::metrics::counter::Counter,
+    now: registry::Clock,
 }
 
 impl AuditLog {
-    /// Reads the policy and opens the log (`-`: standard output), appending; the writer runs
-    /// on a thread of its own. Events sent and dropped are counted in `metrics`.
+    /// Reads the policy and opens the log (`-`: standard output), appending and rotating as
+    /// `rotation` says (backups named by `now`); the writer runs on a thread of its own.
+    /// Events sent and dropped are counted in `metrics`.
     pub fn start(
         policy_file: &str,
         path: &str,
+        rotation: Rotation,
+        now: registry::Clock,
         metrics: &crate::metrics::Metrics,
     ) -> Result<Arc<Self>, AuditError> {
         let text = std::fs::read_to_string(policy_file)
             .map_err(|e| AuditError::ReadPolicy(policy_file.into(), e))?;
         let policy = policy::Policy::parse(&text)?;
         let out: Box<dyn Write + Send> = if path == "-" {
-            Box::new(std::io::stdout())
+            Box::new(std::io::BufWriter::new(std::io::stdout()))
         } else {
-            use std::os::unix::fs::OpenOptionsExt;
             Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(path)
+                file::RotatingFile::open(std::path::Path::new(path), rotation, now.clone())
                     .map_err(|e| AuditError::Open(path.into(), e))?,
             )
         };
@@ -85,6 +86,7 @@ impl AuditLog {
             dropped: AtomicU64::new(0),
             sent: metrics.audit_events.clone(),
             errors: metrics.audit_errors.clone(),
+            now,
         }))
     }
 
@@ -93,10 +95,20 @@ impl AuditLog {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Waits (at most `limit`) until every event sent so far is written and flushed: at
+    /// shutdown, so the last requests' events are not lost with the process.
+    pub fn flush(&self, limit: std::time::Duration) -> bool {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.tx.send(Message::Flush(done)).is_err() {
+            return false;
+        }
+        wait.recv_timeout(limit).is_ok()
+    }
+
     fn send(&self, event: &Event) {
         let mut line = serde_json::to_vec(event).unwrap_or_default();
         line.push(b'\n');
-        match self.tx.try_send(line) {
+        match self.tx.try_send(Message::Line(line)) {
             Ok(()) => {
                 self.sent.inc();
             }
@@ -111,16 +123,32 @@ impl AuditLog {
     }
 }
 
-/// Writes lines as they come, flushing whenever the buffer is empty.
-fn write_lines(rx: Receiver<Vec<u8>>, out: Box<dyn Write + Send>) {
-    let mut out = std::io::BufWriter::new(out);
-    while let Ok(line) = rx.recv() {
-        let mut result = out.write_all(&line);
-        while let Ok(more) = rx.try_recv() {
-            result = result.and_then(|()| out.write_all(&more));
+/// What the writer thread is sent.
+enum Message {
+    /// One event's line.
+    Line(Vec<u8>),
+    /// Write and flush everything before this, then say so.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Writes lines as they come, flushing whenever the buffer is empty. Each line is one write
+/// (the rotating file never splits one across files).
+fn write_lines(rx: Receiver<Message>, mut out: Box<dyn Write + Send>) {
+    let mut pending: Vec<std::sync::mpsc::Sender<()>> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut result = Ok(());
+        let mut next = Some(first);
+        while let Some(m) = next.take().or_else(|| rx.try_recv().ok()) {
+            match m {
+                Message::Line(line) => result = result.and_then(|()| out.write_all(&line)),
+                Message::Flush(done) => pending.push(done),
+            }
         }
         if let Err(e) = result.and_then(|()| out.flush()) {
             tracing::error!(error = %e, "writing the audit log");
+        }
+        for done in pending.drain(..) {
+            let _ = done.send(());
         }
     }
 }
@@ -217,6 +245,39 @@ pub(crate) struct Record {
     decision: policy::Decision,
     event: Event,
     redacted: bool,
+    /// Its last stage is written.
+    done: bool,
+}
+
+thread_local! {
+    /// Set while a panicked handler's state is dropped ([`after_panic`]).
+    static PANICKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `drop_handler` (dropping the state of a handler that panicked) so that the records it
+/// drops write their Panic stage, as upstream's audit filter does when it recovers a panic.
+pub(crate) fn after_panic(drop_handler: impl FnOnce()) {
+    PANICKED.with(|p| p.set(true));
+    drop_handler();
+    PANICKED.with(|p| p.set(false));
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if self.done || !PANICKED.with(std::cell::Cell::get) {
+            return;
+        }
+        self.done = true;
+        self.event.response_status = Some(serde_json::json!({
+            "metadata": {},
+            "status": "Failure",
+            "message": "APIServer panic'd: the request handler panicked",
+            "reason": "InternalError",
+            "code": 500,
+        }));
+        let now = (self.log.now)();
+        self.emit(Stage::Panic, now);
+    }
 }
 
 /// `metav1.MicroTime`.
@@ -292,6 +353,7 @@ impl AuditLog {
             },
             decision,
             redacted: false,
+            done: false,
         };
         Some(record)
     }
@@ -397,6 +459,7 @@ impl Record {
                 self.event.response_object = Some(v);
             }
         }
+        self.done = true;
         self.emit(Stage::ResponseComplete, now);
     }
 
@@ -408,7 +471,8 @@ impl Record {
     }
 
     /// The stream ended: ResponseComplete.
-    pub(crate) fn finished(self, now: jiff::Timestamp) {
+    pub(crate) fn finished(mut self, now: jiff::Timestamp) {
+        self.done = true;
         self.emit(Stage::ResponseComplete, now);
     }
 }
@@ -578,5 +642,60 @@ mod tests {
             response_status(200, Some(&status)),
             json!({"metadata": {}, "code": 200})
         );
+    }
+
+    /// A handler that panicked leaves a Panic event with upstream's 500 status; a record
+    /// dropped otherwise (a client gone) writes nothing more; `flush` waits for the writer.
+    #[test]
+    fn a_panicked_handler_leaves_a_panic_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.yaml");
+        std::fs::write(
+            &policy,
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: [{level: Metadata}]\n",
+        )
+        .unwrap();
+        let path = dir.path().join("audit.log");
+        let t: jiff::Timestamp = "2026-12-02T01:02:03Z".parse().unwrap();
+        let log = AuditLog::start(
+            policy.to_str().unwrap(),
+            path.to_str().unwrap(),
+            Rotation::default(),
+            Arc::new(move || t),
+            &crate::metrics::Metrics::new(),
+        )
+        .unwrap();
+        let user = UserInfo::authenticated("alice", &[]);
+        let info = request_info::parse("GET", "/api/v1/namespaces/a/secrets/s", "").unwrap();
+        let request = Request {
+            audit_id: "id-1",
+            user: &user,
+            info: &info,
+            uri: "/api/v1/namespaces/a/secrets/s",
+            path: "/api/v1/namespaces/a/secrets/s",
+            source_ips: vec!["127.0.0.1".into()],
+            user_agent: "test",
+            now: t,
+        };
+        let abandoned = log.begin(&request).unwrap();
+        drop(abandoned);
+        let panicked = log.begin(&request).unwrap();
+        after_panic(|| drop(panicked));
+        assert!(log.flush(std::time::Duration::from_secs(10)));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let events: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let stages: Vec<&str> = events
+            .iter()
+            .map(|e| e["stage"].as_str().unwrap())
+            .collect();
+        assert_eq!(stages, ["RequestReceived", "RequestReceived", "Panic"]);
+        assert_eq!(
+            events[2]["responseStatus"],
+            json!({"metadata": {}, "status": "Failure", "message": "APIServer panic'd: the request handler panicked", "reason": "InternalError", "code": 500})
+        );
+        assert_eq!(events[2]["auditID"], "id-1");
     }
 }

@@ -4,6 +4,8 @@
 //! already end). Every request after authentication is counted, the in-process ones too
 //! (upstream counts its loopback client's alike).
 
+mod process;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -44,6 +46,27 @@ struct DecisionLabels {
     name: String,
 }
 
+/// `apiserver_registered_watchers`' labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    group: String,
+    version: String,
+    kind: String,
+}
+
+/// `apiserver_storage_objects`' label: `secrets`, `roles.rbac.authorization.k8s.io`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    resource: String,
+}
+
+/// `etcd_request_duration_seconds`' labels: the operation and the group-resource.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StorageLabels {
+    operation: String,
+    r#type: String,
+}
+
 type Histograms = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// `apiserver_request_duration_seconds`' buckets (1.33).
@@ -77,6 +100,23 @@ pub struct Metrics {
     authentication: Family<ResultLabels, Histogram, fn() -> Histogram>,
     pub(crate) audit_events: Counter,
     pub(crate) audit_errors: Counter,
+    terminations: Family<RequestLabels, Counter>,
+    authentication_attempts: Family<ResultLabels, Counter>,
+    watchers: Family<KindLabels, Gauge>,
+    storage_objects: Family<ResourceLabels, Gauge>,
+    storage_durations: Family<StorageLabels, Histogram, fn() -> Histogram>,
+    process: Process,
+}
+
+/// The process collector's metrics.
+#[derive(Default)]
+struct Process {
+    cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    resident: Gauge,
+    virtual_memory: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
+    start_time: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -88,6 +128,8 @@ impl Default for Metrics {
 /// What one request was, as the metrics name it.
 pub(crate) struct Route {
     labels: RouteLabels,
+    /// For a watch of a served kind, `apiserver_registered_watchers`' labels.
+    watched: Option<KindLabels>,
 }
 
 impl Metrics {
@@ -143,7 +185,75 @@ impl Metrics {
             "Counter of audit events that failed to be audited properly (the log backend's buffer was full).",
             audit_errors.clone(),
         );
+        let terminations = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "apiserver_request_terminations",
+            "Number of requests which apiserver terminated in self-defense.",
+            terminations.clone(),
+        );
+        let authentication_attempts = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "authentication_attempts",
+            "Counter of authenticated attempts.",
+            authentication_attempts.clone(),
+        );
+        let watchers = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "apiserver_registered_watchers",
+            "Number of currently registered watchers for a given resources",
+            watchers.clone(),
+        );
+        let storage_objects = Family::<ResourceLabels, Gauge>::default();
+        registry.register(
+            "apiserver_storage_objects",
+            "Number of stored objects at the time of last check split by kind.",
+            storage_objects.clone(),
+        );
+        let storage_durations: Family<StorageLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "etcd_request_duration_seconds",
+            "Etcd request latency in seconds for each operation and object type.",
+            storage_durations.clone(),
+        );
+        let process = Process::default();
+        registry.register(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            process.cpu_seconds.clone(),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            process.resident.clone(),
+        );
+        registry.register(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            process.virtual_memory.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            process.open_fds.clone(),
+        );
+        registry.register(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            process.max_fds.clone(),
+        );
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            process.start_time.clone(),
+        );
         Metrics {
+            terminations,
+            authentication_attempts,
+            watchers,
+            storage_objects,
+            storage_durations,
+            process,
             registry,
             audit_errors,
             requests,
@@ -156,8 +266,28 @@ impl Metrics {
         }
     }
 
-    /// The exposition text.
-    pub fn render(&self) -> String {
+    /// The exposition text, with the process's figures read now and `stored` (objects per
+    /// group-resource) as `apiserver_storage_objects`.
+    pub fn render(&self, stored: &[(String, u64)]) -> String {
+        for (resource, n) in stored {
+            self.storage_objects
+                .get_or_create(&ResourceLabels {
+                    resource: resource.clone(),
+                })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        let p = process::sample(std::path::Path::new("/proc"));
+        let cpu = &self.process.cpu_seconds;
+        let delta = p.cpu_seconds - cpu.get();
+        if delta > 0.0 {
+            cpu.inc_by(delta);
+        }
+        let gauge = |g: &Gauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        gauge(&self.process.resident, p.resident_bytes);
+        gauge(&self.process.virtual_memory, p.virtual_bytes);
+        gauge(&self.process.open_fds, p.open_fds);
+        gauge(&self.process.max_fds, p.max_fds);
+        self.process.start_time.set(p.start_time_seconds);
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -220,7 +350,13 @@ impl Metrics {
             ),
             None => Default::default(),
         };
+        let watched = served.filter(|_| verb == "WATCH").map(|def| KindLabels {
+            group: def.group.to_string(),
+            version: info.api_version.clone(),
+            kind: def.kind.to_string(),
+        });
         Route {
+            watched,
             labels: RouteLabels {
                 verb,
                 dry_run: if dry_run { "All".into() } else { String::new() },
@@ -251,18 +387,46 @@ impl Metrics {
         }
     }
 
-    /// A long-running request (a watch) began; the returned guard ends it when dropped.
-    pub(crate) fn long_running(&self, r: &Route) -> LongRunning {
-        let gauge = self.longrunning.get_or_create(&r.labels).clone();
-        gauge.inc();
-        LongRunning(gauge)
+    /// A request cut short by the server itself (at its deadline: 504).
+    pub(crate) fn terminated(&self, r: &Route, code: u16) {
+        self.terminations
+            .get_or_create(&RequestLabels {
+                route: r.labels.clone(),
+                code: code.to_string(),
+            })
+            .inc();
     }
 
-    /// One authentication: `success`, or `failure` for a credential refused.
+    /// A long-running request (a watch) began; the returned guard ends it when dropped. A
+    /// watch of a served kind is a registered watcher of its kind meanwhile.
+    pub(crate) fn long_running(&self, r: &Route) -> LongRunning {
+        let mut gauges = vec![self.longrunning.get_or_create(&r.labels).clone()];
+        if let Some(kind) = &r.watched {
+            gauges.push(self.watchers.get_or_create(kind).clone());
+        }
+        for g in &gauges {
+            g.inc();
+        }
+        LongRunning(gauges)
+    }
+
+    /// One authentication: `success`, or `failure` for a credential refused
+    /// (`authentication_attempts` and `authentication_duration_seconds`).
     pub(crate) fn authentication(&self, success: bool, seconds: f64) {
-        self.authentication
-            .get_or_create(&ResultLabels {
-                result: if success { "success" } else { "failure" }.into(),
+        let result = ResultLabels {
+            result: if success { "success" } else { "failure" }.into(),
+        };
+        self.authentication_attempts.get_or_create(&result).inc();
+        self.authentication.get_or_create(&result).observe(seconds);
+    }
+
+    /// One storage call: its operation (`get`, `list`, ...), the group-resource it was for,
+    /// and how long it took.
+    pub fn storage_request(&self, operation: &'static str, group_resource: &str, seconds: f64) {
+        self.storage_durations
+            .get_or_create(&StorageLabels {
+                operation: operation.to_string(),
+                r#type: group_resource.to_string(),
             })
             .observe(seconds);
     }
@@ -279,10 +443,12 @@ impl Metrics {
 }
 
 /// Holds a long-running request in `apiserver_longrunning_requests`.
-pub(crate) struct LongRunning(Gauge);
+pub(crate) struct LongRunning(Vec<Gauge>);
 
 impl Drop for LongRunning {
     fn drop(&mut self) {
-        self.0.dec();
+        for g in &self.0 {
+            g.dec();
+        }
     }
 }
