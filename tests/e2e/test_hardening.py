@@ -49,9 +49,12 @@ def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path):
     lock = threading.Lock()
     stop = threading.Event()
     path = "/api/v1/namespaces/default/configmaps"
+    # One TLS context, made before the threads start (making it writes the client's key files).
+    tls = server.tls(True)
+    writing = []
 
     def writer(w):
-        conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.tls(True), timeout=10)
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=tls, timeout=10)
         i = 0
         while not stop.is_set():
             name = f"w{w}-{i}"
@@ -66,6 +69,8 @@ def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path):
             if resp.status == 201:
                 with lock:
                     acknowledged.append(name)
+                    if i == 1:
+                        writing.append(w)
             else:
                 failures.append(resp.status)
 
@@ -73,6 +78,7 @@ def test_kill_9_under_load_loses_no_acknowledged_write(tmp_path):
     for t in threads:
         t.start()
     eventually(lambda: len(acknowledged) >= 400, 120, "400 acknowledged writes")
+    assert sorted(writing) == [0, 1, 2, 3], "every writer was writing when the server was killed"
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(10)
     stop.set()
