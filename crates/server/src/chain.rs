@@ -31,6 +31,27 @@ where
     //    later layer read.
     // 1b. The deadline: it bounds everything after it, authentication included; past it the
     //     client has its 504 and the handler runs on to its end.
+    within_deadline(state, req, |state, info, req| async move {
+        let mut warnings = Vec::new();
+        let mut resp = match run(&state, peer.as_deref(), info, req, &mut warnings).await {
+            Ok(r) => r,
+            Err(e) => respond::status(&e),
+        };
+        respond::add_warnings(&mut resp, &warnings);
+        // A watch from the network ends cleanly when the server stops (the in-process
+        // informers' watches go on until the process ends).
+        end_at_shutdown(state, resp)
+    })
+    .await
+}
+
+/// Parses the request's info and deadline (a 400 when they are bad), then runs `serve` within
+/// the deadline, the request carrying its [`deadline::Expiry`].
+async fn within_deadline<B, F, Fut>(state: Arc<State>, req: Request<B>, serve: F) -> Resp
+where
+    F: FnOnce(Arc<State>, request_info::RequestInfo, Request<B>) -> Fut,
+    Fut: std::future::Future<Output = Resp> + Send + 'static,
+{
     let (info, limit) = match info_and_deadline(&state, &req) {
         Ok(v) => v,
         Err(e) => return refused(&state, req.headers(), &e),
@@ -39,23 +60,7 @@ where
     let mut req = req;
     req.extensions_mut().insert(expiry.clone());
     let timed_out = timeout_metric(&state, &info, &req);
-    deadline::within(
-        limit,
-        expiry,
-        async move {
-            let mut warnings = Vec::new();
-            let mut resp = match run(&state, peer.as_deref(), info, req, &mut warnings).await {
-                Ok(r) => r,
-                Err(e) => respond::status(&e),
-            };
-            respond::add_warnings(&mut resp, &warnings);
-            // A watch from the network ends cleanly when the server stops (the in-process
-            // informers' watches go on until the process ends).
-            end_at_shutdown(state, resp)
-        },
-        timed_out,
-    )
-    .await
+    deadline::within(limit, expiry, serve(state, info, req), timed_out).await
 }
 
 /// A streamed body that ends (cleanly: the chunked body is terminated) once the server is
@@ -92,26 +97,13 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (info, limit) = match info_and_deadline(&state, &req) {
-        Ok(v) => v,
-        Err(e) => return refused(&state, req.headers(), &e),
-    };
-    let expiry = deadline::Expiry::default();
-    let mut req = req;
-    req.extensions_mut().insert(expiry.clone());
-    let timed_out = timeout_metric(&state, &info, &req);
-    deadline::within(
-        limit,
-        expiry,
-        async move {
-            let (parts, body) = req.into_parts();
-            match after_authentication(&state, user, info, parts, body).await {
-                Ok(r) => r,
-                Err(e) => respond::status(&e),
-            }
-        },
-        timed_out,
-    )
+    within_deadline(state, req, |state, info, req| async move {
+        let (parts, body) = req.into_parts();
+        match after_authentication(&state, user, info, parts, body).await {
+            Ok(r) => r,
+            Err(e) => respond::status(&e),
+        }
+    })
     .await
 }
 
