@@ -14,11 +14,13 @@ overload, measured from outside the process with real sockets.
 import http.client
 import json
 import signal
+import socket
 import sqlite3
+import ssl
 import threading
 import time
 
-from harness import Server, eventually
+from harness import Server, eventually, user_kubeconfig
 
 POLICY = """
 apiVersion: audit.k8s.io/v1
@@ -194,3 +196,173 @@ def test_request_timeout_cuts_a_stalled_request_but_not_a_watch(tmp_path):
         assert any('verb="POST"' in l and 'code="504"' in l for l in cut), cut
     finally:
         server.stop()
+
+
+def user_tls(server, user):
+    """An SSL context with a client certificate for `user`, bound to cluster-admin by a
+    ClusterRoleBinding (so not in system:masters, and so limited)."""
+    user_kubeconfig(server, user)
+    d = server.data_dir / "users" / user
+    ctx = ssl.create_default_context(cafile=str(server.data_dir / "pki" / "ca.crt"))
+    ctx.load_cert_chain(str(d / "cert.pem"), str(d / "key.pem"))
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": f"{user}-admin"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
+    assert server.request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)[0] == 201
+    return ctx
+
+
+class SlowWriter:
+    """A client that holds its seat: it sends a create with `Expect: 100-continue` and sends
+    the body `hold` seconds after the server asks for it. The server asks only once the request
+    has its seat (the body is read after admission), so each admitted request holds a seat
+    for `hold` seconds however long it queued; a refusal comes instead of the 100."""
+
+    def __init__(self, server, tls, hold):
+        self.server, self.tls, self.hold, self.sock = server, tls, hold, None
+
+    def create(self, path, name):
+        if self.sock is None:
+            raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=60)
+            self.sock = self.tls.wrap_socket(raw, server_hostname="127.0.0.1")
+            self.file = self.sock.makefile("rb")
+        body = json.dumps(configmap(name)).encode()
+        self.sock.sendall((f"POST {path} HTTP/1.1\r\nHost: kubeward\r\nContent-Type: application/json\r\n"
+                           f"Accept: application/json\r\nContent-Length: {len(body)}\r\n"
+                           "Expect: 100-continue\r\n\r\n").encode())
+        status, headers, data = self.response()
+        if status == 100:
+            time.sleep(self.hold)  # the slow client: its seat is held meanwhile
+            self.sock.sendall(body)
+            status, headers, data = self.response()
+        else:
+            self.close()  # answered without the body: the connection is not reused
+        return status, headers, data
+
+    def response(self):
+        line = self.file.readline()
+        if not line:
+            raise ConnectionError("the server closed the connection")
+        status = int(line.split()[1])
+        headers = {}
+        while (line := self.file.readline()) not in (b"\r\n", b""):
+            k, v = line.decode().split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        if status == 100:
+            return status, headers, b""
+        assert "content-length" in headers, f"a response without Content-Length: {headers}"
+        return status, headers, self.file.read(int(headers["content-length"]))
+
+    def close(self):
+        if self.sock is not None:
+            self.file.close()
+            self.sock.close()
+            self.sock = None
+
+
+def flood(tmp_path, fair):
+    """Three seats (2 + 1; with priority and fairness summed as upstream sums them), a request
+    waiting at most 4s / 4 = 1 s for one. Sixty noisy writers each hold their seat 0.3 s:
+    twenty times what the seats take, so the noisy queue stays full (50), the rest are refused,
+    and a request at the end of the queue would wait 50 x 0.3 / 3 = 5 s, past its 1 s.
+    Meanwhile a quiet user and an administrator each create 20 config maps one by one.
+    Returns what happened."""
+    server = Server(data_dir=tmp_path, args=["--max-requests-inflight", "2", "--max-mutating-requests-inflight", "1",
+                                             "--request-timeout", "4s", f"--enable-priority-and-fairness={str(fair).lower()}"])
+    noisy_tls, quiet_tls = user_tls(server, "noisy"), user_tls(server, "quiet")
+    admin_tls = server.tls(True)
+    path = "/api/v1/namespaces/default/configmaps"
+    stop = threading.Event()
+    lock = threading.Lock()
+    out = {"acknowledged": [], "refused": [], "other": []}
+
+    def noisy(n):
+        client = SlowWriter(server, noisy_tls, 0.3)
+        i = 0
+        while not stop.is_set():
+            i += 1
+            name = f"noisy-{n}-{i}"
+            try:
+                status, headers, data = client.create(path, name)
+            except (OSError, ValueError) as e:
+                with lock:
+                    out["other"].append(repr(e))
+                client.close()
+                continue
+            with lock:
+                if status == 201:
+                    out["acknowledged"].append(name)
+                elif status == 429:
+                    out["refused"].append((headers.get("retry-after"), json.loads(data)["message"]))
+                else:
+                    out["other"].append(status)
+            if status == 429:
+                time.sleep(float(headers["retry-after"]))  # as client-go honours Retry-After
+        client.close()
+
+    def creates(tls, who):
+        results = []
+        for i in range(20):
+            # A connection each (a refusal sent before the body was read closes it).
+            conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=tls, timeout=30)
+            conn.connect()
+            name = f"{who}-{i}"
+            began = time.monotonic()
+            conn.request("POST", path, json.dumps(configmap(name)), {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            results.append((resp.status, time.monotonic() - began))
+            conn.close()
+            if resp.status == 201:
+                with lock:
+                    out["acknowledged"].append(name)
+        return results
+
+    threads = [threading.Thread(target=noisy, args=(n,), daemon=True) for n in range(60)]
+    try:
+        for t in threads:
+            t.start()
+        eventually(lambda: len(out["refused"]) >= 5, 60, "the noisy user refused")
+        out["quiet"] = creates(quiet_tls, "quiet")
+        out["masters"] = creates(admin_tls, "admin")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    m = server.request("GET", "/metrics", headers={"Accept": "*/*"})[2].decode()
+    out["rejected"] = {l.split('reason="')[1].split('"')[0]: float(l.rsplit(" ", 1)[1])
+                       for l in m.splitlines() if l.startswith("apiserver_flowcontrol_rejected_requests_total{")}
+    status, _, listed = server.request("GET", path)
+    assert status == 200
+    out["present"] = {item["metadata"]["name"] for item in listed["items"]}
+    server.stop()
+    print(f"fair={fair}: quiet {[s for s, _ in out['quiet']]} slowest {max(t for _, t in out['quiet']):.3f}s; "
+          f"masters slowest {max(t for _, t in out['masters']):.3f}s; rejected {out['rejected']}; "
+          f"{len(out['acknowledged'])} writes acknowledged")
+    return out
+
+
+def test_overload_a_noisy_user_is_refused_while_a_quiet_one_and_masters_are_served(tmp_path):
+    out = flood(tmp_path, fair=True)
+    # Every quiet create succeeded, so none waited its 1 s: it waits for the next freed seat
+    # (0.3 s at most), not behind the noisy fifty. The administrator is never held.
+    assert [s for s, _ in out["quiet"]] == [201] * 20, out["quiet"]
+    assert [s for s, _ in out["masters"]] == [201] * 20, out["masters"]
+    assert not out["other"], f"noisy requests failed other than by 429: {out['other'][:5]}"
+    assert all(r == ("1", "Too many requests, please try again later.") for r in out["refused"]), out["refused"][:3]
+    assert sum(out["rejected"].values()) == len(out["refused"]), (out["rejected"], len(out["refused"]))
+    assert set(out["rejected"]) <= {"queue-full", "time-out"}, out["rejected"]
+    lost = set(out["acknowledged"]) - out["present"]
+    assert not lost, f"acknowledged writes lost: {sorted(lost)[:5]}"
+
+
+def test_overload_without_the_fair_queue_refuses_the_quiet_user_too(tmp_path):
+    # The baseline the fair queue is for: with --enable-priority-and-fairness=false (upstream's
+    # max-in-flight filter) the noisy writers hold the one mutating place and the quiet user's
+    # creates are refused with theirs; masters are still exempt, no acknowledged write is lost.
+    out = flood(tmp_path, fair=False)
+    assert 429 in [s for s, _ in out["quiet"]], out["quiet"]
+    assert [s for s, _ in out["masters"]] == [201] * 20, out["masters"]
+    assert set(out["rejected"]) == {"concurrency-limit"}, out["rejected"]
+    assert not set(out["acknowledged"]) - out["present"]

@@ -84,13 +84,19 @@ struct ServeArgs {
     /// <name>-token-xxxxx Secret listed in its .secrets
     #[arg(long)]
     legacy_token_secrets: bool,
-    /// At most this many non-mutating requests at once, beyond which a 429 answers (0: no
-    /// limit); system:masters, watches and health checks are not counted
+    /// At most this many non-mutating requests at once (0: no limit); with priority and
+    /// fairness, this and the next are summed into one limit shared fairly by user.
+    /// system:masters, watches and health checks are not counted
     #[arg(long, default_value_t = 400, value_name = "N")]
     max_requests_inflight: usize,
     /// At most this many mutating requests at once (0: no limit)
     #[arg(long, default_value_t = 200, value_name = "N")]
     max_mutating_requests_inflight: usize,
+    /// Share the in-flight limit fairly by user, a request over it waiting its turn (at most a
+    /// quarter of --request-timeout) in its user's queue of 50 before a 429; false: over the
+    /// limit, 429 at once
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    enable_priority_and_fairness: bool,
     /// Write audit.k8s.io/v1 events to this file as JSON lines ("-": standard output); needs
     /// --audit-policy-file, as kube-apiserver
     #[arg(long, value_name = "PATH")]
@@ -319,6 +325,8 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     state.in_flight = server::inflight::InFlightLimits::new(
         args.max_requests_inflight,
         args.max_mutating_requests_inflight,
+        args.enable_priority_and_fairness,
+        args.request_timeout / 4,
     );
     state.audit = match (&args.audit_log_path, &args.audit_policy_file) {
         (Some(path), Some(policy)) => Some(server::audit::AuditLog::start(

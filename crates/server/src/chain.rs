@@ -459,9 +459,13 @@ where
             as_user
         }
     };
-    // 4b. The in-flight limit, for the user the request acts as (upstream's order): over it,
-    //     429 at once; the place is held until the answer is ready.
-    let _in_flight = state.in_flight.admit(&user, info)?;
+    // 4b. Priority and fairness (or the plain in-flight limit), for the user the request acts
+    //     as (upstream's order: after impersonation, before authorization): a seat, waited for
+    //     in the user's queue, held until the answer is ready; or 429.
+    let _seat = state.in_flight.admit(&user, info).await.map_err(|r| {
+        state.metrics.rejected(r.reason());
+        r.status()
+    })?;
     let attrs = authorization::attributes(&user, info);
 
     // 5. Authorization: before any body is read or any handler runs. The audit event notes the

@@ -13,6 +13,8 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 const ADMIN: &str = "Bearer admin-token";
 const ALICE: &str = "Bearer alice-token";
 const AS_ALICE: &[(&str, &[u8])] = &[("authorization", ALICE.as_bytes())];
@@ -396,10 +398,22 @@ async fn past_its_timeout_a_write_is_504_and_its_late_body_never_lands() {
 
 #[tokio::test]
 async fn over_the_in_flight_limit_is_429_but_never_for_masters_or_health() {
-    let state = state_with(true, |s| {
-        s.in_flight = server::inflight::InFlightLimits::new(1, 1);
-    })
+    // Without priority and fairness: refused at once.
+    over_the_limit(
+        server::inflight::InFlightLimits::new(1, 1, false, Duration::from_secs(15)),
+        "concurrency-limit",
+    )
     .await;
+    // With it (one seat): refused once the request has waited its longest.
+    over_the_limit(
+        server::inflight::InFlightLimits::new(1, 0, true, Duration::from_millis(50)),
+        "time-out",
+    )
+    .await;
+}
+
+async fn over_the_limit(limits: server::inflight::InFlightLimits, reason: &str) {
+    let state = state_with(true, |s| s.in_flight = limits).await;
     // Alice's GET holds the one read place while its body never comes.
     let held = http::Request::builder()
         .method("GET")
@@ -461,6 +475,15 @@ async fn over_the_in_flight_limit_is_429_but_never_for_masters_or_health() {
     )
     .await;
     assert_eq!(resp.status(), 200, "the place is free again");
+    let metrics = state.metrics.render(&[]);
+    let rejected = metrics
+        .lines()
+        .find(|l| l.starts_with("apiserver_flowcontrol_rejected_requests_total{"))
+        .expect("the refusal counted");
+    assert!(
+        rejected.contains(&format!(r#"reason="{reason}""#)),
+        "{rejected}"
+    );
 }
 
 #[tokio::test]

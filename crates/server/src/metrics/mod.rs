@@ -67,6 +67,15 @@ struct StorageLabels {
     r#type: String,
 }
 
+/// `apiserver_flowcontrol_rejected_requests_total`'s labels: every limited request is in
+/// upstream's default schema and level.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectionLabels {
+    flow_schema: String,
+    priority_level: String,
+    reason: String,
+}
+
 type Histograms = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// `apiserver_request_duration_seconds`' buckets (1.33).
@@ -105,6 +114,7 @@ pub struct Metrics {
     watchers: Family<KindLabels, Gauge>,
     storage_objects: Family<ResourceLabels, Gauge>,
     storage_durations: Family<StorageLabels, Histogram, fn() -> Histogram>,
+    rejected: Family<RejectionLabels, Counter>,
     process: Process,
 }
 
@@ -216,6 +226,12 @@ impl Metrics {
             "Etcd request latency in seconds for each operation and object type.",
             storage_durations.clone(),
         );
+        let rejected = Family::<RejectionLabels, Counter>::default();
+        registry.register(
+            "apiserver_flowcontrol_rejected_requests",
+            "Number of requests rejected by API Priority and Fairness subsystem",
+            rejected.clone(),
+        );
         let process = Process::default();
         registry.register(
             "process_cpu_seconds",
@@ -248,6 +264,7 @@ impl Metrics {
             process.start_time.clone(),
         );
         Metrics {
+            rejected,
             terminations,
             authentication_attempts,
             watchers,
@@ -429,6 +446,17 @@ impl Metrics {
                 r#type: group_resource.to_string(),
             })
             .observe(seconds);
+    }
+
+    /// A request refused by priority and fairness, or by the in-flight limit.
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        self.rejected
+            .get_or_create(&RejectionLabels {
+                flow_schema: "global-default".into(),
+                priority_level: "global-default".into(),
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// The authorizer's terminal decision (`allowed` or `denied`; RBAC as upstream names it).
