@@ -48,15 +48,15 @@ pub enum ParseError {
     MissingKind(String),
 }
 
-fn split_path(path: &str) -> Vec<String> {
-    let trimmed = path.trim_matches('/');
+/// The decoded path's segments. Upstream splits `req.URL.Path`, which Go has already
+/// percent-decoded, so an escaped slash (`%2F`) separates segments there too: a name, namespace
+/// or resource never holds a `/`.
+fn split_path(decoded: &str) -> Vec<String> {
+    let trimmed = decoded.trim_matches('/');
     if trimmed.is_empty() {
         return Vec::new();
     }
-    trimmed
-        .split('/')
-        .map(|p| percent_decode_str(p).decode_utf8_lossy().into_owned())
-        .collect()
+    trimmed.split('/').map(str::to_string).collect()
 }
 
 /// Go's `strconv.ParseBool` truth set, which upstream uses for `watch=`.
@@ -100,7 +100,7 @@ pub fn parse(method: &str, path: &str, query: &str) -> Result<RequestInfo, Parse
         verb: method.to_ascii_lowercase(),
         ..Default::default()
     };
-    let mut parts = split_path(path);
+    let mut parts = split_path(&info.path);
     if parts.len() < 3 || (parts[0] != "api" && parts[0] != "apis") {
         return Ok(info);
     }

@@ -177,3 +177,24 @@ fn watch_prefix_without_kind_is_an_error() {
     assert!(parse("GET", "/api/v1/watch", "").is_err());
     assert!(parse("GET", "/apis/g/v1/watch", "").is_err());
 }
+
+#[test]
+fn an_escaped_slash_separates_segments_as_in_go() {
+    // Go decodes the path before RequestInfoFactory splits it (found by the request_path fuzz
+    // target: `po%2Fds` was one resource named with a slash).
+    check(
+        "GET",
+        "/api/v1/namespaces/ns/secrets/a%2Fb",
+        "get api - v1 ns secrets a b",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/ns%2Fsecrets",
+        "list api - v1 ns secrets - -",
+    );
+    check(
+        "GET",
+        "/api/v1/namespaces/ns/po%2Fds/p/proxy/a/b",
+        "get api - v1 ns po ds p",
+    );
+}

@@ -14,7 +14,7 @@ mod file;
 mod policy;
 
 pub use file::Rotation;
-pub use policy::PolicyError;
+pub use policy::{fuzz as fuzz_policy, PolicyError};
 pub(crate) use policy::{Level, Stage};
 
 use api_types::UserInfo;

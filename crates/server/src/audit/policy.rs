@@ -222,6 +222,69 @@ fn path_matches(path: &str, spec: &str) -> bool {
             .is_some_and(|prefix| path.starts_with(prefix.trim_end_matches('*')))
 }
 
+/// The audit policy's fuzz target (`crates/fuzzing`): any text either fails to parse with a
+/// [`PolicyError`] or is a policy that decides a level for every kind of request, the same
+/// one each time.
+pub fn fuzz(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(policy) = Policy::parse(text) else {
+        return;
+    };
+    let groups = ["system:authenticated".to_string(), "devs".to_string()];
+    for (verb, resource_request, path, group, resource, subresource, name) in [
+        (
+            "get",
+            true,
+            "/api/v1/namespaces/ns/secrets/s",
+            "",
+            "secrets",
+            "",
+            "s",
+        ),
+        (
+            "create",
+            true,
+            "/api/v1/namespaces/ns/pods/p/binding",
+            "",
+            "pods",
+            "binding",
+            "p",
+        ),
+        (
+            "list",
+            true,
+            "/apis/rbac.authorization.k8s.io/v1/roles",
+            "rbac.authorization.k8s.io",
+            "roles",
+            "",
+            "",
+        ),
+        ("get", false, "/healthz/etcd", "", "", "", ""),
+        ("get", false, "/metrics", "", "", "", ""),
+    ] {
+        let a = Attributes {
+            user: "alice",
+            groups: &groups,
+            verb,
+            resource_request,
+            path,
+            api_group: group,
+            namespace: if resource_request { "ns" } else { "" },
+            resource,
+            subresource,
+            name,
+        };
+        let d = policy.decide(&a);
+        let again = policy.decide(&a);
+        assert!(
+            d.level == again.level && d.omit_stages == again.omit_stages,
+            "a policy decided twice differently"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

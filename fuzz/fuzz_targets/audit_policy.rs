@@ -1,0 +1,4 @@
+//! `fuzzing::audit_policy` under libFuzzer; its invariants are documented there.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::audit_policy(data));

@@ -1,0 +1,4 @@
+//! `fuzzing::bearer_header` under libFuzzer; its invariants are documented there.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::bearer_header(data));
