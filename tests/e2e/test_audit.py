@@ -178,3 +178,19 @@ def test_a_refused_credential_is_recorded_without_a_user(audited):
     assert e["stage"] == "ResponseStarted" and e["user"] == {}
     assert e["responseStatus"] == {"metadata": {}, "message": "Authentication failed, attempted: bearer", "code": 401}
     assert "not-a-token" not in log.read_text()
+
+
+def test_a_bad_timeout_is_recorded_before_authentication(audited):
+    # Upstream's WithRequestDeadline refuses it before authentication and records it with
+    # withFailedRequestAudit: one ResponseStarted event, no user, the 400's message.
+    server, log = audited
+    status, headers, body = server.request("GET", "/api/v1/namespaces?timeout=soon")
+    assert status == 400
+    audit_id = headers["audit-id"]
+
+    def refused():
+        return [e for e in events(log) if e["auditID"] == audit_id]
+    (e,) = eventually(refused, 5, "the 400's event")
+    assert e["stage"] == "ResponseStarted" and e["user"] == {}
+    assert e["verb"] == "list" and e["requestURI"] == "/api/v1/namespaces?timeout=soon"
+    assert e["responseStatus"] == {"metadata": {}, "message": body["message"], "code": 400}

@@ -1,4 +1,4 @@
-//! `cargo run --release -p bench -- [all|startup|memory|http|creates]`
+//! `cargo run --release -p bench -- [all|startup|memory|http|creates|hardening|...]`
 //!
 //! Starts the release `kubeward` binary (`target/release/kubeward`, or `$KUBEWARD_BIN`) on a
 //! scratch data directory and measures it side by side with a baseline in the same run:
@@ -6,7 +6,9 @@
 //! - memory: resident set size when idle after startup and a little traffic;
 //! - http: GET one object and LIST a namespace over TLS keep-alive with concurrent clients,
 //!   against a bare hyper+rustls server returning the same bytes (the ceiling);
-//! - creates: sequential ServiceAccount creates on SQLite.
+//! - creates: sequential ServiceAccount creates on SQLite;
+//! - hardening: the audit log's cost by level, the metrics' cost per request, and a quiet
+//!   user beside a noisy one with and without the fair queue.
 //!
 //! Results print as Markdown rows for BENCHMARKS.md.
 
@@ -17,6 +19,7 @@
 )]
 
 mod authz_bench;
+mod hardening_bench;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -48,6 +51,11 @@ struct Kubeward {
 
 impl Kubeward {
     fn start(dir: &Path, port: u16) -> (Kubeward, Duration) {
+        Self::start_with(dir, port, &[])
+    }
+
+    /// With more `serve` flags.
+    fn start_with(dir: &Path, port: u16, args: &[&str]) -> (Kubeward, Duration) {
         let t0 = Instant::now();
         let mut child = Command::new(kubeward_bin())
             .args([
@@ -57,6 +65,7 @@ impl Kubeward {
                 "--data-dir",
             ])
             .arg(dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -923,6 +932,9 @@ async fn main() {
     }
     if all || what == "http" {
         http(&dir.join("http")).await;
+    }
+    if all || what == "hardening" {
+        hardening_bench::run(&dir.join("hardening")).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

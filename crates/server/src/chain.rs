@@ -52,14 +52,38 @@ where
     F: FnOnce(Arc<State>, request_info::RequestInfo, Request<B>) -> Fut,
     Fut: std::future::Future<Output = Resp> + Send + 'static,
 {
-    let (info, limit) = match info_and_deadline(&state, &req) {
-        Ok(v) => v,
-        Err(e) => return refused(&state, req.headers(), &e),
+    let query = req.uri().query().unwrap_or("");
+    let info = match request_info::parse(req.method().as_str(), req.uri().path(), query) {
+        Ok(info) => info,
+        Err(e) => {
+            return refused(
+                &state,
+                req.headers(),
+                &StatusError::bad_request(e.to_string()),
+            )
+        }
+    };
+    let limit = match deadline::limit(&info, query, state.request_timeout) {
+        Ok(limit) => limit,
+        Err(e) => {
+            let (parts, _) = req.into_parts();
+            return bad_timeout(&state, &parts, &info, &e);
+        }
     };
     let expiry = deadline::Expiry::default();
     let mut req = req;
     req.extensions_mut().insert(expiry.clone());
-    let timed_out = timeout_metric(&state, &info, &req);
+    // The metrics' labels, worked out once: for the answer and, if it comes to that, the 504.
+    let route = Arc::new(route(
+        &state,
+        &info,
+        req.method(),
+        req.headers(),
+        req.uri().query(),
+    ));
+    req.extensions_mut().insert(route.clone());
+    let metrics = state.metrics.clone();
+    let timed_out = move || metrics.terminated(&route, 504);
     deadline::within(limit, expiry, serve(state, info, req), timed_out).await
 }
 
@@ -107,18 +131,6 @@ where
     .await
 }
 
-/// The request's info and deadline, or why it is refused (a 400).
-fn info_and_deadline<B>(
-    state: &State,
-    req: &Request<B>,
-) -> Result<(request_info::RequestInfo, Option<std::time::Duration>), StatusError> {
-    let query = req.uri().query().unwrap_or("");
-    let info = request_info::parse(req.method().as_str(), req.uri().path(), query)
-        .map_err(|e| StatusError::bad_request(e.to_string()))?;
-    let limit = deadline::limit(&info, query, state.request_timeout)?;
-    Ok((info, limit))
-}
-
 /// The answer to a request refused before it is authenticated, with its audit ID.
 fn refused(state: &State, headers: &http::HeaderMap, e: &StatusError) -> Resp {
     let mut resp = respond::status(e);
@@ -126,18 +138,6 @@ fn refused(state: &State, headers: &http::HeaderMap, e: &StatusError) -> Resp {
         resp.headers_mut().insert("audit-id", v);
     }
     resp
-}
-
-/// What a request cut at its deadline adds to the metrics
-/// (`apiserver_request_terminations_total`, code 504).
-fn timeout_metric<B>(
-    state: &Arc<State>,
-    info: &request_info::RequestInfo,
-    req: &Request<B>,
-) -> impl FnOnce() {
-    let route = route(state, info, req.method(), req.headers(), req.uri().query());
-    let metrics = state.metrics.clone();
-    move || metrics.terminated(&route, 504)
 }
 
 /// The metrics' labels for a request.
@@ -196,6 +196,29 @@ where
     after_authentication(state, user, info, parts, body).await
 }
 
+/// A bad `?timeout=`: the 400, with its audit ID and, when the policy wants it, its event
+/// (stage ResponseStarted, no user yet: upstream's `withFailedRequestAudit` in
+/// `filters/request_deadline.go`).
+fn bad_timeout(
+    state: &State,
+    parts: &http::request::Parts,
+    info: &request_info::RequestInfo,
+    e: &StatusError,
+) -> Resp {
+    let audit_id = audit_id(state, &parts.headers);
+    let mut resp = respond::status(e);
+    if let Ok(v) = http::HeaderValue::from_str(&audit_id) {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    if let Some(log) = state.audit.as_ref() {
+        let nobody = UserInfo::default();
+        let uri = parts.uri.to_string();
+        let request = audit_request(state, parts, &audit_id, &nobody, info, &uri);
+        log.failed(&request, &e.message, e.code);
+    }
+    resp
+}
+
 /// The 401, with its audit ID and, when the policy wants it, its event: stage ResponseStarted
 /// with no user and the methods tried (`WithFailedAuthenticationAudit`).
 fn unauthenticated(
@@ -244,7 +267,7 @@ fn unauthenticated(
     } else {
         format!("Authentication failed, attempted: {}", methods.join(", "))
     };
-    log.failed_authentication(&request, &message);
+    log.failed(&request, &message, 401);
     resp
 }
 
@@ -268,13 +291,16 @@ where
         log.begin(&audit_request(state, &parts, &audit_id, &user, &info, &uri))
     });
     let started = std::time::Instant::now();
-    let route = route(
-        state,
-        &info,
-        &parts.method,
-        &parts.headers,
-        parts.uri.query(),
-    );
+    let route = match parts.extensions.get::<Arc<crate::metrics::Route>>() {
+        Some(r) => r.clone(),
+        None => Arc::new(route(
+            state,
+            &info,
+            &parts.method,
+            &parts.headers,
+            parts.uri.query(),
+        )),
+    };
     let result = authorize_and_serve(state, user, &info, &parts, body, record.as_mut()).await;
     let mut resp = result.unwrap_or_else(|e| respond::status(&e));
     if let Ok(v) = http::HeaderValue::from_str(&audit_id) {

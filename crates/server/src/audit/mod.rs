@@ -286,12 +286,12 @@ fn micro_time(t: jiff::Timestamp) -> String {
 }
 
 impl AuditLog {
-    /// A request refused at authentication: one event at ResponseStarted, with no user and
-    /// the 401's status saying which methods were tried.
-    pub(crate) fn failed_authentication(self: &Arc<Self>, r: &Request<'_>, message: &str) {
+    /// A request refused before it had a user (at authentication, 401 saying which methods
+    /// were tried; or for a bad `?timeout=`, 400): one event at ResponseStarted, with no user.
+    pub(crate) fn failed(self: &Arc<Self>, r: &Request<'_>, message: &str, code: u16) {
         if let Some(mut record) = self.record(r) {
             record.event.response_status =
-                Some(serde_json::json!({"metadata": {}, "message": message, "code": 401}));
+                Some(serde_json::json!({"metadata": {}, "message": message, "code": code}));
             record.emit(Stage::ResponseStarted, r.now);
         }
     }

@@ -136,7 +136,7 @@ impl Default for Metrics {
 }
 
 /// What one request was, as the metrics name it.
-pub(crate) struct Route {
+pub struct Route {
     labels: RouteLabels,
     /// For a watch of a served kind, `apiserver_registered_watchers`' labels.
     watched: Option<KindLabels>,
@@ -315,7 +315,7 @@ impl Metrics {
     /// `served` is the kind the path names, when kubeward serves it: the resource labels come
     /// only from it (and a subresource only if it declares it), so a path with made-up names
     /// cannot add series without end — upstream counts only installed routes.
-    pub(crate) fn route(
+    pub fn route(
         info: &RequestInfo,
         served: Option<&registry::ResourceDef>,
         method: &str,
@@ -389,7 +389,7 @@ impl Metrics {
 
     /// One request done: its code, how long it took to answer, and the body's size (None for
     /// a stream).
-    pub(crate) fn observe(&self, r: &Route, code: u16, seconds: f64, size: Option<usize>) {
+    pub fn observe(&self, r: &Route, code: u16, seconds: f64, size: Option<usize>) {
         let l = &r.labels;
         self.requests
             .get_or_create(&RequestLabels {
