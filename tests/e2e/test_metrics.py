@@ -3,7 +3,7 @@ with the right to (system:monitoring, or system:masters)."""
 
 import re
 
-from harness import Server
+from harness import Server, eventually
 
 LINE = re.compile(r'^(?P<name>[a-z_]+)(\{(?P<labels>[^}]*)\})? (?P<value>[0-9.e+]+)$')
 
@@ -114,6 +114,7 @@ def test_storage_watcher_and_process_metrics(tmp_path):
             assert resp.status == 200
             opened.set()
             stop.wait(30)
+            resp.close()
             conn.close()
 
         t = threading.Thread(target=watch, daemon=True)
@@ -123,6 +124,9 @@ def test_storage_watcher_and_process_metrics(tmp_path):
         assert during == watchers + 1
         stop.set()
         t.join(10)
+        # The client left while nothing happened: the watch ends then, not at the next event.
+        eventually(lambda: value(scrape(server), "apiserver_registered_watchers", group="", version="v1",
+                                 kind="ConfigMap") == watchers, 10, "the abandoned watch let go")
         # The process collector's figures are this process's.
         p = scrape(server)
         rss = value(p, "process_resident_memory_bytes")

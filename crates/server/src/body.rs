@@ -22,6 +22,34 @@ impl Body {
     }
 }
 
+/// A stream passed through a layer: its chunks forwarded until it ends, its reader goes away
+/// (the client left: noticed at once, not at the next chunk, so an idle watch is let go), or
+/// `stop` completes. Dropping the source on the way out tells the layer before.
+pub(crate) fn relay(
+    mut from: mpsc::Receiver<Bytes>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    done: impl FnOnce() + Send + 'static,
+) -> mpsc::Receiver<Bytes> {
+    let (to, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            let chunk = tokio::select! {
+                c = from.recv() => c,
+                () = to.closed() => None,
+                () = &mut stop => None,
+            };
+            let Some(chunk) = chunk else { break };
+            if to.send(chunk).await.is_err() {
+                break;
+            }
+        }
+        drop(from);
+        done();
+    });
+    rx
+}
+
 impl HttpBody for Body {
     type Data = Bytes;
     type Error = Infallible;

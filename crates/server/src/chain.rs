@@ -92,22 +92,16 @@ where
 fn end_at_shutdown(state: Arc<State>, resp: Resp) -> Resp {
     let (parts, body) = resp.into_parts();
     let body = match body {
-        crate::body::Body::Stream(mut chunks) => {
-            let (tx, rx) = tokio::sync::mpsc::channel(64);
-            tokio::spawn(async move {
-                loop {
-                    let chunk = tokio::select! {
-                        c = chunks.recv() => c,
-                        () = state.shutdown.reached(crate::shutdown::Phase::Stopping) => None,
-                    };
-                    let Some(chunk) = chunk else { break };
-                    if tx.send(chunk).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            crate::body::Body::Stream(rx)
-        }
+        crate::body::Body::Stream(chunks) => crate::body::Body::Stream(crate::body::relay(
+            chunks,
+            async move {
+                state
+                    .shutdown
+                    .reached(crate::shutdown::Phase::Stopping)
+                    .await
+            },
+            || {},
+        )),
         full => full,
     };
     http::Response::from_parts(parts, body)
@@ -330,17 +324,8 @@ where
 fn on_stream_end(resp: Resp, done: impl FnOnce() + Send + 'static) -> Resp {
     let (parts, body) = resp.into_parts();
     let body = match body {
-        crate::body::Body::Stream(mut chunks) => {
-            let (tx, rx) = tokio::sync::mpsc::channel(64);
-            tokio::spawn(async move {
-                while let Some(chunk) = chunks.recv().await {
-                    if tx.send(chunk).await.is_err() {
-                        break;
-                    }
-                }
-                done();
-            });
-            crate::body::Body::Stream(rx)
+        crate::body::Body::Stream(chunks) => {
+            crate::body::Body::Stream(crate::body::relay(chunks, std::future::pending(), done))
         }
         full => full,
     };

@@ -609,7 +609,13 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     let registry = state.registry.clone();
     tokio::spawn(async move {
         let mut headers = true;
-        while let Some(ev) = events.recv().await {
+        loop {
+            // The reader gone (the client left), the watch ends now, not at the next event.
+            let ev = tokio::select! {
+                ev = events.recv() => ev,
+                () = tx.closed() => None,
+            };
+            let Some(ev) = ev else { break };
             let mut obj = ev.object;
             if matches!(ev.type_, "ADDED" | "MODIFIED" | "DELETED") {
                 if let Some(o) = obj.as_object_mut() {
