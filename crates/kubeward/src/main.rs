@@ -114,6 +114,9 @@ struct ServeArgs {
     /// Days to keep rotated audit log files, by the time in their names (0: for ever)
     #[arg(long, default_value_t = 0, value_name = "DAYS")]
     audit_log_maxage: u64,
+    /// Gzip rotated audit log files (to <name>.gz, as lumberjack)
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    audit_log_compress: bool,
     /// How long a request may run before it is answered 504 (a Go duration: 60s, 1m30s);
     /// watches are not bounded. A request's ?timeout= may ask for less
     #[arg(long, default_value = "1m0s", value_parser = go_duration, value_name = "DURATION")]
@@ -336,6 +339,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
                 max_size_mb: args.audit_log_maxsize,
                 max_backups: args.audit_log_maxbackup,
                 max_age_days: args.audit_log_maxage,
+                compress: args.audit_log_compress,
             },
             clock.clone(),
             &state.metrics,

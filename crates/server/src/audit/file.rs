@@ -6,6 +6,8 @@
 //!   it and a new one is started;
 //! - then old backups go: beyond the newest `maxbackup` (0: keep all), and older than `maxage`
 //!   days (0: keep all), oldest by the time in their names;
+//! - with `--audit-log-compress`, a backup is gzipped to `<backup>.gz` (and the plain one
+//!   removed) on a thread of its own, as lumberjack's `compress`, before old ones are pruned;
 //! - files are created mode 0600; a line is never split across two files.
 
 use std::fs::File;
@@ -21,6 +23,8 @@ pub struct Rotation {
     pub max_backups: usize,
     /// `--audit-log-maxage`: days a rotated file is kept; 0 keeps all.
     pub max_age_days: u64,
+    /// `--audit-log-compress`: gzip rotated files.
+    pub compress: bool,
 }
 
 /// lumberjack's `megabyte` and default size.
@@ -39,6 +43,8 @@ pub(crate) struct RotatingFile {
     file: std::io::BufWriter<File>,
     size: u64,
     now: registry::Clock,
+    /// The last rotation's compression and pruning, when it runs on its own thread.
+    compressing: Option<std::thread::JoinHandle<()>>,
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
@@ -72,6 +78,7 @@ impl RotatingFile {
             file: std::io::BufWriter::new(file),
             size,
             now,
+            compressing: None,
         })
     }
 
@@ -107,22 +114,85 @@ impl RotatingFile {
         std::fs::rename(&self.path, &backup)?;
         self.file = std::io::BufWriter::new(open_append(&self.path)?);
         self.size = 0;
-        self.remove_old();
+        if let Some(previous) = self.compressing.take() {
+            let _ = previous.join();
+        }
+        let prune = Prune {
+            dir: self.dir(),
+            stem,
+            ext,
+            rotation: self.rotation,
+            now: (self.now)(),
+        };
+        if self.rotation.compress {
+            // Off the writer thread: gzipping 100 MB takes seconds, which would fill the
+            // event buffer meanwhile.
+            self.compressing = Some(std::thread::spawn(move || {
+                if let Err(e) = compress(&backup) {
+                    tracing::warn!(error = %e, path = %backup.display(), "compressing an audit log");
+                }
+                prune.remove_old();
+            }));
+        } else {
+            prune.remove_old();
+        }
         Ok(())
     }
 
-    /// The backups beside the file, newest first, with the time in their names.
+    /// Waits for the last rotation's compression (for tests).
+    #[cfg(test)]
+    fn settle(&mut self) {
+        if let Some(c) = self.compressing.take() {
+            let _ = c.join();
+        }
+    }
+}
+
+/// gzips `path` to `path.gz` (mode 0600), then removes `path`.
+fn compress(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut gz_name = path.as_os_str().to_owned();
+    gz_name.push(".gz");
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&gz_name)?;
+    let mut enc =
+        flate2::write::GzEncoder::new(std::io::BufWriter::new(out), flate2::Compression::default());
+    std::io::copy(&mut File::open(path)?, &mut enc)?;
+    enc.finish()?.flush()?;
+    std::fs::remove_file(path)
+}
+
+/// What removing old backups needs: where they are, how they are named, what is kept.
+struct Prune {
+    dir: PathBuf,
+    stem: String,
+    ext: String,
+    rotation: Rotation,
+    now: jiff::Timestamp,
+}
+
+impl Prune {
+    /// The backups beside the file (plain or gzipped), newest first, with the time in their
+    /// names.
     fn backups(&self) -> Vec<(jiff::Timestamp, PathBuf)> {
-        let (stem, ext) = self.name_parts();
-        let prefix = format!("{stem}-");
-        let Ok(entries) = std::fs::read_dir(self.dir()) else {
+        let prefix = format!("{}-", self.stem);
+        let ext = &self.ext;
+        let gz = format!("{ext}.gz");
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
         let mut found: Vec<(jiff::Timestamp, PathBuf)> = entries
             .filter_map(Result::ok)
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let time = name.strip_prefix(&prefix)?.strip_suffix(&ext)?;
+                let rest = name.strip_prefix(&prefix)?;
+                let time = rest
+                    .strip_suffix(gz.as_str())
+                    .or_else(|| rest.strip_suffix(ext.as_str()))?;
                 let t = jiff::civil::DateTime::strptime(BACKUP_TIME, time).ok()?;
                 let t = t.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
                 Some((t, e.path()))
@@ -134,7 +204,7 @@ impl RotatingFile {
 
     fn remove_old(&self) {
         let backups = self.backups();
-        let now = (self.now)();
+        let now = self.now;
         let max_age =
             i64::try_from(self.rotation.max_age_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
         for (i, (t, path)) in backups.iter().enumerate() {
@@ -201,6 +271,7 @@ mod tests {
             max_size_mb: 1,
             max_backups: 2,
             max_age_days: 0,
+            compress: false,
         };
         let mut f = RotatingFile::open(&path, rotation, clock).unwrap();
         let line = vec![b'x'; 400 * 1024 - 1]
@@ -257,6 +328,7 @@ mod tests {
             max_size_mb: 1,
             max_backups: 0,
             max_age_days: 7,
+            compress: false,
         };
         let mut f = RotatingFile::open(&path, rotation, clock).unwrap();
         f.write_all(b"first line after a full file\n").unwrap();
@@ -274,6 +346,53 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "first line after a full file\n"
+        );
+    }
+
+    #[test]
+    fn compressed_backups_are_gzip_of_what_was_written_and_count_as_backups() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let (ms, clock) = clock();
+        let rotation = Rotation {
+            max_size_mb: 1,
+            max_backups: 1,
+            max_age_days: 0,
+            compress: true,
+        };
+        let mut f = RotatingFile::open(&path, rotation, clock).unwrap();
+        let line = |c: u8| {
+            vec![c; 600 * 1024 - 1]
+                .into_iter()
+                .chain([b'\n'])
+                .collect::<Vec<u8>>()
+        };
+        // Each line fills most of a megabyte: a, b and c each end up in their own file.
+        for c in [b'a', b'b', b'c'] {
+            f.write_all(&line(c)).unwrap();
+            f.settle();
+            ms.fetch_add(1_000, Ordering::SeqCst);
+        }
+        f.flush().unwrap();
+        assert_eq!(
+            names(dir.path()),
+            ["audit-2026-12-02T10-00-02.000.log.gz", "audit.log"],
+            "the first backup (a) pruned as the second was made: gzipped files are backups too"
+        );
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(
+            File::open(dir.path().join("audit-2026-12-02T10-00-02.000.log.gz")).unwrap(),
+        )
+        .read_to_end(&mut text)
+        .unwrap();
+        assert_eq!(text, line(b'b'));
+        assert_eq!(std::fs::read(&path).unwrap(), line(b'c'));
+        use std::os::unix::fs::PermissionsExt;
+        let gz = dir.path().join("audit-2026-12-02T10-00-02.000.log.gz");
+        assert_eq!(
+            std::fs::metadata(gz).unwrap().permissions().mode() & 0o777,
+            0o600
         );
     }
 
