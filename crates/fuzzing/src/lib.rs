@@ -210,7 +210,9 @@ pub fn token_file(data: &[u8]) {
         return;
     };
     let absent = "\u{1}not-in-the-file";
-    assert!(!t.contains(absent) && file.authenticate_token(absent).is_none());
+    if !t.contains(absent) {
+        assert!(file.authenticate_token(absent).is_none());
+    }
     for line in t.lines() {
         if let Some(token) = line.split(',').next() {
             let _ = file.authenticate_token(token.trim());
