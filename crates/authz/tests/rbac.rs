@@ -521,3 +521,204 @@ fn covers_as_upstream() {
         &[r#"{NonResourceURLs:["/healthz"], Verbs:["get"]}"#],
     );
 }
+
+/// The policy with a suggestion applied (its role and binding added).
+fn with_suggestion(p: &Policy, s: &rbac::explain::Suggestion) -> Policy {
+    let (rules, b) = rbac::explain::suggestion_policy(s);
+    let mut p = p.clone();
+    if s.namespace.is_empty() {
+        p.cluster_roles.insert(s.name.clone(), Arc::new(rules));
+        p.cluster_role_bindings.insert(s.name.clone(), b);
+    } else {
+        p.roles
+            .insert((s.namespace.clone(), s.name.clone()), Arc::new(rules));
+        p.role_bindings
+            .insert((s.namespace.clone(), s.name.clone()), b);
+    }
+    p
+}
+
+/// Would the suggestion for `a` cover `b` (the same requester and exactly its request, up to
+/// the name when `a` had none and the namespace when `a` was cluster-wide; a request for verb
+/// `*`, as a SubjectAccessReview may ask, is allowed only by a rule for every verb)?
+fn covered(a: &Attributes, b: &Attributes) -> bool {
+    let same_user = b.user.name == a.user.name;
+    let verb = a.verb == "*" || b.verb == a.verb;
+    if !a.resource_request {
+        return same_user && !b.resource_request && verb && b.path == a.path;
+    }
+    same_user
+        && b.resource_request
+        && verb
+        && b.api_group == a.api_group
+        && b.resource == a.resource
+        && b.subresource == a.subresource
+        && (a.name.is_empty() || b.name == a.name)
+        && (a.namespace.is_empty() || b.namespace == a.namespace)
+}
+
+#[test]
+fn explanations_agree_with_the_reference_and_suggestions_allow_exactly_the_request() {
+    let mut rng = StdRng::seed_from_u64(0x6578_706c);
+    let (mut denied, mut with_misses, mut grants) = (0, 0, 0);
+    for _ in 0..300 {
+        let p = random_policy(&mut rng);
+        for _ in 0..20 {
+            let a = random_request(&mut rng);
+            let want = rbac::reference::authorize(&p, &a);
+            let e = rbac::explain::explain(&p, &a);
+            assert_eq!(e.allowed, want.allowed(), "policy {p:#?}\nrequest {a:#?}");
+            // Every rule's lacks are exactly why it does not allow.
+            for rules in p.cluster_roles.values().chain(p.roles.values()) {
+                for r in rules.iter() {
+                    assert_eq!(
+                        rbac::explain::lacks(&a, r).is_empty(),
+                        rbac::rule_allows(&a, r),
+                        "rule {r:?}\nrequest {a:#?}"
+                    );
+                }
+            }
+            if let Decision::Allow(reason) = &want {
+                // The first grant is the binding the authorizer's reason names.
+                let g = &e.grants[0];
+                let b = if g.via.binding_namespace.is_empty() {
+                    &p.cluster_role_bindings[&g.via.binding_name]
+                } else {
+                    &p.role_bindings[&(g.via.binding_namespace.clone(), g.via.binding_name.clone())]
+                };
+                assert_eq!(
+                    *reason,
+                    format!("RBAC: allowed by {}", rbac::describe(b, &g.via.subject))
+                );
+                assert!(e.grants.iter().all(|g| rbac::rule_allows(&a, &g.rule)));
+                grants += e.grants.len();
+                continue;
+            }
+            denied += 1;
+            with_misses += usize::from(!e.misses.is_empty());
+            assert!(e.misses.len() <= rbac::explain::MAX_MISSES);
+            assert!(e
+                .misses
+                .windows(2)
+                .all(|w| w[0].distance() <= w[1].distance()));
+            assert!(e.misses.iter().all(|m| !m.lacks.is_empty()));
+            // The suggestion allows the request, and nothing else but what it names.
+            let s = e
+                .suggestion
+                .as_ref()
+                .expect("a denied request gets a suggestion");
+            let after = with_suggestion(&p, s);
+            assert!(
+                rbac::reference::authorize(&after, &a).allowed(),
+                "the suggestion {s:#?} does not allow {a:#?}"
+            );
+            for _ in 0..30 {
+                let b = random_request(&mut rng);
+                let (before, now) = (
+                    rbac::reference::authorize(&p, &b).allowed(),
+                    rbac::reference::authorize(&after, &b).allowed(),
+                );
+                if before != now {
+                    assert!(
+                        covered(&a, &b),
+                        "the suggestion for {a:#?}\nalso allowed {b:#?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        denied > 300 && grants > 300,
+        "denied {denied}, grants {grants}"
+    );
+    assert!(with_misses > 100, "only {with_misses} denials had misses");
+}
+
+#[test]
+fn misses_name_what_is_lacking() {
+    let mut p = Policy::default();
+    p.cluster_roles.insert(
+        "pod-reader".into(),
+        Arc::new(vec![rule("get list", "\"\"", "pods", "", "")]),
+    );
+    p.roles.insert(
+        ("ns1".into(), "web-only".into()),
+        Arc::new(vec![rule("get", "\"\"", "secrets", "web", "")]),
+    );
+    let alice = || vec![subject("User", "alice", "")];
+    p.cluster_role_bindings.insert(
+        "readers".into(),
+        binding("", "readers", "ClusterRole", "pod-reader", alice()),
+    );
+    p.role_bindings.insert(
+        ("ns1".into(), "web".into()),
+        binding("ns1", "web", "Role", "web-only", alice()),
+    );
+    p.role_bindings.insert(
+        ("ns2".into(), "gone".into()),
+        binding("ns2", "gone", "Role", "missing", alice()),
+    );
+    p.role_bindings.insert(
+        ("ns2".into(), "secrets".into()),
+        binding("ns2", "secrets", "ClusterRole", "pod-reader", alice()),
+    );
+    let req = |verb: &str, ns: &str, resource: &str, name: &str| Attributes {
+        user: user("alice", &[]),
+        verb: verb.into(),
+        resource_request: true,
+        namespace: ns.into(),
+        resource: resource.into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    use rbac::explain::{explain, Lack};
+    let lacks = |a: &Attributes| -> Vec<(String, Vec<Lack>)> {
+        explain(&p, a)
+            .misses
+            .into_iter()
+            .map(|m| (m.via.binding_name, m.lacks))
+            .collect()
+    };
+    // The nearest miss first: a name the Role does not list.
+    assert_eq!(
+        lacks(&req("get", "ns1", "secrets", "db"))[0],
+        ("web".to_string(), vec![Lack::ResourceName])
+    );
+    // Deleting pods: the ClusterRole lacks only the verb (then, in ns2, the verb and namespace).
+    let l = lacks(&req("delete", "ns1", "pods", "p"));
+    assert_eq!(l[0], ("readers".to_string(), vec![Lack::Verb]));
+    assert!(l.contains(&(
+        "secrets".to_string(),
+        vec![Lack::Verb, Lack::Namespace("ns2".into())]
+    )));
+    // Reading secrets in ns3: the binding to a missing Role is named as such.
+    let l = lacks(&req("get", "ns3", "secrets", "web"));
+    assert!(l.iter().any(|(b, ls)| b == "gone"
+        && ls.contains(&Lack::MissingRole(
+            "role.rbac.authorization.k8s.io \"missing\" not found".into()
+        ))));
+    assert!(l.contains(&("web".to_string(), vec![Lack::Namespace("ns1".into())])));
+    // Allowed: every grant listed.
+    let e = explain(&p, &req("get", "ns2", "pods", "p"));
+    assert!(e.allowed && e.misses.is_empty() && e.suggestion.is_none());
+    let names: Vec<_> = e
+        .grants
+        .iter()
+        .map(|g| g.via.binding_name.as_str())
+        .collect();
+    assert_eq!(names, ["readers", "secrets"]);
+    // A service account's suggestion binds the ServiceAccount.
+    let mut sa = req("list", "ns1", "pods", "");
+    sa.user = user("system:serviceaccount:ns1:bot", &[]);
+    let s = explain(&p, &sa).suggestion.unwrap();
+    assert_eq!(
+        (
+            s.subject.kind.as_str(),
+            s.subject.name.as_str(),
+            s.subject.namespace.as_str()
+        ),
+        ("ServiceAccount", "bot", "ns1")
+    );
+    assert_eq!(s.name, "bot-list-pods");
+    assert_eq!(s.namespace, "ns1");
+}
