@@ -270,6 +270,13 @@ def flood(tmp_path, fair):
     Returns what happened."""
     server = Server(data_dir=tmp_path, args=["--max-requests-inflight", "2", "--max-mutating-requests-inflight", "1",
                                              "--request-timeout", "4s", f"--enable-priority-and-fairness={str(fair).lower()}"])
+    try:
+        return _flood(server)
+    finally:
+        server.stop()
+
+
+def _flood(server):
     noisy_tls, quiet_tls = user_tls(server, "noisy"), user_tls(server, "quiet")
     admin_tls = server.tls(True)
     path = "/api/v1/namespaces/default/configmaps"
@@ -326,18 +333,18 @@ def flood(tmp_path, fair):
         eventually(lambda: len(out["refused"]) >= 5, 60, "the noisy user refused")
         out["quiet"] = creates(quiet_tls, "quiet")
         out["masters"] = creates(admin_tls, "admin")
-    finally:
         stop.set()
         for t in threads:
             t.join(60)
-    m = server.request("GET", "/metrics", headers={"Accept": "*/*"})[2].decode()
-    out["rejected"] = {l.split('reason="')[1].split('"')[0]: float(l.rsplit(" ", 1)[1])
-                       for l in m.splitlines() if l.startswith("apiserver_flowcontrol_rejected_requests_total{")}
-    status, _, listed = server.request("GET", path)
-    assert status == 200
-    out["present"] = {item["metadata"]["name"] for item in listed["items"]}
-    server.stop()
-    print(f"fair={fair}: quiet {[s for s, _ in out['quiet']]} slowest {max(t for _, t in out['quiet']):.3f}s; "
+        m = server.request("GET", "/metrics", headers={"Accept": "*/*"})[2].decode()
+        out["rejected"] = {l.split('reason="')[1].split('"')[0]: float(l.rsplit(" ", 1)[1])
+                           for l in m.splitlines() if l.startswith("apiserver_flowcontrol_rejected_requests_total{")}
+        status, _, listed = server.request("GET", path)
+        assert status == 200
+        out["present"] = {item["metadata"]["name"] for item in listed["items"]}
+    finally:
+        stop.set()
+    print(f"quiet {[s for s, _ in out['quiet']]} slowest {max(t for _, t in out['quiet']):.3f}s; "
           f"masters slowest {max(t for _, t in out['masters']):.3f}s; rejected {out['rejected']}; "
           f"{len(out['acknowledged'])} writes acknowledged")
     return out
