@@ -1,5 +1,7 @@
 //! `kubeward`: a Kubernetes-compatible API server for identity and access.
 
+mod explain;
+mod offline;
 mod pki;
 
 /// mimalloc (v2): more GETs and LISTs per second than glibc's allocator on the request path,
@@ -41,6 +43,18 @@ service-account signing key) and admin.kubeconfig (CN=kubeward-admin, O=system:m
 When the server is ready it prints one line with \"ready\" and the kubeconfig path."
     )]
     Serve(ServeArgs),
+    /// Why a user may or may not do something, from manifests: every binding → role → rule
+    /// that allows it, or the nearest misses and the smallest Role and binding that would.
+    /// Exits 0 when allowed, 1 when not (as `kubectl auth can-i`), 2 on an error.
+    #[command(
+        after_help = "Examples:\n  kubeward explain get pods -n dev --as alice -f rbac/\n  \
+kubeward explain create pods/exec -n dev --as system:serviceaccount:dev:ci -f app.yaml\n  \
+kubeward explain delete deployments.apps web -n prod --as bob --as-group ops -f - < rbac.yaml\n  \
+kubeward explain get /metrics --as prometheus -f monitoring.yaml -o json\n\n\
+Manifests are loaded over the bootstrap policy (cluster-admin, view, edit, system:* roles) unless \
+--no-defaults, and pass through kubeward's own validation and ClusterRole aggregation, as on a server."
+    )]
+    Explain(explain::ExplainArgs),
 }
 
 #[derive(Args)]
@@ -537,6 +551,18 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Explain(args) => {
+            return match runtime.block_on(explain::run(&args)) {
+                Ok((text, allowed)) => {
+                    print!("{text}");
+                    std::process::ExitCode::from(if allowed { 0 } else { 1 })
+                }
+                Err(e) => {
+                    eprintln!("kubeward explain: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

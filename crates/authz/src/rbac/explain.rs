@@ -232,6 +232,11 @@ pub fn explain(policy: &Policy, a: &Attributes) -> Explanation {
         e.allowed = true;
     }
     if !e.allowed {
+        // A rule of the other kind (URLs for a resource request) says nothing useful while
+        // there is a nearer miss.
+        if misses.iter().any(|m| !m.lacks.contains(&Lack::RuleKind)) {
+            misses.retain(|m| !m.lacks.contains(&Lack::RuleKind));
+        }
         // Stable: the walk order among equally near misses.
         misses.sort_by_key(Miss::distance);
         misses.truncate(MAX_MISSES);

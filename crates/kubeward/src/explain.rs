@@ -1,0 +1,393 @@
+//! `kubeward explain`: why a subject may or may not do something, from manifests (`-f`),
+//! with every binding → role → rule that grants it, or the nearest misses and the smallest
+//! Role and binding that would allow it. Arguments as `kubectl auth can-i` takes them.
+
+use authz::rbac::explain::{Explanation, Lack, Miss, Suggestion, Via};
+use authz::rbac::PolicyRule;
+use clap::Args;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// `kubeward explain`'s arguments.
+#[derive(Args)]
+pub(crate) struct ExplainArgs {
+    /// The verb (get, list, create, update, patch, delete, watch, impersonate, bind, ...)
+    verb: String,
+    /// The resource, as kubectl names it: `pods`, `pods/log`, `deployments.apps`,
+    /// `roles.rbac.authorization.k8s.io`; or a non-resource URL such as `/metrics`
+    resource: String,
+    /// The object's name (optional)
+    name: Option<String>,
+    /// The namespace (a cluster-scoped request without it)
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Who asks: a user name, or system:serviceaccount:NAMESPACE:NAME
+    #[arg(long = "as", value_name = "USER")]
+    as_user: String,
+    /// A group the user is in (repeatable); system:authenticated (and a service account's
+    /// groups) are added as impersonation adds them
+    #[arg(long = "as-group", value_name = "GROUP")]
+    as_group: Vec<String>,
+    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
+    /// bootstrap policy
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    files: Vec<PathBuf>,
+    /// Without the bootstrap policy: only what the manifests hold
+    #[arg(long)]
+    no_defaults: bool,
+    /// Output: text (default), json or yaml
+    #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
+    output: Option<String>,
+}
+
+/// Why `explain` could not answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExplainError {
+    /// The manifests could not be loaded.
+    #[error(transparent)]
+    Offline(#[from] crate::offline::OfflineError),
+    /// The output could not be written as YAML.
+    #[error("writing YAML: {0}")]
+    Yaml(String),
+}
+
+/// `resource[.group][/subresource]` as kubectl splits it; a bare name is looked up among the
+/// kinds kubeward serves (else the core group, as kubectl falls back with a warning).
+fn resource_parts(text: &str) -> (String, String, String) {
+    let (main, sub) = text.split_once('/').unwrap_or((text, ""));
+    let (resource, group) = main.split_once('.').unwrap_or((main, ""));
+    let group = if main.contains('.') {
+        group.to_string()
+    } else {
+        registry::resources()
+            .iter()
+            .find(|d| {
+                d.resource == resource
+                    || d.singular == resource
+                    || d.short_names.contains(&resource)
+            })
+            .map(|d| d.group.to_string())
+            .unwrap_or_default()
+    };
+    let resource = registry::resources()
+        .iter()
+        .find(|d| d.group == group && (d.singular == resource || d.short_names.contains(&resource)))
+        .map_or(resource, |d| d.resource);
+    (group, resource.to_string(), sub.to_string())
+}
+
+/// The request's attributes, the user as impersonation would make it.
+fn attributes(args: &ExplainArgs) -> authz::Attributes {
+    let mut headers = vec![("impersonate-user", args.as_user.as_str())];
+    headers.extend(
+        args.as_group
+            .iter()
+            .map(|g| ("impersonate-group", g.as_str())),
+    );
+    let user = authn::impersonation::Request::from_headers(headers.into_iter())
+        .map(|r| r.user())
+        .unwrap_or_default();
+    if args.resource.starts_with('/') {
+        return authz::Attributes {
+            user,
+            verb: args.verb.clone(),
+            path: args.resource.clone(),
+            ..Default::default()
+        };
+    }
+    let (api_group, resource, subresource) = resource_parts(&args.resource);
+    authz::Attributes {
+        user,
+        verb: args.verb.clone(),
+        resource_request: true,
+        namespace: args.namespace.clone().unwrap_or_default(),
+        api_group,
+        resource,
+        subresource,
+        name: args.name.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+fn rule_json(r: &PolicyRule) -> Value {
+    let mut o = serde_json::Map::new();
+    let mut put = |k: &str, v: &[String]| {
+        if !v.is_empty() {
+            o.insert(k.into(), json!(v));
+        }
+    };
+    put("apiGroups", &r.api_groups);
+    put("nonResourceURLs", &r.non_resource_urls);
+    put("resourceNames", &r.resource_names);
+    put("resources", &r.resources);
+    put("verbs", &r.verbs);
+    Value::Object(o)
+}
+
+fn via_json(v: &Via) -> Value {
+    let binding_kind = if v.binding_namespace.is_empty() {
+        "ClusterRoleBinding"
+    } else {
+        "RoleBinding"
+    };
+    json!({
+        "binding": {"kind": binding_kind, "namespace": v.binding_namespace, "name": v.binding_name},
+        "role": {"kind": v.role_kind, "name": v.role_name},
+        "subject": {"kind": v.subject.kind, "name": v.subject.name, "namespace": v.subject.namespace},
+    })
+}
+
+fn lack_text(l: &Lack, a: &authz::Attributes) -> String {
+    match l {
+        Lack::Verb => format!("the verb {:?}", a.verb),
+        Lack::ApiGroup => format!("the API group {:?}", a.api_group),
+        Lack::Resource if a.subresource.is_empty() => format!("the resource {:?}", a.resource),
+        Lack::Resource => format!(
+            "the resource {:?}",
+            format!("{}/{}", a.resource, a.subresource)
+        ),
+        Lack::ResourceName if a.name.is_empty() => {
+            "a name (the rule is limited to resourceNames)".into()
+        }
+        Lack::ResourceName => format!("the name {:?}", a.name),
+        Lack::NonResourceUrl => format!("the URL {:?}", a.path),
+        Lack::RuleKind if a.resource_request => "resources (it is a non-resource URL rule)".into(),
+        Lack::RuleKind => "URLs (it is a resource rule)".into(),
+        Lack::Namespace(ns) => format!("the namespace (it is bound in {ns:?})"),
+        Lack::MissingRole(msg) => format!("its role ({msg})"),
+    }
+}
+
+fn lack_json(l: &Lack) -> Value {
+    match l {
+        Lack::Verb => json!({"lacks": "verb"}),
+        Lack::ApiGroup => json!({"lacks": "apiGroup"}),
+        Lack::Resource => json!({"lacks": "resource"}),
+        Lack::ResourceName => json!({"lacks": "resourceName"}),
+        Lack::NonResourceUrl => json!({"lacks": "nonResourceURL"}),
+        Lack::RuleKind => json!({"lacks": "ruleKind"}),
+        Lack::Namespace(ns) => json!({"lacks": "namespace", "boundIn": ns}),
+        Lack::MissingRole(msg) => json!({"lacks": "role", "message": msg}),
+    }
+}
+
+/// The suggestion as the two objects `kubectl apply` takes.
+pub(crate) fn suggestion_objects(s: &Suggestion) -> [Value; 2] {
+    let (role_kind, binding_kind) = if s.namespace.is_empty() {
+        ("ClusterRole", "ClusterRoleBinding")
+    } else {
+        ("Role", "RoleBinding")
+    };
+    let meta = |name: &str| {
+        if s.namespace.is_empty() {
+            json!({"name": name})
+        } else {
+            json!({"name": name, "namespace": s.namespace})
+        }
+    };
+    let mut subject = json!({"kind": s.subject.kind, "name": s.subject.name});
+    if s.subject.kind == "ServiceAccount" {
+        subject["namespace"] = s.subject.namespace.clone().into();
+    } else {
+        subject["apiGroup"] = "rbac.authorization.k8s.io".into();
+    }
+    [
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": role_kind, "metadata": meta(&s.name),
+               "rules": [rule_json(&s.rule)]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": binding_kind, "metadata": meta(&s.name),
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": s.name},
+               "subjects": [subject]}),
+    ]
+}
+
+fn miss_json(m: &Miss) -> Value {
+    let mut v = via_json(&m.via);
+    if let Some((i, r)) = &m.rule {
+        v["ruleIndex"] = json!(i);
+        v["rule"] = rule_json(r);
+    }
+    v["lacks"] = m.lacks.iter().map(lack_json).collect();
+    v
+}
+
+/// The explanation as data (`-o json|yaml`).
+pub(crate) fn to_json(a: &authz::Attributes, e: &Explanation) -> Value {
+    let mut out = json!({
+        "allowed": e.allowed,
+        "user": {"username": a.user.name, "groups": a.user.groups},
+        "request": if a.resource_request {
+            json!({"verb": a.verb, "group": a.api_group, "resource": a.resource,
+                   "subresource": a.subresource, "name": a.name, "namespace": a.namespace})
+        } else {
+            json!({"verb": a.verb, "path": a.path})
+        },
+    });
+    if e.privileged {
+        out["privilegedGroup"] = "system:masters".into();
+    }
+    out["grants"] = e
+        .grants
+        .iter()
+        .map(|g| {
+            let mut v = via_json(&g.via);
+            v["ruleIndex"] = json!(g.rule_index);
+            v["rule"] = rule_json(&g.rule);
+            v
+        })
+        .collect();
+    if !e.allowed {
+        out["misses"] = e.misses.iter().map(miss_json).collect();
+        if let Some(s) = &e.suggestion {
+            out["suggestion"] = json!(suggestion_objects(s));
+        }
+    }
+    out
+}
+
+fn describe_via(v: &Via) -> String {
+    let binding = if v.binding_namespace.is_empty() {
+        format!("ClusterRoleBinding {:?}", v.binding_name)
+    } else {
+        format!(
+            "RoleBinding {:?} (namespace {:?})",
+            v.binding_name, v.binding_namespace
+        )
+    };
+    let subject = if v.subject.kind == "ServiceAccount" {
+        format!("ServiceAccount {}/{}", v.subject.namespace, v.subject.name)
+    } else {
+        format!("{} {:?}", v.subject.kind, v.subject.name)
+    };
+    format!(
+        "{binding} → {} {:?}, bound to {subject}",
+        v.role_kind, v.role_name
+    )
+}
+
+fn describe_rule(r: &PolicyRule) -> String {
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|s| {
+                if s.is_empty() {
+                    "\"\"".to_string()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if !r.non_resource_urls.is_empty() {
+        return format!(
+            "verbs {} on URLs {}",
+            list(&r.verbs),
+            list(&r.non_resource_urls)
+        );
+    }
+    let mut s = format!(
+        "verbs {} on {} in groups {}",
+        list(&r.verbs),
+        list(&r.resources),
+        list(&r.api_groups)
+    );
+    if !r.resource_names.is_empty() {
+        s.push_str(&format!(" named {}", list(&r.resource_names)));
+    }
+    s
+}
+
+fn describe_request(a: &authz::Attributes) -> String {
+    if !a.resource_request {
+        return format!("{} {}", a.verb, a.path);
+    }
+    let mut r = a.resource.clone();
+    if !a.api_group.is_empty() {
+        r = format!("{r}.{}", a.api_group);
+    }
+    if !a.subresource.is_empty() {
+        r = format!("{r}/{}", a.subresource);
+    }
+    let mut s = format!("{} {r}", a.verb);
+    if !a.name.is_empty() {
+        s.push_str(&format!(" {:?}", a.name));
+    }
+    if a.namespace.is_empty() {
+        s.push_str(" (cluster-wide)");
+    } else {
+        s.push_str(&format!(" in namespace {:?}", a.namespace));
+    }
+    s
+}
+
+/// The explanation for a terminal.
+pub(crate) fn to_text(a: &authz::Attributes, e: &Explanation) -> Result<String, ExplainError> {
+    let mut out = String::new();
+    let who = &a.user.name;
+    let what = describe_request(a);
+    if e.allowed {
+        out.push_str(&format!("yes: {who} may {what}\n"));
+        if e.privileged {
+            out.push_str("  as a member of system:masters (allowed before RBAC is asked)\n");
+        }
+        for g in &e.grants {
+            out.push_str(&format!(
+                "  by {}\n     rule {}: {}\n",
+                describe_via(&g.via),
+                g.rule_index,
+                describe_rule(&g.rule)
+            ));
+        }
+        return Ok(out);
+    }
+    out.push_str(&format!("no: {who} may not {what}\n"));
+    if e.misses.is_empty() {
+        out.push_str("  no binding names this user or its groups\n");
+    } else {
+        out.push_str("nearest misses:\n");
+        for m in &e.misses {
+            let lacks: Vec<String> = m.lacks.iter().map(|l| lack_text(l, a)).collect();
+            match &m.rule {
+                Some((i, r)) => out.push_str(&format!(
+                    "  {}\n     rule {i}: {}\n     lacks {}\n",
+                    describe_via(&m.via),
+                    describe_rule(r),
+                    lacks.join("; ")
+                )),
+                None => out.push_str(&format!(
+                    "  {}\n     lacks {}\n",
+                    describe_via(&m.via),
+                    lacks.join("; ")
+                )),
+            }
+        }
+    }
+    if let Some(s) = &e.suggestion {
+        out.push_str("to allow exactly this (kubectl apply -f -):\n");
+        for o in suggestion_objects(s) {
+            out.push_str("---\n");
+            out.push_str(&yaml(&o)?);
+        }
+    }
+    Ok(out)
+}
+
+fn yaml(v: &Value) -> Result<String, ExplainError> {
+    serde_saphyr::to_string(v).map_err(|e| ExplainError::Yaml(e.to_string()))
+}
+
+/// Runs `kubeward explain`: the text (or JSON/YAML) to print, and whether it was allowed.
+pub(crate) async fn run(args: &ExplainArgs) -> Result<(String, bool), ExplainError> {
+    let policy = crate::offline::load(&args.files, args.no_defaults).await?;
+    let a = attributes(args);
+    let e = authz::rbac::explain::explain(&policy, &a);
+    let text = match args.output.as_deref() {
+        Some("json") => {
+            let mut s = serde_json::to_string_pretty(&to_json(&a, &e)).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Some(_) => yaml(&to_json(&a, &e))?,
+        None => to_text(&a, &e)?,
+    };
+    Ok((text, e.allowed))
+}
