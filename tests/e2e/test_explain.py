@@ -224,3 +224,47 @@ def test_the_suggestion_allows_exactly_the_request(tmp_path, manifests, version)
         assert json.loads(now.stdout)["grants"][0]["binding"]["name"] == objects[1]["metadata"]["name"]
     finally:
         s.stop()
+
+
+def who_can(*args):
+    got = subprocess.run([str(KUBEWARD), "who-can", *args, "-o", "json"], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    return json.loads(got.stdout)["allowed"]
+
+
+@pytest.mark.parametrize("ask", ["get pods -n dev", "get secrets web-tls -n dev", "create configmaps -n prod",
+                                 "get /metrics", "list secrets -n dev"])
+def test_who_can_lists_subjects_the_server_allows(server, manifests, ask):
+    allowed = who_can(*ask.split(), "-f", str(manifests))
+    assert allowed[0] == {"subject": {"kind": "Group", "name": "system:masters"}, "name": "system:masters", "privileged": True}
+    verb, resource, *rest = ask.split()
+    name = [rest.pop(0)] if rest and not rest[0].startswith("-") else []
+    target = f"{resource}/{name[0]}" if name else resource
+    for row in allowed[1:]:
+        s = row["subject"]
+        who = ["--as", row["name"]] if s["kind"] != "Group" else ["--as", "member", "--as-group", s["name"]]
+        answer = server.kubectl("1.33", "auth", "can-i", verb, target, *rest, *who, check=False).stdout.split()[0]
+        assert answer == "yes", (ask, row)
+    names = {r["name"] for r in allowed}
+    # And those it leaves out are refused.
+    for who in ["alice", "bob", "system:serviceaccount:dev:ci", "system:serviceaccount:prod:default"]:
+        if who in names:
+            continue
+        answer = server.kubectl("1.33", "auth", "can-i", verb, target, *rest, "--as", who, check=False).stdout.split()[0]
+        assert answer == "no", (ask, who)
+
+
+def test_who_can_names_bindings_and_reads_well(manifests):
+    rows = who_can("get", "secrets", "web-tls", "-n", "dev", "-f", str(manifests))
+    mine = [r for r in rows if r["name"] == "alice"]
+    assert [(r["binding"]["name"], r["role"]["name"], r["ruleIndex"]) for r in mine] == [("alice-reads", "pod-reader", 1)]
+    assert "alice" not in {r["name"] for r in who_can("get", "secrets", "db", "-n", "dev", "-f", str(manifests))}
+    table = subprocess.run([str(KUBEWARD), "who-can", "get", "pods", "-n", "dev", "-f", str(manifests)],
+                           capture_output=True, text=True, timeout=60).stdout
+    lines = table.splitlines()
+    assert lines[0] == 'who may get pods in namespace "dev":'
+    assert lines[1].split() == ["SUBJECT", "BINDING", "ROLE"]
+    assert any(l.split()[:2] == ["ServiceAccount", "dev/ci"] and "RoleBinding dev/alice-reads" in l for l in lines)
+    # Columns line up.
+    starts = {l.index("RoleBinding dev/alice-reads") for l in lines if "RoleBinding dev/alice-reads" in l}
+    assert len(starts) == 1 and lines[1].index("BINDING") in starts

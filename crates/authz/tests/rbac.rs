@@ -722,3 +722,61 @@ fn misses_name_what_is_lacking() {
     assert_eq!(s.name, "bot-list-pods");
     assert_eq!(s.namespace, "ns1");
 }
+
+/// A user that a subject names, for checking who-can.
+fn user_of(s: &Subject) -> UserInfo {
+    match s.kind.as_str() {
+        "User" => user(&s.name, &[]),
+        "Group" => user("someone-in-the-group", &[s.name.as_str()]),
+        _ => user(
+            &format!("system:serviceaccount:{}:{}", s.namespace, s.name),
+            &[],
+        ),
+    }
+}
+
+#[test]
+fn who_can_lists_exactly_the_subjects_the_reference_allows() {
+    let mut rng = StdRng::seed_from_u64(0x7768_6f63);
+    let mut found = 0;
+    for _ in 0..300 {
+        let p = random_policy(&mut rng);
+        for _ in 0..20 {
+            let a = random_request(&mut rng);
+            let allowed = rbac::explain::who_can(&p, &a);
+            // Everyone listed is allowed, through the binding named.
+            for w in &allowed {
+                let mut as_them = a.clone();
+                as_them.user = user_of(&w.subject);
+                assert!(
+                    rbac::reference::authorize(&p, &as_them).allowed(),
+                    "who-can listed {:?} for {a:#?}\npolicy {p:#?}",
+                    w.subject
+                );
+                assert!(rbac::rule_allows(&a, &w.grant.rule));
+            }
+            found += allowed.len();
+            // Everyone allowed is listed: each generated user, by name or by a group.
+            for _ in 0..10 {
+                let mut b = a.clone();
+                b.user = random_request(&mut rng).user;
+                if !rbac::reference::authorize(&p, &b).allowed() {
+                    continue;
+                }
+                let listed = allowed.iter().any(|w| match w.subject.kind.as_str() {
+                    "Group" => b.user.in_group(&w.subject.name),
+                    "User" => w.subject.name == b.user.name,
+                    _ => {
+                        b.user.name
+                            == format!(
+                                "system:serviceaccount:{}:{}",
+                                w.subject.namespace, w.subject.name
+                            )
+                    }
+                });
+                assert!(listed, "{:?} is allowed {a:#?} but not listed", b.user);
+            }
+        }
+    }
+    assert!(found > 1000, "only {found} subjects found");
+}

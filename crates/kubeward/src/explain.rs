@@ -391,3 +391,110 @@ pub(crate) async fn run(args: &ExplainArgs) -> Result<(String, bool), ExplainErr
     };
     Ok((text, e.allowed))
 }
+
+/// `kubeward who-can`'s arguments.
+#[derive(Args)]
+pub(crate) struct WhoCanArgs {
+    /// The verb
+    verb: String,
+    /// The resource as kubectl names it (`pods`, `pods/exec`, `roles.rbac.authorization.k8s.io`),
+    /// or a non-resource URL (`/metrics`)
+    resource: String,
+    /// The object's name (optional)
+    name: Option<String>,
+    /// The namespace (without it: who may do it cluster-wide)
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
+    /// bootstrap policy
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    files: Vec<PathBuf>,
+    /// Without the bootstrap policy: only what the manifests hold
+    #[arg(long)]
+    no_defaults: bool,
+    /// Output: a table (default), json or yaml
+    #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
+    output: Option<String>,
+}
+
+/// The subject as RBAC's user and group names say it: `system:serviceaccount:NS:NAME`.
+fn rbac_name(s: &authz::rbac::Subject) -> String {
+    if s.kind == "ServiceAccount" {
+        format!("system:serviceaccount:{}:{}", s.namespace, s.name)
+    } else {
+        s.name.clone()
+    }
+}
+
+/// Runs `kubeward who-can`: the table (or JSON/YAML) to print.
+pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
+    let policy = crate::offline::load(&args.files, args.no_defaults).await?;
+    let explain_args = ExplainArgs {
+        verb: args.verb.clone(),
+        resource: args.resource.clone(),
+        name: args.name.clone(),
+        namespace: args.namespace.clone(),
+        as_user: String::new(),
+        as_group: Vec::new(),
+        files: Vec::new(),
+        no_defaults: false,
+        output: None,
+    };
+    let a = attributes(&explain_args);
+    let allowed = authz::rbac::explain::who_can(&policy, &a);
+    if args.output.is_some() {
+        let mut rows = vec![json!({
+            "subject": {"kind": "Group", "name": "system:masters"},
+            "name": "system:masters",
+            "privileged": true,
+        })];
+        rows.extend(allowed.iter().map(|w| {
+            let mut v = via_json(&w.grant.via);
+            v["subject"] = json!({"kind": w.subject.kind, "name": w.subject.name, "namespace": w.subject.namespace});
+            v["name"] = rbac_name(&w.subject).into();
+            v["ruleIndex"] = json!(w.grant.rule_index);
+            v["rule"] = rule_json(&w.grant.rule);
+            v
+        }));
+        let out =
+            json!({"request": to_json(&a, &Explanation::default())["request"], "allowed": rows});
+        return match args.output.as_deref() {
+            Some("json") => Ok(serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"),
+            _ => yaml(&out),
+        };
+    }
+    let mut rows = vec![[
+        "SUBJECT".to_string(),
+        "BINDING".to_string(),
+        "ROLE".to_string(),
+    ]];
+    rows.push([
+        "Group system:masters".into(),
+        "(allowed before RBAC)".into(),
+        String::new(),
+    ]);
+    for w in &allowed {
+        let v = &w.grant.via;
+        let subject = match w.subject.kind.as_str() {
+            "ServiceAccount" => {
+                format!("ServiceAccount {}/{}", w.subject.namespace, w.subject.name)
+            }
+            k => format!("{k} {}", w.subject.name),
+        };
+        let binding = if v.binding_namespace.is_empty() {
+            format!("ClusterRoleBinding {}", v.binding_name)
+        } else {
+            format!("RoleBinding {}/{}", v.binding_namespace, v.binding_name)
+        };
+        rows.push([subject, binding, format!("{} {}", v.role_kind, v.role_name)]);
+    }
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1) = (width(0), width(1));
+    let mut out = format!("who may {}:\n", describe_request(&a));
+    for r in &rows {
+        let line = format!("{:w0$}   {:w1$}   {}", r[0], r[1], r[2]);
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    Ok(out)
+}

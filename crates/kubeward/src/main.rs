@@ -55,6 +55,17 @@ Manifests are loaded over the bootstrap policy (cluster-admin, view, edit, syste
 --no-defaults, and pass through kubeward's own validation and ClusterRole aggregation, as on a server."
     )]
     Explain(explain::ExplainArgs),
+    /// Who may do something, from manifests: every user, group and service account RBAC
+    /// allows, each with the binding and role that grant it.
+    #[command(
+        after_help = "Examples:\n  kubeward who-can get secrets -n prod -f rbac/\n  \
+kubeward who-can create pods/exec -n dev -f app.yaml -o json\n  \
+kubeward who-can impersonate users -f cluster-rbac.yaml\n  \
+kubeward who-can get /metrics -f monitoring.yaml\n\n\
+Members of system:masters may do anything (they are allowed before RBAC is asked); the first \
+row says so. Manifests are loaded as for `kubeward explain`."
+    )]
+    WhoCan(explain::WhoCanArgs),
 }
 
 #[derive(Args)]
@@ -551,6 +562,18 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::WhoCan(args) => {
+            return match runtime.block_on(explain::who_can(&args)) {
+                Ok(text) => {
+                    print!("{text}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kubeward who-can: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
         Command::Explain(args) => {
             return match runtime.block_on(explain::run(&args)) {
                 Ok((text, allowed)) => {

@@ -355,3 +355,75 @@ pub fn suggestion_policy(s: &Suggestion) -> (Vec<PolicyRule>, Binding) {
         },
     )
 }
+
+/// One subject allowed by [`who_can`], with the grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    /// The subject as its binding names it (a ServiceAccount's namespace filled in).
+    pub subject: Subject,
+    /// The binding and role, and the first rule of it that allows.
+    pub grant: Grant,
+}
+
+/// Everyone RBAC allows to make the request `a` (its user ignored): every subject of every
+/// binding in scope whose role has a rule that allows it, in the authorizer's walk order (a
+/// subject bound twice is listed for each binding). Members of `system:masters` are allowed
+/// too, before RBAC; the caller says so. Each role's rules are matched once, however many
+/// bindings name it.
+pub fn who_can(policy: &Policy, a: &Attributes) -> Vec<Allowed> {
+    let mut matched: std::collections::HashMap<
+        (String, String, String),
+        Option<(usize, PolicyRule)>,
+    > = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    let namespaced = policy
+        .role_bindings
+        .values()
+        .filter(|b| !a.namespace.is_empty() && b.namespace == a.namespace);
+    for b in policy.cluster_role_bindings.values().chain(namespaced) {
+        let role_ns = if b.role_ref.kind == "Role" {
+            b.namespace.clone()
+        } else {
+            String::new()
+        };
+        let key = (role_ns, b.role_ref.kind.clone(), b.role_ref.name.clone());
+        let first = matched
+            .entry(key)
+            .or_insert_with(|| {
+                let rules = policy.resolve(b).ok()?;
+                rules
+                    .iter()
+                    .enumerate()
+                    .find(|(_, r)| rule_allows(a, r))
+                    .map(|(i, r)| (i, r.clone()))
+            })
+            .clone();
+        let Some((rule_index, rule)) = first else {
+            continue;
+        };
+        for s in &b.subjects {
+            let mut subject = s.clone();
+            match s.kind.as_str() {
+                "ServiceAccount" => {
+                    if subject.namespace.is_empty() {
+                        subject.namespace = b.namespace.clone();
+                    }
+                    if subject.namespace.is_empty() {
+                        continue; // names no one (`appliesTo` skips it too)
+                    }
+                }
+                "User" | "Group" => {}
+                _ => continue,
+            }
+            out.push(Allowed {
+                grant: Grant {
+                    via: via(b, s),
+                    rule_index,
+                    rule: rule.clone(),
+                },
+                subject,
+            });
+        }
+    }
+    out
+}
