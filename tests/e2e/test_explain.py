@@ -268,3 +268,36 @@ def test_who_can_names_bindings_and_reads_well(manifests):
     # Columns line up.
     starts = {l.index("RoleBinding dev/alice-reads") for l in lines if "RoleBinding dev/alice-reads" in l}
     assert len(starts) == 1 and lines[1].index("BINDING") in starts
+
+
+@pytest.mark.parametrize("who,ns", [(["--as", "alice"], "dev"), (["--as", "bob", "--as-group", "ops"], "prod"),
+                                    (["--as", "system:serviceaccount:dev:ci"], "dev"),
+                                    (["--as", "system:serviceaccount:kube-system:namespace-controller"], None)])
+def test_the_access_matrix_equals_the_servers_answer_per_cell(server, manifests, who, ns):
+    args = ["access-matrix", *who, "-f", str(manifests)] + (["-n", ns] if ns else [])
+    got = subprocess.run([str(KUBEWARD), *args, "-o", "json"], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    m = json.loads(got.stdout)
+    assert len(m["resources"]) >= 10
+    user = who[1]
+    groups = who[3:4] + ["system:authenticated"]
+    if user.startswith("system:serviceaccount:"):
+        groups += ["system:serviceaccounts", "system:serviceaccounts:" + user.split(":")[2]]
+    verbs = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+    allowed_somewhere = 0
+    for name, held in m["resources"].items():
+        main, _, sub = name.partition("/")
+        resource, _, group = main.partition(".")
+        for verb in verbs:
+            attrs = {"verb": verb, "group": group, "resource": resource, "subresource": sub}
+            if ns:
+                attrs["namespace"] = ns
+            sar = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                   "spec": {"user": user, "groups": groups, "resourceAttributes": attrs}}
+            status, _, answer = server.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar)
+            assert status == 201
+            assert answer["status"]["allowed"] == (verb in held), (name, verb, who, ns)
+            allowed_somewhere += verb in held
+    assert allowed_somewhere > 0
+    table = subprocess.run([str(KUBEWARD), *args], capture_output=True, text=True, timeout=60).stdout
+    assert table.splitlines()[1].split() == ["NAME"] + [v.upper() for v in verbs]

@@ -780,3 +780,49 @@ fn who_can_lists_exactly_the_subjects_the_reference_allows() {
     }
     assert!(found > 1000, "only {found} subjects found");
 }
+
+#[test]
+fn the_access_matrix_equals_one_decision_per_cell() {
+    let mut rng = StdRng::seed_from_u64(0x6d61_7472);
+    let cells: Vec<(String, String, String)> = [
+        ("", "pods", ""),
+        ("", "pods", "log"),
+        ("", "secrets", ""),
+        ("apps", "deployments", ""),
+        ("apps", "deployments", "scale"),
+        ("rbac.authorization.k8s.io", "roles", ""),
+    ]
+    .iter()
+    .map(|(g, r, s)| (g.to_string(), r.to_string(), s.to_string()))
+    .collect();
+    let verbs = ["get", "list", "create", "delete", "escalate"];
+    let mut yes = 0;
+    for _ in 0..300 {
+        let p = random_policy(&mut rng);
+        let a = random_request(&mut rng);
+        for ns in ["", "ns1", "ns2"] {
+            let m = rbac::explain::access_matrix(&p, &a.user, ns, &cells, &verbs);
+            for (row, (g, r, s)) in m.iter().zip(&cells) {
+                for (cell, verb) in row.iter().zip(verbs) {
+                    let one = Attributes {
+                        user: a.user.clone(),
+                        verb: verb.into(),
+                        resource_request: true,
+                        namespace: ns.into(),
+                        api_group: g.clone(),
+                        resource: r.clone(),
+                        subresource: s.clone(),
+                        ..Default::default()
+                    };
+                    assert_eq!(
+                        *cell,
+                        rbac::reference::authorize(&p, &one).allowed(),
+                        "{one:#?}\n{p:#?}"
+                    );
+                    yes += usize::from(*cell);
+                }
+            }
+        }
+    }
+    assert!(yes > 500, "only {yes} cells allowed");
+}

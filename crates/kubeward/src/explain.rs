@@ -498,3 +498,133 @@ pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
     }
     Ok(out)
 }
+
+/// `kubeward access-matrix`'s arguments.
+#[derive(Args)]
+pub(crate) struct MatrixArgs {
+    /// Whose access: a user name, or system:serviceaccount:NAMESPACE:NAME
+    #[arg(long = "as", value_name = "USER")]
+    as_user: String,
+    /// A group the user is in (repeatable)
+    #[arg(long = "as-group", value_name = "GROUP")]
+    as_group: Vec<String>,
+    /// In this namespace (its namespaced resources); without it, every resource cluster-wide
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
+    /// bootstrap policy
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    files: Vec<PathBuf>,
+    /// Without the bootstrap policy: only what the manifests hold
+    #[arg(long)]
+    no_defaults: bool,
+    /// Output: a table (default), json or yaml
+    #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
+    output: Option<String>,
+}
+
+/// The matrix's columns, as rakkess's `--verbs` would list them all.
+const MATRIX_VERBS: [&str; 8] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
+/// Runs `kubeward access-matrix`: every served resource (and subresource) a row, every verb
+/// a column.
+pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainError> {
+    let policy = crate::offline::load(&args.files, args.no_defaults).await?;
+    let mut headers = vec![("impersonate-user", args.as_user.as_str())];
+    headers.extend(
+        args.as_group
+            .iter()
+            .map(|g| ("impersonate-group", g.as_str())),
+    );
+    let user = authn::impersonation::Request::from_headers(headers.into_iter())
+        .map(|r| r.user())
+        .unwrap_or_default();
+    let ns = args.namespace.clone().unwrap_or_default();
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for def in registry::resources() {
+        if def.is_review() || (!ns.is_empty() && !def.namespaced) {
+            continue;
+        }
+        rows.push((def.group.into(), def.resource.into(), String::new()));
+        for sub in def.subresources {
+            rows.push((def.group.into(), def.resource.into(), sub.name.into()));
+        }
+    }
+    rows.sort();
+    let m = authz::rbac::explain::access_matrix(&policy, &user, &ns, &rows, &MATRIX_VERBS);
+    let name = |(g, r, s): &(String, String, String)| {
+        let mut n = r.clone();
+        if !g.is_empty() {
+            n = format!("{n}.{g}");
+        }
+        if !s.is_empty() {
+            n = format!("{n}/{s}");
+        }
+        n
+    };
+    if args.output.is_some() {
+        let resources: serde_json::Map<String, Value> = rows
+            .iter()
+            .zip(&m)
+            .map(|(r, cells)| {
+                let verbs: Vec<&str> = MATRIX_VERBS
+                    .iter()
+                    .zip(cells)
+                    .filter(|(_, ok)| **ok)
+                    .map(|(v, _)| *v)
+                    .collect();
+                (name(r), json!(verbs))
+            })
+            .collect();
+        let out = json!({"user": {"username": user.name, "groups": user.groups}, "namespace": ns, "resources": resources});
+        return match args.output.as_deref() {
+            Some("json") => Ok(serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"),
+            _ => yaml(&out),
+        };
+    }
+    let names: Vec<String> = rows.iter().map(name).collect();
+    let w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let scope = if ns.is_empty() {
+        "cluster-wide".to_string()
+    } else {
+        format!("in namespace {ns:?}")
+    };
+    let mut out = format!("what {} may do {scope}:\n{:w$}", user.name, "NAME");
+    for v in MATRIX_VERBS {
+        out.push_str(&format!("  {}", v.to_uppercase()));
+    }
+    out.push('\n');
+    for (n, cells) in names.iter().zip(&m) {
+        out.push_str(&format!("{n:w$}"));
+        for (v, ok) in MATRIX_VERBS.iter().zip(cells) {
+            let mark = if *ok { "✔" } else { "✖" };
+            // The mark under the middle of its column's heading.
+            let width = v.len();
+            let left = (width - 1) / 2;
+            out.push_str(&format!(
+                "  {:left$}{mark}{:right$}",
+                "",
+                "",
+                right = width - 1 - left
+            ));
+        }
+        let trimmed = out.trim_end_matches(' ').len();
+        out.truncate(trimmed);
+        out.push('\n');
+    }
+    Ok(out)
+}

@@ -66,6 +66,15 @@ Members of system:masters may do anything (they are allowed before RBAC is asked
 row says so. Manifests are loaded as for `kubeward explain`."
     )]
     WhoCan(explain::WhoCanArgs),
+    /// What a user may do to every served resource, from manifests: a row per resource and
+    /// subresource, a column per verb (rakkess's view)
+    #[command(
+        after_help = "Examples:\n  kubeward access-matrix --as alice -n dev -f rbac/\n  \
+kubeward access-matrix --as system:serviceaccount:dev:ci -n dev -f app.yaml -o json\n  \
+kubeward access-matrix --as bob --as-group ops -f rbac/      # cluster-wide\n\n\
+Manifests are loaded as for `kubeward explain`."
+    )]
+    AccessMatrix(explain::MatrixArgs),
 }
 
 #[derive(Args)]
@@ -562,6 +571,18 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::AccessMatrix(args) => {
+            return match runtime.block_on(explain::access_matrix(&args)) {
+                Ok(text) => {
+                    print!("{text}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kubeward access-matrix: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
         Command::WhoCan(args) => {
             return match runtime.block_on(explain::who_can(&args)) {
                 Ok(text) => {

@@ -427,3 +427,51 @@ pub fn who_can(policy: &Policy, a: &Attributes) -> Vec<Allowed> {
     }
     out
 }
+
+/// What a user may do to each of `resources` (group, resource, subresource) in `namespace`
+/// ("": cluster-wide), for each of `verbs`: one pass over the bindings that apply (the rules
+/// RBAC's `RulesFor` gathers), then each cell matched against those rules. A member of
+/// `system:masters` may do everything.
+pub fn access_matrix(
+    policy: &Policy,
+    user: &api_types::UserInfo,
+    namespace: &str,
+    resources: &[(String, String, String)],
+    verbs: &[&str],
+) -> Vec<Vec<bool>> {
+    let privileged = user.in_group("system:masters");
+    let mut rules: Vec<&PolicyRule> = Vec::new();
+    let namespaced = policy
+        .role_bindings
+        .values()
+        .filter(|b| !namespace.is_empty() && b.namespace == namespace);
+    for b in policy.cluster_role_bindings.values().chain(namespaced) {
+        if applies_to(user, &b.subjects, &b.namespace).is_none() {
+            continue;
+        }
+        if let Ok(r) = policy.resolve(b) {
+            rules.extend(r.iter());
+        }
+    }
+    resources
+        .iter()
+        .map(|(group, resource, sub)| {
+            verbs
+                .iter()
+                .map(|verb| {
+                    let a = Attributes {
+                        user: user.clone(),
+                        verb: (*verb).to_string(),
+                        resource_request: true,
+                        namespace: namespace.to_string(),
+                        api_group: group.clone(),
+                        resource: resource.clone(),
+                        subresource: sub.clone(),
+                        ..Default::default()
+                    };
+                    privileged || rules.iter().any(|r| rule_allows(&a, r))
+                })
+                .collect()
+        })
+        .collect()
+}
