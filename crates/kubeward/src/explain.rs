@@ -628,3 +628,114 @@ pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainEr
     }
     Ok(out)
 }
+
+/// `kubeward audit-rbac`'s arguments.
+#[derive(Args)]
+pub(crate) struct AuditArgs {
+    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
+    /// bootstrap policy
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    files: Vec<PathBuf>,
+    /// Without the bootstrap policy: only what the manifests hold (nothing is then expected)
+    #[arg(long)]
+    no_defaults: bool,
+    /// Exit 1 when a finding is at least this severe (info, low, medium, high, critical)
+    #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high", "critical"])]
+    fail_on: Option<String>,
+    /// Also list the bootstrap policy's own grants (severity info)
+    #[arg(long)]
+    show_info: bool,
+    /// Output: text (default), json or yaml
+    #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
+    output: Option<String>,
+}
+
+fn finding_json(f: &authz::rbac::audit::Finding) -> Value {
+    json!({
+        "id": f.id,
+        "name": f.name,
+        "severity": f.severity.name(),
+        "subject": f.subject,
+        "subjectKind": f.subject_kind,
+        "namespace": f.namespace,
+        "message": f.message,
+        "path": f.path.iter().map(|s| json!({"kind": s.kind, "namespace": s.namespace, "name": s.name})).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `kubeward audit-rbac`: what to print, and whether `--fail-on` was met.
+pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), ExplainError> {
+    use authz::rbac::audit::{findings, paths, Severity};
+    let policy = crate::offline::load(&args.files, args.no_defaults).await?;
+    // The bootstrap policy's own bindings, unchanged, are expected: their grants are Info.
+    let defaults = if args.no_defaults {
+        authz::rbac::Policy::default()
+    } else {
+        crate::offline::load(&[], false).await?
+    };
+    let expected = |b: &authz::rbac::Binding| {
+        if b.namespace.is_empty() {
+            defaults.cluster_role_bindings.get(&b.name) == Some(b)
+        } else {
+            defaults
+                .role_bindings
+                .get(&(b.namespace.clone(), b.name.clone()))
+                == Some(b)
+        }
+    };
+    let single = findings(&policy, &expected);
+    let mut all = paths(&policy, &single, &expected);
+    all.extend(single);
+    all.retain(|f| args.show_info || f.severity != Severity::Info);
+    all.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.subject.cmp(&b.subject))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
+    let failed = fail_on.is_some_and(|s| all.iter().any(|f| f.severity >= s));
+    let text = match args.output.as_deref() {
+        Some(o) => {
+            let out = json!({"findings": all.iter().map(finding_json).collect::<Vec<_>>()});
+            if o == "json" {
+                serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
+            } else {
+                yaml(&out)?
+            }
+        }
+        None => {
+            let mut out = String::new();
+            for f in &all {
+                let path: Vec<String> = f
+                    .path
+                    .iter()
+                    .map(|s| match (s.kind.as_str(), s.namespace.is_empty()) {
+                        ("Rule", _) => format!("rule {}", s.name),
+                        (k, true) => format!("{k} {}", s.name),
+                        (k, false) => format!("{k} {}/{}", s.namespace, s.name),
+                    })
+                    .collect();
+                out.push_str(&format!(
+                    "{:8} {} {}\n         {}\n",
+                    f.severity.name().to_uppercase(),
+                    f.id,
+                    f.message,
+                    path.join(" → ")
+                ));
+            }
+            let count = |s: Severity| all.iter().filter(|f| f.severity == s).count();
+            out.push_str(&format!(
+                "{} findings: {} critical, {} high, {} medium, {} low\n",
+                all.len(),
+                count(Severity::Critical),
+                count(Severity::High),
+                count(Severity::Medium),
+                count(Severity::Low)
+            ));
+            out
+        }
+    };
+    Ok((text, failed))
+}

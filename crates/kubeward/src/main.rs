@@ -75,6 +75,21 @@ kubeward access-matrix --as bob --as-group ops -f rbac/      # cluster-wide\n\n\
 Manifests are loaded as for `kubeward explain`."
     )]
     AccessMatrix(explain::MatrixArgs),
+    /// Permissions that amount to privilege, from manifests: reading secrets, creating or
+    /// exec-ing into pods, bind/escalate, impersonation, token minting, `*` on `*`, the node
+    /// proxy, CSR approval, webhooks, anonymous access; and the multi-hop paths from them to
+    /// cluster-admin's powers (creating pods acts as the namespace's service accounts). Each
+    /// finding has an ID, a severity and its path. Exits 1 with --fail-on when one is that
+    /// severe, 2 on an error.
+    #[command(after_help = "Examples:\n  kubeward audit-rbac -f rbac/\n  \
+kubeward audit-rbac -f rbac/ --fail-on high          # in CI\n  \
+kubeward audit-rbac -f - -o json < cluster-dump.yaml\n\n\
+The bootstrap policy's own grants (system:masters, the controllers' roles) are expected and \
+listed only with --show-info; a bootstrap binding the manifests change is not expected. \
+Checks: KW001 read-secrets, KW002 create-pods, KW003 exec-into-pods, KW004 bind-or-escalate, \
+KW005 impersonate, KW006 mint-service-account-tokens, KW007 everything, KW008 node-proxy, \
+KW009 approve-csrs, KW010 admission-webhooks, KW011 anonymous-access, KW100 escalation-path.")]
+    AuditRbac(explain::AuditArgs),
 }
 
 #[derive(Args)]
@@ -571,6 +586,18 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::AuditRbac(args) => {
+            return match runtime.block_on(explain::audit_rbac(&args)) {
+                Ok((text, failed)) => {
+                    print!("{text}");
+                    std::process::ExitCode::from(u8::from(failed))
+                }
+                Err(e) => {
+                    eprintln!("kubeward audit-rbac: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
+        }
         Command::AccessMatrix(args) => {
             return match runtime.block_on(explain::access_matrix(&args)) {
                 Ok(text) => {

@@ -3,6 +3,7 @@
 //! [`reference::authorize`], written straight from upstream's walk, and [`Index`], which
 //! answers from per-subject indexes.
 
+pub mod audit;
 pub mod explain;
 mod index;
 pub mod reference;
