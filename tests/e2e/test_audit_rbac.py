@@ -179,3 +179,33 @@ subjects:
     mallory = json.loads(audit("-f", "-", "-o", "json", input=widened).stdout)["findings"]
     assert {f["id"] for f in mallory if f["subject"] == "mallory"} >= {"KW001", "KW004", "KW007"}
     assert {f["severity"] for f in mallory if f["subject"] == "mallory"} == {"critical", "high"}
+
+
+def test_baseline_allow_list_and_sarif(tmp_path):
+    (tmp_path / "rbac.yaml").write_text(planted())
+    first = audit("-f", str(tmp_path), "-o", "json")
+    (tmp_path / "baseline.json").write_text(first.stdout)
+    assert json.loads(first.stdout)["findings"]
+    # Against its own baseline nothing is new, so CI passes ...
+    again = audit("-f", str(tmp_path), "--baseline", str(tmp_path / "baseline.json"), "--fail-on", "low", "-o", "json")
+    assert again.returncode == 0 and json.loads(again.stdout)["findings"] == []
+    # ... until a new grant comes in: only it is reported.
+    (tmp_path / "new.yaml").write_text(json.dumps(binding("ClusterRoleBinding", "newcomer", None, "read-secrets", user("eve"))))
+    new = audit("-f", str(tmp_path), "--baseline", str(tmp_path / "baseline.json"), "--fail-on", "high", "-o", "json")
+    assert new.returncode == 1
+    assert {(f["id"], f["subject"]) for f in json.loads(new.stdout)["findings"]} == {("KW001", "eve")}
+    # An accepted finding is not listed (a missing namespace matches any).
+    (tmp_path / "allow.yaml").write_text("- {id: KW001, subject: eve}\n")
+    accepted = audit("-f", str(tmp_path), "--baseline", str(tmp_path / "baseline.json"),
+                     "--allow", str(tmp_path / "allow.yaml"), "-o", "json")
+    assert json.loads(accepted.stdout)["findings"] == []
+    # SARIF 2.1.0 for code scanning: a rule per check, each result at its binding's manifest.
+    report = json.loads(audit("-f", str(tmp_path), "-o", "sarif").stdout)
+    assert report["version"] == "2.1.0"
+    run = report["runs"][0]
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} >= {f"KW{n:03}" for n in range(1, 12)} | {"KW100"}
+    eve = [r for r in run["results"] if "eve" in r["message"]["text"]]
+    assert eve[0]["level"] == "error" and eve[0]["ruleId"] == "KW001"
+    loc = eve[0]["locations"][0]
+    assert loc["physicalLocation"]["artifactLocation"]["uri"] == str(tmp_path / "new.yaml")
+    assert loc["logicalLocations"][0]["fullyQualifiedName"] == "ClusterRoleBinding//newcomer"

@@ -645,9 +645,86 @@ pub(crate) struct AuditArgs {
     /// Also list the bootstrap policy's own grants (severity info)
     #[arg(long)]
     show_info: bool,
-    /// Output: text (default), json or yaml
-    #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
+    /// A previous `-o json` report: list only findings it does not hold
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Accepted findings, not listed: a YAML or JSON list of {id, subject[, namespace]}
+    /// (a missing namespace matches any)
+    #[arg(long, value_name = "FILE")]
+    allow: Option<PathBuf>,
+    /// Output: text (default), json, yaml, or sarif (SARIF 2.1.0, for code scanning)
+    #[arg(short = 'o', long, value_parser = ["json", "yaml", "sarif"])]
     output: Option<String>,
+}
+
+/// A finding's identity across runs: what it is, who holds it, where, through what.
+fn finding_key(f: &Value) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        f["id"].as_str().unwrap_or(""),
+        f["subject"].as_str().unwrap_or(""),
+        f["namespace"].as_str().unwrap_or(""),
+        f["path"]
+    )
+}
+
+fn read_yaml(path: &PathBuf) -> Result<Value, ExplainError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::offline::OfflineError::Read(path.display().to_string(), e))?;
+    serde_saphyr::from_str::<Value>(&text).map_err(|e| {
+        ExplainError::Offline(crate::offline::OfflineError::Parse(
+            path.display().to_string(),
+            e.to_string(),
+        ))
+    })
+}
+
+/// SARIF 2.1.0: one rule per check, one result per finding, located at the manifest of the
+/// binding that grants it (its first binding for a path).
+fn sarif(findings: &[Value], sources: &crate::offline::Sources) -> Value {
+    let mut rules: Vec<Value> = authz::rbac::audit::CHECKS
+        .iter()
+        .map(|c| json!({"id": c.id, "name": c.name, "shortDescription": {"text": c.why}}))
+        .collect();
+    rules.push(json!({"id": "KW100", "name": "escalation-path",
+                      "shortDescription": {"text": "a chain of acts-as steps reaching cluster-admin's powers"}}));
+    rules.push(json!({"id": "KW011", "name": "anonymous-access",
+                      "shortDescription": {"text": "anything granted to unauthenticated requests"}}));
+    let results: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            let level = match f["severity"].as_str().unwrap_or("") {
+                "critical" | "high" => "error",
+                "medium" => "warning",
+                _ => "note",
+            };
+            let binding = f["path"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["kind"] == "RoleBinding" || s["kind"] == "ClusterRoleBinding");
+            let mut r = json!({"ruleId": f["id"], "level": level, "message": {"text": f["message"]}});
+            if let Some(b) = binding {
+                let key = (
+                    b["kind"].as_str().unwrap_or("").to_string(),
+                    b["namespace"].as_str().unwrap_or("").to_string(),
+                    b["name"].as_str().unwrap_or("").to_string(),
+                );
+                let logical = format!("{}/{}/{}", key.0, key.1, key.2);
+                let mut loc = json!({"logicalLocations": [{"fullyQualifiedName": logical, "kind": "resource"}]});
+                if let Some(file) = sources.get(&key) {
+                    loc["physicalLocation"] = json!({"artifactLocation": {"uri": file}});
+                }
+                r["locations"] = json!([loc]);
+            }
+            r
+        })
+        .collect();
+    json!({
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [{"tool": {"driver": {"name": "kubeward audit-rbac", "rules": rules}}, "results": results}],
+    })
 }
 
 fn finding_json(f: &authz::rbac::audit::Finding) -> Value {
@@ -666,7 +743,8 @@ fn finding_json(f: &authz::rbac::audit::Finding) -> Value {
 /// Runs `kubeward audit-rbac`: what to print, and whether `--fail-on` was met.
 pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), ExplainError> {
     use authz::rbac::audit::{findings, paths, Severity};
-    let policy = crate::offline::load(&args.files, args.no_defaults).await?;
+    let (policy, sources) =
+        crate::offline::load_with_sources(&args.files, args.no_defaults).await?;
     // The bootstrap policy's own bindings, unchanged, are expected: their grants are Info.
     let defaults = if args.no_defaults {
         authz::rbac::Policy::default()
@@ -694,9 +772,37 @@ pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), Expla
             .then_with(|| a.subject.cmp(&b.subject))
             .then_with(|| a.path.cmp(&b.path))
     });
+    // Accepted and already-known findings are left out.
+    let known: std::collections::BTreeSet<String> = match &args.baseline {
+        Some(p) => read_yaml(p)?["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(finding_key)
+            .collect(),
+        None => Default::default(),
+    };
+    let allowed: Vec<Value> = match &args.allow {
+        Some(p) => read_yaml(p)?.as_array().cloned().unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let accepted = |f: &authz::rbac::audit::Finding| {
+        allowed.iter().any(|a| {
+            a["id"].as_str() == Some(f.id.as_str())
+                && a["subject"].as_str() == Some(f.subject.as_str())
+                && a.get("namespace")
+                    .and_then(Value::as_str)
+                    .is_none_or(|ns| ns == f.namespace)
+        })
+    };
+    all.retain(|f| !accepted(f) && !known.contains(&finding_key(&finding_json(f))));
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let failed = fail_on.is_some_and(|s| all.iter().any(|f| f.severity >= s));
     let text = match args.output.as_deref() {
+        Some("sarif") => {
+            let found: Vec<Value> = all.iter().map(finding_json).collect();
+            serde_json::to_string_pretty(&sarif(&found, &sources)).unwrap_or_default() + "\n"
+        }
         Some(o) => {
             let out = json!({"findings": all.iter().map(finding_json).collect::<Vec<_>>()});
             if o == "json" {

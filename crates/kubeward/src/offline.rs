@@ -127,7 +127,19 @@ pub(crate) async fn load(
     paths: &[PathBuf],
     no_defaults: bool,
 ) -> Result<authz::rbac::Policy, OfflineError> {
+    Ok(load_with_sources(paths, no_defaults).await?.0)
+}
+
+/// Where each manifest object came from: (kind, namespace, name) → file.
+pub(crate) type Sources = std::collections::BTreeMap<(String, String, String), String>;
+
+/// [`load`], and the file each RBAC object of the manifests came from.
+pub(crate) async fn load_with_sources(
+    paths: &[PathBuf],
+    no_defaults: bool,
+) -> Result<(authz::rbac::Policy, Sources), OfflineError> {
     let docs = documents(paths)?;
+    let mut sources = Sources::new();
     #[allow(
         clippy::disallowed_methods,
         reason = "the offline mode makes its own real Clock, as the binary does"
@@ -194,6 +206,10 @@ pub(crate) async fn load(
             .patch(def, &ns, &name, PatchType::Apply { force: true }, doc, None)
             .await
             .map_err(refused)?;
+        sources.insert(
+            (def.kind.to_string(), ns.clone(), name.clone()),
+            file.clone(),
+        );
     }
     controllers::aggregate_all(client.as_ref(), client.as_ref())
         .await
@@ -202,7 +218,7 @@ pub(crate) async fn load(
     controllers::rbac::sync(client.as_ref(), &index)
         .await
         .map_err(server_error)?;
-    Ok(index.policy())
+    Ok((index.policy(), sources))
 }
 
 async fn ensure_namespace(client: &dyn Client, name: &str) -> Result<(), api_types::StatusError> {
