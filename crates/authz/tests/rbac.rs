@@ -802,6 +802,10 @@ fn the_access_matrix_equals_one_decision_per_cell() {
         let a = random_request(&mut rng);
         for ns in ["", "ns1", "ns2"] {
             let m = rbac::explain::access_matrix(&p, &a.user, ns, &cells, &verbs);
+            assert_eq!(
+                m,
+                Index::from_policy(&p).access_matrix(&a.user, ns, &cells, &verbs)
+            );
             for (row, (g, r, s)) in m.iter().zip(&cells) {
                 for (cell, verb) in row.iter().zip(verbs) {
                     let one = Attributes {

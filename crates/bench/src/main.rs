@@ -1,4 +1,4 @@
-//! `cargo run --release -p bench -- [all|startup|memory|http|creates|hardening|...]`
+//! `cargo run --release -p bench -- [all|startup|memory|http|creates|hardening|access|...]`
 //!
 //! Starts the release `kubeward` binary (`target/release/kubeward`, or `$KUBEWARD_BIN`) on a
 //! scratch data directory and measures it side by side with a baseline in the same run:
@@ -18,6 +18,7 @@
     reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
 )]
 
+mod access_bench;
 mod authz_bench;
 mod hardening_bench;
 
@@ -932,6 +933,9 @@ async fn main() {
     }
     if all || what == "http" {
         http(&dir.join("http")).await;
+    }
+    if all || what == "access" {
+        access_bench::run();
     }
     if all || what == "hardening" {
         hardening_bench::run(&dir.join("hardening")).await;

@@ -560,7 +560,8 @@ pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainEr
         }
     }
     rows.sort();
-    let m = authz::rbac::explain::access_matrix(&policy, &user, &ns, &rows, &MATRIX_VERBS);
+    let m =
+        authz::rbac::Index::from_policy(&policy).access_matrix(&user, &ns, &rows, &MATRIX_VERBS);
     let name = |(g, r, s): &(String, String, String)| {
         let mut n = r.clone();
         if !g.is_empty() {

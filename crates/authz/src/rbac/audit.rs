@@ -538,39 +538,39 @@ pub fn paths(
                 .collect::<Vec<_>>()
         })
         .collect();
+    // Breadth first from every sink at once, along the edges reversed: each node learns its
+    // next step on a shortest path to the nearest sink, in time linear in the graph.
+    let mut reverse: BTreeMap<&Node, Vec<(&Node, &Finding)>> = BTreeMap::new();
+    for (from, out_edges) in &edges {
+        for (to, f) in out_edges {
+            reverse.entry(to).or_default().push((from, *f));
+        }
+    }
+    let mut next: BTreeMap<&Node, (&Node, &Finding)> = BTreeMap::new();
+    let mut seen: BTreeSet<&Node> = sinks.iter().collect();
+    let mut queue: VecDeque<&Node> = sinks.iter().collect();
+    while let Some(n) = queue.pop_front() {
+        for (from, f) in reverse.get(n).into_iter().flatten() {
+            if seen.insert(from) {
+                next.insert(from, (n, f));
+                queue.push_back(from);
+            }
+        }
+    }
     let mut out = Vec::new();
     for start in starts {
         if sinks.contains(&start) {
             continue;
         }
-        // Breadth first: the shortest path.
-        let mut prev: BTreeMap<Node, (Node, &Finding)> = BTreeMap::new();
-        let mut queue = VecDeque::from([start.clone()]);
-        let mut seen = BTreeSet::from([start.clone()]);
-        let mut reached = None;
-        while let Some(n) = queue.pop_front() {
-            if sinks.contains(&n) {
-                reached = Some(n);
-                break;
-            }
-            for (t, f) in edges.get(&n).into_iter().flatten() {
-                if seen.insert(t.clone()) {
-                    prev.insert(t.clone(), (n.clone(), f));
-                    queue.push_back(t.clone());
-                }
-            }
+        let mut hops: Vec<(&Finding, Node)> = Vec::new();
+        let mut at = &start;
+        while let Some((to, f)) = next.get(at) {
+            hops.push((*f, (*to).clone()));
+            at = to;
         }
-        let Some(end) = reached else { continue };
-        let mut hops = Vec::new();
-        let mut at = end.clone();
-        while let Some((from, f)) = prev.get(&at) {
-            hops.push((*f, at.clone()));
-            at = from.clone();
-        }
-        hops.reverse();
-        if hops.is_empty() {
+        let Some(end) = hops.last().map(|(_, n)| n.clone()) else {
             continue;
-        }
+        };
         let mut path = Vec::new();
         let mut via = Vec::new();
         for (i, (f, to)) in hops.iter().enumerate() {

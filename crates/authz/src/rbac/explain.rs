@@ -439,8 +439,7 @@ pub fn access_matrix(
     resources: &[(String, String, String)],
     verbs: &[&str],
 ) -> Vec<Vec<bool>> {
-    let privileged = user.in_group("system:masters");
-    let mut rules: Vec<&PolicyRule> = Vec::new();
+    let mut rules: Vec<PolicyRule> = Vec::new();
     let namespaced = policy
         .role_bindings
         .values()
@@ -450,9 +449,22 @@ pub fn access_matrix(
             continue;
         }
         if let Ok(r) = policy.resolve(b) {
-            rules.extend(r.iter());
+            rules.extend(r.iter().cloned());
         }
     }
+    matrix_of_rules(&rules, user, namespace, resources, verbs)
+}
+
+/// The matrix from the rules that apply to `user` in `namespace` (as `RulesFor` gathers them;
+/// [`super::Index::access_matrix`] gathers them from its index).
+pub fn matrix_of_rules(
+    rules: &[PolicyRule],
+    user: &api_types::UserInfo,
+    namespace: &str,
+    resources: &[(String, String, String)],
+    verbs: &[&str],
+) -> Vec<Vec<bool>> {
+    let privileged = user.in_group("system:masters");
     resources
         .iter()
         .map(|(group, resource, sub)| {

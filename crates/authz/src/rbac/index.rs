@@ -205,6 +205,21 @@ impl Index {
     }
 }
 
+impl Index {
+    /// [`super::explain::access_matrix`] from the index: the user's rules gathered by its
+    /// subject lookups, not by a walk over every binding.
+    pub fn access_matrix(
+        &self,
+        user: &api_types::UserInfo,
+        namespace: &str,
+        resources: &[(String, String, String)],
+        verbs: &[&str],
+    ) -> Vec<Vec<bool>> {
+        let (rules, _) = self.rules_for(user, namespace);
+        super::explain::matrix_of_rules(&rules, user, namespace, resources, verbs)
+    }
+}
+
 impl Authorizer for Index {
     fn authorize(&self, a: &Attributes) -> Decision {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
