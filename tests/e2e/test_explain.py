@@ -216,8 +216,16 @@ def test_the_suggestion_allows_exactly_the_request(tmp_path, manifests, version)
         assert after["delete pods/web -n dev --as alice"] == "yes"
         changed = {c for c in near if before[c] != after[c]}
         assert changed == {"delete pods/web -n dev --as alice"}, (before, after)
-        # And explain, given the suggestion too, now says yes through it.
+        # The matrix (every served resource × verb, without names) is the same before and
+        # after: the grant is for the one name only.
+        def matrix(*files):
+            args = [str(KUBEWARD), "access-matrix", "--as", "alice", "-n", "dev", "-o", "json"]
+            for f in files:
+                args += ["-f", str(f)]
+            return json.loads(subprocess.run(args, capture_output=True, text=True, timeout=60).stdout)["resources"]
         (tmp_path / "fix.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+        assert matrix(manifests / "rbac.yaml") == matrix(manifests / "rbac.yaml", tmp_path / "fix.json")
+        # And explain, given the suggestion too, now says yes through it.
         now = explain("delete", "pods", "web", "-n", "dev", "--as", "alice", "-f", str(manifests / "rbac.yaml"),
                       "-f", str(tmp_path / "fix.json"), "-o", "json")
         assert now.returncode == 0
