@@ -444,8 +444,16 @@ pub fn findings(policy: &Policy, expected: &dyn Fn(&Binding) -> bool) -> Vec<Fin
     out
 }
 
-/// A node of the privilege graph: a user name or a group.
+/// A node of the privilege graph: a user name or a group (or one standing for a namespace's
+/// service accounts, or all namespaces').
 type Node = (String, String);
+
+const NAMESPACE: &str = "(namespace)";
+const ALL_NAMESPACES: &str = "(all namespaces)";
+
+fn is_virtual(n: &Node) -> bool {
+    n.0 == NAMESPACE || n.0 == ALL_NAMESPACES
+}
 
 /// The multi-hop paths: from each subject not `expected` (not the bootstrap policy's own),
 /// the shortest chain of "acts as" steps (creating pods or minting tokens in a namespace acts
@@ -476,7 +484,10 @@ pub fn paths(
         }
     }
     // Edges: who may act as whom, and through which finding.
-    let mut edges: BTreeMap<Node, Vec<(Node, &Finding)>> = BTreeMap::new();
+    // A pod or a token in a namespace goes through a node standing for the namespace's
+    // service accounts (and a cluster-wide grant through one for all namespaces), so a grant
+    // is one edge however many accounts there are. Those nodes have no finding of their own.
+    let mut edges: BTreeMap<Node, Vec<(Node, Option<&Finding>)>> = BTreeMap::new();
     for f in single.iter().filter(|f| f.severity != Severity::Info) {
         let from = (f.subject_kind.clone(), f.subject.clone());
         let targets: Vec<Node> = match f.name.as_str() {
@@ -501,16 +512,11 @@ pub fn paths(
                 .collect(),
             _ if !f.names.is_empty() => Vec::new(),
             "create-pods" | "mint-service-account-tokens" | "exec-into-pods" => {
-                let namespaces: Vec<&String> = if f.namespace.is_empty() {
-                    service_accounts.keys().collect()
+                if f.namespace.is_empty() {
+                    vec![(ALL_NAMESPACES.to_string(), String::new())]
                 } else {
-                    vec![&f.namespace]
-                };
-                namespaces
-                    .into_iter()
-                    .flat_map(|ns| service_accounts.get(ns).into_iter().flatten())
-                    .map(|sa| ("ServiceAccount".to_string(), sa.clone()))
-                    .collect()
+                    vec![(NAMESPACE.to_string(), f.namespace.clone())]
+                }
             }
             // Impersonation, unrestricted by name: anyone, system:masters among groups.
             "impersonate" => vec![("Group".to_string(), "system:masters".to_string())],
@@ -518,8 +524,21 @@ pub fn paths(
         };
         for t in targets {
             if t != from {
-                edges.entry(from.clone()).or_default().push((t, f));
+                edges.entry(from.clone()).or_default().push((t, Some(f)));
             }
+        }
+    }
+    for (ns, accounts) in &service_accounts {
+        let node = (NAMESPACE.to_string(), ns.clone());
+        edges
+            .entry((ALL_NAMESPACES.to_string(), String::new()))
+            .or_default()
+            .push((node.clone(), None));
+        for sa in accounts {
+            edges
+                .entry(node.clone())
+                .or_default()
+                .push((("ServiceAccount".to_string(), sa.clone()), None));
         }
     }
     // Sinks: a subject with a cluster-wide Critical finding, or system:masters itself.
@@ -540,19 +559,19 @@ pub fn paths(
         .collect();
     // Breadth first from every sink at once, along the edges reversed: each node learns its
     // next step on a shortest path to the nearest sink, in time linear in the graph.
-    let mut reverse: BTreeMap<&Node, Vec<(&Node, &Finding)>> = BTreeMap::new();
+    let mut reverse: BTreeMap<&Node, Vec<(&Node, Option<&Finding>)>> = BTreeMap::new();
     for (from, out_edges) in &edges {
         for (to, f) in out_edges {
             reverse.entry(to).or_default().push((from, *f));
         }
     }
-    let mut next: BTreeMap<&Node, (&Node, &Finding)> = BTreeMap::new();
+    let mut next: BTreeMap<&Node, (&Node, Option<&Finding>)> = BTreeMap::new();
     let mut seen: BTreeSet<&Node> = sinks.iter().collect();
     let mut queue: VecDeque<&Node> = sinks.iter().collect();
     while let Some(n) = queue.pop_front() {
         for (from, f) in reverse.get(n).into_iter().flatten() {
             if seen.insert(from) {
-                next.insert(from, (n, f));
+                next.insert(from, (n, *f));
                 queue.push_back(from);
             }
         }
@@ -562,10 +581,20 @@ pub fn paths(
         if sinks.contains(&start) {
             continue;
         }
+        // The chain of steps, a finding paired with the subject it reaches (past the
+        // namespace nodes in between).
         let mut hops: Vec<(&Finding, Node)> = Vec::new();
+        let mut pending: Option<&Finding> = None;
         let mut at = &start;
         while let Some((to, f)) = next.get(at) {
-            hops.push((*f, (*to).clone()));
+            if f.is_some() {
+                pending = *f;
+            }
+            if !is_virtual(to) {
+                if let Some(f) = pending.take() {
+                    hops.push((f, (*to).clone()));
+                }
+            }
             at = to;
         }
         let Some(end) = hops.last().map(|(_, n)| n.clone()) else {
