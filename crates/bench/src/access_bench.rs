@@ -33,7 +33,7 @@ fn ms(t: std::time::Duration) -> f64 {
 }
 
 pub(crate) fn run() {
-    println!("| bindings | who-can (one query) | one decision per subject | access matrix (13 × 8) | one decision per cell | audit-rbac (findings + paths) | peak RSS |");
+    println!("| bindings | who-can (one query) | one decision per subject | access matrix (9 resources × 8 verbs) | one decision per cell | audit-rbac (findings + paths) | peak RSS |");
     println!("|---|---|---|---|---|---|---|");
     for bindings in [10_000, 100_000] {
         let mut rng = StdRng::seed_from_u64(bindings as u64);
