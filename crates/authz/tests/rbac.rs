@@ -830,3 +830,58 @@ fn the_access_matrix_equals_one_decision_per_cell() {
     }
     assert!(yes > 500, "only {yes} cells allowed");
 }
+
+#[test]
+fn every_audit_finding_names_a_rule_that_grants_it() {
+    use rbac::audit::{findings, paths, Severity, CHECKS};
+    let mut rng = StdRng::seed_from_u64(0x6175_6469);
+    let (mut total, mut chains) = (0, 0);
+    for _ in 0..300 {
+        let p = random_policy(&mut rng);
+        let single = findings(&p, &|_| false);
+        for f in &single {
+            let Some(check) = CHECKS.iter().find(|c| c.id == f.id) else {
+                continue; // KW011 names the binding, not a rule
+            };
+            // subject → binding → role → rule
+            let (b, role, rule) = (&f.path[1], &f.path[2], &f.path[3]);
+            let binding = if b.kind == "ClusterRoleBinding" {
+                &p.cluster_role_bindings[&b.name]
+            } else {
+                &p.role_bindings[&(b.namespace.clone(), b.name.clone())]
+            };
+            assert_eq!(binding.role_ref.name, role.name);
+            let rules = p.resolve(binding).unwrap();
+            let r = &rules[rule.name.parse::<usize>().unwrap()];
+            let grants = check.probes.iter().any(|(verb, group, resource, sub)| {
+                rbac::rule_allows(
+                    &Attributes {
+                        verb: (*verb).into(),
+                        resource_request: true,
+                        namespace: binding.namespace.clone(),
+                        api_group: (*group).into(),
+                        resource: (*resource).into(),
+                        subresource: (*sub).into(),
+                        name: f.names.first().cloned().unwrap_or_default(),
+                        ..Default::default()
+                    },
+                    r,
+                )
+            });
+            assert!(grants, "{f:#?}\nrule {r:?}");
+            assert_eq!(f.severity == Severity::Medium, !f.names.is_empty());
+            total += 1;
+        }
+        for path in paths(&p, &single, &|_| false) {
+            // A chain starts at its subject and ends at a subject holding a cluster-wide
+            // critical grant (or system:masters).
+            assert_eq!(
+                path.path[0].name.rsplit(':').next(),
+                path.subject.rsplit(':').next()
+            );
+            chains += 1;
+        }
+    }
+    assert!(total > 500, "only {total} findings");
+    assert!(chains > 0, "no chain in 300 policies");
+}
