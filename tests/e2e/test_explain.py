@@ -309,3 +309,31 @@ def test_the_access_matrix_equals_the_servers_answer_per_cell(server, manifests,
     assert allowed_somewhere > 0
     table = subprocess.run([str(KUBEWARD), *args], capture_output=True, text=True, timeout=60).stdout
     assert table.splitlines()[1].split() == ["NAME"] + [v.upper() for v in verbs]
+
+
+def test_colour_only_on_a_terminal(manifests):
+    import os
+    import pty
+
+    def on_a_tty(env):
+        master, slave = pty.openpty()
+        subprocess.run([str(KUBEWARD), "access-matrix", "--as", "alice", "-n", "dev", "-f", str(manifests)],
+                       stdout=slave, stderr=subprocess.PIPE, timeout=60, env=env)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        return out
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    assert b"\x1b[32m\xe2\x9c\x94\x1b[0m" in on_a_tty(env)  # a green check mark
+    assert b"\x1b[" not in on_a_tty(dict(env, NO_COLOR="1"))
+    piped = subprocess.run([str(KUBEWARD), "access-matrix", "--as", "alice", "-n", "dev", "-f", str(manifests)],
+                           capture_output=True, timeout=60).stdout
+    assert b"\x1b[" not in piped and "✔".encode() in piped

@@ -371,6 +371,12 @@ pub(crate) fn to_text(a: &authz::Attributes, e: &Explanation) -> Result<String, 
     Ok(out)
 }
 
+/// Colour only on a terminal, and not when `NO_COLOR` is set (no-color.org).
+fn use_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 fn yaml(v: &Value) -> Result<String, ExplainError> {
     serde_saphyr::to_string(v).map_err(|e| ExplainError::Yaml(e.to_string()))
 }
@@ -592,6 +598,7 @@ pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainEr
             _ => yaml(&out),
         };
     }
+    let color = use_color();
     let names: Vec<String> = rows.iter().map(name).collect();
     let w = names
         .iter()
@@ -612,7 +619,12 @@ pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainEr
     for (n, cells) in names.iter().zip(&m) {
         out.push_str(&format!("{n:w$}"));
         for (v, ok) in MATRIX_VERBS.iter().zip(cells) {
-            let mark = if *ok { "✔" } else { "✖" };
+            let mark = match (*ok, color) {
+                (true, true) => "\x1b[32m✔\x1b[0m",
+                (false, true) => "\x1b[31m✖\x1b[0m",
+                (true, false) => "✔",
+                (false, false) => "✖",
+            };
             // The mark under the middle of its column's heading.
             let width = v.len();
             let left = (width - 1) / 2;
@@ -813,6 +825,7 @@ pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), Expla
             }
         }
         None => {
+            let color = use_color();
             let mut out = String::new();
             for f in &all {
                 let path: Vec<String> = f
@@ -824,9 +837,16 @@ pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), Expla
                         (k, false) => format!("{k} {}/{}", s.namespace, s.name),
                     })
                     .collect();
+                let severity = format!("{:8}", f.severity.name().to_uppercase());
+                let severity = match (color, f.severity) {
+                    (true, Severity::Critical | Severity::High) => {
+                        format!("\x1b[31m{severity}\x1b[0m")
+                    }
+                    (true, Severity::Medium) => format!("\x1b[33m{severity}\x1b[0m"),
+                    _ => severity,
+                };
                 out.push_str(&format!(
-                    "{:8} {} {}\n         {}\n",
-                    f.severity.name().to_uppercase(),
+                    "{severity} {} {}\n         {}\n",
                     f.id,
                     f.message,
                     path.join(" → ")
