@@ -3,6 +3,7 @@ request), and the documents are served with hashes, ETags and gzip."""
 
 import gzip
 import json
+import subprocess
 
 import pytest
 
@@ -28,6 +29,25 @@ def test_explain_from_the_v2_protobuf_document(server):
     assert "AutomountServiceAccountToken indicates whether pods running as this service" in out
     out = server.kubectl("1.33", "explain", "pods.spec.containers", "--output=plaintext-openapiv2").stdout
     assert "RESOURCE: containers <[]Object>" in out
+
+
+def test_v2_is_json_or_protobuf_as_asked(server):
+    # kube-openapi's negotiation: JSON for application/json and for no Accept at all (curl),
+    # protobuf under either of its names (kubectl's), 406 for anything else; Vary: Accept.
+    status, headers, doc = server.request("GET", "/openapi/v2", headers={"Accept": "application/json"})
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert doc["swagger"] == "2.0" and "io.k8s.api.core.v1.ServiceAccount" in doc["definitions"]
+    assert "Accept" in headers["vary"]
+    curl = subprocess.run(["curl", "-sk", "--cert", str(server.data_dir / "client" / "c.pem"),
+                           "--key", str(server.data_dir / "client" / "k.pem"),
+                           f"https://127.0.0.1:{server.port}/openapi/v2"], capture_output=True, timeout=30)
+    assert json.loads(curl.stdout)["swagger"] == "2.0"
+    proto = server.request("GET", "/openapi/v2",
+                           headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert proto[0] == 200
+    assert proto[1]["content-type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    assert isinstance(proto[2], bytes) and b"io.k8s.api.core.v1.ServiceAccount" in proto[2]
+    assert server.request("GET", "/openapi/v2", headers={"Accept": "text/html"})[0] == 406
 
 
 def test_v3_documents_are_cached_by_hash(server):

@@ -1,5 +1,5 @@
-//! `/openapi/v2` (protobuf) and `/openapi/v3` (JSON, one document per group-version), built
-//! from the generated definitions (`registry::schema::DEFINITIONS`) and the served resources.
+//! `/openapi/v2` (protobuf or JSON, as the Accept header asks) and `/openapi/v3` (JSON, one
+//! document per group-version), built from the generated definitions (`registry::schema::DEFINITIONS`) and the served resources.
 //! Built once, on first request, with a gzip copy and an ETag each; v3 documents are addressed
 //! by `?hash=` as upstream's `kube-openapi/pkg/handler3`, so clients cache them for good.
 //!
@@ -102,6 +102,8 @@ impl Doc {
 /// the root and `api/v1` only.
 pub(crate) struct Docs {
     v2: OnceLock<Doc>,
+    /// The same document as JSON (`Accept: application/json`, or no Accept at all).
+    v2_json: OnceLock<Doc>,
     v3_root: Doc,
     /// By path below `/openapi/v3/`: `api/v1`, `apis/rbac.authorization.k8s.io/v1`, ...
     v3: BTreeMap<String, (String, String, OnceLock<Doc>)>,
@@ -127,6 +129,7 @@ fn docs() -> &'static Docs {
         let root = serde_json::to_vec(&json!({"paths": paths})).expect("JSON");
         Docs {
             v2: OnceLock::new(),
+            v2_json: OnceLock::new(),
             v3_root: Doc::new(root, "application/json", version_hash("")),
             v3,
         }
@@ -136,8 +139,18 @@ fn docs() -> &'static Docs {
 impl Docs {
     fn v2(&self) -> &Doc {
         self.v2.get_or_init(|| {
-            let v2 = json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION}, "definitions": definitions()});
-            Doc::new(v2proto::encode(&v2), V2_PROTOBUF, version_hash("v2"))
+            Doc::new(
+                v2proto::encode(&v2_document()),
+                V2_PROTOBUF,
+                version_hash("v2"),
+            )
+        })
+    }
+
+    fn v2_json(&self) -> &Doc {
+        self.v2_json.get_or_init(|| {
+            let body = serde_json::to_vec(&v2_document()).expect("JSON");
+            Doc::new(body, "application/json", version_hash("v2.json"))
         })
     }
 
@@ -157,6 +170,51 @@ impl Docs {
 }
 
 const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+fn v2_document() -> Value {
+    json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION}, "definitions": definitions()})
+}
+
+/// Which form of `/openapi/v2` an Accept header asks for, as kube-openapi's
+/// `OpenAPIV2BytesService` negotiates (`pkg/handler/handler.go`): the clauses by quality (then
+/// the more specific first, as goautoneg sorts them), each tried against JSON, then protobuf
+/// under its two names; no Accept is `*/*` (JSON). None: 406.
+fn v2_form(accept: &str) -> Option<bool> {
+    let accept = if accept.trim().is_empty() {
+        "*/*"
+    } else {
+        accept
+    };
+    let mut clauses: Vec<(f64, String, String)> = accept
+        .split(',')
+        .filter_map(|c| {
+            let mut parts = c.split(';');
+            let (t, sub) = parts.next()?.trim().split_once('/')?;
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f64>().ok())
+                .unwrap_or(1.0);
+            Some((q, t.trim().to_string(), sub.trim().to_string()))
+        })
+        .collect();
+    clauses.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| (a.1 == "*").cmp(&(b.1 == "*")))
+            .then_with(|| (a.2 == "*").cmp(&(b.2 == "*")))
+    });
+    // (subtype, is protobuf)
+    const ACCEPTED: [(&str, bool); 3] = [
+        ("json", false),
+        ("com.github.proto-openapi.spec.v2@v1.0+protobuf", true),
+        ("com.github.proto-openapi.spec.v2.v1.0+protobuf", true),
+    ];
+    clauses.iter().find_map(|(_, t, sub)| {
+        ACCEPTED
+            .iter()
+            .find(|(s, _)| (t == "application" || t == "*") && (sub == s || sub == "*"))
+            .map(|(_, protobuf)| *protobuf)
+    })
+}
 const TITLE: &str = "Kubernetes";
 const VERSION: &str = "v1.33.0+kubeward";
 
@@ -410,7 +468,20 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
 pub(crate) fn handle(path: &str, query: &str, headers: &HeaderMap) -> Option<Resp> {
     let docs = docs();
     match path {
-        "/openapi/v2" => Some(docs.v2().respond(headers, false)),
+        "/openapi/v2" => {
+            let accept = headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let mut r = match v2_form(accept) {
+                Some(true) => docs.v2().respond(headers, false),
+                Some(false) => docs.v2_json().respond(headers, false),
+                None => respond::raw(406, "text/plain", Vec::new()),
+            };
+            r.headers_mut()
+                .append(http::header::VARY, http::HeaderValue::from_static("Accept"));
+            Some(r)
+        }
         "/openapi/v3" => Some(docs.v3_root.respond(headers, false)),
         p => {
             let gv = p.strip_prefix("/openapi/v3/")?;
@@ -438,6 +509,29 @@ pub(crate) fn handle(path: &str, query: &str, headers: &HeaderMap) -> Option<Res
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn openapi_v2_is_negotiated_as_kube_openapi_does() {
+        // (Accept, protobuf?) — None is 406.
+        for (accept, want) in [
+            ("", Some(false)),
+            ("*/*", Some(false)),
+            ("application/json", Some(false)),
+            ("application/com.github.proto-openapi.spec.v2@v1.0+protobuf", Some(true)),
+            ("application/com.github.proto-openapi.spec.v2.v1.0+protobuf", Some(true)),
+            // kubectl's: protobuf first, JSON as the fallback.
+            (
+                "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json",
+                Some(true),
+            ),
+            ("application/json;q=0.5, application/com.github.proto-openapi.spec.v2@v1.0+protobuf", Some(true)),
+            ("text/html", None),
+            ("application/yaml", None),
+            ("text/html, */*;q=0.1", Some(false)),
+        ] {
+            assert_eq!(super::v2_form(accept), want, "{accept:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
