@@ -1,7 +1,8 @@
 //! `/openapi/v2` (protobuf or JSON, as the Accept header asks) and `/openapi/v3` (JSON, one
 //! document per group-version), built from the generated definitions
 //! (`registry::schema::DEFINITIONS`) and the served resources. Built once, on first request,
-//! with a gzip copy and an ETag each; v3 documents are addressed by `?hash=` as upstream's `kube-openapi/pkg/handler3`, so clients cache them for good.
+//! with a gzip copy and an ETag each; v3 documents are addressed by `?hash=` as upstream's
+//! `kube-openapi/pkg/handler3`, so clients cache them for good.
 //!
 //! Each PATCH operation lists `fieldValidation` and `dryRun`: kubectl reads that to trust the
 //! server's own validation and dry-run instead of validating against the schema itself.
