@@ -185,6 +185,9 @@ def test_stdin_no_defaults_and_refused_manifests(manifests):
     assert bad.returncode == 2
     assert '<stdin>: Role "no-verbs"' in bad.stderr, bad.stderr
     assert "rules[0].verbs: Required value" in bad.stderr, bad.stderr
+    odd = explain("get", "pods", "--as", "alice", "-f", "-",
+                  input="apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: not-an-object\n")
+    assert odd.returncode == 2 and "metadata must be an object" in odd.stderr, odd.stderr
     broken = explain("get", "pods", "--as", "alice", "-f", "-", input="kind: [unclosed\n")
     assert broken.returncode == 2 and "<stdin>" in broken.stderr
 

@@ -181,6 +181,14 @@ pub(crate) async fn load_with_sources(
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
+        if !doc.get("metadata").is_some_and(Value::is_object) {
+            return Err(OfflineError::Refused {
+                file: file.clone(),
+                kind: def.kind.to_string(),
+                name,
+                message: "metadata must be an object with a name".into(),
+            });
+        }
         let ns = if def.namespaced {
             let ns = doc
                 .pointer("/metadata/namespace")
