@@ -8,9 +8,29 @@ use clap::Args;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-/// `kubeward explain`'s arguments.
+/// Where the policy comes from, for every command here.
 #[derive(Args)]
-pub(crate) struct ExplainArgs {
+pub(crate) struct Manifests {
+    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
+    /// bootstrap policy
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    files: Vec<PathBuf>,
+    /// Without the bootstrap policy: only what the manifests hold (and, for audit-rbac,
+    /// nothing is then expected)
+    #[arg(long)]
+    no_defaults: bool,
+}
+
+impl Manifests {
+    async fn load(&self) -> Result<crate::offline::Loaded, ExplainError> {
+        Ok(crate::offline::load(&self.files, self.no_defaults).await?)
+    }
+}
+
+/// What a request names: the verb, the resource (or URL), the name and the namespace, as
+/// `kubectl auth can-i` takes them.
+#[derive(Args)]
+pub(crate) struct Request {
     /// The verb (get, list, create, update, patch, delete, watch, impersonate, bind, ...)
     verb: String,
     /// The resource, as kubectl names it: `pods`, `pods/log`, `deployments.apps`,
@@ -18,9 +38,14 @@ pub(crate) struct ExplainArgs {
     resource: String,
     /// The object's name (optional)
     name: Option<String>,
-    /// The namespace (a cluster-scoped request without it)
+    /// The namespace (without it: a cluster-wide request)
     #[arg(short = 'n', long)]
     namespace: Option<String>,
+}
+
+/// Who asks, as impersonation names them.
+#[derive(Args)]
+pub(crate) struct Who {
     /// Who asks: a user name, or system:serviceaccount:NAMESPACE:NAME
     #[arg(long = "as", value_name = "USER")]
     as_user: String,
@@ -28,13 +53,41 @@ pub(crate) struct ExplainArgs {
     /// groups) are added as impersonation adds them
     #[arg(long = "as-group", value_name = "GROUP")]
     as_group: Vec<String>,
-    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
-    /// bootstrap policy
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
-    files: Vec<PathBuf>,
-    /// Without the bootstrap policy: only what the manifests hold
-    #[arg(long)]
-    no_defaults: bool,
+}
+
+impl Who {
+    /// The user, with the groups impersonation adds.
+    fn user(&self) -> api_types::UserInfo {
+        let mut headers = vec![("impersonate-user", self.as_user.as_str())];
+        headers.extend(
+            self.as_group
+                .iter()
+                .map(|g| ("impersonate-group", g.as_str())),
+        );
+        authn::impersonation::Request::from_headers(headers.into_iter())
+            .map(|r| r.user())
+            .unwrap_or_default()
+    }
+}
+
+/// `-o json` (pretty, a trailing newline) or `-o yaml`.
+fn render(out: &Value, format: &str) -> Result<String, ExplainError> {
+    if format == "json" {
+        Ok(serde_json::to_string_pretty(out).unwrap_or_default() + "\n")
+    } else {
+        yaml(out)
+    }
+}
+
+/// `kubeward explain`'s arguments.
+#[derive(Args)]
+pub(crate) struct ExplainArgs {
+    #[command(flatten)]
+    request: Request,
+    #[command(flatten)]
+    who: Who,
+    #[command(flatten)]
+    manifests: Manifests,
     /// Output: text (default), json or yaml
     #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
     output: Option<String>,
@@ -76,35 +129,26 @@ fn resource_parts(text: &str) -> (String, String, String) {
     (group, resource.to_string(), sub.to_string())
 }
 
-/// The request's attributes, the user as impersonation would make it.
-fn attributes(args: &ExplainArgs) -> authz::Attributes {
-    let mut headers = vec![("impersonate-user", args.as_user.as_str())];
-    headers.extend(
-        args.as_group
-            .iter()
-            .map(|g| ("impersonate-group", g.as_str())),
-    );
-    let user = authn::impersonation::Request::from_headers(headers.into_iter())
-        .map(|r| r.user())
-        .unwrap_or_default();
-    if args.resource.starts_with('/') {
+/// The request's attributes, for `user`.
+fn attributes(r: &Request, user: api_types::UserInfo) -> authz::Attributes {
+    if r.resource.starts_with('/') {
         return authz::Attributes {
             user,
-            verb: args.verb.clone(),
-            path: args.resource.clone(),
+            verb: r.verb.clone(),
+            path: r.resource.clone(),
             ..Default::default()
         };
     }
-    let (api_group, resource, subresource) = resource_parts(&args.resource);
+    let (api_group, resource, subresource) = resource_parts(&r.resource);
     authz::Attributes {
         user,
-        verb: args.verb.clone(),
+        verb: r.verb.clone(),
         resource_request: true,
-        namespace: args.namespace.clone().unwrap_or_default(),
+        namespace: r.namespace.clone().unwrap_or_default(),
         api_group,
         resource,
         subresource,
-        name: args.name.clone().unwrap_or_default(),
+        name: r.name.clone().unwrap_or_default(),
         ..Default::default()
     }
 }
@@ -383,16 +427,11 @@ fn yaml(v: &Value) -> Result<String, ExplainError> {
 
 /// Runs `kubeward explain`: the text (or JSON/YAML) to print, and whether it was allowed.
 pub(crate) async fn run(args: &ExplainArgs) -> Result<(String, bool), ExplainError> {
-    let policy = crate::offline::load(&args.files, args.no_defaults).await?;
-    let a = attributes(args);
+    let policy = args.manifests.load().await?.policy;
+    let a = attributes(&args.request, args.who.user());
     let e = authz::rbac::explain::explain(&policy, &a);
     let text = match args.output.as_deref() {
-        Some("json") => {
-            let mut s = serde_json::to_string_pretty(&to_json(&a, &e)).unwrap_or_default();
-            s.push('\n');
-            s
-        }
-        Some(_) => yaml(&to_json(&a, &e))?,
+        Some(format) => render(&to_json(&a, &e), format)?,
         None => to_text(&a, &e)?,
     };
     Ok((text, e.allowed))
@@ -401,23 +440,10 @@ pub(crate) async fn run(args: &ExplainArgs) -> Result<(String, bool), ExplainErr
 /// `kubeward who-can`'s arguments.
 #[derive(Args)]
 pub(crate) struct WhoCanArgs {
-    /// The verb
-    verb: String,
-    /// The resource as kubectl names it (`pods`, `pods/exec`, `roles.rbac.authorization.k8s.io`),
-    /// or a non-resource URL (`/metrics`)
-    resource: String,
-    /// The object's name (optional)
-    name: Option<String>,
-    /// The namespace (without it: who may do it cluster-wide)
-    #[arg(short = 'n', long)]
-    namespace: Option<String>,
-    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
-    /// bootstrap policy
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
-    files: Vec<PathBuf>,
-    /// Without the bootstrap policy: only what the manifests hold
-    #[arg(long)]
-    no_defaults: bool,
+    #[command(flatten)]
+    request: Request,
+    #[command(flatten)]
+    manifests: Manifests,
     /// Output: a table (default), json or yaml
     #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
     output: Option<String>,
@@ -434,21 +460,10 @@ fn rbac_name(s: &authz::rbac::Subject) -> String {
 
 /// Runs `kubeward who-can`: the table (or JSON/YAML) to print.
 pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
-    let policy = crate::offline::load(&args.files, args.no_defaults).await?;
-    let explain_args = ExplainArgs {
-        verb: args.verb.clone(),
-        resource: args.resource.clone(),
-        name: args.name.clone(),
-        namespace: args.namespace.clone(),
-        as_user: String::new(),
-        as_group: Vec::new(),
-        files: Vec::new(),
-        no_defaults: false,
-        output: None,
-    };
-    let a = attributes(&explain_args);
+    let policy = args.manifests.load().await?.policy;
+    let a = attributes(&args.request, api_types::UserInfo::default());
     let allowed = authz::rbac::explain::who_can(&policy, &a);
-    if args.output.is_some() {
+    if let Some(format) = args.output.as_deref() {
         let mut rows = vec![json!({
             "subject": {"kind": "Group", "name": "system:masters"},
             "name": "system:masters",
@@ -464,10 +479,7 @@ pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
         }));
         let out =
             json!({"request": to_json(&a, &Explanation::default())["request"], "allowed": rows});
-        return match args.output.as_deref() {
-            Some("json") => Ok(serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"),
-            _ => yaml(&out),
-        };
+        return render(&out, format);
     }
     let mut rows = vec![[
         "SUBJECT".to_string(),
@@ -508,22 +520,13 @@ pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
 /// `kubeward access-matrix`'s arguments.
 #[derive(Args)]
 pub(crate) struct MatrixArgs {
-    /// Whose access: a user name, or system:serviceaccount:NAMESPACE:NAME
-    #[arg(long = "as", value_name = "USER")]
-    as_user: String,
-    /// A group the user is in (repeatable)
-    #[arg(long = "as-group", value_name = "GROUP")]
-    as_group: Vec<String>,
+    #[command(flatten)]
+    who: Who,
     /// In this namespace (its namespaced resources); without it, every resource cluster-wide
     #[arg(short = 'n', long)]
     namespace: Option<String>,
-    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
-    /// bootstrap policy
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
-    files: Vec<PathBuf>,
-    /// Without the bootstrap policy: only what the manifests hold
-    #[arg(long)]
-    no_defaults: bool,
+    #[command(flatten)]
+    manifests: Manifests,
     /// Output: a table (default), json or yaml
     #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
     output: Option<String>,
@@ -544,16 +547,8 @@ const MATRIX_VERBS: [&str; 8] = [
 /// Runs `kubeward access-matrix`: every served resource (and subresource) a row, every verb
 /// a column.
 pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainError> {
-    let policy = crate::offline::load(&args.files, args.no_defaults).await?;
-    let mut headers = vec![("impersonate-user", args.as_user.as_str())];
-    headers.extend(
-        args.as_group
-            .iter()
-            .map(|g| ("impersonate-group", g.as_str())),
-    );
-    let user = authn::impersonation::Request::from_headers(headers.into_iter())
-        .map(|r| r.user())
-        .unwrap_or_default();
+    let policy = args.manifests.load().await?.policy;
+    let user = args.who.user();
     let ns = args.namespace.clone().unwrap_or_default();
     let mut rows: Vec<(String, String, String)> = Vec::new();
     for def in registry::resources() {
@@ -578,7 +573,7 @@ pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainEr
         }
         n
     };
-    if args.output.is_some() {
+    if let Some(format) = args.output.as_deref() {
         let resources: serde_json::Map<String, Value> = rows
             .iter()
             .zip(&m)
@@ -593,10 +588,7 @@ pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainEr
             })
             .collect();
         let out = json!({"user": {"username": user.name, "groups": user.groups}, "namespace": ns, "resources": resources});
-        return match args.output.as_deref() {
-            Some("json") => Ok(serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"),
-            _ => yaml(&out),
-        };
+        return render(&out, format);
     }
     let color = use_color();
     let names: Vec<String> = rows.iter().map(name).collect();
@@ -645,13 +637,8 @@ pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainEr
 /// `kubeward audit-rbac`'s arguments.
 #[derive(Args)]
 pub(crate) struct AuditArgs {
-    /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
-    /// bootstrap policy
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
-    files: Vec<PathBuf>,
-    /// Without the bootstrap policy: only what the manifests hold (nothing is then expected)
-    #[arg(long)]
-    no_defaults: bool,
+    #[command(flatten)]
+    manifests: Manifests,
     /// Exit 1 when a finding is at least this severe (info, low, medium, high, critical)
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "low", "medium", "high", "critical"])]
     fail_on: Option<String>,
@@ -756,14 +743,12 @@ fn finding_json(f: &authz::rbac::audit::Finding) -> Value {
 /// Runs `kubeward audit-rbac`: what to print, and whether `--fail-on` was met.
 pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), ExplainError> {
     use authz::rbac::audit::{findings, paths, Severity};
-    let (policy, sources) =
-        crate::offline::load_with_sources(&args.files, args.no_defaults).await?;
     // The bootstrap policy's own bindings, unchanged, are expected: their grants are Info.
-    let defaults = if args.no_defaults {
-        authz::rbac::Policy::default()
-    } else {
-        crate::offline::load(&[], false).await?
-    };
+    let crate::offline::Loaded {
+        policy,
+        sources,
+        defaults,
+    } = args.manifests.load().await?;
     let expected = |b: &authz::rbac::Binding| {
         if b.namespace.is_empty() {
             defaults.cluster_role_bindings.get(&b.name) == Some(b)
@@ -816,14 +801,10 @@ pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), Expla
             let found: Vec<Value> = all.iter().map(finding_json).collect();
             serde_json::to_string_pretty(&sarif(&found, &sources)).unwrap_or_default() + "\n"
         }
-        Some(o) => {
-            let out = json!({"findings": all.iter().map(finding_json).collect::<Vec<_>>()});
-            if o == "json" {
-                serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
-            } else {
-                yaml(&out)?
-            }
-        }
+        Some(format) => render(
+            &json!({"findings": all.iter().map(finding_json).collect::<Vec<_>>()}),
+            format,
+        )?,
         None => {
             let color = use_color();
             let mut out = String::new();

@@ -565,6 +565,23 @@ fn raise_fd_limit() -> u64 {
     lim.current.unwrap_or(1 << 20)
 }
 
+/// An RBAC command's answer printed, and its exit code (2 on an error).
+fn answer(
+    command: &str,
+    result: Result<(String, u8), explain::ExplainError>,
+) -> std::process::ExitCode {
+    match result {
+        Ok((text, code)) => {
+            print!("{text}");
+            std::process::ExitCode::from(code)
+        }
+        Err(e) => {
+            eprintln!("kubeward {command}: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -587,52 +604,26 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::AuditRbac(args) => {
-            return match runtime.block_on(explain::audit_rbac(&args)) {
-                Ok((text, failed)) => {
-                    print!("{text}");
-                    std::process::ExitCode::from(u8::from(failed))
-                }
-                Err(e) => {
-                    eprintln!("kubeward audit-rbac: {e}");
-                    std::process::ExitCode::from(2)
-                }
-            };
+            let r = runtime.block_on(explain::audit_rbac(&args));
+            return answer(
+                "audit-rbac",
+                r.map(|(text, failed)| (text, u8::from(failed))),
+            );
         }
         Command::AccessMatrix(args) => {
-            return match runtime.block_on(explain::access_matrix(&args)) {
-                Ok(text) => {
-                    print!("{text}");
-                    std::process::ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("kubeward access-matrix: {e}");
-                    std::process::ExitCode::from(2)
-                }
-            };
+            let r = runtime.block_on(explain::access_matrix(&args));
+            return answer("access-matrix", r.map(|text| (text, 0)));
         }
         Command::WhoCan(args) => {
-            return match runtime.block_on(explain::who_can(&args)) {
-                Ok(text) => {
-                    print!("{text}");
-                    std::process::ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("kubeward who-can: {e}");
-                    std::process::ExitCode::from(2)
-                }
-            };
+            let r = runtime.block_on(explain::who_can(&args));
+            return answer("who-can", r.map(|text| (text, 0)));
         }
         Command::Explain(args) => {
-            return match runtime.block_on(explain::run(&args)) {
-                Ok((text, allowed)) => {
-                    print!("{text}");
-                    std::process::ExitCode::from(if allowed { 0 } else { 1 })
-                }
-                Err(e) => {
-                    eprintln!("kubeward explain: {e}");
-                    std::process::ExitCode::from(2)
-                }
-            };
+            let r = runtime.block_on(explain::run(&args));
+            return answer(
+                "explain",
+                r.map(|(text, allowed)| (text, u8::from(!allowed))),
+            );
         }
     };
     match result {

@@ -122,22 +122,22 @@ fn rbac_kind(doc: &Value) -> Option<&'static ResourceDef> {
     })
 }
 
-/// The policy the manifests make, over the bootstrap policy unless `no_defaults`.
-pub(crate) async fn load(
-    paths: &[PathBuf],
-    no_defaults: bool,
-) -> Result<authz::rbac::Policy, OfflineError> {
-    Ok(load_with_sources(paths, no_defaults).await?.0)
-}
-
 /// Where each manifest object came from: (kind, namespace, name) → file.
 pub(crate) type Sources = std::collections::BTreeMap<(String, String, String), String>;
 
-/// [`load`], and the file each RBAC object of the manifests came from.
-pub(crate) async fn load_with_sources(
-    paths: &[PathBuf],
-    no_defaults: bool,
-) -> Result<(authz::rbac::Policy, Sources), OfflineError> {
+/// What the manifests make.
+pub(crate) struct Loaded {
+    /// The policy: the bootstrap policy (unless `no_defaults`) with the manifests over it.
+    pub(crate) policy: authz::rbac::Policy,
+    /// The file each RBAC object of the manifests came from.
+    pub(crate) sources: Sources,
+    /// The bootstrap policy alone, as it was before the manifests (empty with `no_defaults`).
+    pub(crate) defaults: authz::rbac::Policy,
+}
+
+/// Loads the manifests `paths` into an in-memory kubeward, over the bootstrap policy unless
+/// `no_defaults`.
+pub(crate) async fn load(paths: &[PathBuf], no_defaults: bool) -> Result<Loaded, OfflineError> {
     let docs = documents(paths)?;
     let mut sources = Sources::new();
     #[allow(
@@ -167,6 +167,11 @@ pub(crate) async fn load_with_sources(
             .await
             .map_err(server_error)?;
     }
+    let defaults = if no_defaults {
+        authz::rbac::Policy::default()
+    } else {
+        policy_of(client.as_ref()).await.map_err(server_error)?
+    };
     // Namespaces first, so the objects in them have somewhere to go.
     let mut ordered: Vec<_> = docs
         .iter()
@@ -222,11 +227,19 @@ pub(crate) async fn load_with_sources(
     controllers::aggregate_all(client.as_ref(), client.as_ref())
         .await
         .map_err(server_error)?;
+    let policy = policy_of(client.as_ref()).await.map_err(server_error)?;
+    Ok(Loaded {
+        policy,
+        sources,
+        defaults,
+    })
+}
+
+/// The RBAC objects the server holds now, as the engine's policy.
+async fn policy_of(client: &dyn Client) -> Result<authz::rbac::Policy, api_types::StatusError> {
     let index = authz::rbac::Index::new();
-    controllers::rbac::sync(client.as_ref(), &index)
-        .await
-        .map_err(server_error)?;
-    Ok((index.policy(), sources))
+    controllers::rbac::sync(client, &index).await?;
+    Ok(index.policy())
 }
 
 async fn ensure_namespace(client: &dyn Client, name: &str) -> Result<(), api_types::StatusError> {
