@@ -8,6 +8,7 @@
 // Every public item says what it is: these crates are read as libraries by the others.
 #![warn(missing_docs)]
 
+pub mod node;
 pub mod rbac;
 
 use api_types::UserInfo;
@@ -35,6 +36,8 @@ pub struct Attributes {
     pub name: String,
     /// For non-resource requests.
     pub path: String,
+    /// A list's or watch's field selector ("" when none).
+    pub field_selector: String,
 }
 
 /// An authorizer's answer, with its reason.

@@ -67,8 +67,18 @@ fn group(name: &str) -> Value {
 }
 
 fn binding(name: &str, subjects: Vec<Value>) -> Value {
-    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(name, &[]),
-           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}, "subjects": subjects})
+    let mut b = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta(name, &[]),
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}, "subjects": subjects});
+    if subjects_empty(&b) {
+        if let Some(o) = b.as_object_mut() {
+            o.remove("subjects");
+        }
+    }
+    b
+}
+
+fn subjects_empty(b: &Value) -> bool {
+    b["subjects"].as_array().is_some_and(Vec::is_empty)
 }
 
 const AGG_ADMIN: (&str, &str) = ("rbac.authorization.k8s.io/aggregate-to-admin", "true");
@@ -406,6 +416,54 @@ pub(crate) fn cluster_roles() -> Vec<Value> {
                 rule(&["create"], &[""], &["serviceaccounts/token"]),
             ],
         ),
+        // `system:node` (`NodeRules()`): bound to nobody; the Node authorizer applies the
+        // same rules to every node, beside what its graph relates to each.
+        cluster_role(
+            "system:node",
+            &[],
+            authz::node::NODE_RULES
+                .iter()
+                .map(|(verbs, groups, resources)| rule(verbs, groups, resources))
+                .collect(),
+        ),
+        // `system:kube-scheduler`: the node agent's binder acts as the scheduler.
+        cluster_role(
+            "system:kube-scheduler",
+            &[],
+            vec![
+                rule(EVENT_WRITE, &["", "events.k8s.io"], &["events"]),
+                rule(&["create"], &["coordination.k8s.io"], &["leases"]),
+                named(
+                    &["get", "update"],
+                    &["coordination.k8s.io"],
+                    &["leases"],
+                    &["kube-scheduler"],
+                ),
+                rule(READ, &[""], &["nodes"]),
+                rule(&["delete", "get", "list", "watch"], &[""], &["pods"]),
+                rule(&["create"], &[""], &["bindings", "pods/binding"]),
+                rule(&["patch", "update"], &[""], &["pods/status"]),
+                rule(READ, &[""], &["replicationcontrollers", "services"]),
+                rule(READ, &["apps", "extensions"], &["replicasets"]),
+                rule(READ, &["apps"], &["statefulsets"]),
+                rule(READ, &["policy"], &["poddisruptionbudgets"]),
+                rule(
+                    READ,
+                    &[""],
+                    &["persistentvolumeclaims", "persistentvolumes"],
+                ),
+                rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
+                rule(READ, &["storage.k8s.io"], &["csinodes"]),
+                rule(READ, &[""], &["namespaces"]),
+                rule(READ, &["storage.k8s.io"], &["csidrivers"]),
+                rule(READ, &["storage.k8s.io"], &["csistoragecapacities"]),
+            ],
+        ),
     ]
 }
 
@@ -494,6 +552,10 @@ pub(crate) fn cluster_role_bindings() -> Vec<Value> {
             "system:kube-controller-manager",
             vec![user("system:kube-controller-manager")],
         ),
+        binding("system:kube-scheduler", vec![user("system:kube-scheduler")]),
+        // Kept without subjects on purpose since 1.8: nodes are authorized by the Node
+        // authorizer instead.
+        binding("system:node", vec![]),
     ]
 }
 

@@ -96,3 +96,28 @@ pub async fn run_rbac_informer(
         tokio::spawn(informer.run(client, move |c| change(&index, resource, c)));
     }
 }
+
+/// Feeds the Node authorizer's graph with every pod, as kube-apiserver's graph populator
+/// does from its pod informer: loaded before this returns, then kept current on a task.
+pub async fn sync_node_graph(
+    client: Arc<dyn Client>,
+    graph: Arc<authz::node::NodeAuthorizer>,
+) -> Result<(), api_types::StatusError> {
+    let mut informer = Informer::new(&kinds::PODS, "");
+    let pod = |graph: &authz::node::NodeAuthorizer, c: Change<'_>| {
+        let (obj, gone) = match c {
+            Change::Applied(o) => (o, false),
+            Change::Deleted(o) => (o, true),
+        };
+        graph.set_pod(
+            meta(obj, "namespace"),
+            meta(obj, "name"),
+            (!gone).then_some(obj),
+        );
+    };
+    informer
+        .list(client.as_ref(), &mut |c| pod(&graph, c))
+        .await?;
+    tokio::spawn(informer.run(client, move |c| pod(&graph, c)));
+    Ok(())
+}

@@ -456,7 +456,13 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     controllers::post_start(apiserver.clone(), rbac.clone())
         .await
         .map_err(StartError::Bootstrap)?;
-    phase("bootstrap policy, aggregation and RBAC index");
+    if rbac.is_some() {
+        // The Node authorizer's graph: every pod, before the first request.
+        controllers::rbac::sync_node_graph(apiserver.clone(), state.node_authorizer.clone())
+            .await
+            .map_err(StartError::Bootstrap)?;
+    }
+    phase("bootstrap policy, aggregation, RBAC index and node graph");
     let informers = objects
         .sync(apiserver.as_ref())
         .await

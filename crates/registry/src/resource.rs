@@ -134,6 +134,12 @@ pub trait Strategy: Send + Sync {
         false
     }
 
+    /// `CheckGracefulDelete`: for a kind deleted gracefully, the grace period a delete of
+    /// `obj` gets when `requested` was asked for (0: at once); None for other kinds.
+    fn graceful_delete_period(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
+
     /// What a deletion that must wait for finalizers sets beside `deletionTimestamp` (a
     /// namespace becomes `Terminating`; `BeforeDelete`'s graceful part upstream).
     fn prepare_for_graceful_delete(&self, _obj: &mut Value) {}

@@ -37,6 +37,9 @@ pub struct RequestInfo {
     pub name: String,
     /// The path segments from the resource on.
     pub parts: Vec<String>,
+    /// A list's or watch's `fieldSelector`, decoded ("" when none): the Node authorizer
+    /// reads the `spec.nodeName` it pins (`AuthorizeNodeWithSelectors`).
+    pub field_selector: String,
 }
 
 /// Why a path could not be classified.
@@ -68,8 +71,8 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// The `metadata.name` a field selector pins exactly, as `RequiresExactMatch`.
-fn exact_name(selector: &str) -> Option<&str> {
+/// The value a field selector pins `field` to exactly (`=` or `==`), as `RequiresExactMatch`.
+pub fn exact_match<'a>(selector: &'a str, field: &str) -> Option<&'a str> {
     let mut found = None;
     for term in selector.split(',') {
         let (k, v) = if let Some((k, v)) = term.split_once("==") {
@@ -81,7 +84,7 @@ fn exact_name(selector: &str) -> Option<&str> {
         } else {
             continue;
         };
-        if k.trim() == "metadata.name" {
+        if k.trim() == field {
             found = Some(v.trim());
         }
     }
@@ -162,10 +165,13 @@ pub fn parse(method: &str, path: &str, query: &str) -> Result<RequestInfo, Parse
             }
         }
         info.verb = if watch { "watch" } else { "list" }.into();
-        if let Some(name) = field_selector.as_deref().and_then(exact_name) {
-            if valid_path_segment(name) {
-                info.name = name.to_string();
+        if let Some(selector) = field_selector {
+            if let Some(name) = exact_match(&selector, "metadata.name") {
+                if valid_path_segment(name) {
+                    info.name = name.to_string();
+                }
             }
+            info.field_selector = selector;
         }
     }
     if info.name.is_empty() && info.verb == "delete" {

@@ -18,6 +18,7 @@ pub(crate) fn attributes(user: &UserInfo, info: &RequestInfo) -> Attributes {
         subresource: info.subresource.clone(),
         name: info.name.clone(),
         path: info.path.clone(),
+        field_selector: info.field_selector.clone(),
     }
 }
 

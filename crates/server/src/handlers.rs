@@ -252,6 +252,14 @@ fn token_request(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
         ));
     }
     let (body, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
+    // NodeRestriction's part of a TokenRequest: a node's tokens are bound to its pods.
+    crate::admission::node_restriction::token_request(
+        state,
+        r.user,
+        &r.info.namespace,
+        &r.info.name,
+        &body,
+    )?;
     let (answered, warnings) =
         crate::tokens::request(state, &r.info.namespace, &r.info.name, body)?;
     Ok(respond::object(
@@ -433,7 +441,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
         }
         "delete" => {
             let opts = delete_options(&r)?;
-            admission::delete(&r.admission(admission::Operation::Delete))?;
+            admission::delete(state, &r.admission(admission::Operation::Delete))?;
             let d = reg.delete(def, r.ns(), &r.info.name, &opts)?;
             if d.finished && !def.strategy.return_deleted_object() {
                 let uid = d
@@ -453,7 +461,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
         }
         "deletecollection" => {
             let opts = delete_options(&r)?;
-            admission::delete(&r.admission(admission::Operation::Delete))?;
+            admission::delete(state, &r.admission(admission::Operation::Delete))?;
             let ns = def.namespaced.then_some(r.info.namespace.as_str());
             let items =
                 state
@@ -548,6 +556,16 @@ fn delete_options(r: &Req<'_>) -> Result<DeleteOptions, StatusError> {
         dry_run: r.query.dry_run()?,
         ..Default::default()
     };
+    match r.query.get("gracePeriodSeconds") {
+        "" => {}
+        g => {
+            opts.grace_period_seconds = Some(g.parse().map_err(|_| {
+                StatusError::bad_request(format!(
+                    "invalid value {g:?} for gracePeriodSeconds: must be an integer"
+                ))
+            })?)
+        }
+    }
     if !r.body.is_empty() {
         let (body, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
         if !body.is_object() {
@@ -561,6 +579,14 @@ fn delete_options(r: &Req<'_>) -> Result<DeleteOptions, StatusError> {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
+        match body.get("gracePeriodSeconds") {
+            None | Some(Value::Null) => {}
+            Some(g) => {
+                opts.grace_period_seconds = Some(g.as_i64().ok_or_else(|| {
+                    StatusError::bad_request("gracePeriodSeconds must be an integer")
+                })?)
+            }
+        }
         opts.precondition_uid = pre("uid");
         opts.precondition_resource_version = pre("resourceVersion");
     }

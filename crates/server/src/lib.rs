@@ -56,6 +56,8 @@ pub struct State {
     pub authorizer: Arc<dyn authz::Authorizer>,
     /// The RBAC index inside that chain (for SelfSubjectRulesReview).
     pub rbac: Arc<authz::rbac::Index>,
+    /// The Node authorizer inside that chain; its graph is fed with every pod.
+    pub node_authorizer: Arc<authz::node::NodeAuthorizer>,
     /// Token authenticators, in order (`--token-auth-file`, then service-account JWTs).
     pub tokens: Vec<Box<dyn authn::TokenAuthenticator>>,
     /// Successful token authentications, for 10 s (upstream's TTL), voided by deletions.
@@ -94,11 +96,14 @@ impl State {
         rbac: Option<Arc<authz::rbac::Index>>,
     ) -> Self {
         let defs = registry::resources();
+        let node_authorizer = Arc::new(authz::node::NodeAuthorizer::new());
         let (authorizer, rbac): (Arc<dyn authz::Authorizer>, _) = match rbac {
             Some(index) => {
+                // `--authorization-mode=Node,RBAC`, after the privileged groups as upstream.
                 let chain = authz::Chain(vec![
                     Box::new(authz::PrivilegedGroups),
-                    Box::new(SharedIndex(index.clone())),
+                    Box::new(Shared(node_authorizer.clone())),
+                    Box::new(Shared(index.clone())),
                 ]);
                 (Arc::new(chain), index)
             }
@@ -113,6 +118,7 @@ impl State {
             anonymous,
             authorizer,
             rbac,
+            node_authorizer,
             tokens: Vec::new(),
             token_cache: authn::cache::TokenCache::new(std::time::Duration::from_secs(10), 4096),
             issuer: None,
@@ -404,10 +410,11 @@ async fn drive<F: Graceful>(conn: F, c: &conn::Conn, limits: &conn::Limits) {
     let _ = tokio::time::timeout(bound, conn).await;
 }
 
-/// The RBAC index, shared between the chain and the informer that feeds it.
-struct SharedIndex(Arc<authz::rbac::Index>);
+/// An authorizer shared between the chain and the informer that feeds it (the RBAC index,
+/// the Node authorizer's graph).
+struct Shared<T>(Arc<T>);
 
-impl authz::Authorizer for SharedIndex {
+impl<T: authz::Authorizer> authz::Authorizer for Shared<T> {
     fn authorize(&self, a: &authz::Attributes) -> authz::Decision {
         self.0.authorize(a)
     }

@@ -49,6 +49,12 @@ fn spec_attributes(
             subresource: s(r, "subresource"),
             name: s(r, "name"),
             path: String::new(),
+            // 1.31+: `fieldSelector.rawSelector` (the parsed requirements are not read).
+            field_selector: r
+                .pointer("/fieldSelector/rawSelector")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         }),
         (None, Some(n)) => Ok(Attributes {
             user,

@@ -275,6 +275,25 @@ impl Strategy for PodStrategy {
     fn has_status(&self) -> bool {
         true
     }
+    /// `podStrategy.CheckGracefulDelete`: the asked period, else the pod's
+    /// `terminationGracePeriodSeconds`; 0 for a pod not yet bound to a node or already
+    /// finished (nothing runs to stop); a negative period becomes 1.
+    fn graceful_delete_period(&self, pod: &Value, requested: Option<i64>) -> Option<i64> {
+        let mut period = requested.unwrap_or_else(|| {
+            pod.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        });
+        let unbound = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+        if unbound || matches!(phase, Some("Succeeded" | "Failed")) {
+            period = 0;
+        }
+        Some(if period < 0 { 1 } else { period })
+    }
     fn return_deleted_object(&self) -> bool {
         true
     }

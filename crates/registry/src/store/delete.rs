@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// What `rest.BeforeDelete` decided.
+enum BeforeDelete {
+    /// Not graceful: delete now (or wait for finalizers).
+    Now,
+    /// A graceful deletion is already under way and this delete does not shorten it.
+    Pending,
+    /// deletionTimestamp set this many seconds ahead (0: now).
+    Graceful(i64),
+}
+
 impl Registry {
     /// DELETE. Objects with finalizers get a deletionTimestamp and stay until they are gone.
     pub fn delete(
@@ -40,6 +50,41 @@ impl Registry {
                 .and_then(Value::as_array)
                 .is_some_and(|f| !f.is_empty())
                 || def.strategy.has_pending_finalizers(&obj);
+            // `rest.BeforeDelete`: a graceful deletion sets deletionTimestamp in the future
+            // and keeps the object; a later delete may only shorten it.
+            let graceful = match self.before_delete(def, &mut obj, opts) {
+                BeforeDelete::Pending => {
+                    return Ok(Deleted {
+                        object: obj,
+                        finished: false,
+                    })
+                }
+                BeforeDelete::Graceful(period) => period > 0 || pending,
+                BeforeDelete::Now => false,
+            };
+            if graceful {
+                if opts.dry_run {
+                    return Ok(Deleted {
+                        object: obj,
+                        finished: false,
+                    });
+                }
+                match self
+                    .storage
+                    .update(&key, cur.mod_revision, Self::encode(&obj))
+                {
+                    Ok(kv) => {
+                        meta_mut(&mut obj)
+                            .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+                        return Ok(Deleted {
+                            object: obj,
+                            finished: false,
+                        });
+                    }
+                    Err(StorageError::Conflict { .. }) => continue,
+                    Err(e) => return Err(status_from_storage(def, name, e)),
+                }
+            }
             if pending {
                 if meta(&obj)
                     .get("deletionTimestamp")
@@ -97,6 +142,53 @@ impl Registry {
             }
         }
         Err(StatusError::conflict_modified(&def.group_resource(), name))
+    }
+
+    /// `rest.BeforeDelete` for kinds deleted gracefully: what this delete does to `obj`'s
+    /// deletionTimestamp and deletionGracePeriodSeconds.
+    fn before_delete(
+        &self,
+        def: &ResourceDef,
+        obj: &mut Value,
+        opts: &DeleteOptions,
+    ) -> BeforeDelete {
+        let being_deleted = meta(obj)
+            .get("deletionTimestamp")
+            .is_some_and(|t| !t.is_null());
+        if being_deleted {
+            let current = meta(obj)
+                .get("deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            // A deletion already due (or one whose delete failed after its update) goes on.
+            if current == 0 {
+                return BeforeDelete::Now;
+            }
+            return match opts.grace_period_seconds {
+                Some(p) if p < current => {
+                    let since = meta_str(obj, "deletionTimestamp");
+                    let due = api_types::parse_rfc3339(since)
+                        .map(|t| t + jiff::SignedDuration::from_secs(p - current))
+                        .unwrap_or_else(|| self.now());
+                    let m = meta_mut(obj);
+                    m.insert("deletionTimestamp".into(), format_rfc3339(due).into());
+                    m.insert("deletionGracePeriodSeconds".into(), p.into());
+                    BeforeDelete::Graceful(p)
+                }
+                _ => BeforeDelete::Pending,
+            };
+        }
+        let Some(period) = def
+            .strategy
+            .graceful_delete_period(obj, opts.grace_period_seconds)
+        else {
+            return BeforeDelete::Now;
+        };
+        let due = self.now() + jiff::SignedDuration::from_secs(period);
+        let m = meta_mut(obj);
+        m.insert("deletionTimestamp".into(), format_rfc3339(due).into());
+        m.insert("deletionGracePeriodSeconds".into(), period.into());
+        BeforeDelete::Graceful(period)
     }
 
     /// DELETE on a collection: every matching object, each as [`Registry::delete`].

@@ -144,6 +144,9 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     /// `preconditions.resourceVersion`.
     pub precondition_resource_version: Option<String>,
+    /// `gracePeriodSeconds`: for kinds that delete gracefully (pods), how long the object
+    /// stays with a deletionTimestamp before it goes (None: the kind's default).
+    pub grace_period_seconds: Option<i64>,
 }
 
 /// A written object with the warnings to send as `Warning` headers.

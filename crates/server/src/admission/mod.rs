@@ -12,10 +12,14 @@
 //!    are not deleted. Every writer meets it: the controllers write through the chain.
 //! 2. [`ServiceAccount`] — before validation, so a pod is checked with its account, token
 //!    volume and mounts in place.
-//! 3. [`RbacEscalation`] — last, on the final object: a role grants only what its writer
+//! 3. [`NodeRestriction`] — after ServiceAccount as upstream: a node (`system:node:<name>`)
+//!    writes only its own Node and Lease and the status of pods bound to it, deletes only
+//!    those pods; what the Node authorizer allows every node, limited to its own.
+//! 4. [`RbacEscalation`] — last, on the final object: a role grants only what its writer
 //!    holds, a binding binds only a role its writer holds (or `escalate` / `bind`).
 
 mod namespace_lifecycle;
+pub(crate) mod node_restriction;
 mod rbac_escalation;
 mod service_account;
 
@@ -70,8 +74,8 @@ pub(crate) trait Plugin: Sync {
         None
     }
 
-    /// Admission of a delete (nothing to mutate; the object is not needed by any plug-in).
-    fn delete(&self, _a: &Attributes<'_>) -> Result<(), StatusError> {
+    /// Admission of a delete (nothing to mutate; a plug-in that needs the object reads it).
+    fn delete(&self, _state: &State, _a: &Attributes<'_>) -> Result<(), StatusError> {
         Ok(())
     }
 
@@ -82,7 +86,12 @@ pub(crate) trait Plugin: Sync {
 }
 
 /// The plug-ins in order (see the module's list).
-static PLUGINS: &[&dyn Plugin] = &[&NamespaceLifecycle, &ServiceAccount, &RbacEscalation];
+static PLUGINS: &[&dyn Plugin] = &[
+    &NamespaceLifecycle,
+    &ServiceAccount,
+    &NodeRestriction,
+    &RbacEscalation,
+];
 
 /// Whether any mutating plug-in handles the request (the handler then keeps the object as
 /// the client sent it, for field ownership).
@@ -103,11 +112,11 @@ pub(crate) async fn admit(
 }
 
 /// Every plug-in's admission of a delete, in order.
-pub(crate) fn delete(a: &Attributes<'_>) -> Result<(), StatusError> {
+pub(crate) fn delete(state: &State, a: &Attributes<'_>) -> Result<(), StatusError> {
     PLUGINS
         .iter()
         .filter(|p| p.handles(a))
-        .try_for_each(|p| p.delete(a))
+        .try_for_each(|p| p.delete(state, a))
 }
 
 /// The create-time checks of the plug-ins that handle a create like this write, as one check
@@ -163,7 +172,7 @@ impl Plugin for NamespaceLifecycle {
         Some(namespace_lifecycle::create(state, a.def, a.namespace))
     }
 
-    fn delete(&self, a: &Attributes<'_>) -> Result<(), StatusError> {
+    fn delete(&self, _state: &State, a: &Attributes<'_>) -> Result<(), StatusError> {
         namespace_lifecycle::delete(a.def, a.name)
     }
 }
@@ -185,6 +194,32 @@ impl Plugin for ServiceAccount {
             state,
             a.namespace,
             obj,
+        ))
+    }
+}
+
+/// NodeRestriction: writes by a node to pods, nodes and leases.
+struct NodeRestriction;
+
+impl Plugin for NodeRestriction {
+    fn handles(&self, a: &Attributes<'_>) -> bool {
+        node_restriction::handles(a.def) && node_restriction::node_of(a.user).is_some()
+    }
+
+    fn delete(&self, state: &State, a: &Attributes<'_>) -> Result<(), StatusError> {
+        match node_restriction::node_of(a.user) {
+            Some(node) => node_restriction::delete(state, node, a.def, a.namespace, a.name),
+            None => Ok(()),
+        }
+    }
+
+    fn validate(&self, _state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
+        let node = node_restriction::node_of(a.user)?;
+        Some(node_restriction::admission(
+            node,
+            a.def,
+            a.subresource,
+            a.name,
         ))
     }
 }
