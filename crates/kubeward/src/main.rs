@@ -42,7 +42,7 @@ enum Command {
 service-account signing key) and admin.kubeconfig (CN=kubeward-admin, O=system:masters). \
 When the server is ready it prints one line with \"ready\" and the kubeconfig path."
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Why a user may or may not do something, from manifests: every binding → role → rule
     /// that allows it, or the nearest misses and the smallest Role and binding that would.
     /// Exits 0 when allowed, 1 when not (as `kubectl auth can-i`), 2 on an error.
@@ -174,6 +174,14 @@ struct ServeArgs {
     /// refused (a Go duration), so load balancers stop sending first
     #[arg(long, default_value = "0s", value_parser = go_duration, value_name = "DURATION")]
     shutdown_delay_duration: Duration,
+    /// Run pods: off (they stay Pending), or fake (a node agent registers a Node, binds
+    /// pods to it and reports them Running at once, as kwok does; no process starts). The
+    /// agent is a client of the API as system:node:<name> in system:nodes
+    #[arg(long, default_value = "off", value_parser = ["off", "fake"], value_name = "MODE")]
+    node_agent: String,
+    /// The name of the node agent's Node [default: the host name]
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
@@ -495,6 +503,29 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     phase("token object cache");
     manager.start().await.map_err(StartError::Bootstrap)?;
     phase("controllers started");
+    if args.node_agent == "fake" {
+        let name = match &args.node_name {
+            Some(n) => n.clone(),
+            None => host_name(),
+        };
+        let agent = node::NodeAgent {
+            name,
+            mode: node::Mode::Fake,
+            host_ip: node_ip(addr.ip()),
+            // The kubelet's user agent, so managedFields name it as on a cluster.
+            connect: {
+                let state = state.clone();
+                Arc::new(move |user| {
+                    Arc::new(server::InProcess::new(state.clone(), user, "kubelet"))
+                        as Arc<dyn registry::Client>
+                })
+            },
+            clock: clock.clone(),
+            facts: node::HostFacts::read(&data_dir),
+        };
+        agent.start().await.map_err(StartError::Bootstrap)?;
+        phase("node agent started");
+    }
     tokio::spawn(storage::run_compactor(storage, Duration::from_secs(300)));
     // SIGTERM or SIGINT: kube-apiserver's graceful shutdown (server::shutdown); a second one
     // exits at once. Listened for before "ready", so a signal sent on that line is never the
@@ -548,6 +579,25 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     }
     tracing::info!("shut down");
     Ok(())
+}
+
+/// The host's name, lower-cased as the kubelet's default node name (`os.Hostname`).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_lowercase())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The address the Node and its pods report: the one the server listens on, or loopback
+/// when it listens on all (pods share the host's network and reach it there).
+fn node_ip(listen: std::net::IpAddr) -> String {
+    if listen.is_unspecified() {
+        "127.0.0.1".into()
+    } else {
+        listen.to_string()
+    }
 }
 
 /// A Unix signal stream, as a start error when it cannot be had.
@@ -608,7 +658,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::AuditRbac(args) => {
             let r = runtime.block_on(explain::audit_rbac(&args));
             return answer(

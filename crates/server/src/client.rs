@@ -221,6 +221,9 @@ fn delete_body(opts: &DeleteOptions) -> Value {
     if let Some(rv) = &opts.precondition_resource_version {
         body["preconditions"]["resourceVersion"] = rv.clone().into();
     }
+    if let Some(g) = opts.grace_period_seconds {
+        body["gracePeriodSeconds"] = g.into();
+    }
     body
 }
 
