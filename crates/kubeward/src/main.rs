@@ -174,10 +174,13 @@ struct ServeArgs {
     /// refused (a Go duration), so load balancers stop sending first
     #[arg(long, default_value = "0s", value_parser = go_duration, value_name = "DURATION")]
     shutdown_delay_duration: Duration,
-    /// Run pods: off (they stay Pending), or fake (a node agent registers a Node, binds
-    /// pods to it and reports them Running at once, as kwok does; no process starts). The
-    /// agent is a client of the API as system:node:<name> in system:nodes
-    #[arg(long, default_value = "off", value_parser = ["off", "fake"], value_name = "MODE")]
+    /// Run pods: off (they stay Pending); fake (a node agent registers a Node, binds pods to
+    /// it and reports them Running at once, as kwok does; no process starts); or process
+    /// (each pod's containers run as processes of the host, as root unless runAsUser says
+    /// otherwise, in the pod's own mount, PID and UTS namespaces, with its volumes and
+    /// service-account token mounted: needs root on Linux). The agent is a client of the API
+    /// as system:node:<name> in system:nodes
+    #[arg(long, default_value = "off", value_parser = ["off", "fake", "process"], value_name = "MODE")]
     node_agent: String,
     /// The name of the node agent's Node [default: the host name]
     #[arg(long, value_name = "NAME")]
@@ -242,6 +245,10 @@ enum StartError {
     Bootstrap(api_types::StatusError),
     #[error("serving")]
     Serve(#[source] std::io::Error),
+    #[error("finding the kubeward binary for the node agent's sandboxes")]
+    Exe(#[source] std::io::Error),
+    #[error("--node-agent process needs {0}; use --node-agent fake or off")]
+    NodeAgentHost(&'static str),
     #[error("starting the audit log")]
     Audit(
         #[from]
@@ -311,6 +318,9 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     };
     private_dir(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
     warn_if_others_can_read(&data_dir);
+    if args.node_agent == "process" {
+        process_mode_preflight()?;
+    }
     let started = std::time::Instant::now();
     // Where start-up time goes (`KUBEWARD_LOG=kubeward=debug`).
     let phase = |what: &str| {
@@ -503,14 +513,25 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     phase("token object cache");
     manager.start().await.map_err(StartError::Bootstrap)?;
     phase("controllers started");
-    if args.node_agent == "fake" {
+    if args.node_agent != "off" {
         let name = match &args.node_name {
             Some(n) => n.clone(),
             None => host_name(),
         };
+        let mode = if args.node_agent == "process" {
+            node::Mode::Process
+        } else {
+            node::Mode::Fake
+        };
         let agent = node::NodeAgent {
             name,
-            mode: node::Mode::Fake,
+            mode,
+            pods_dir: data_dir.join("pods"),
+            exe: std::env::current_exe().map_err(StartError::Exe)?,
+            api: node::process::env::ApiEndpoint {
+                host: node_ip(addr.ip()),
+                port: addr.port(),
+            },
             host_ip: node_ip(addr.ip()),
             // The kubelet's user agent, so managedFields name it as on a cluster.
             connect: {
@@ -581,6 +602,27 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     Ok(())
 }
 
+/// What `--node-agent process` needs of the host: Linux namespaces (mount, PID, UTS) and the
+/// right to make them and to mount (root).
+fn process_mode_preflight() -> Result<(), StartError> {
+    if !cfg!(target_os = "linux") {
+        return Err(StartError::NodeAgentHost("Linux"));
+    }
+    for ns in ["mnt", "pid", "uts"] {
+        if !std::path::Path::new(&format!("/proc/self/ns/{ns}")).exists() {
+            return Err(StartError::NodeAgentHost(
+                "a kernel with mount, PID and UTS namespaces",
+            ));
+        }
+    }
+    if !rustix::process::geteuid().is_root() {
+        return Err(StartError::NodeAgentHost(
+            "root (creating namespaces and mounting the pods' volumes)",
+        ));
+    }
+    Ok(())
+}
+
 /// The host's name, lower-cased as the kubelet's default node name (`os.Hostname`).
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -639,6 +681,12 @@ fn answer(
 }
 
 fn main() -> std::process::ExitCode {
+    // A pod's sandbox processes (the node agent starts them): before anything starts a
+    // thread, since joining or creating namespaces needs a single-threaded process.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(sandbox::SUBCOMMAND) {
+        return sandbox::main(&args[2..]);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

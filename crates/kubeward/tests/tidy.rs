@@ -238,3 +238,56 @@ fn no_stale_markers_and_every_crate_is_mapped() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn unsafe_code_lives_in_one_module_with_its_reasons() {
+    // "unsafe only in the one module that needs it, each block with a // SAFETY: comment":
+    // the sandbox's `ns.rs`; every other crate forbids it through the workspace's lints, and
+    // the sandbox crate's own lints deny it everywhere else.
+    let allowed = root().join("crates/sandbox/src/ns.rs");
+    let mut problems = Vec::new();
+    for krate in crates() {
+        let manifest =
+            fs::read_to_string(root().join("crates").join(&krate).join("Cargo.toml")).unwrap();
+        let own_lints = krate == "sandbox";
+        if !own_lints && !manifest.contains("[lints]\nworkspace = true") {
+            problems.push(format!(
+                "crates/{krate} does not take the workspace's lints"
+            ));
+        }
+        if own_lints && !manifest.contains("unsafe_code = \"deny\"") {
+            problems.push("crates/sandbox must deny unsafe code outside ns.rs".into());
+        }
+        for (p, text) in sources(&root().join("crates").join(&krate).join("src")) {
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if !code.contains("unsafe {")
+                    && !code.contains("unsafe fn")
+                    && !code.contains("unsafe impl")
+                {
+                    continue;
+                }
+                if p != allowed {
+                    problems.push(format!(
+                        "{}:{}: unsafe outside crates/sandbox/src/ns.rs",
+                        p.display(),
+                        i + 1
+                    ));
+                } else if !lines[..i]
+                    .iter()
+                    .rev()
+                    .take(6)
+                    .any(|l| l.trim_start().starts_with("// SAFETY:"))
+                {
+                    problems.push(format!(
+                        "{}:{}: unsafe block without a // SAFETY: comment",
+                        p.display(),
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -14,11 +14,13 @@
 //! each pod without a node and with the default scheduler is bound to this node through
 //! `pods/binding`. A pod naming another node stays Pending.
 //!
-//! Modes: `fake` (kwok's job: pods run at once, no process starts).
+//! Modes: `fake` (kwok's job: pods run at once, no process starts) and `process` (each pod a
+//! sandbox of Linux namespaces with its containers as processes: [`process`]).
 
 // Every public item says what it is: these crates are read as libraries by the others.
 #![warn(missing_docs)]
 
+pub mod process;
 pub mod status;
 
 pub use status::HostFacts;
@@ -41,6 +43,8 @@ pub const STATUS_REPORT: Duration = Duration::from_secs(300);
 pub enum Mode {
     /// Pods are reported running at once and no process starts (kwok's stages).
     Fake,
+    /// Pods run as processes in sandboxes of their own (needs root on Linux).
+    Process,
 }
 
 /// A node's user: `system:node:<name>` in `system:nodes`.
@@ -67,6 +71,12 @@ pub struct NodeAgent {
     pub clock: registry::Clock,
     /// What the Node reports of the host.
     pub facts: HostFacts,
+    /// Where pods live (`DATA_DIR/pods`), for the process mode.
+    pub pods_dir: std::path::PathBuf,
+    /// The kubeward binary, whose sandbox entry points run the pods.
+    pub exe: std::path::PathBuf,
+    /// Where pods reach the API server.
+    pub api: process::env::ApiEndpoint,
 }
 
 fn text<'a>(v: &'a Value, ptr: &str) -> &'a str {
@@ -80,6 +90,7 @@ struct Shared {
     node: Arc<dyn Client>,
     clock: registry::Clock,
     facts: HostFacts,
+    runtime: Option<Arc<process::ProcessRuntime>>,
 }
 
 impl Shared {
@@ -148,7 +159,18 @@ impl Shared {
         let def = &kinds::PODS;
         let pod = match self.node.get(def, &key.namespace, &key.name).await {
             Ok(p) => p,
-            Err(e) if e.code == 404 => return Ok(Action::Done),
+            Err(e) if e.code == 404 => {
+                // Gone without the agent (a forced delete): its processes go now.
+                if let Some(rt) = &self.runtime {
+                    if let Some(uid) = rt.uid_of(&key.namespace, &key.name) {
+                        if !rt.stop(&uid, Duration::ZERO) {
+                            return Ok(Action::RequeueAfter(Duration::from_millis(100)));
+                        }
+                        rt.forget(&uid);
+                    }
+                }
+                return Ok(Action::Done);
+            }
             Err(e) => return Err(e),
         };
         if text(&pod, "/spec/nodeName") != self.name {
@@ -161,6 +183,35 @@ impl Shared {
             let left = api_types::parse_rfc3339(due)
                 .map(|t| t.duration_since((self.clock)()))
                 .unwrap_or_default();
+            if let Some(rt) = &self.runtime {
+                // SIGTERM now; SIGKILL when the grace period is over; the object goes once
+                // no process of the pod is left.
+                let uid = text(&pod, "/metadata/uid").to_string();
+                let grace = Duration::try_from(left).unwrap_or(Duration::ZERO);
+                if !rt.stop(&uid, grace) {
+                    return Ok(Action::RequeueAfter(Duration::from_millis(100)));
+                }
+                let opts = DeleteOptions {
+                    grace_period_seconds: Some(0),
+                    precondition_uid: Some(uid.clone()),
+                    ..Default::default()
+                };
+                return match self
+                    .node
+                    .delete(def, &key.namespace, &key.name, &opts)
+                    .await
+                {
+                    Ok(_) => {
+                        rt.forget(&uid);
+                        Ok(Action::Done)
+                    }
+                    Err(e) if e.code == 404 || e.code == 409 => {
+                        rt.forget(&uid);
+                        Ok(Action::Done)
+                    }
+                    Err(e) => Err(e),
+                };
+            }
             if left.is_positive() {
                 let wait = Duration::try_from(left).unwrap_or(Duration::from_secs(1));
                 return Ok(Action::RequeueAfter(wait));
@@ -191,6 +242,12 @@ impl Shared {
                 self.node
                     .update(def, &key.namespace, &key.name, running, Some("status"))
                     .await?;
+                Ok(Action::Done)
+            }
+            Mode::Process => {
+                if let Some(rt) = &self.runtime {
+                    rt.ensure_running(&pod);
+                }
                 Ok(Action::Done)
             }
         }
@@ -239,11 +296,29 @@ impl NodeAgent {
         let shared = Arc::new(Shared {
             name: self.name.clone(),
             mode: self.mode,
-            host_ip: self.host_ip,
+            host_ip: self.host_ip.clone(),
             node: node.clone(),
+            runtime: (self.mode == Mode::Process).then(|| {
+                Arc::new(process::ProcessRuntime::new(
+                    self.pods_dir.clone(),
+                    self.exe.clone(),
+                    self.api.clone(),
+                    self.host_ip.clone(),
+                    node.clone(),
+                    self.clock.clone(),
+                ))
+            }),
             clock: self.clock,
             facts: self.facts,
         });
+        if shared.runtime.is_some() {
+            // What a crashed server left has died with it (the sandboxes follow the server's
+            // lifeline); its directories go too.
+            let _ = std::fs::remove_dir_all(&self.pods_dir);
+            std::fs::create_dir_all(&self.pods_dir).map_err(|e| {
+                StatusError::internal(format!("creating {}: {e}", self.pods_dir.display()))
+            })?;
+        }
         let uid = shared.register().await?;
         shared.renew_lease(&uid).await?;
         {

@@ -1,0 +1,1151 @@
+//! `--node-agent process`: each pod a sandbox of its own namespaces (the `sandbox` crate's
+//! holder, PID 1 and enter helper, all the kubeward binary), its volumes materialised on the
+//! sandbox's tmpfs by the atomic writer, its containers run as processes inside it, their
+//! output in CRI log files, their lifecycle as the kubelet's (init containers in order,
+//! restarts by `restartPolicy` with back-off, CrashLoopBackOff, exit codes), its projected
+//! token refreshed before it expires, and deletion as SIGTERM, the grace period, SIGKILL.
+
+pub mod env;
+pub mod logs;
+pub mod volumes;
+
+use api_types::{format_rfc3339, StatusError};
+use env::ApiEndpoint;
+use registry::{kinds, Client};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::watch;
+use volumes::{Payload, VolumeError};
+
+/// Where the agent's pods live and how they reach the API.
+pub struct ProcessRuntime {
+    /// `DATA_DIR/pods`: a directory per pod UID (its spec, logs, and the volumes' mount point).
+    pub root: PathBuf,
+    /// The kubeward binary (the sandbox's processes).
+    pub exe: PathBuf,
+    /// Where pods reach the API server.
+    pub api: ApiEndpoint,
+    /// The pods' (and host's) IP.
+    pub host_ip: String,
+    /// The node's client.
+    pub client: Arc<dyn Client>,
+    /// The time.
+    pub clock: registry::Clock,
+    pods: Mutex<HashMap<String, Handle>>,
+}
+
+/// A running pod as the agent holds it.
+struct Handle {
+    /// Set to the grace period to stop the pod.
+    stop: watch::Sender<Option<Duration>>,
+    /// True once every process of the pod is gone.
+    done: watch::Receiver<bool>,
+    /// The sandbox's PID 1 (host PID), once known.
+    sandbox: Arc<Mutex<Option<Sandbox>>>,
+    /// The pod's namespace and name.
+    key: (String, String),
+}
+
+/// What `exec` and `logs` need of a running pod.
+#[derive(Clone)]
+pub struct Sandbox {
+    /// Host PID of the pod's PID 1.
+    pub init_pid: u32,
+    /// The pod's directory.
+    pub dir: PathBuf,
+    /// Each container's environment, user and working directory, as it was started.
+    pub containers: HashMap<String, Launch>,
+}
+
+/// How a container's processes are started.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// `runAsUser`.
+    pub uid: Option<u32>,
+    /// `runAsGroup`.
+    pub gid: Option<u32>,
+    /// Unless `allowPrivilegeEscalation: true`.
+    pub no_new_privs: bool,
+    /// `workingDir`.
+    pub cwd: Option<String>,
+}
+
+fn text<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A container's state as the kubelet reports it.
+#[derive(Clone, Debug, Default)]
+struct CState {
+    name: String,
+    image: Value,
+    restart_count: i64,
+    state: Value,
+    last_state: Value,
+    ready: bool,
+    started: bool,
+}
+
+impl CState {
+    fn new(c: &Value) -> Self {
+        CState {
+            name: text(c, "/name").to_string(),
+            image: c["image"].clone(),
+            state: json!({"waiting": {"reason": "ContainerCreating"}}),
+            last_state: json!({}),
+            ..Default::default()
+        }
+    }
+    fn to_json(&self, uid: &str) -> Value {
+        json!({
+            "containerID": format!("kubeward://{uid}/{}", self.name),
+            "image": self.image,
+            "imageID": "",
+            "lastState": self.last_state,
+            "name": self.name,
+            "ready": self.ready,
+            "restartCount": self.restart_count,
+            "started": self.started,
+            "state": self.state,
+        })
+    }
+}
+
+/// What the pod's status is made from.
+#[derive(Clone, Debug, Default)]
+struct PState {
+    init: Vec<CState>,
+    containers: Vec<CState>,
+    phase: &'static str,
+    start_time: String,
+    sandbox_ready: bool,
+    initialized: bool,
+    since: HashMap<&'static str, (bool, String)>,
+}
+
+impl PState {
+    /// The pod's status (`generateAPIPodStatus`): phase, the five conditions, IPs, times,
+    /// container statuses.
+    fn status(&mut self, pod: &Value, host_ip: &str, now: &str) -> Value {
+        let uid = text(pod, "/metadata/uid");
+        let ready = !self.containers.is_empty() && self.containers.iter().all(|c| c.ready);
+        let unready: Vec<&str> = self
+            .containers
+            .iter()
+            .filter(|c| !c.ready)
+            .map(|c| c.name.as_str())
+            .collect();
+        let pending_init: Vec<&str> = self
+            .init
+            .iter()
+            .filter(|c| c.state.pointer("/terminated/exitCode") != Some(&json!(0)))
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut cond = |kind: &'static str, ok: bool, reason: &str, message: String| {
+            let since = match self.since.get(kind) {
+                Some((was, t)) if *was == ok => t.clone(),
+                _ => {
+                    self.since.insert(kind, (ok, now.to_string()));
+                    now.to_string()
+                }
+            };
+            let mut c = json!({"type": kind, "status": if ok { "True" } else { "False" },
+                               "lastProbeTime": null, "lastTransitionTime": since});
+            if !ok && !reason.is_empty() {
+                c["reason"] = reason.into();
+                c["message"] = message.into();
+            }
+            c
+        };
+        let terminal = matches!(self.phase, "Succeeded" | "Failed");
+        let reason = if terminal {
+            "PodCompleted"
+        } else {
+            "ContainersNotReady"
+        };
+        let conditions = vec![
+            cond(
+                "PodReadyToStartContainers",
+                self.sandbox_ready,
+                "",
+                String::new(),
+            ),
+            cond(
+                "Initialized",
+                self.initialized,
+                "ContainersNotInitialized",
+                format!(
+                    "containers with incomplete status: [{}]",
+                    pending_init.join(" ")
+                ),
+            ),
+            cond(
+                "Ready",
+                ready,
+                reason,
+                format!("containers with unready status: [{}]", unready.join(" ")),
+            ),
+            cond(
+                "ContainersReady",
+                ready,
+                reason,
+                format!("containers with unready status: [{}]", unready.join(" ")),
+            ),
+        ];
+        let scheduled = pod["status"]["conditions"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["type"] == "PodScheduled"))
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+        let mut conditions = conditions;
+        conditions.push(scheduled);
+        let mut s = json!({
+            "phase": self.phase,
+            "conditions": conditions,
+            "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],
+            "podIP": host_ip,
+            "podIPs": [{"ip": host_ip}],
+            "startTime": self.start_time,
+            "containerStatuses": self.containers.iter().map(|c| c.to_json(uid)).collect::<Vec<_>>(),
+        });
+        if !self.init.is_empty() {
+            s["initContainerStatuses"] = self.init.iter().map(|c| c.to_json(uid)).collect();
+        }
+        if let Some(q) = pod["status"].get("qosClass") {
+            s["qosClass"] = q.clone();
+        }
+        s
+    }
+}
+
+/// The kubelet's restart back-off: 10 s doubling to 5 minutes; the first restart is at once.
+fn backoff(restarts: i64) -> Duration {
+    if restarts <= 0 {
+        return Duration::ZERO;
+    }
+    let secs = 10u64.saturating_mul(1 << (restarts - 1).min(5));
+    Duration::from_secs(secs.min(300))
+}
+
+/// Whether a container that exited with `code` runs again under `policy`.
+fn restarts(policy: &str, code: i64) -> bool {
+    match policy {
+        "Always" => true,
+        "OnFailure" => code != 0,
+        _ => false,
+    }
+}
+
+impl ProcessRuntime {
+    /// A runtime with no pods.
+    pub fn new(
+        root: PathBuf,
+        exe: PathBuf,
+        api: ApiEndpoint,
+        host_ip: String,
+        client: Arc<dyn Client>,
+        clock: registry::Clock,
+    ) -> Self {
+        ProcessRuntime {
+            root,
+            exe,
+            api,
+            host_ip,
+            client,
+            clock,
+            pods: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn now(&self) -> String {
+        format_rfc3339((self.clock)())
+    }
+
+    /// What a running pod's exec and logs need (None when it does not run here).
+    pub fn sandbox(&self, uid: &str) -> Option<Sandbox> {
+        let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        let h = pods.get(uid)?;
+        let s = h.sandbox.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        s
+    }
+
+    /// The directory of a pod (its logs stay after it ends).
+    pub fn pod_dir(&self, uid: &str) -> PathBuf {
+        self.root.join(uid)
+    }
+
+    /// Starts the pod unless it runs already.
+    pub fn ensure_running(self: &Arc<Self>, pod: &Value) {
+        let uid = text(pod, "/metadata/uid").to_string();
+        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        if pods.contains_key(&uid) {
+            return;
+        }
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let (done_tx, done_rx) = watch::channel(false);
+        let sandbox = Arc::new(Mutex::new(None));
+        pods.insert(
+            uid,
+            Handle {
+                stop: stop_tx,
+                done: done_rx,
+                sandbox: sandbox.clone(),
+                key: (
+                    text(pod, "/metadata/namespace").to_string(),
+                    text(pod, "/metadata/name").to_string(),
+                ),
+            },
+        );
+        let rt = self.clone();
+        let pod = pod.clone();
+        tokio::spawn(async move {
+            rt.run_pod(pod, stop_rx, sandbox).await;
+            let _ = done_tx.send(true);
+        });
+    }
+
+    /// Asks a pod to stop within `grace`; true once all its processes are gone (or it never
+    /// ran here).
+    pub fn stop(&self, uid: &str, grace: Duration) -> bool {
+        let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(h) = pods.get(uid) else {
+            return true;
+        };
+        if h.stop.borrow().is_none() {
+            let _ = h.stop.send(Some(grace));
+        }
+        let done = *h.done.borrow();
+        done
+    }
+
+    /// The UID of the pod `ns/name` that runs here, if one does.
+    pub fn uid_of(&self, ns: &str, name: &str) -> Option<String> {
+        let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        pods.iter()
+            .find(|(_, h)| h.key == (ns.to_string(), name.to_string()))
+            .map(|(uid, _)| uid.clone())
+    }
+
+    /// Forgets a pod whose object is gone, removing its directory.
+    pub fn forget(&self, uid: &str) {
+        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        pods.remove(uid);
+        let _ = std::fs::remove_dir_all(self.root.join(uid));
+    }
+
+    /// Writes the pod's status, on the latest copy of the object.
+    async fn report(&self, ns: &str, name: &str, state: &Mutex<PState>) {
+        for _ in 0..5 {
+            let pod = match self.client.get(&kinds::PODS, ns, name).await {
+                Ok(p) => p,
+                Err(_) => return,
+            };
+            let mut pod2 = pod.clone();
+            let status = {
+                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                s.status(&pod, &self.host_ip, &self.now())
+            };
+            pod2["status"] = status;
+            match self
+                .client
+                .update(&kinds::PODS, ns, name, pod2, Some("status"))
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if e.code == 409 => continue,
+                Err(e) => {
+                    tracing::warn!(pod = name, error = %e.message, "node agent: reporting pod status");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Fetches an object the node may read (None when it is missing).
+    async fn object(&self, kind: &str, ns: &str, name: &str) -> Result<Option<Value>, StatusError> {
+        let def = if kind == "secret" {
+            &kinds::SECRETS
+        } else {
+            &kinds::CONFIG_MAPS
+        };
+        match self.client.get(def, ns, name).await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.code == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A service-account token bound to the pod (TokenRequest as the node).
+    async fn token(
+        &self,
+        pod: &Value,
+        audience: &str,
+        expiration: i64,
+    ) -> Result<(String, i64), StatusError> {
+        let ns = text(pod, "/metadata/namespace");
+        let sa = match text(pod, "/spec/serviceAccountName") {
+            "" => "default",
+            s => s,
+        };
+        let audiences: Vec<&str> = if audience.is_empty() {
+            vec![]
+        } else {
+            vec![audience]
+        };
+        let req = json!({"spec": {"audiences": audiences, "expirationSeconds": expiration,
+                          "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
+                                             "name": text(pod, "/metadata/name"), "uid": text(pod, "/metadata/uid")}}});
+        let answer = self
+            .client
+            .create_subresource(&kinds::SERVICE_ACCOUNTS, ns, sa, "token", req)
+            .await?;
+        let exp = api_types::parse_rfc3339(text(&answer, "/status/expirationTimestamp"))
+            .map_or(0, |t| t.as_second());
+        Ok((text(&answer, "/status/token").to_string(), exp))
+    }
+
+    /// A volume's payload; for projected tokens also when it should be refreshed (Unix
+    /// seconds).
+    async fn payload(
+        &self,
+        pod: &Value,
+        vol: &Value,
+    ) -> Result<(Payload, Option<i64>), VolumeError> {
+        let ns = text(pod, "/metadata/namespace");
+        let name = text(vol, "/name");
+        let mode_of = |v: &Value| {
+            v.get("defaultMode")
+                .and_then(Value::as_u64)
+                .map_or(0o644, |m| m as u32)
+        };
+        let missing = |e: StatusError| VolumeError::Missing(e.message);
+        let mut out = Payload::new();
+        let mut refresh = None;
+        let data = |o: &Option<Value>| o.as_ref().map(volumes::object_data);
+        if let Some(s) = vol.get("secret") {
+            let obj = self
+                .object("secret", ns, text(s, "/secretName"))
+                .await
+                .map_err(missing)?;
+            let optional = s.get("optional").and_then(Value::as_bool).unwrap_or(false);
+            volumes::project_keys(
+                "secret",
+                text(s, "/secretName"),
+                data(&obj).as_ref(),
+                s["items"].as_array(),
+                optional,
+                mode_of(s),
+                &mut out,
+            )?;
+        } else if let Some(c) = vol.get("configMap") {
+            let obj = self
+                .object("configmap", ns, text(c, "/name"))
+                .await
+                .map_err(missing)?;
+            let optional = c.get("optional").and_then(Value::as_bool).unwrap_or(false);
+            volumes::project_keys(
+                "configmap",
+                text(c, "/name"),
+                data(&obj).as_ref(),
+                c["items"].as_array(),
+                optional,
+                mode_of(c),
+                &mut out,
+            )?;
+        } else if let Some(d) = vol.get("downwardAPI") {
+            for it in d["items"].as_array().into_iter().flatten() {
+                let f = text(it, "/fieldRef/fieldPath");
+                let v = volumes::field_ref(pod, f, &self.host_ip)?;
+                let m = it
+                    .get("mode")
+                    .and_then(Value::as_u64)
+                    .map_or(mode_of(d), |m| m as u32);
+                out.insert(text(it, "/path").to_string(), (v.into_bytes(), m));
+            }
+        } else if let Some(p) = vol.get("projected") {
+            let mode = mode_of(p);
+            for src in p["sources"].as_array().into_iter().flatten() {
+                if let Some(t) = src.get("serviceAccountToken") {
+                    let exp = t
+                        .get("expirationSeconds")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(3600);
+                    let (token, expires) = self
+                        .token(pod, text(t, "/audience"), exp)
+                        .await
+                        .map_err(missing)?;
+                    // `requiresRefresh`: after 80% of its lifetime, or 24 hours.
+                    let now = (self.clock)().as_second();
+                    let ttl = (expires - now).max(0);
+                    refresh = Some(now + (ttl * 8 / 10).min(24 * 3600));
+                    out.insert(text(t, "/path").to_string(), (token.into_bytes(), mode));
+                } else if let Some(c) = src.get("configMap") {
+                    let obj = self
+                        .object("configmap", ns, text(c, "/name"))
+                        .await
+                        .map_err(missing)?;
+                    let optional = c.get("optional").and_then(Value::as_bool).unwrap_or(false);
+                    volumes::project_keys(
+                        "configmap",
+                        text(c, "/name"),
+                        data(&obj).as_ref(),
+                        c["items"].as_array(),
+                        optional,
+                        mode,
+                        &mut out,
+                    )?;
+                } else if let Some(s) = src.get("secret") {
+                    let obj = self
+                        .object("secret", ns, text(s, "/name"))
+                        .await
+                        .map_err(missing)?;
+                    let optional = s.get("optional").and_then(Value::as_bool).unwrap_or(false);
+                    volumes::project_keys(
+                        "secret",
+                        text(s, "/name"),
+                        data(&obj).as_ref(),
+                        s["items"].as_array(),
+                        optional,
+                        mode,
+                        &mut out,
+                    )?;
+                } else if let Some(d) = src.get("downwardAPI") {
+                    for it in d["items"].as_array().into_iter().flatten() {
+                        let v = volumes::field_ref(
+                            pod,
+                            text(it, "/fieldRef/fieldPath"),
+                            &self.host_ip,
+                        )?;
+                        out.insert(text(it, "/path").to_string(), (v.into_bytes(), mode));
+                    }
+                }
+            }
+        } else if vol.get("emptyDir").is_none() {
+            return Err(VolumeError::Unsupported(name.to_string()));
+        }
+        Ok((out, refresh))
+    }
+
+    /// The whole life of one pod, until it ends or is stopped.
+    async fn run_pod(
+        self: Arc<Self>,
+        pod: Value,
+        mut stop: watch::Receiver<Option<Duration>>,
+        sandbox_slot: Arc<Mutex<Option<Sandbox>>>,
+    ) {
+        let (ns, name, uid) = (
+            text(&pod, "/metadata/namespace").to_string(),
+            text(&pod, "/metadata/name").to_string(),
+            text(&pod, "/metadata/uid").to_string(),
+        );
+        let dir = self.root.join(&uid);
+        let state = Arc::new(Mutex::new(PState {
+            init: pod["spec"]["initContainers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(CState::new)
+                .collect(),
+            containers: pod["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(CState::new)
+                .collect(),
+            phase: "Pending",
+            start_time: self.now(),
+            ..Default::default()
+        }));
+        let fail_all = |reason: &str, message: String| {
+            let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+            let s = &mut *guard;
+            for c in s.init.iter_mut().chain(s.containers.iter_mut()) {
+                c.state = json!({"waiting": {"reason": reason, "message": message}});
+            }
+        };
+        // The sandbox: its spec, then the holder.
+        let volumes_dir = dir.join("volumes");
+        let vols: Vec<Value> = pod["spec"]["volumes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut mounts = Vec::new();
+        for c in pod["spec"]["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(pod["spec"]["containers"].as_array().into_iter().flatten())
+        {
+            for m in c["volumeMounts"].as_array().into_iter().flatten() {
+                let source = match text(m, "/subPath") {
+                    "" => text(m, "/name").to_string(),
+                    sub => format!("{}/{sub}", text(m, "/name")),
+                };
+                let mount = sandbox::Mount {
+                    source,
+                    path: text(m, "/mountPath").to_string(),
+                    read_only: m.get("readOnly").and_then(Value::as_bool).unwrap_or(false),
+                };
+                if !mounts.contains(&mount) {
+                    mounts.push(mount);
+                }
+            }
+        }
+        let spec = sandbox::Spec {
+            hostname: name.clone(),
+            volumes_dir: volumes_dir.clone(),
+            volumes: vols.iter().map(|v| text(v, "/name").to_string()).collect(),
+            mounts,
+        };
+        let started = async {
+            std::fs::create_dir_all(dir.join("logs"))?;
+            let spec_path = dir.join("sandbox.json");
+            std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap_or_default())?;
+            let mut holder = tokio::process::Command::new(&self.exe)
+                .args([sandbox::SUBCOMMAND, "hold"])
+                .arg(&spec_path)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()?;
+            let out = holder
+                .stdout
+                .take()
+                .ok_or_else(|| std::io::Error::other("no stdout"))?;
+            let mut line = String::new();
+            let mut reader = tokio::io::BufReader::new(out);
+            tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line))
+                .await
+                .map_err(|_| std::io::Error::other("the sandbox did not start in 10 s"))??;
+            let pid = sandbox::read_ready(&line).ok_or_else(|| {
+                std::io::Error::other("the sandbox did not start (see the server's log)")
+            })?;
+            Ok::<_, std::io::Error>((holder, pid))
+        };
+        let (mut holder, init_pid) = match started.await {
+            Ok(x) => x,
+            Err(e) => {
+                fail_all(
+                    "CreateContainerError",
+                    format!("creating the pod sandbox: {e}"),
+                );
+                self.report(&ns, &name, &state).await;
+                let _ = stop.wait_for(Option::is_some).await;
+                return;
+            }
+        };
+        let holder_pid = holder.id().unwrap_or(0);
+        let in_sandbox = PathBuf::from(format!("/proc/{holder_pid}/root"))
+            .join(volumes_dir.strip_prefix("/").unwrap_or(&volumes_dir));
+        // Volumes, through the holder's view of its own tmpfs.
+        let mut refresh: Vec<(Value, i64)> = Vec::new();
+        for v in &vols {
+            match self.payload(&pod, v).await {
+                Ok((payload, when)) => {
+                    if let Err(e) = volumes::atomic_write(
+                        &in_sandbox.join(text(v, "/name")),
+                        &payload,
+                        &self.stamp(),
+                    ) {
+                        fail_all(
+                            "CreateContainerConfigError",
+                            format!("writing volume {:?}: {e}", text(v, "/name")),
+                        );
+                    }
+                    if let Some(w) = when {
+                        refresh.push((v.clone(), w));
+                    }
+                }
+                Err(e) => fail_all("CreateContainerConfigError", e.to_string()),
+            }
+        }
+        let config_error = {
+            let s = state.lock().unwrap_or_else(|e| e.into_inner());
+            s.containers.iter().any(|c| {
+                c.state.pointer("/waiting/reason") == Some(&json!("CreateContainerConfigError"))
+            })
+        };
+        // Each container's launch.
+        let mut launches = HashMap::new();
+        let pod_sc = pod["spec"]["securityContext"].clone();
+        for c in pod["spec"]["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(pod["spec"]["containers"].as_array().into_iter().flatten())
+        {
+            let mut objects = env::Objects::new();
+            for (kind, n) in env::referenced(c) {
+                let o = self.object(&kind, &ns, &n).await.unwrap_or(None);
+                objects.insert((kind, n), o);
+            }
+            match env::environment(&pod, c, &self.api, &self.host_ip, &objects) {
+                Ok(mut vars) => {
+                    for (k, v) in [
+                        (
+                            "PATH",
+                            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                        ),
+                        ("HOSTNAME", name.as_str()),
+                    ] {
+                        if !vars.iter().any(|(n, _)| n == k) {
+                            vars.insert(0, (k.to_string(), v.to_string()));
+                        }
+                    }
+                    let sc = &c["securityContext"];
+                    let id = |k: &str| {
+                        sc.get(k)
+                            .or_else(|| pod_sc.get(k))
+                            .and_then(Value::as_u64)
+                            .and_then(|u| u32::try_from(u).ok())
+                    };
+                    let uid_ = id("runAsUser");
+                    if !vars.iter().any(|(n, _)| n == "HOME") {
+                        vars.insert(
+                            0,
+                            (
+                                "HOME".into(),
+                                if uid_.unwrap_or(0) == 0 {
+                                    "/root".into()
+                                } else {
+                                    "/".into()
+                                },
+                            ),
+                        );
+                    }
+                    launches.insert(
+                        text(c, "/name").to_string(),
+                        Launch {
+                            env: vars,
+                            uid: uid_,
+                            gid: id("runAsGroup"),
+                            no_new_privs: sc
+                                .get("allowPrivilegeEscalation")
+                                .and_then(Value::as_bool)
+                                != Some(true),
+                            cwd: c
+                                .get("workingDir")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                        },
+                    );
+                }
+                Err(e) => {
+                    let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+                    let s = &mut *guard;
+                    for cs in s
+                        .init
+                        .iter_mut()
+                        .chain(s.containers.iter_mut())
+                        .filter(|cs| cs.name == text(c, "/name"))
+                    {
+                        cs.state = json!({"waiting": {"reason": "CreateContainerConfigError", "message": e.to_string()}});
+                    }
+                }
+            }
+        }
+        *sandbox_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Sandbox {
+            init_pid,
+            dir: dir.clone(),
+            containers: launches.clone(),
+        });
+        state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sandbox_ready = true;
+        self.report(&ns, &name, &state).await;
+        // Tokens are refreshed in place until the pod ends.
+        let refresher = {
+            let (rt, pod, in_sandbox) = (self.clone(), pod.clone(), in_sandbox.clone());
+            tokio::spawn(async move { rt.refresh_tokens(pod, in_sandbox, refresh).await })
+        };
+        let policy = match text(&pod, "/spec/restartPolicy") {
+            "" => "Always".to_string(),
+            p => p.to_string(),
+        };
+        let helpers: Arc<Mutex<HashMap<String, u32>>> = Arc::new(Mutex::new(HashMap::new()));
+        let work = async {
+            if config_error
+                || launches.len()
+                    < state
+                        .lock()
+                        .map(|s| s.init.len() + s.containers.len())
+                        .unwrap_or(0)
+            {
+                self.report(&ns, &name, &state).await;
+                std::future::pending::<()>().await;
+            }
+            // Init containers, in order, each to success.
+            let inits: Vec<Value> = pod["spec"]["initContainers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for (i, c) in inits.iter().enumerate() {
+                loop {
+                    let code = self
+                        .run_container(
+                            &pod, c, &launches, init_pid, &dir, &state, true, i, &helpers,
+                        )
+                        .await;
+                    if code == 0 {
+                        break;
+                    }
+                    if policy == "Never" {
+                        state.lock().unwrap_or_else(|e| e.into_inner()).phase = "Failed";
+                        self.report(&ns, &name, &state).await;
+                        return;
+                    }
+                    self.wait_backoff(&pod, &state, true, i, &ns, &name).await;
+                }
+            }
+            {
+                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                s.initialized = true;
+                s.phase = "Running";
+            }
+            let containers: Vec<Value> = pod["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let rt = &self;
+            let runs = containers.iter().enumerate().map(|(i, c)| {
+                let (launches, dir, state, helpers, policy) =
+                    (&launches, &dir, &state, &helpers, &policy);
+                let (ns, name, pod) = (&ns, &name, &pod);
+                async move {
+                    loop {
+                        let code = rt
+                            .run_container(
+                                pod, c, launches, init_pid, dir, state, false, i, helpers,
+                            )
+                            .await;
+                        if !restarts(policy, code) {
+                            return code;
+                        }
+                        rt.wait_backoff(pod, state, false, i, ns, name).await;
+                    }
+                }
+            });
+            let codes = futures::future::join_all(runs).await;
+            let phase = if codes.iter().all(|c| *c == 0) {
+                "Succeeded"
+            } else {
+                "Failed"
+            };
+            state.lock().unwrap_or_else(|e| e.into_inner()).phase = phase;
+            self.report(&ns, &name, &state).await;
+        };
+        let stopped = tokio::select! {
+            () = work => None,
+            r = stop.wait_for(Option::is_some) => r.ok().and_then(|g| *g),
+        };
+        if let Some(grace) = stopped {
+            // SIGTERM to each container's process group, then the grace period.
+            let pids: Vec<u32> = helpers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .copied()
+                .collect();
+            for h in &pids {
+                for child in children(*h) {
+                    if let Some(p) = rustix_pid(child) {
+                        let _ =
+                            rustix::process::kill_process_group(p, rustix::process::Signal::TERM);
+                    }
+                }
+            }
+            let deadline = tokio::time::Instant::now() + grace;
+            while tokio::time::Instant::now() < deadline
+                && pids
+                    .iter()
+                    .any(|h| std::path::Path::new(&format!("/proc/{h}")).exists() && !is_zombie(*h))
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        refresher.abort();
+        // Closing the holder's input kills PID 1, and with it every process of the pod.
+        drop(holder.stdin.take());
+        let _ = holder.wait().await;
+        *sandbox_slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if stopped.is_none() {
+            // A finished pod keeps its status and logs; it waits for its deletion.
+            let _ = stop.wait_for(Option::is_some).await;
+        }
+    }
+
+    fn stamp(&self) -> String {
+        (self.clock)().strftime("%Y_%m_%d_%H_%M_%S.%9f").to_string()
+    }
+
+    /// Sleeps out a container's back-off, showing CrashLoopBackOff meanwhile.
+    async fn wait_backoff(
+        &self,
+        pod: &Value,
+        state: &Mutex<PState>,
+        init: bool,
+        i: usize,
+        ns: &str,
+        name: &str,
+    ) {
+        let (wait, cname) = {
+            let s = state.lock().unwrap_or_else(|e| e.into_inner());
+            let c = if init { &s.init[i] } else { &s.containers[i] };
+            (backoff(c.restart_count - 1), c.name.clone())
+        };
+        if wait > Duration::ZERO {
+            {
+                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                let c = if init {
+                    &mut s.init[i]
+                } else {
+                    &mut s.containers[i]
+                };
+                c.state = json!({"waiting": {"reason": "CrashLoopBackOff",
+                    "message": format!("back-off {}s restarting failed container={cname} pod={name}_{ns}({})", wait.as_secs(), text(pod, "/metadata/uid"))}});
+            }
+            self.report(ns, name, state).await;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One run of a container: started, output logged, waited for; returns its exit code.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_container(
+        &self,
+        pod: &Value,
+        c: &Value,
+        launches: &HashMap<String, Launch>,
+        init_pid: u32,
+        dir: &std::path::Path,
+        state: &Mutex<PState>,
+        init: bool,
+        i: usize,
+        helpers: &Mutex<HashMap<String, u32>>,
+    ) -> i64 {
+        let (ns, name) = (
+            text(pod, "/metadata/namespace"),
+            text(pod, "/metadata/name"),
+        );
+        let cname = text(c, "/name").to_string();
+        let Some(launch) = launches.get(&cname) else {
+            return 1;
+        };
+        let restart = {
+            let s = state.lock().unwrap_or_else(|e| e.into_inner());
+            if init {
+                s.init[i].restart_count
+            } else {
+                s.containers[i].restart_count
+            }
+        };
+        let argv = env::command_line(c, &launch.env).unwrap_or_else(|| {
+            vec![
+                self.exe.display().to_string(),
+                sandbox::SUBCOMMAND.into(),
+                "pause".into(),
+            ]
+        });
+        let enter = sandbox::Enter {
+            target: init_pid,
+            uid: launch.uid,
+            gid: launch.gid,
+            no_new_privs: launch.no_new_privs,
+            cwd: launch.cwd.clone(),
+            tty: false,
+            argv,
+        };
+        let log_path = logs::path(dir, &cname, restart);
+        let _ = std::fs::create_dir_all(log_path.parent().unwrap_or(dir));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path);
+        let spawned = tokio::process::Command::new(&self.exe)
+            .args(enter.to_args())
+            .env_clear()
+            .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let (mut child, log) = match (spawned, log) {
+            (Ok(ch), Ok(l)) => (ch, Arc::new(Mutex::new(l))),
+            (Err(e), _) | (_, Err(e)) => {
+                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                let cs = if init {
+                    &mut s.init[i]
+                } else {
+                    &mut s.containers[i]
+                };
+                cs.state = json!({"waiting": {"reason": "CreateContainerError", "message": e.to_string()}});
+                return 128;
+            }
+        };
+        if let Some(pid) = child.id() {
+            helpers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(cname.clone(), pid);
+        }
+        let started_at = self.now();
+        {
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            let cs = if init {
+                &mut s.init[i]
+            } else {
+                &mut s.containers[i]
+            };
+            cs.state = json!({"running": {"startedAt": started_at}});
+            cs.started = !init;
+            cs.ready = !init;
+        }
+        self.report(ns, name, state).await;
+        let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+                    tag: &'static str| {
+            let (log, clock) = (log.clone(), self.clock.clone());
+            async move {
+                let Some(stream) = stream else { return };
+                let mut r = tokio::io::BufReader::new(stream);
+                let mut line = Vec::new();
+                while matches!(r.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
+                    let t = clock().strftime("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
+                    let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = logs::append(&mut f, &t, tag, &line);
+                    line.clear();
+                }
+            }
+        };
+        let out = child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+        let err = child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+        let (_, _, status) = tokio::join!(pump(out, "stdout"), pump(err, "stderr"), child.wait());
+        helpers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&cname);
+        let code = status.ok().and_then(|s| s.code()).map_or(137, i64::from);
+        let finished = self.now();
+        {
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            let cs = if init {
+                &mut s.init[i]
+            } else {
+                &mut s.containers[i]
+            };
+            let terminated = json!({"terminated": {
+                "exitCode": code,
+                "reason": if code == 0 { "Completed" } else { "Error" },
+                "startedAt": started_at,
+                "finishedAt": finished,
+                "containerID": format!("kubeward://{}/{cname}", text(pod, "/metadata/uid")),
+            }});
+            let policy = text(pod, "/spec/restartPolicy");
+            let again = if init {
+                code != 0 && policy != "Never"
+            } else {
+                restarts(if policy.is_empty() { "Always" } else { policy }, code)
+            };
+            cs.ready = false;
+            cs.started = false;
+            if again {
+                cs.last_state = terminated;
+                cs.restart_count += 1;
+                cs.state = json!({"waiting": {"reason": "ContainerCreating"}});
+            } else {
+                cs.state = terminated;
+            }
+        }
+        self.report(ns, name, state).await;
+        code
+    }
+
+    /// Rewrites each projected token before it expires (the kubelet's token manager): at
+    /// 80% of its lifetime, keeping the old one while a refresh fails.
+    async fn refresh_tokens(
+        self: Arc<Self>,
+        pod: Value,
+        in_sandbox: PathBuf,
+        mut due: Vec<(Value, i64)>,
+    ) {
+        loop {
+            let Some(next) = due.iter().map(|(_, t)| *t).min() else {
+                return;
+            };
+            let now = (self.clock)().as_second();
+            if next > now {
+                tokio::time::sleep(Duration::from_secs(u64::try_from(next - now).unwrap_or(1)))
+                    .await;
+                continue;
+            }
+            for (vol, when) in due.iter_mut().filter(|(_, t)| *t <= now) {
+                match self.payload(&pod, vol).await {
+                    Ok((payload, next)) => {
+                        let _ = volumes::atomic_write(
+                            &in_sandbox.join(text(vol, "/name")),
+                            &payload,
+                            &self.stamp(),
+                        );
+                        *when = next.unwrap_or(now + 3600);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "node agent: refreshing a projected token; keeping the old one");
+                        *when = now + 10;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The children of a host process (`/proc/<pid>/task/<pid>/children`).
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+fn rustix_pid(pid: u32) -> Option<rustix::process::Pid> {
+    rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_and_restart_policy_as_the_kubelet() {
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert_eq!(backoff(1), Duration::from_secs(10));
+        assert_eq!(backoff(2), Duration::from_secs(20));
+        assert_eq!(backoff(20), Duration::from_secs(300));
+        assert!(restarts("Always", 0) && restarts("OnFailure", 2));
+        assert!(!restarts("OnFailure", 0) && !restarts("Never", 1));
+    }
+}
