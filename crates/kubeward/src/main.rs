@@ -1,6 +1,7 @@
 //! `kubeward`: a Kubernetes-compatible API server for identity and access.
 
 mod explain;
+mod kubelet;
 mod offline;
 mod pki;
 
@@ -544,7 +545,11 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             clock: clock.clone(),
             facts: node::HostFacts::read(&data_dir),
         };
-        agent.start().await.map_err(StartError::Bootstrap)?;
+        if let Some(runtime) = agent.start().await.map_err(StartError::Bootstrap)? {
+            let _ = state
+                .kubelet
+                .set(Arc::new(kubelet::InProcessKubelet(runtime)));
+        }
         phase("node agent started");
     }
     tokio::spawn(storage::run_compactor(storage, Duration::from_secs(300)));

@@ -289,8 +289,9 @@ async fn bind(scheduler: &dyn Client, node: &str, key: &Key) -> Result<Action, S
 
 impl NodeAgent {
     /// Registers the Node, then starts the heartbeat, the binder and the pod worker on
-    /// tasks of their own. Returns once the Node is registered.
-    pub async fn start(self) -> Result<(), StatusError> {
+    /// tasks of their own. Returns once the Node is registered, with the process runtime in
+    /// process mode (what the apiserver's logs and exec reach).
+    pub async fn start(self) -> Result<Option<Arc<process::ProcessRuntime>>, StatusError> {
         let node = (self.connect)(node_user(&self.name));
         let scheduler = (self.connect)(scheduler_user());
         let shared = Arc::new(Shared {
@@ -367,6 +368,6 @@ impl NodeAgent {
             }
         };
         tokio::spawn(pods.run(node, elector));
-        Ok(())
+        Ok(shared.runtime.clone())
     }
 }

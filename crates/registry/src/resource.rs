@@ -230,6 +230,19 @@ impl Subresource {
         verbs: &["create"],
         kind: Some(("", "v1", "Binding")),
     };
+    /// `log`: a container's log (`pods/log`), answered by the server from the node agent.
+    pub const LOG: Subresource = Subresource {
+        name: "log",
+        verbs: &["get"],
+        kind: None,
+    };
+    /// `exec`: a command in a container (`pods/exec`), an upgraded stream the server relays
+    /// to the node agent; GET for WebSocket, POST for SPDY.
+    pub const EXEC: Subresource = Subresource {
+        name: "exec",
+        verbs: &["create", "get"],
+        kind: Some(("", "v1", "PodExecOptions")),
+    };
     /// `token`: TokenRequest, answered by the server (`serviceaccounts/token`).
     pub const TOKEN: Subresource = Subresource {
         name: "token",

@@ -22,6 +22,25 @@ pub(crate) fn attributes(user: &UserInfo, info: &RequestInfo) -> Attributes {
     }
 }
 
+/// A WebSocket upgrade to `pods/exec`, `pods/attach` or `pods/portforward` arrives as a GET,
+/// and is authorized as `create` (kube-apiserver 1.31+, `AuthorizePodWebsocketUpgradeCreatePermission`,
+/// on by default): the same verb SPDY's POST needs, so a role that may only read pods/exec
+/// cannot open a shell.
+pub(crate) fn websocket_upgrade_is_create(a: &mut Attributes, headers: &http::HeaderMap) {
+    let websocket = headers
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if websocket
+        && a.verb == "get"
+        && a.api_group.is_empty()
+        && a.resource == registry::kinds::PODS.resource
+        && matches!(a.subresource.as_str(), "exec" | "attach" | "portforward")
+    {
+        a.verb = "create".into();
+    }
+}
+
 /// Go's `html.EscapeString` subset that `forbiddenMessage` applies to `&`, `<`, `>`.
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -31,6 +31,14 @@ where
     //    later layer read.
     // 1b. The deadline: it bounds everything after it, authentication included; past it the
     //     client has its 504 and the handler runs on to its end.
+    // An HTTP/1.1 upgrade (exec's WebSocket or SPDY) is handed to its handler, which answers
+    // 101 and takes the connection over once it is switched.
+    let mut req = req;
+    if req.headers().contains_key(http::header::UPGRADE) {
+        if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
+            req.extensions_mut().insert(crate::exec::Upgrade::new(on));
+        }
+    }
     within_deadline(state, req, |state, info, req| async move {
         let mut warnings = Vec::new();
         let mut resp = match run(&state, peer.as_deref(), info, req, &mut warnings).await {
@@ -477,7 +485,8 @@ where
         state.metrics.rejected(r.reason());
         r.status()
     })?;
-    let attrs = authorization::attributes(&user, info);
+    let mut attrs = authorization::attributes(&user, info);
+    authorization::websocket_upgrade_is_create(&mut attrs, &parts.headers);
 
     // 5. Authorization: before any body is read or any handler runs. The audit event notes the
     //    decision and the authorizer's reason, as upstream's `authorization.k8s.io/*`.
@@ -555,6 +564,7 @@ where
             query: Query::parse(query),
             headers: &parts.headers,
             body,
+            extensions: &parts.extensions,
         },
     )
     .await

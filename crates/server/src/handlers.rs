@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Query parameters, first value wins.
-pub(crate) struct Query(HashMap<String, String>);
+/// Query parameters, first value wins (and the raw query, for the repeated ones).
+pub(crate) struct Query(HashMap<String, String>, String);
 
 impl Query {
     pub(crate) fn parse(q: &str) -> Self {
@@ -30,7 +30,15 @@ impl Query {
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
             m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
         }
-        Query(m)
+        Query(m, q.to_string())
+    }
+
+    /// Every value of a repeated parameter (exec's `command`), in order.
+    pub(crate) fn all(&self, k: &str) -> Vec<String> {
+        form_urlencoded::parse(self.1.as_bytes())
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.into_owned())
+            .collect()
     }
 
     pub(crate) fn get(&self, k: &str) -> &str {
@@ -86,6 +94,8 @@ pub(crate) struct Req<'a> {
     pub query: Query,
     pub headers: &'a HeaderMap,
     pub body: Bytes,
+    /// The request's extensions (an HTTP/1.1 upgrade's handle, for exec).
+    pub extensions: &'a http::Extensions,
 }
 
 impl Req<'_> {
@@ -233,6 +243,8 @@ type SubresourceHandler = fn(&State, &Req<'_>) -> Result<Resp, StatusError>;
 static SERVED_BY_SERVER: &[(&ResourceDef, &str, SubresourceHandler)] = &[
     (&kinds::SERVICE_ACCOUNTS, "token", token_request),
     (&kinds::PODS, "binding", crate::binding::create),
+    (&kinds::PODS, "log", crate::kubelet::log),
+    (&kinds::PODS, "exec", crate::exec::exec),
 ];
 
 fn served_by_server(def: &ResourceDef, subresource: &str) -> Option<SubresourceHandler> {

@@ -122,7 +122,8 @@ impl InFlightLimits {
             && ["/healthz", "/livez", "/readyz"]
                 .iter()
                 .any(|p| info.path == *p || info.path.starts_with(&format!("{p}/")));
-        let long_running = info.is_resource_request && info.verb == "watch";
+        // Watches, exec, attach and log streams hold no seat for their lifetime.
+        let long_running = crate::deadline::is_long_running(info);
         if health || long_running || user.in_group("system:masters") {
             return Ok(Seat::Exempt);
         }

@@ -18,9 +18,11 @@ pub mod conn;
 pub mod deadline;
 mod discovery;
 mod dupkeys;
+mod exec;
 mod handlers;
 mod health;
 pub mod inflight;
+pub mod kubelet;
 pub mod metrics;
 pub mod negotiate;
 mod nonresource;
@@ -31,6 +33,7 @@ mod reviews;
 pub mod shutdown;
 pub mod tls;
 pub mod tokens;
+pub mod websocket;
 
 use api_types::UserInfo;
 use hyper::service::service_fn;
@@ -56,6 +59,8 @@ pub struct State {
     pub authorizer: Arc<dyn authz::Authorizer>,
     /// The RBAC index inside that chain (for SelfSubjectRulesReview).
     pub rbac: Arc<authz::rbac::Index>,
+    /// The node agent, once it runs: `pods/log` and exec are answered through it.
+    pub kubelet: std::sync::OnceLock<Arc<dyn kubelet::Kubelet>>,
     /// The Node authorizer inside that chain; its graph is fed with every pod.
     pub node_authorizer: Arc<authz::node::NodeAuthorizer>,
     /// Token authenticators, in order (`--token-auth-file`, then service-account JWTs).
@@ -119,6 +124,7 @@ impl State {
             authorizer,
             rbac,
             node_authorizer,
+            kubelet: std::sync::OnceLock::new(),
             tokens: Vec::new(),
             token_cache: authn::cache::TokenCache::new(std::time::Duration::from_secs(10), 4096),
             issuer: None,

@@ -80,6 +80,89 @@ pub fn read(file: &Path) -> std::io::Result<Vec<Record>> {
     Ok(out)
 }
 
+/// What a reader asks of a log (`PodLogOptions`).
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Keep reading while `alive` says the run goes on.
+    pub follow: bool,
+    /// Prefix each line with its time.
+    pub timestamps: bool,
+    /// Only the last lines.
+    pub tail_lines: Option<usize>,
+    /// Only records from this Unix time (nanoseconds) on.
+    pub since_nanos: Option<i128>,
+    /// At most this many bytes in all.
+    pub limit_bytes: Option<usize>,
+}
+
+/// The bytes a reader is sent for `records`.
+fn render(records: &[Record], opts: &ReadOptions) -> Vec<u8> {
+    let since = |r: &Record| {
+        opts.since_nanos.is_none_or(|s| {
+            api_types::parse_rfc3339(&r.time).is_some_and(|t| t.as_nanosecond() >= s)
+        })
+    };
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| since(r)) {
+        if opts.timestamps {
+            out.extend_from_slice(r.time.as_bytes());
+            out.push(b' ');
+        }
+        out.extend_from_slice(&r.text);
+    }
+    out
+}
+
+/// Streams a log file as `kubectl logs` asks: the records there now (the last `tail_lines`
+/// of them, from `since_nanos`), then with `follow` what is appended while `alive()`.
+pub fn stream(
+    file: PathBuf,
+    opts: ReadOptions,
+    alive: Box<dyn Fn() -> bool + Send>,
+) -> tokio::sync::mpsc::Receiver<bytes::Bytes> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut budget = opts.limit_bytes.unwrap_or(usize::MAX);
+        let mut offset = 0usize;
+        let mut first = true;
+        loop {
+            let running = alive();
+            let data = tokio::fs::read(&file).await.unwrap_or_default();
+            // Only whole lines; a line being written waits for its newline.
+            let end = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            if end > offset {
+                let mut records: Vec<Record> = data[offset..end]
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .filter_map(parse)
+                    .collect();
+                if first {
+                    if let Some(n) = opts.tail_lines {
+                        let skip = records.len().saturating_sub(n);
+                        records.drain(..skip);
+                    }
+                }
+                offset = end;
+                let mut bytes = render(&records, &opts);
+                bytes.truncate(budget);
+                budget -= bytes.len();
+                if !bytes.is_empty() && tx.send(bytes::Bytes::from(bytes)).await.is_err() {
+                    return;
+                }
+            }
+            first = false;
+            if !opts.follow || !running || budget == 0 {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                () = tx.closed() => return,
+            }
+        }
+    });
+    rx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,11 @@ struct Handle {
     sandbox: Arc<Mutex<Option<Sandbox>>>,
     /// The pod's namespace and name.
     key: (String, String),
+    /// Each running container's enter helper (host PID) and run number.
+    helpers: Helpers,
 }
+
+type Helpers = Arc<Mutex<HashMap<String, (u32, i64)>>>;
 
 /// What `exec` and `logs` need of a running pod.
 #[derive(Clone)]
@@ -291,6 +295,7 @@ impl ProcessRuntime {
         let (stop_tx, stop_rx) = watch::channel(None);
         let (done_tx, done_rx) = watch::channel(false);
         let sandbox = Arc::new(Mutex::new(None));
+        let helpers: Helpers = Arc::new(Mutex::new(HashMap::new()));
         pods.insert(
             uid,
             Handle {
@@ -301,12 +306,13 @@ impl ProcessRuntime {
                     text(pod, "/metadata/namespace").to_string(),
                     text(pod, "/metadata/name").to_string(),
                 ),
+                helpers: helpers.clone(),
             },
         );
         let rt = self.clone();
         let pod = pod.clone();
         tokio::spawn(async move {
-            rt.run_pod(pod, stop_rx, sandbox).await;
+            rt.run_pod(pod, stop_rx, sandbox, helpers).await;
             let _ = done_tx.send(true);
         });
     }
@@ -323,6 +329,97 @@ impl ProcessRuntime {
         }
         let done = *h.done.borrow();
         done
+    }
+
+    /// Whether run `run` of a container of the pod `uid` is still running (a log follower
+    /// stops when it is not).
+    pub fn running(&self, uid: &str, container: &str, run: i64) -> bool {
+        let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        pods.get(uid).is_some_and(|h| {
+            h.helpers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(container)
+                .is_some_and(|(_, r)| *r == run)
+        })
+    }
+
+    /// Starts a command in a running container (`kubectl exec`): inside the pod's
+    /// namespaces, with the container's environment, user and working directory; on a new
+    /// pseudo-terminal when `tty`. The error is the kubelet's words for why not.
+    pub fn exec(
+        &self,
+        uid: &str,
+        container: &str,
+        argv: &[String],
+        tty: bool,
+        stdin: bool,
+    ) -> Result<Exec, String> {
+        let sandbox = self
+            .sandbox(uid)
+            .ok_or_else(|| "the pod is not running on this node".to_string())?;
+        let launch = sandbox
+            .containers
+            .get(container)
+            .ok_or_else(|| format!("container not found ({container:?})"))?;
+        if !self.running_any(uid, container) {
+            return Err(format!("container not found ({container:?})"));
+        }
+        let enter = sandbox::Enter {
+            target: sandbox.init_pid,
+            uid: launch.uid,
+            gid: launch.gid,
+            no_new_privs: launch.no_new_privs,
+            cwd: launch.cwd.clone(),
+            tty,
+            argv: argv.to_vec(),
+        };
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.args(enter.to_args())
+            .env_clear()
+            .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .kill_on_drop(true);
+        if tty && !launch.env.iter().any(|(k, _)| k == "TERM") {
+            // As container runtimes do for a terminal.
+            cmd.env("TERM", "xterm");
+        }
+        if tty {
+            let (master, slave) = pty().map_err(|e| format!("allocating a terminal: {e}"))?;
+            let dup = |f: &std::fs::File| f.try_clone().map(std::process::Stdio::from);
+            let (i, o, e) = (dup(&slave), dup(&slave), dup(&slave));
+            let (Ok(i), Ok(o), Ok(e)) = (i, o, e) else {
+                return Err("allocating a terminal".into());
+            };
+            cmd.stdin(i).stdout(o).stderr(e);
+            let child = cmd.spawn().map_err(|e| e.to_string())?;
+            drop(slave);
+            return Ok(Exec {
+                child,
+                terminal: Some(master),
+            });
+        }
+        cmd.stdin(if stdin {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().map_err(|e| e.to_string())?;
+        Ok(Exec {
+            child,
+            terminal: None,
+        })
+    }
+
+    fn running_any(&self, uid: &str, container: &str) -> bool {
+        let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        pods.get(uid).is_some_and(|h| {
+            h.helpers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(container)
+        })
     }
 
     /// The UID of the pod `ns/name` that runs here, if one does.
@@ -539,6 +636,7 @@ impl ProcessRuntime {
         pod: Value,
         mut stop: watch::Receiver<Option<Duration>>,
         sandbox_slot: Arc<Mutex<Option<Sandbox>>>,
+        helpers: Helpers,
     ) {
         let (ns, name, uid) = (
             text(&pod, "/metadata/namespace").to_string(),
@@ -770,7 +868,6 @@ impl ProcessRuntime {
             "" => "Always".to_string(),
             p => p.to_string(),
         };
-        let helpers: Arc<Mutex<HashMap<String, u32>>> = Arc::new(Mutex::new(HashMap::new()));
         let work = async {
             if config_error
                 || launches.len()
@@ -852,7 +949,7 @@ impl ProcessRuntime {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .values()
-                .copied()
+                .map(|(p, _)| *p)
                 .collect();
             for h in &pids {
                 for child in children(*h) {
@@ -929,7 +1026,7 @@ impl ProcessRuntime {
         state: &Mutex<PState>,
         init: bool,
         i: usize,
-        helpers: &Mutex<HashMap<String, u32>>,
+        helpers: &Mutex<HashMap<String, (u32, i64)>>,
     ) -> i64 {
         let (ns, name) = (
             text(pod, "/metadata/namespace"),
@@ -995,7 +1092,7 @@ impl ProcessRuntime {
             helpers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(cname.clone(), pid);
+                .insert(cname.clone(), (pid, restart));
         }
         let started_at = self.now();
         {
@@ -1110,6 +1207,42 @@ impl ProcessRuntime {
             }
         }
     }
+}
+
+/// A command started by [`ProcessRuntime::exec`].
+pub struct Exec {
+    /// The enter helper (its exit code is the command's).
+    pub child: tokio::process::Child,
+    /// The terminal's controlling side, with `tty`.
+    pub terminal: Option<std::fs::File>,
+}
+
+/// A new pseudo-terminal: its controlling side and the side the command gets.
+fn pty() -> std::io::Result<(std::fs::File, std::fs::File)> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::OpenptFlags;
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    rustix::pty::grantpt(&master)?;
+    rustix::pty::unlockpt(&master)?;
+    let name = rustix::pty::ptsname(&master, Vec::new())?;
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok((std::fs::File::from(master), std::fs::File::from(slave)))
+}
+
+/// Sets a terminal's size.
+pub fn resize(terminal: &std::fs::File, cols: u16, rows: u16) {
+    let size = rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let _ = rustix::termios::tcsetwinsize(terminal, size);
 }
 
 /// The children of a host process (`/proc/<pid>/task/<pid>/children`).

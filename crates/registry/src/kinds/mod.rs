@@ -89,7 +89,12 @@ pub static PODS: ResourceDef = ResourceDef {
     short_names: &["po"],
     categories: &["all"],
     verbs: ALL_VERBS,
-    subresources: &[Subresource::STATUS, Subresource::BINDING],
+    subresources: &[
+        Subresource::STATUS,
+        Subresource::BINDING,
+        Subresource::LOG,
+        Subresource::EXEC,
+    ],
     strategy: &pod::PodStrategy,
 };
 

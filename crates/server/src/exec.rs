@@ -1,0 +1,268 @@
+//! `pods/exec` (`pkg/registry/core/pod/rest/subresources.go` → the kubelet's streaming
+//! server): the upgrade, then the channel protocol over it. WebSocket with
+//! `v5.channel.k8s.io` (kubectl 1.30+) or `v4.channel.k8s.io`: every message binary, its
+//! first byte the stream — 0 stdin, 1 stdout, 2 stderr, 3 the final Status, 4 terminal
+//! resizes (`{"Width":…,"Height":…}`), and in v5 255 to close a stream (`ff 00`: stdin is
+//! done). The exit code comes back as upstream's Status on stream 3, then a normal close.
+
+use crate::handlers::Req;
+use crate::kubelet::{container_of, ExecRequest, ExecSession};
+use crate::respond::Resp;
+use crate::websocket::{self, Decoder, Opcode};
+use crate::State;
+use api_types::StatusError;
+use hyper_util::rt::TokioIo;
+use registry::kinds;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// A connection's pending upgrade, taken by the handler that switches it.
+#[derive(Clone)]
+pub(crate) struct Upgrade(Arc<Mutex<Option<hyper::upgrade::OnUpgrade>>>);
+
+impl Upgrade {
+    pub(crate) fn new(on: hyper::upgrade::OnUpgrade) -> Self {
+        Upgrade(Arc::new(Mutex::new(Some(on))))
+    }
+    fn take(&self) -> Option<hyper::upgrade::OnUpgrade> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+fn text<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The channel protocols this server speaks over WebSocket, preferred first.
+const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+/// Upstream's Status for how the command ended (`remotecommand` `writeStatus`).
+pub(crate) fn exit_status(code: i32) -> Value {
+    if code == 0 {
+        return json!({"metadata": {}, "status": "Success"});
+    }
+    json!({"metadata": {}, "status": "Failure",
+           "message": format!("command terminated with non-zero exit code: exit status {code}"),
+           "reason": "NonZeroExitCode",
+           "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}})
+}
+
+/// `GET|POST pods/<name>/exec`.
+pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
+    let header = |k: &str| r.header(k).unwrap_or("");
+    let websocket = header("upgrade").eq_ignore_ascii_case("websocket");
+    if !websocket {
+        return Err(StatusError::bad_request("Upgrade request required"));
+    }
+    let pod = state
+        .registry
+        .get(&kinds::PODS, &r.info.namespace, &r.info.name)?;
+    let container = container_of(&pod, r.query.get("container"))?;
+    let command = r.query.all("command");
+    if command.is_empty() {
+        return Err(StatusError::bad_request(
+            "you must specify at least 1 command",
+        ));
+    }
+    let truthy = |k: &str| matches!(r.query.get(k), "true" | "1" | "True");
+    let (tty, stdin) = (truthy("tty"), truthy("stdin"));
+    let offered: Vec<&str> = header("sec-websocket-protocol")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let Some(protocol) = PROTOCOLS.iter().find(|p| offered.contains(p)) else {
+        return Err(StatusError::bad_request(format!(
+            "unable to upgrade connection: none of the offered subprotocols ({}) is supported; this server speaks {}",
+            header("sec-websocket-protocol"),
+            PROTOCOLS.join(", ")
+        )));
+    };
+    let key = header("sec-websocket-key");
+    if key.is_empty() {
+        return Err(StatusError::bad_request("missing Sec-WebSocket-Key"));
+    }
+    let Some(kubelet) = state.kubelet.get() else {
+        return Err(StatusError::bad_request(format!(
+            "unable to upgrade connection: pod {:?} runs on node {:?}, which this server does not run (no --node-agent process)",
+            r.info.name,
+            text(&pod, "/spec/nodeName")
+        )));
+    };
+    let upgrade = r
+        .extensions
+        .get::<Upgrade>()
+        .and_then(Upgrade::take)
+        .ok_or_else(|| StatusError::bad_request("Upgrade request required"))?;
+    let session = kubelet
+        .exec(&ExecRequest {
+            uid: text(&pod, "/metadata/uid").to_string(),
+            container,
+            command,
+            tty,
+            stdin,
+        })
+        .map_err(|e| StatusError::bad_request(format!("unable to upgrade connection: {e}")))?;
+    let v5 = *protocol == PROTOCOLS[0];
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(io) => serve_websocket(TokioIo::new(io), session, v5).await,
+            Err(e) => tracing::debug!(error = %e, "exec: the upgrade failed"),
+        }
+    });
+    let mut resp = http::Response::new(crate::body::Body::empty());
+    *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::UPGRADE,
+        http::HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&websocket::accept_key(key)) {
+        h.insert("sec-websocket-accept", v);
+    }
+    h.insert(
+        "sec-websocket-protocol",
+        http::HeaderValue::from_static(protocol),
+    );
+    Ok(resp)
+}
+
+/// One exec session over a switched connection.
+async fn serve_websocket<IO>(io: IO, mut session: ExecSession, v5: bool)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(32);
+    // One writer owns the socket's sending half.
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = out_rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let pump = |stream: Option<std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>>,
+                channel: u8| {
+        let tx = out_tx.clone();
+        async move {
+            let Some(mut s) = stream else { return };
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                // A terminal's reader fails (EIO) once the command is gone: that is its end.
+                let n = match s.read(&mut buf[1..]).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                buf[0] = channel;
+                if tx
+                    .send(websocket::encode(Opcode::Binary, &buf[..=n]))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    };
+    let stdout = pump(Some(session.stdout), 1);
+    let stderr = pump(session.stderr.take(), 2);
+    // The client's messages: stdin, resizes, stream closes, pings.
+    let mut stdin = session.stdin.take();
+    let resize = session.resize;
+    let control_tx = out_tx.clone();
+    let reader = async move {
+        let mut decoder = Decoder::default();
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let message = match decoder.next(&mut buf) {
+                Ok(Some(m)) => m,
+                Ok(None) => match rd.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    let _ = control_tx.send(websocket::close(e.close_code())).await;
+                    return;
+                }
+            };
+            match message.opcode {
+                Opcode::Ping => {
+                    let _ = control_tx
+                        .send(websocket::encode(Opcode::Pong, &message.payload))
+                        .await;
+                }
+                Opcode::Close => return,
+                Opcode::Binary | Opcode::Text => {
+                    let Some((&channel, data)) = message.payload.split_first() else {
+                        continue;
+                    };
+                    match channel {
+                        0 => {
+                            if let Some(w) = stdin.as_mut() {
+                                if w.write_all(data).await.is_err() || w.flush().await.is_err() {
+                                    stdin = None;
+                                }
+                            }
+                        }
+                        4 => {
+                            if let Ok(size) = serde_json::from_slice::<Value>(data) {
+                                let dim = |k: &str| {
+                                    size.get(k)
+                                        .and_then(Value::as_u64)
+                                        .and_then(|v| u16::try_from(v).ok())
+                                        .unwrap_or(0)
+                                };
+                                resize(dim("Width"), dim("Height"));
+                            }
+                        }
+                        // v5: a stream is closed; stdin's close is its EOF.
+                        255 if v5 && data.first() == Some(&0) => {
+                            if let Some(mut w) = stdin.take() {
+                                let _ = w.shutdown().await;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+    };
+    let reader = tokio::spawn(reader);
+    let ((), (), code) = tokio::join!(stdout, stderr, session.exit);
+    let status = crate::respond::json_bytes(&exit_status(code));
+    let mut frame = vec![3u8];
+    frame.extend_from_slice(&status);
+    let _ = out_tx.send(websocket::encode(Opcode::Binary, &frame)).await;
+    let _ = out_tx.send(websocket::close(1000)).await;
+    drop(out_tx);
+    reader.abort();
+    let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_as_kubectl_reads_them() {
+        assert_eq!(exit_status(0), json!({"metadata": {}, "status": "Success"}));
+        let s = exit_status(3);
+        assert_eq!(s["reason"], "NonZeroExitCode");
+        assert_eq!(
+            s["details"]["causes"][0],
+            json!({"reason": "ExitCode", "message": "3"})
+        );
+    }
+}
