@@ -53,7 +53,8 @@ pub(crate) fn exit_status(code: i32) -> Value {
 pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     let header = |k: &str| r.header(k).unwrap_or("");
     let websocket = header("upgrade").eq_ignore_ascii_case("websocket");
-    if !websocket {
+    let spdy = header("upgrade").eq_ignore_ascii_case("SPDY/3.1");
+    if !websocket && !spdy {
         return Err(StatusError::bad_request("Upgrade request required"));
     }
     let pod = state
@@ -68,19 +69,41 @@ pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     }
     let truthy = |k: &str| matches!(r.query.get(k), "true" | "1" | "True");
     let (tty, stdin) = (truthy("tty"), truthy("stdin"));
-    let offered: Vec<&str> = header("sec-websocket-protocol")
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let Some(protocol) = PROTOCOLS.iter().find(|p| offered.contains(p)) else {
+    // WebSocket offers subprotocols in one header; SPDY one `X-Stream-Protocol-Version` line
+    // each, the client's preference first (v5 over SPDY is v4's framing).
+    let offered: Vec<String> = if websocket {
+        header("sec-websocket-protocol")
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .collect()
+    } else {
+        r.headers
+            .get_all("x-stream-protocol-version")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|p| p.trim().to_string())
+            .collect()
+    };
+    let protocol = if websocket {
+        PROTOCOLS
+            .iter()
+            .find(|p| offered.iter().any(|o| o == *p))
+            .copied()
+    } else {
+        offered
+            .iter()
+            .find_map(|o| PROTOCOLS.iter().find(|p| *p == o).copied())
+    };
+    let Some(protocol) = protocol else {
         return Err(StatusError::bad_request(format!(
-            "unable to upgrade connection: none of the offered subprotocols ({}) is supported; this server speaks {}",
-            header("sec-websocket-protocol"),
+            "unable to upgrade connection: none of the offered protocols ({}) is supported; this server speaks {}",
+            offered.join(", "),
             PROTOCOLS.join(", ")
         )));
     };
     let key = header("sec-websocket-key");
-    if key.is_empty() {
+    if websocket && key.is_empty() {
         return Err(StatusError::bad_request("missing Sec-WebSocket-Key"));
     }
     let Some(kubelet) = state.kubelet.get() else {
@@ -104,16 +127,38 @@ pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
             stdin,
         })
         .map_err(|e| StatusError::bad_request(format!("unable to upgrade connection: {e}")))?;
-    let v5 = *protocol == PROTOCOLS[0];
+    let v5 = protocol == PROTOCOLS[0];
+    let streams = Streams {
+        stdin,
+        stdout: truthy("stdout"),
+        stderr: truthy("stderr") && !tty,
+        tty,
+    };
     tokio::spawn(async move {
         match upgrade.await {
-            Ok(io) => serve_websocket(TokioIo::new(io), session, v5).await,
+            Ok(io) if websocket => serve_websocket(TokioIo::new(io), session, v5).await,
+            Ok(io) => serve_spdy(TokioIo::new(io), session, streams).await,
             Err(e) => tracing::debug!(error = %e, "exec: the upgrade failed"),
         }
     });
     let mut resp = http::Response::new(crate::body::Body::empty());
     *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
+    if spdy {
+        h.insert(
+            http::header::UPGRADE,
+            http::HeaderValue::from_static("SPDY/3.1"),
+        );
+        h.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("Upgrade"),
+        );
+        h.insert(
+            "x-stream-protocol-version",
+            http::HeaderValue::from_static(protocol),
+        );
+        return Ok(resp);
+    }
     h.insert(
         http::header::UPGRADE,
         http::HeaderValue::from_static("websocket"),
@@ -130,6 +175,156 @@ pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
         http::HeaderValue::from_static(protocol),
     );
     Ok(resp)
+}
+
+/// The streams a session has, as the query asked.
+#[derive(Clone, Copy)]
+struct Streams {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+}
+
+/// One exec session over SPDY: the client opens a stream per channel (`streamtype`: error,
+/// stdin, stdout, stderr, resize), each answered with SYN_REPLY; output goes out as DATA on
+/// its stream, ended by FIN; the Status is written on the error stream when the command is
+/// done.
+async fn serve_spdy<IO>(io: IO, mut session: ExecSession, want: Streams)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    use crate::spdy::{self, Frame};
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(32);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = out_rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut codec = spdy::Codec::default();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let expected = 1
+        + usize::from(want.stdin)
+        + usize::from(want.stdout)
+        + usize::from(want.stderr)
+        + usize::from(want.tty);
+    let mut stdin = session.stdin.take();
+    let mut stdout = Some(session.stdout);
+    let mut stderr = session.stderr.take();
+    let mut pumps = Vec::new();
+    let resize = session.resize;
+    let mut exit = Some(session.exit);
+    let mut resize_buf = Vec::new();
+    loop {
+        let frame = match codec.next(&mut buf) {
+            Ok(Some(f)) => f,
+            Ok(None) => match rd.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    continue;
+                }
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "exec: SPDY");
+                break;
+            }
+        };
+        match frame {
+            Frame::SynStream {
+                stream, headers, ..
+            } => {
+                let kind = headers
+                    .iter()
+                    .find(|(k, _)| k == "streamtype")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let _ = out_tx.send(codec.syn_reply(stream, &[])).await;
+                ids.insert(kind, stream);
+                if ids.len() < expected {
+                    continue;
+                }
+                // Every stream is there: output flows, and the Status follows the exit.
+                for (name, reader) in [("stdout", stdout.take()), ("stderr", stderr.take())] {
+                    let (Some(mut reader), Some(&id)) = (reader, ids.get(name)) else {
+                        continue;
+                    };
+                    let tx = out_tx.clone();
+                    pumps.push(tokio::spawn(async move {
+                        let mut b = vec![0u8; 32 * 1024];
+                        loop {
+                            match reader.read(&mut b).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if tx.send(spdy::data(id, false, &b[..n])).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = tx.send(spdy::data(id, true, &[])).await;
+                    }));
+                }
+                if let (Some(exit), Some(&error_id)) = (exit.take(), ids.get("error")) {
+                    let tx = out_tx.clone();
+                    let pumps = std::mem::take(&mut pumps);
+                    tokio::spawn(async move {
+                        let code = exit.await;
+                        for p in pumps {
+                            let _ = p.await;
+                        }
+                        let status = crate::respond::json_bytes(&exit_status(code));
+                        let _ = tx.send(spdy::data(error_id, true, &status)).await;
+                    });
+                }
+            }
+            Frame::Data { stream, fin, data } => {
+                if Some(&stream) == ids.get("stdin") {
+                    if let Some(w) = stdin.as_mut() {
+                        if !data.is_empty()
+                            && (w.write_all(&data).await.is_err() || w.flush().await.is_err())
+                        {
+                            stdin = None;
+                        }
+                    }
+                    if fin {
+                        if let Some(mut w) = stdin.take() {
+                            let _ = w.shutdown().await;
+                        }
+                    }
+                } else if Some(&stream) == ids.get("resize") {
+                    resize_buf.extend_from_slice(&data);
+                    let mut it =
+                        serde_json::Deserializer::from_slice(&resize_buf).into_iter::<Value>();
+                    let mut used = 0;
+                    while let Some(Ok(size)) = it.next() {
+                        used = it.byte_offset();
+                        let dim = |k: &str| {
+                            size.get(k)
+                                .and_then(Value::as_u64)
+                                .and_then(|v| u16::try_from(v).ok())
+                                .unwrap_or(0)
+                        };
+                        resize(dim("Width"), dim("Height"));
+                    }
+                    resize_buf.drain(..used);
+                }
+            }
+            Frame::Ping { id } => {
+                let _ = out_tx.send(spdy::ping(id)).await;
+            }
+            Frame::GoAway => break,
+            Frame::Reset { .. } | Frame::Other => {}
+        }
+    }
+    drop(out_tx);
+    let _ = writer.await;
 }
 
 /// One exec session over a switched connection.

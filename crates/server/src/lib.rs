@@ -31,6 +31,7 @@ pub mod protobuf;
 mod respond;
 mod reviews;
 pub mod shutdown;
+pub mod spdy;
 pub mod tls;
 pub mod tokens;
 pub mod websocket;
