@@ -45,7 +45,7 @@ def free_port():
 class Server:
     """One kubeward process on a data directory."""
 
-    def __init__(self, data_dir=None, port=None, args=(), wrapper=(), umask=None):
+    def __init__(self, data_dir=None, port=None, args=(), wrapper=(), umask=None, default_node_agent=False):
         if not KUBEWARD.exists():
             raise RuntimeError(f"{KUBEWARD} is missing: run `cargo build` first (scripts/test-all does)")
         if data_dir is None:
@@ -57,6 +57,10 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.port = port or free_port()
         self.args = list(args)
+        # Pods stay Pending unless a test asks for a node agent (the default, as root, runs them
+        # as processes; `default_node_agent=True` keeps that default).
+        if "--node-agent" not in self.args and not default_node_agent:
+            self.args += ["--node-agent", "off"]
         # A command the server runs under (e.g. prlimit) and the umask it starts with.
         self.wrapper = list(wrapper)
         self.umask = umask

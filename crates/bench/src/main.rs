@@ -21,6 +21,7 @@
 mod access_bench;
 mod authz_bench;
 mod hardening_bench;
+mod pods_bench;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -67,6 +68,12 @@ impl Kubeward {
             ])
             .arg(dir)
             .args(args)
+            // As before the node agent, unless a bench asks for one (as root it would run).
+            .args(if args.contains(&"--node-agent") {
+                &[][..]
+            } else {
+                &["--node-agent", "off"][..]
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -939,6 +946,9 @@ async fn main() {
     }
     if all || what == "hardening" {
         hardening_bench::run(&dir.join("hardening")).await;
+    }
+    if all || what == "pods" {
+        pods_bench::run(&dir.join("pods")).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -175,14 +175,16 @@ struct ServeArgs {
     /// refused (a Go duration), so load balancers stop sending first
     #[arg(long, default_value = "0s", value_parser = go_duration, value_name = "DURATION")]
     shutdown_delay_duration: Duration,
-    /// Run pods: off (they stay Pending); fake (a node agent registers a Node, binds pods to
-    /// it and reports them Running at once, as kwok does; no process starts); or process
-    /// (each pod's containers run as processes of the host, as root unless runAsUser says
-    /// otherwise, in the pod's own mount, PID and UTS namespaces, with its volumes and
-    /// service-account token mounted: needs root on Linux). The agent is a client of the API
-    /// as system:node:<name> in system:nodes
-    #[arg(long, default_value = "off", value_parser = ["off", "fake", "process"], value_name = "MODE")]
-    node_agent: String,
+    /// Run pods: process (each pod's containers run as processes of the host, as root unless
+    /// runAsUser says otherwise, in the pod's own mount, PID and UTS namespaces, with its
+    /// volumes and service-account token mounted; needs root on Linux, so whoever may create
+    /// pods runs code on this host: see the README's Security section); fake (a node agent
+    /// registers a Node, binds pods to it and reports them Running at once, as kwok does; no
+    /// process starts); or off (pods stay Pending). The agent is a client of the API as
+    /// system:node:<name> in system:nodes [default: process where the host allows it, else
+    /// off, with a notice]
+    #[arg(long, value_parser = ["off", "fake", "process"], value_name = "MODE")]
+    node_agent: Option<String>,
     /// The name of the node agent's Node [default: the host name]
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
@@ -319,9 +321,20 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     };
     private_dir(&data_dir).map_err(|e| StartError::DataDir(data_dir.clone(), e))?;
     warn_if_others_can_read(&data_dir);
-    if args.node_agent == "process" {
-        process_mode_preflight()?;
-    }
+    let node_agent = match args.node_agent.as_deref() {
+        Some("process") => {
+            process_mode_preflight()?;
+            "process"
+        }
+        Some(other) => other,
+        None => match process_mode_preflight() {
+            Ok(()) => "process",
+            Err(e) => {
+                eprintln!("kubeward: pods will stay Pending ({e}); --node-agent fake reports them Running without processes");
+                "off"
+            }
+        },
+    };
     let started = std::time::Instant::now();
     // Where start-up time goes (`KUBEWARD_LOG=kubeward=debug`).
     let phase = |what: &str| {
@@ -514,12 +527,12 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     phase("token object cache");
     manager.start().await.map_err(StartError::Bootstrap)?;
     phase("controllers started");
-    if args.node_agent != "off" {
+    if node_agent != "off" {
         let name = match &args.node_name {
             Some(n) => n.clone(),
             None => host_name(),
         };
-        let mode = if args.node_agent == "process" {
+        let mode = if node_agent == "process" {
             node::Mode::Process
         } else {
             node::Mode::Fake
