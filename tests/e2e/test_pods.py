@@ -341,3 +341,42 @@ def test_as_root_pods_run_by_default(tmp_path):
         assert s.kubectl("1.33", "get", "node", host, "-o", "name").stdout.strip() == f"node/{host}"
     finally:
         s.stop()
+
+
+def test_run_as_user_and_no_new_privs(node):
+    ns = "users"
+    node.kubectl("1.33", "create", "ns", ns)
+    node.kubectl("1.33", "-n", ns, "apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "who"},
+        "spec": {"restartPolicy": "Never", "securityContext": {"runAsUser": 1000, "runAsGroup": 3000},
+                 "containers": [
+                     {"name": "plain", "image": "busybox", "workingDir": "/tmp",
+                      "command": ["sh", "-c", "echo $(id -u):$(id -g) $(pwd) $(grep NoNewPrivs /proc/self/status | tr -d '\\t')"]},
+                     {"name": "escalating", "image": "busybox",
+                      "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": True},
+                      "command": ["sh", "-c", "echo $(id -u) $(grep NoNewPrivs /proc/self/status | tr -d '\\t')"]}]}}))
+    eventually(lambda: phase(node, ns, "who") == "Succeeded", 20.0, "Succeeded")
+    assert node.kubectl("1.33", "-n", ns, "logs", "who", "-c", "plain").stdout == "1000:3000 /tmp NoNewPrivs:1\n"
+    assert node.kubectl("1.33", "-n", ns, "logs", "who", "-c", "escalating").stdout == "0 NoNewPrivs:0\n"
+
+
+def test_the_projected_token_is_replaced_before_it_expires(tmp_path):
+    # Tokens of 60 s (the server shortens the kubelet's 3607 s), so the agent's refresh at 80%
+    # of the lifetime comes within the test.
+    s = Server(data_dir=tmp_path, args=["--node-agent", "process", "--node-name", "kw-refresh",
+                                        "--service-account-max-token-expiration", "60"])
+    try:
+        s.kubectl("1.33", "run", "reader", "--image=busybox", "--restart=Never", "--", "sh", "-c",
+                  "while true; do cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; sleep 0.05; done")
+        running(s, "default", "reader")
+        first = s.kubectl("1.33", "exec", "reader", "--", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token").stdout
+        eventually(lambda: s.kubectl("1.33", "exec", "reader", "--", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token").stdout != first,
+                   60.0, "a new token")
+        second = s.kubectl("1.33", "exec", "reader", "--", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token").stdout
+        # The new token works; every read the pod made was one whole token or the other.
+        assert s.request("GET", "/api", headers={"Authorization": f"Bearer {second}"}, admin=False)[0] == 200
+        reads = [l for l in s.kubectl("1.33", "logs", "reader").stdout.split("\n") if l]
+        assert set(reads) <= {first, second}, {len(r) for r in reads}
+        assert first in reads and second in reads
+    finally:
+        s.stop()

@@ -578,10 +578,12 @@ impl ProcessRuntime {
                         .token(pod, text(t, "/audience"), exp)
                         .await
                         .map_err(missing)?;
-                    // `requiresRefresh`: after 80% of its lifetime, or 24 hours.
+                    // `requiresRefresh`: after 80% of its lifetime, or 24 hours, less a jitter
+                    // of up to 10 s (here the pod's own, from its UID, so pods spread out).
                     let now = (self.clock)().as_second();
                     let ttl = (expires - now).max(0);
-                    refresh = Some(now + (ttl * 8 / 10).min(24 * 3600));
+                    let jitter = refresh_jitter(text(pod, "/metadata/uid"));
+                    refresh = Some(now + ((ttl * 8 / 10).min(24 * 3600) - jitter).max(1));
                     out.insert(text(t, "/path").to_string(), (token.into_bytes(), mode));
                 } else if let Some(c) = src.get("configMap") {
                     let obj = self
@@ -1209,6 +1211,16 @@ impl ProcessRuntime {
     }
 }
 
+/// The token manager's jitter (at most 10 s), drawn from the pod's UID: the same for a pod's
+/// every refresh, different between pods.
+fn refresh_jitter(uid: &str) -> i64 {
+    // FNV-1a.
+    let h = uid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::try_from(h % 10).unwrap_or(0)
+}
+
 /// A command started by [`ProcessRuntime::exec`].
 pub struct Exec {
     /// The enter helper (its exit code is the command's).
@@ -1280,5 +1292,9 @@ mod tests {
         assert_eq!(backoff(20), Duration::from_secs(300));
         assert!(restarts("Always", 0) && restarts("OnFailure", 2));
         assert!(!restarts("OnFailure", 0) && !restarts("Never", 1));
+        let jitters: std::collections::BTreeSet<i64> = (0..50)
+            .map(|i| refresh_jitter(&format!("uid-{i}")))
+            .collect();
+        assert!(jitters.iter().all(|j| (0..10).contains(j)) && jitters.len() > 3);
     }
 }
