@@ -154,10 +154,25 @@ impl Shared {
         Ok(())
     }
 
+    /// A pod bound to this node, read as a kubelet's informer reads it: a list selecting
+    /// `spec.nodeName=<node>` (always authorized for the node), so a pod the watch just
+    /// delivered is readable before the Node authorizer's graph has heard of its binding.
+    /// 404 when it is gone or bound elsewhere.
+    async fn own_pod(&self, ns: &str, name: &str) -> Result<Value, StatusError> {
+        let opts = registry::ListOptions {
+            field_selector: format!("metadata.name={name},spec.nodeName={}", self.name),
+            ..Default::default()
+        };
+        let list = self.node.list(&kinds::PODS, Some(ns), &opts).await?;
+        list.items.into_iter().next().ok_or_else(|| {
+            StatusError::not_found(&kinds::PODS.group_resource(), name)
+        })
+    }
+
     /// One pod bound to this node made right.
     async fn reconcile_pod(&self, key: &Key) -> Result<Action, StatusError> {
         let def = &kinds::PODS;
-        let pod = match self.node.get(def, &key.namespace, &key.name).await {
+        let pod = match self.own_pod(&key.namespace, &key.name).await {
             Ok(p) => p,
             Err(e) if e.code == 404 => {
                 // Gone without the agent (a forced delete): its processes go now.
@@ -306,6 +321,7 @@ impl NodeAgent {
                     self.api.clone(),
                     self.host_ip.clone(),
                     node.clone(),
+                    self.name.clone(),
                     self.clock.clone(),
                 ))
             }),

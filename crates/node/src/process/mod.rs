@@ -33,6 +33,8 @@ pub struct ProcessRuntime {
     pub host_ip: String,
     /// The node's client.
     pub client: Arc<dyn Client>,
+    /// The node's name.
+    pub node_name: String,
     /// The time.
     pub clock: registry::Clock,
     pods: Mutex<HashMap<String, Handle>>,
@@ -255,6 +257,7 @@ impl ProcessRuntime {
         api: ApiEndpoint,
         host_ip: String,
         client: Arc<dyn Client>,
+        node_name: String,
         clock: registry::Clock,
     ) -> Self {
         ProcessRuntime {
@@ -263,6 +266,7 @@ impl ProcessRuntime {
             api,
             host_ip,
             client,
+            node_name,
             clock,
             pods: Mutex::new(HashMap::new()),
         }
@@ -439,9 +443,17 @@ impl ProcessRuntime {
 
     /// Writes the pod's status, on the latest copy of the object.
     async fn report(&self, ns: &str, name: &str, state: &Mutex<PState>) {
+        let node = &self.node_name;
         for _ in 0..5 {
-            let pod = match self.client.get(&kinds::PODS, ns, name).await {
-                Ok(p) => p,
+            let opts = registry::ListOptions {
+                field_selector: format!("metadata.name={name},spec.nodeName={node}"),
+                ..Default::default()
+            };
+            let pod = match self.client.list(&kinds::PODS, Some(ns), &opts).await {
+                Ok(l) => match l.items.into_iter().next() {
+                    Some(p) => p,
+                    None => return,
+                },
                 Err(_) => return,
             };
             let mut pod2 = pod.clone();
