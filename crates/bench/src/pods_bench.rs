@@ -171,7 +171,10 @@ fn descendants(pid: u32) -> Vec<u32> {
             .map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default())
             .collect::<Vec<_>>()
             .join(" ");
-        for k in kids.split_whitespace().filter_map(|s| s.parse::<u32>().ok()) {
+        for k in kids
+            .split_whitespace()
+            .filter_map(|s| s.parse::<u32>().ok())
+        {
             todo.push(k);
             let comm = std::fs::read_to_string(format!("/proc/{k}/comm")).unwrap_or_default();
             if comm.trim() != "sleep" {

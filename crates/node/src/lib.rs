@@ -164,9 +164,10 @@ impl Shared {
             ..Default::default()
         };
         let list = self.node.list(&kinds::PODS, Some(ns), &opts).await?;
-        list.items.into_iter().next().ok_or_else(|| {
-            StatusError::not_found(&kinds::PODS.group_resource(), name)
-        })
+        list.items
+            .into_iter()
+            .next()
+            .ok_or_else(|| StatusError::not_found(&kinds::PODS.group_resource(), name))
     }
 
     /// One pod bound to this node made right.
