@@ -380,3 +380,66 @@ def test_the_projected_token_is_replaced_before_it_expires(tmp_path):
         assert first in reads and second in reads
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("version", ["1.27", "1.33"])
+def test_run_interactive_attaches_to_the_container(node, version):
+    """`kubectl run -it --rm`: a pod with stdin and a terminal, attached to, deleted after."""
+    ns = "attach-" + version.replace(".", "")
+    node.kubectl(version, "create", "ns", ns)
+    cmd = (f"{kubectl_path(version)} --kubeconfig {node.kubeconfig} -n {ns} "
+           "run -it --rm dbg --image=busybox --restart=Never -- sh")
+    p = subprocess.Popen(["script", "-qefc", cmd, "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen = b""
+
+    def expect(pattern, timeout=20.0):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while pattern not in seen:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
+                p.kill()
+                raise AssertionError(f"{pattern!r} not seen; terminal: {seen.decode(errors='replace')}")
+            chunk = os.read(p.stdout.fileno(), 4096)
+            if not chunk:
+                raise AssertionError(f"terminal closed before {pattern!r}: {seen.decode(errors='replace')}")
+            seen += chunk
+
+    expect(b"If you don't see a command prompt")
+    # Attached: what is typed runs in the pod (as often as it takes the prompt to show).
+    deadline = time.monotonic() + 20
+    while b"\ndbg\r\n" not in seen and time.monotonic() < deadline:
+        p.stdin.write(b"hostname\n")
+        p.stdin.flush()
+        try:
+            expect(b"\ndbg\r\n", timeout=2.0)
+        except AssertionError:
+            if p.poll() is not None:
+                raise
+    assert b"\ndbg\r\n" in seen, seen
+    p.stdin.write(b"exit 0\n")
+    p.stdin.flush()
+    assert p.wait(timeout=20) == 0, seen.decode(errors="replace")
+    seen += p.stdout.read()
+    assert b'pod "dbg" deleted' in seen, seen
+    eventually(lambda: node.kubectl(version, "-n", ns, "get", "pod", "dbg", check=False).returncode != 0, 10.0, "pod gone")
+
+
+def test_attach_follows_a_running_containers_output(node):
+    ns = "attach-out"
+    node.kubectl("1.33", "create", "ns", ns)
+    node.kubectl("1.33", "-n", ns, "run", "beat", "--image=busybox", "--restart=Never", "--",
+                 "sh", "-c", "i=0; while true; do echo beat $i; i=$((i+1)); sleep 0.2; done")
+    running(node, ns, "beat")
+    for version in ["1.27", "1.33"]:
+        p = node.kubectl_popen(version, "-n", ns, "attach", "beat")
+        lines = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(lines) < 3:
+            lines.append(p.stdout.readline().decode().strip())
+        p.kill()
+        p.wait()
+        assert len(lines) == 3 and all(l.startswith("beat ") for l in lines), lines
+        # From now on: consecutive beats, not the log from the start.
+        n = [int(l.split()[1]) for l in lines]
+        assert n == list(range(n[0], n[0] + 3)) and n[0] > 0, n

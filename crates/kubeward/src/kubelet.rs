@@ -50,6 +50,80 @@ impl Kubelet for InProcessKubelet {
         })
     }
 
+    fn attach(&self, req: &ExecRequest) -> Result<ExecSession, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let a = self.0.attachable(&req.uid, &req.container)?;
+        let tty = req.tty && a.terminal.is_some();
+        // The container's output, from now on, through a pipe per stream.
+        let (out_r, mut out_w) = tokio::io::duplex(64 * 1024);
+        let (err_r, mut err_w) = tokio::io::duplex(64 * 1024);
+        let mut rx = a.output.subscribe();
+        let mut done = a.done.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Ok((2, b)) if !tty => { let _ = err_w.write_all(&b).await; }
+                        Ok((_, b)) => { if out_w.write_all(&b).await.is_err() { break } }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    },
+                    // The run ended (its one change, or its sender gone).
+                    _ = done.changed() => break,
+                }
+            }
+        });
+        // What the client types goes to the container's standard input.
+        let stdin = match (&a.stdin, req.stdin) {
+            (Some(target), true) => {
+                let (in_w, mut in_r) = tokio::io::duplex(64 * 1024);
+                let (target, once) = (target.clone(), a.stdin_once);
+                tokio::spawn(async move {
+                    let mut b = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match in_r.read(&mut b).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let mut t = target.lock().await;
+                        let Some(w) = t.as_mut() else { break };
+                        if w.write_all(&b[..n]).await.is_err() || w.flush().await.is_err() {
+                            break;
+                        }
+                    }
+                    // `stdinOnce`: the first attach's end is the container's end of input.
+                    if once {
+                        if let Some(mut w) = target.lock().await.take() {
+                            let _ = w.shutdown().await;
+                        }
+                    }
+                });
+                Some(Box::pin(in_w) as _)
+            }
+            _ => None,
+        };
+        let terminal = a.terminal.clone();
+        let mut done = a.done.clone();
+        Ok(ExecSession {
+            stdin,
+            stdout: Box::pin(out_r),
+            stderr: (!tty).then(|| Box::pin(err_r) as _),
+            resize: Box::new(move |cols, rows| {
+                if let Some(t) = &terminal {
+                    node::process::resize(t, cols, rows);
+                }
+            }),
+            exit: Box::pin(async move {
+                while !*done.borrow_and_update() {
+                    if done.changed().await.is_err() {
+                        break;
+                    }
+                }
+                0
+            }),
+        })
+    }
+
     fn logs(
         &self,
         uid: &str,

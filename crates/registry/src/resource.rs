@@ -243,6 +243,12 @@ impl Subresource {
         verbs: &["create", "get"],
         kind: Some(("", "v1", "PodExecOptions")),
     };
+    /// `attach`: a running container's own streams (`pods/attach`), relayed like exec.
+    pub const ATTACH: Subresource = Subresource {
+        name: "attach",
+        verbs: &["create", "get"],
+        kind: Some(("", "v1", "PodAttachOptions")),
+    };
     /// `token`: TokenRequest, answered by the server (`serviceaccounts/token`).
     pub const TOKEN: Subresource = Subresource {
         name: "token",

@@ -12,8 +12,9 @@
 //!   dies with the holder (parent-death signal), and reaps orphans.
 //! - [`enter`] (`kubeward pod-sandbox enter --target PID ... -- ARGV`): joins PID 1's
 //!   namespaces, takes the terminal when asked, sets `no_new_privs` when asked, and runs the
-//!   command as its child (so it is inside the PID namespace) as the given user, in its own
-//!   process group, exiting with its exit code (128 + signal when killed).
+//!   command as its child (so it is inside the PID namespace) as the given user (in a process
+//!   group of its own unless it has a terminal), exiting with its exit code (128 + signal when
+//!   killed).
 //!
 //! Only [`ns`] holds unsafe code.
 
@@ -70,6 +71,7 @@ pub fn main(args: &[String]) -> ExitCode {
         },
         Some("init") => init(),
         Some("pause") => pause(),
+        Some("ctty") => ctty(&args[1..]),
         Some("enter") => match Enter::parse(&args[1..]) {
             Ok(e) => enter(&e),
             Err(e) => fail("enter", e),
@@ -182,6 +184,40 @@ fn init() -> ExitCode {
     }
 }
 
+/// Leads a new session with standard input as its controlling terminal, then becomes the
+/// command (`ctty -- ARGV`).
+fn ctty(args: &[String]) -> ExitCode {
+    use std::os::fd::AsFd;
+    let argv = match args.first().map(String::as_str) {
+        Some("--") => &args[1..],
+        _ => args,
+    };
+    let Some(program) = argv.first() else {
+        return fail("ctty", "no command");
+    };
+    let stdin = std::io::stdin();
+    if let Err(err) = rustix::process::setsid()
+        .map(|_| ())
+        .and_then(|()| rustix::process::ioctl_tiocsctty(stdin.as_fd()))
+    {
+        return fail("taking the terminal", err);
+    }
+    let err = Command::new(program).args(&argv[1..]).exec();
+    eprintln!(
+        "exec: {program:?}: {}",
+        if err.kind() == std::io::ErrorKind::NotFound {
+            "executable file not found in $PATH".to_string()
+        } else {
+            err.to_string()
+        }
+    );
+    ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    })
+}
+
 /// A container without a command: idles until it is stopped.
 fn pause() -> ExitCode {
     loop {
@@ -270,6 +306,8 @@ impl Enter {
 /// Joins the pod's namespaces and runs the command as a child inside them.
 fn enter(e: &Enter) -> ExitCode {
     use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+    // Found before joining: inside, /proc is the pod's, where this process has no entry.
+    let exe = std::env::current_exe().ok();
     // Open all three first: joining the mount namespace changes what /proc shows.
     let open = |kind: &str| std::fs::File::open(format!("/proc/{}/ns/{kind}", e.target));
     let (pid_ns, uts_ns, mnt_ns) = match (open("pid"), open("uts"), open("mnt")) {
@@ -290,24 +328,27 @@ fn enter(e: &Enter) -> ExitCode {
     if let Err(err) = joined {
         return fail("joining the pod's namespaces", err);
     }
-    if e.tty {
-        let stdin = std::io::stdin();
-        if let Err(err) = rustix::process::setsid()
-            .map(|_| ())
-            .and_then(|()| rustix::process::ioctl_tiocsctty(stdin.as_fd()))
-        {
-            return fail("taking the terminal", err);
-        }
-    }
     if e.no_new_privs {
         if let Err(err) = rustix::thread::set_no_new_privs(true) {
             return fail("setting no_new_privs", err);
         }
     }
-    let mut cmd = Command::new(&e.argv[0]);
-    cmd.args(&e.argv[1..])
-        .current_dir(e.cwd.as_deref().unwrap_or("/"))
-        .process_group(0);
+    // With a terminal, the command starts as `ctty`, which inside the pod's PID namespace
+    // makes a session, takes the terminal and becomes the command: so a shell's job control
+    // sees its session and groups (a session led from outside the namespace would not be).
+    let mut cmd = if e.tty {
+        let Some(exe) = exe else {
+            return fail("finding the kubeward binary", "unknown");
+        };
+        let mut c = Command::new(exe);
+        c.args([SUBCOMMAND, "ctty", "--"]).args(&e.argv);
+        c
+    } else {
+        let mut c = Command::new(&e.argv[0]);
+        c.args(&e.argv[1..]).process_group(0);
+        c
+    };
+    cmd.current_dir(e.cwd.as_deref().unwrap_or("/"));
     if let Some(g) = e.gid {
         cmd.gid(g);
     }
@@ -334,13 +375,6 @@ fn enter(e: &Enter) -> ExitCode {
             });
         }
     };
-    if e.tty {
-        // The command's group is the terminal's foreground group (a shell reads from it).
-        let stdin = std::io::stdin();
-        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-            let _ = rustix::termios::tcsetpgrp(stdin.as_fd(), pid);
-        }
-    }
     match child.wait() {
         Ok(status) => match (status.code(), status.signal()) {
             (Some(c), _) => ExitCode::from(u8::try_from(c).unwrap_or(255)),

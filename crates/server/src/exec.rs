@@ -1,5 +1,5 @@
-//! `pods/exec` (`pkg/registry/core/pod/rest/subresources.go` → the kubelet's streaming
-//! server): the upgrade, then the channel protocol over it. WebSocket with
+//! `pods/exec` and `pods/attach` (`pkg/registry/core/pod/rest/subresources.go` → the kubelet's
+//! streaming server): the upgrade, then the channel protocol over it. WebSocket with
 //! `v5.channel.k8s.io` (kubectl 1.30+) or `v4.channel.k8s.io`: every message binary, its
 //! first byte the stream — 0 stdin, 1 stdout, 2 stderr, 3 the final Status, 4 terminal
 //! resizes (`{"Width":…,"Height":…}`), and in v5 255 to close a stream (`ff 00`: stdin is
@@ -61,8 +61,9 @@ pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
         .registry
         .get(&kinds::PODS, &r.info.namespace, &r.info.name)?;
     let container = container_of(&pod, r.query.get("container"))?;
+    let attaching = r.info.subresource == "attach";
     let command = r.query.all("command");
-    if command.is_empty() {
+    if command.is_empty() && !attaching {
         return Err(StatusError::bad_request(
             "you must specify at least 1 command",
         ));
@@ -118,15 +119,19 @@ pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
         .get::<Upgrade>()
         .and_then(Upgrade::take)
         .ok_or_else(|| StatusError::bad_request("Upgrade request required"))?;
-    let session = kubelet
-        .exec(&ExecRequest {
-            uid: text(&pod, "/metadata/uid").to_string(),
-            container,
-            command,
-            tty,
-            stdin,
-        })
-        .map_err(|e| StatusError::bad_request(format!("unable to upgrade connection: {e}")))?;
+    let req = ExecRequest {
+        uid: text(&pod, "/metadata/uid").to_string(),
+        container,
+        command,
+        tty,
+        stdin,
+    };
+    let session = if attaching {
+        kubelet.attach(&req)
+    } else {
+        kubelet.exec(&req)
+    }
+    .map_err(|e| StatusError::bad_request(format!("unable to upgrade connection: {e}")))?;
     let v5 = protocol == PROTOCOLS[0];
     let streams = Streams {
         stdin,
@@ -221,6 +226,7 @@ where
     let resize = session.resize;
     let mut exit = Some(session.exit);
     let mut resize_buf = Vec::new();
+    let mut finisher: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let frame = match codec.next(&mut buf) {
             Ok(Some(f)) => f,
@@ -274,14 +280,14 @@ where
                 if let (Some(exit), Some(&error_id)) = (exit.take(), ids.get("error")) {
                     let tx = out_tx.clone();
                     let pumps = std::mem::take(&mut pumps);
-                    tokio::spawn(async move {
+                    finisher = Some(tokio::spawn(async move {
                         let code = exit.await;
                         for p in pumps {
                             let _ = p.await;
                         }
                         let status = crate::respond::json_bytes(&exit_status(code));
                         let _ = tx.send(spdy::data(error_id, true, &status)).await;
-                    });
+                    }));
                 }
             }
             Frame::Data { stream, fin, data } => {
@@ -322,6 +328,10 @@ where
             Frame::GoAway => break,
             Frame::Reset { .. } | Frame::Other => {}
         }
+    }
+    // The client is done (or gone): a command still running goes with the session.
+    if let Some(f) = finisher {
+        f.abort();
     }
     drop(out_tx);
     let _ = writer.await;
@@ -434,15 +444,22 @@ where
             }
         }
     };
-    let reader = tokio::spawn(reader);
-    let ((), (), code) = tokio::join!(stdout, stderr, session.exit);
-    let status = crate::respond::json_bytes(&exit_status(code));
-    let mut frame = vec![3u8];
-    frame.extend_from_slice(&status);
-    let _ = out_tx.send(websocket::encode(Opcode::Binary, &frame)).await;
-    let _ = out_tx.send(websocket::close(1000)).await;
+    let mut reader = tokio::spawn(reader);
+    let finished = async { tokio::join!(stdout, stderr, session.exit) };
+    tokio::pin!(finished);
+    tokio::select! {
+        ((), (), code) = &mut finished => {
+            let status = crate::respond::json_bytes(&exit_status(code));
+            let mut frame = vec![3u8];
+            frame.extend_from_slice(&status);
+            let _ = out_tx.send(websocket::encode(Opcode::Binary, &frame)).await;
+            let _ = out_tx.send(websocket::close(1000)).await;
+            reader.abort();
+        }
+        // The client left: the command goes with the session (dropped here).
+        _ = &mut reader => {}
+    }
     drop(out_tx);
-    reader.abort();
     let _ = writer.await;
 }
 

@@ -245,6 +245,7 @@ static SERVED_BY_SERVER: &[(&ResourceDef, &str, SubresourceHandler)] = &[
     (&kinds::PODS, "binding", crate::binding::create),
     (&kinds::PODS, "log", crate::kubelet::log),
     (&kinds::PODS, "exec", crate::exec::exec),
+    (&kinds::PODS, "attach", crate::exec::exec),
 ];
 
 fn served_by_server(def: &ResourceDef, subresource: &str) -> Option<SubresourceHandler> {

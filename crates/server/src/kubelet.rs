@@ -63,6 +63,10 @@ pub trait Kubelet: Send + Sync {
     /// not, as the kubelet words it (`container not found ("c")`).
     fn exec(&self, req: &ExecRequest) -> Result<ExecSession, String>;
 
+    /// Attaches to a running container's own streams (the kubelet's `/attach`): its output
+    /// from now on, its standard input when it has one; ends when the container does.
+    fn attach(&self, req: &ExecRequest) -> Result<ExecSession, String>;
+
     /// The log of run `run` (0 = first) of a container of the pod with `uid`, as chunks.
     fn logs(
         &self,

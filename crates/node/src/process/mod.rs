@@ -52,9 +52,31 @@ struct Handle {
     key: (String, String),
     /// Each running container's enter helper (host PID) and run number.
     helpers: Helpers,
+    /// What `kubectl attach` reaches of each running container.
+    attach: Attachables,
 }
 
 type Helpers = Arc<Mutex<HashMap<String, (u32, i64)>>>;
+type Attachables = Arc<Mutex<HashMap<String, Attachable>>>;
+
+/// A container's standard input, shared by its attach sessions (None once closed).
+pub type SharedStdin =
+    Arc<tokio::sync::Mutex<Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>>>;
+
+/// A running container's streams, for `kubectl attach` (and `kubectl run -it`).
+#[derive(Clone)]
+pub struct Attachable {
+    /// Its output as it comes: (1 stdout | 2 stderr, bytes).
+    pub output: tokio::sync::broadcast::Sender<(u8, bytes::Bytes)>,
+    /// Its standard input, when the container has `stdin: true` (taken by `stdinOnce`).
+    pub stdin: Option<SharedStdin>,
+    /// Whether its standard input closes after the first attach (`stdinOnce`).
+    pub stdin_once: bool,
+    /// Its terminal, when it has `tty: true`.
+    pub terminal: Option<Arc<std::fs::File>>,
+    /// Becomes true when this run of the container ends.
+    pub done: watch::Receiver<bool>,
+}
 
 /// What `exec` and `logs` need of a running pod.
 #[derive(Clone)]
@@ -300,6 +322,7 @@ impl ProcessRuntime {
         let (done_tx, done_rx) = watch::channel(false);
         let sandbox = Arc::new(Mutex::new(None));
         let helpers: Helpers = Arc::new(Mutex::new(HashMap::new()));
+        let attach: Attachables = Arc::new(Mutex::new(HashMap::new()));
         pods.insert(
             uid,
             Handle {
@@ -311,12 +334,13 @@ impl ProcessRuntime {
                     text(pod, "/metadata/name").to_string(),
                 ),
                 helpers: helpers.clone(),
+                attach: attach.clone(),
             },
         );
         let rt = self.clone();
         let pod = pod.clone();
         tokio::spawn(async move {
-            rt.run_pod(pod, stop_rx, sandbox, helpers).await;
+            rt.run_pod(pod, stop_rx, sandbox, helpers, attach).await;
             let _ = done_tx.send(true);
         });
     }
@@ -414,6 +438,21 @@ impl ProcessRuntime {
             child,
             terminal: None,
         })
+    }
+
+    /// A running container's streams, for `kubectl attach`.
+    pub fn attachable(&self, uid: &str, container: &str) -> Result<Attachable, String> {
+        let pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        let h = pods
+            .get(uid)
+            .ok_or_else(|| "the pod is not running on this node".to_string())?;
+        let found = h
+            .attach
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(container)
+            .cloned();
+        found.ok_or_else(|| format!("container not found ({container:?})"))
     }
 
     fn running_any(&self, uid: &str, container: &str) -> bool {
@@ -651,6 +690,7 @@ impl ProcessRuntime {
         mut stop: watch::Receiver<Option<Duration>>,
         sandbox_slot: Arc<Mutex<Option<Sandbox>>>,
         helpers: Helpers,
+        attach: Attachables,
     ) {
         let (ns, name, uid) = (
             text(&pod, "/metadata/namespace").to_string(),
@@ -902,7 +942,7 @@ impl ProcessRuntime {
                 loop {
                     let code = self
                         .run_container(
-                            &pod, c, &launches, init_pid, &dir, &state, true, i, &helpers,
+                            &pod, c, &launches, init_pid, &dir, &state, true, i, &helpers, &attach,
                         )
                         .await;
                     if code == 0 {
@@ -927,14 +967,14 @@ impl ProcessRuntime {
                 .unwrap_or_default();
             let rt = &self;
             let runs = containers.iter().enumerate().map(|(i, c)| {
-                let (launches, dir, state, helpers, policy) =
-                    (&launches, &dir, &state, &helpers, &policy);
+                let (launches, dir, state, helpers, policy, attach) =
+                    (&launches, &dir, &state, &helpers, &policy, &attach);
                 let (ns, name, pod) = (&ns, &name, &pod);
                 async move {
                     loop {
                         let code = rt
                             .run_container(
-                                pod, c, launches, init_pid, dir, state, false, i, helpers,
+                                pod, c, launches, init_pid, dir, state, false, i, helpers, attach,
                             )
                             .await;
                         if !restarts(policy, code) {
@@ -968,8 +1008,11 @@ impl ProcessRuntime {
             for h in &pids {
                 for child in children(*h) {
                     if let Some(p) = rustix_pid(child) {
-                        let _ =
-                            rustix::process::kill_process_group(p, rustix::process::Signal::TERM);
+                        // Its group, or (a terminal's command shares its helper's) itself.
+                        let term = rustix::process::Signal::TERM;
+                        if rustix::process::kill_process_group(p, term).is_err() {
+                            let _ = rustix::process::kill_process(p, term);
+                        }
                     }
                 }
             }
@@ -1041,6 +1084,7 @@ impl ProcessRuntime {
         init: bool,
         i: usize,
         helpers: &Mutex<HashMap<String, (u32, i64)>>,
+        attach: &Mutex<HashMap<String, Attachable>>,
     ) -> i64 {
         let (ns, name) = (
             text(pod, "/metadata/namespace"),
@@ -1065,13 +1109,17 @@ impl ProcessRuntime {
                 "pause".into(),
             ]
         });
+        // `tty: true`: the container's stdio is a terminal of its own; `stdin: true`: its
+        // standard input stays open for attach.
+        let tty = c.get("tty").and_then(Value::as_bool).unwrap_or(false);
+        let wants_stdin = c.get("stdin").and_then(Value::as_bool).unwrap_or(false);
         let enter = sandbox::Enter {
             target: init_pid,
             uid: launch.uid,
             gid: launch.gid,
             no_new_privs: launch.no_new_privs,
             cwd: launch.cwd.clone(),
-            tty: false,
+            tty,
             argv,
         };
         let log_path = logs::path(dir, &cname, restart);
@@ -1080,15 +1128,39 @@ impl ProcessRuntime {
             .create(true)
             .append(true)
             .open(&log_path);
-        let spawned = tokio::process::Command::new(&self.exe)
-            .args(enter.to_args())
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.args(enter.to_args())
             .env_clear()
             .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut terminal = None;
+        if tty {
+            if !launch.env.iter().any(|(k, _)| k == "TERM") {
+                cmd.env("TERM", "xterm");
+            }
+            match pty() {
+                Ok((master, slave)) => {
+                    let dup = |f: &std::fs::File| f.try_clone().map(std::process::Stdio::from);
+                    if let (Ok(i), Ok(o), Ok(e)) = (dup(&slave), dup(&slave), dup(&slave)) {
+                        cmd.stdin(i).stdout(o).stderr(e);
+                    }
+                    terminal = Some(Arc::new(master));
+                }
+                Err(e) => tracing::warn!(error = %e, "node agent: a terminal for a container"),
+            }
+        } else {
+            cmd.stdin(if wants_stdin {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
+            .stderr(std::process::Stdio::piped());
+        }
+        let spawned = cmd.spawn();
+        // The command holds the terminal's other side until it is dropped: the container's
+        // end must be the last holder's, or the reader never sees it.
+        drop(cmd);
         let (mut child, log) = match (spawned, log) {
             (Ok(ch), Ok(l)) => (ch, Arc::new(Mutex::new(l))),
             (Err(e), _) | (_, Err(e)) => {
@@ -1121,30 +1193,71 @@ impl ProcessRuntime {
             cs.ready = !init;
         }
         self.report(ns, name, state).await;
+        let (output, _) = tokio::sync::broadcast::channel::<(u8, bytes::Bytes)>(256);
+        let (done_tx, done_rx) = watch::channel(false);
+        let mut out: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>> = None;
+        let mut err: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>> = None;
+        let mut stdin: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> = None;
+        if let Some(t) = &terminal {
+            if let (Ok(r), Ok(w)) = (t.try_clone(), t.try_clone()) {
+                out = Some(Box::new(tokio::fs::File::from_std(r)));
+                if wants_stdin {
+                    stdin = Some(Box::new(tokio::fs::File::from_std(w)));
+                }
+            }
+        } else {
+            out = child.stdout.take().map(|s| Box::new(s) as _);
+            err = child.stderr.take().map(|s| Box::new(s) as _);
+            stdin = child.stdin.take().map(|s| Box::new(s) as _);
+        }
+        attach.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            cname.clone(),
+            Attachable {
+                output: output.clone(),
+                stdin: stdin.map(|s| Arc::new(tokio::sync::Mutex::new(Some(s)))),
+                stdin_once: c.get("stdinOnce").and_then(Value::as_bool).unwrap_or(false),
+                terminal: terminal.clone(),
+                done: done_rx,
+            },
+        );
+        // Output goes to attached readers as it comes, and to the log line by line.
         let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
-                    tag: &'static str| {
-            let (log, clock) = (log.clone(), self.clock.clone());
+                    tag: &'static str,
+                    channel: u8| {
+            let (log, clock, output) = (log.clone(), self.clock.clone(), output.clone());
             async move {
-                let Some(stream) = stream else { return };
-                let mut r = tokio::io::BufReader::new(stream);
+                let Some(mut stream) = stream else { return };
+                let mut buf = vec![0u8; 16 * 1024];
                 let mut line = Vec::new();
-                while matches!(r.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
-                    let t = clock().strftime("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
+                let stamp = || clock().strftime("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
+                loop {
+                    // A terminal's reader fails (EIO) once the container is gone: its end.
+                    let n = match tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let _ = output.send((channel, bytes::Bytes::copy_from_slice(&buf[..n])));
+                    line.extend_from_slice(&buf[..n]);
+                    while let Some(end) = line.iter().position(|b| *b == b'\n') {
+                        let rest = line.split_off(end + 1);
+                        let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = logs::append(&mut f, &stamp(), tag, &line);
+                        line = rest;
+                    }
+                }
+                if !line.is_empty() {
                     let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = logs::append(&mut f, &t, tag, &line);
-                    line.clear();
+                    let _ = logs::append(&mut f, &stamp(), tag, &line);
                 }
             }
         };
-        let out = child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-        let err = child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-        let (_, _, status) = tokio::join!(pump(out, "stdout"), pump(err, "stderr"), child.wait());
+        let (_, _, status) =
+            tokio::join!(pump(out, "stdout", 1), pump(err, "stderr", 2), child.wait());
+        attach
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&cname);
+        let _ = done_tx.send(true);
         helpers
             .lock()
             .unwrap_or_else(|e| e.into_inner())

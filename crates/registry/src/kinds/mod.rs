@@ -94,6 +94,7 @@ pub static PODS: ResourceDef = ResourceDef {
         Subresource::BINDING,
         Subresource::LOG,
         Subresource::EXEC,
+        Subresource::ATTACH,
     ],
     strategy: &pod::PodStrategy,
 };
