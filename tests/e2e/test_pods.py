@@ -443,3 +443,25 @@ def test_attach_follows_a_running_containers_output(node):
         # From now on: consecutive beats, not the log from the start.
         n = [int(l.split()[1]) for l in lines]
         assert n == list(range(n[0], n[0] + 3)) and n[0] > 0, n
+
+
+def test_a_sandbox_an_earlier_server_left_is_killed_at_start(tmp_path):
+    from harness import KUBEWARD
+    pod_dir = tmp_path / "pods" / "00000000-left-behind"
+    pod_dir.mkdir(parents=True)
+    spec = {"hostname": "left", "volumes_dir": str(pod_dir / "volumes"), "volumes": [], "mounts": []}
+    (pod_dir / "sandbox.json").write_text(json.dumps(spec))
+    # Its lifeline held open by this test, as if the server that started it had not died.
+    holder = subprocess.Popen([str(KUBEWARD), "pod-sandbox", "hold", str(pod_dir / "sandbox.json")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().startswith(b"ready ")
+        s = Server(data_dir=tmp_path, args=["--node-agent", "process", "--node-name", "kw-left"])
+        try:
+            assert holder.wait(timeout=10) == -signal.SIGKILL
+            assert not pod_dir.exists()
+        finally:
+            s.stop()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -331,7 +331,15 @@ impl NodeAgent {
         });
         if shared.runtime.is_some() {
             // What a crashed server left has died with it (the sandboxes follow the server's
-            // lifeline); its directories go too.
+            // lifeline); a holder that outlived it anyway is killed by the pod UID its spec
+            // path records, and its directories go too.
+            for pid in process::leftover_holders(&self.pods_dir) {
+                tracing::warn!(
+                    pid,
+                    "node agent: killing a pod sandbox an earlier server left"
+                );
+                process::kill(pid);
+            }
             let _ = std::fs::remove_dir_all(&self.pods_dir);
             std::fs::create_dir_all(&self.pods_dir).map_err(|e| {
                 StatusError::internal(format!("creating {}: {e}", self.pods_dir.display()))

@@ -1382,6 +1382,34 @@ pub fn resize(terminal: &std::fs::File, cols: u16, rows: u16) {
     let _ = rustix::termios::tcsetwinsize(terminal, size);
 }
 
+/// Holders (`pod-sandbox hold <pods_dir>/<uid>/sandbox.json`) still running: an earlier
+/// server's, which should have died with it.
+pub fn leftover_holders(pods_dir: &std::path::Path) -> Vec<u32> {
+    let prefix = format!("{}/", pods_dir.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            args.len() >= 4
+                && args[1] == sandbox::SUBCOMMAND.as_bytes()
+                && args[2] == b"hold"
+                && args[3].starts_with(prefix.as_bytes())
+        })
+        .collect()
+}
+
+/// SIGKILL to a host process.
+pub fn kill(pid: u32) {
+    if let Some(p) = rustix_pid(pid) {
+        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+    }
+}
+
 /// The children of a host process (`/proc/<pid>/task/<pid>/children`).
 pub fn children(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
