@@ -99,6 +99,18 @@ def test_the_tutorial_from_inside_a_pod(node, version):
     assert len(pids) <= 4, pids
 
 
+def test_the_kubernetes_service_says_where_pods_reach_the_server(node):
+    svc = json.loads(node.kubectl("1.33", "get", "svc", "kubernetes", "-o", "json").stdout)
+    assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
+    assert svc["spec"]["clusterIP"] == "127.0.0.1"
+    assert svc["spec"]["ports"] == [{"name": "https", "port": node.port, "protocol": "TCP", "targetPort": node.port}]
+    # The same as the variables a pod gets.
+    node.kubectl("1.33", "run", "envs", "--image=busybox", "--restart=Never", "--", "sh", "-c",
+                 "echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT $KUBERNETES_PORT")
+    eventually(lambda: phase(node, "default", "envs") == "Succeeded", 20.0, "Succeeded")
+    assert node.kubectl("1.33", "logs", "envs").stdout == f"127.0.0.1:{node.port} tcp://127.0.0.1:{node.port}\n"
+
+
 def test_the_tutorial_with_legacy_token_secrets(tmp_path):
     s = Server(data_dir=tmp_path, args=["--node-agent", "process", "--node-name", "kw-legacy", "--legacy-token-secrets"])
     try:

@@ -45,3 +45,55 @@ pub async fn post_start(
     }
     Ok(())
 }
+
+/// kube-apiserver's `kubernetes` Service in `default` (`pkg/controlplane/controller/
+/// kubernetesservice`): where clients inside the cluster reach the API. Here that is the
+/// address the server listens on (pods share the host's network), so the Service says the same
+/// as the pods' `KUBERNETES_SERVICE_*` variables: cluster IP = the listen address, port and
+/// target port = the listen port (upstream: the first service IP, 443 → the secure port).
+/// Created when missing, and its spec put right when the address changed since (a restart on
+/// another port).
+pub async fn ensure_kubernetes_service(
+    apiserver: &dyn Client,
+    ip: &str,
+    port: u16,
+) -> Result<(), StatusError> {
+    let def = &registry::kinds::SERVICES;
+    let family = if ip.contains(':') { "IPv6" } else { "IPv4" };
+    let spec = serde_json::json!({
+        "clusterIP": ip,
+        "clusterIPs": [ip],
+        "internalTrafficPolicy": "Cluster",
+        "ipFamilies": [family],
+        "ipFamilyPolicy": "SingleStack",
+        "ports": [{"name": "https", "port": port, "protocol": "TCP", "targetPort": port}],
+        "sessionAffinity": "None",
+        "type": "ClusterIP",
+    });
+    match apiserver.get(def, "default", "kubernetes").await {
+        Ok(mut svc) => {
+            let same = |k: &str| svc["spec"].get(k) == spec.get(k);
+            if ["clusterIP", "clusterIPs", "ports"].iter().all(|k| same(k)) {
+                return Ok(());
+            }
+            svc["spec"] = spec;
+            apiserver
+                .update(def, "default", "kubernetes", svc, None)
+                .await
+                .map(|_| ())
+        }
+        Err(e) if e.code == 404 => {
+            let svc = serde_json::json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": spec,
+            });
+            match apiserver.create(def, "default", svc).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.code == 409 => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}

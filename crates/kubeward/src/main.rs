@@ -494,6 +494,9 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             .await
             .map_err(StartError::Bootstrap)?;
     }
+    controllers::ensure_kubernetes_service(apiserver.as_ref(), &node_ip(addr.ip()), addr.port())
+        .await
+        .map_err(StartError::Bootstrap)?;
     phase("bootstrap policy, aggregation, RBAC index and node graph");
     let informers = objects
         .sync(apiserver.as_ref())
