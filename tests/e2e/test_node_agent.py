@@ -185,3 +185,17 @@ def test_the_node_identity_gets_what_the_node_authorizer_allows_and_no_more(fake
     # kubectl auth can-i agrees (SelfSubjectAccessReview through the same chain).
     assert as_node("auth", "can-i", "get", "secret/mounted").stdout.split()[0] == "yes"
     assert as_node("auth", "can-i", "get", "secret/unrelated").stdout.split()[0] == "no"
+
+
+def test_the_nodes_own_credential_is_a_client_certificate(fake):
+    """`DIR/kubelet.kubeconfig`: the node's identity over TLS, as a kubelet's after bootstrap."""
+    kc = str(fake.data_dir / "kubelet.kubeconfig")
+    who = json.loads(fake.kubectl("1.33", "auth", "whoami", "-o", "json", kubeconfig=kc).stdout)
+    assert who["status"]["userInfo"]["username"] == f"system:node:{NODE}"
+    assert who["status"]["userInfo"]["groups"] == ["system:nodes", "system:authenticated"]
+    assert fake.kubectl("1.27", "get", "node", NODE, "-o", "name", kubeconfig=kc).stdout.strip() == f"node/{NODE}"
+    fake.kubectl("1.33", "create", "secret", "generic", "not-for-nodes", "--from-literal=k=v")
+    r = fake.kubectl("1.33", "get", "secret", "not-for-nodes", kubeconfig=kc, check=False)
+    assert f"no relationship found between node '{NODE}' and this object" in r.stderr, r.stderr
+    mode = (fake.data_dir / "kubelet.kubeconfig").stat().st_mode & 0o777
+    assert mode == 0o600

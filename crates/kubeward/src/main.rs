@@ -370,7 +370,15 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     };
 
     let host = args.listen.ip().to_string();
-    let pki = pki::Pki::ensure(&data_dir, &host)?;
+    let node_name = match &args.node_name {
+        Some(n) => n.clone(),
+        None => host_name(),
+    };
+    let pki = pki::Pki::ensure(
+        &data_dir,
+        &host,
+        (node_agent != "off").then_some(node_name.as_str()),
+    )?;
     phase("PKI ready");
     // One set of client CAs: the TLS layer names them, the x509 authenticator verifies with them.
     let client_cas = authn::x509::ClientCAs::from_pem(pki.ca_pem.as_bytes())
@@ -396,6 +404,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let url = format!("https://{url_host}:{}", addr.port());
     let kubeconfig = data_dir.join("admin.kubeconfig");
     pki.write_admin_kubeconfig(&kubeconfig, &url)?;
+    pki.write_node_kubeconfig(&data_dir.join("kubelet.kubeconfig"), &url)?;
 
     let mut state = server::State::new(
         registry.clone(),
@@ -531,10 +540,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     manager.start().await.map_err(StartError::Bootstrap)?;
     phase("controllers started");
     if node_agent != "off" {
-        let name = match &args.node_name {
-            Some(n) => n.clone(),
-            None => host_name(),
-        };
+        let name = node_name.clone();
         let mode = if node_agent == "process" {
             node::Mode::Process
         } else {

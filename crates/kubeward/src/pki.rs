@@ -38,6 +38,8 @@ pub(crate) struct Pki {
     pub serving_key_pem: String,
     pub admin_cert_pem: String,
     pub admin_key_pem: String,
+    /// The node agent's client certificate and key, when a node agent runs.
+    pub node: Option<(String, String)>,
 }
 
 fn read(path: &Path) -> Result<Option<String>, PkiError> {
@@ -81,6 +83,47 @@ fn cert_err(what: &'static str) -> impl FnOnce(rcgen::Error) -> PkiError {
 }
 
 /// Subject alternative names for the serving certificate.
+/// A client certificate `<stem>.crt`/`<stem>.key` in `dir` for `cn` in `orgs`, signed by the CA;
+/// reused while its subject is the one asked for.
+fn client_cert(
+    dir: &Path,
+    stem: &str,
+    cn: &str,
+    orgs: &[&str],
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<(String, String), PkiError> {
+    let (crt, key_path, subject) = (
+        dir.join(format!("{stem}.crt")),
+        dir.join(format!("{stem}.key")),
+        dir.join(format!("{stem}.subject")),
+    );
+    let want = format!("{cn}\n{}", orgs.join("\n"));
+    // The admin certificate of an earlier version has no subject file: it is kept.
+    let subject_ok = read(&subject)?.is_none_or(|s| s == want);
+    if let (Some(c), Some(k), true) = (read(&crt)?, read(&key_path)?, subject_ok) {
+        return Ok((c, k));
+    }
+    let key = KeyPair::generate().map_err(cert_err("client key"))?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    for o in orgs {
+        params.distinguished_name.push(DnType::OrganizationName, *o);
+    }
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    validity(&mut params, 10);
+    let cert = params
+        .signed_by(&key, issuer)
+        .map_err(cert_err("client certificate"))?;
+    write_private(&key_path, &key.serialize_pem())?;
+    write_private(&crt, &cert.pem())?;
+    write_private(&subject, &want)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 fn serving_sans(listen_host: &str) -> Vec<String> {
     let mut sans: Vec<String> = [
         "localhost",
@@ -114,7 +157,11 @@ fn san_types(sans: &[String]) -> Vec<SanType> {
 
 impl Pki {
     /// Loads the PKI from `data_dir/pki`, creating what is missing.
-    pub(crate) fn ensure(data_dir: &Path, listen_host: &str) -> Result<Pki, PkiError> {
+    pub(crate) fn ensure(
+        data_dir: &Path,
+        listen_host: &str,
+        node: Option<&str>,
+    ) -> Result<Pki, PkiError> {
         let dir = data_dir.join("pki");
         crate::private_dir(&dir).map_err(|source| PkiError::Io {
             path: dir.clone(),
@@ -181,28 +228,25 @@ impl Pki {
             }
         };
 
-        let admin = match (read(&p("admin.crt"))?, read(&p("admin.key"))?) {
-            (Some(c), Some(k)) => (c, k),
-            _ => {
-                let key = KeyPair::generate().map_err(cert_err("admin key"))?;
-                let mut params = CertificateParams::default();
-                params
-                    .distinguished_name
-                    .push(DnType::CommonName, "kubeward-admin");
-                params
-                    .distinguished_name
-                    .push(DnType::OrganizationName, "system:masters");
-                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-                params.key_usages = vec![
-                    KeyUsagePurpose::DigitalSignature,
-                    KeyUsagePurpose::KeyEncipherment,
-                ];
-                validity(&mut params, 10);
-                let cert = params.signed_by(&key, &issuer).map_err(cert_err("admin"))?;
-                write_private(&p("admin.key"), &key.serialize_pem())?;
-                write_private(&p("admin.crt"), &cert.pem())?;
-                (cert.pem(), key.serialize_pem())
-            }
+        let admin = client_cert(
+            &dir,
+            "admin",
+            "kubeward-admin",
+            &["system:masters"],
+            &issuer,
+        )?;
+        // The node agent's credential, as a kubelet's after TLS bootstrap
+        // (`system:node:<name>` in `system:nodes`): the agent acts as this identity in process;
+        // `kubelet.kubeconfig` lets anyone holding it act as the node over TLS.
+        let node = match node {
+            Some(name) => Some(client_cert(
+                &dir,
+                "kubelet",
+                &format!("system:node:{name}"),
+                &["system:nodes"],
+                &issuer,
+            )?),
+            None => None,
         };
 
         // The service-account signing key (ES256), used by the token issue.
@@ -218,6 +262,7 @@ impl Pki {
             serving_key_pem: serving.1,
             admin_cert_pem: admin.0,
             admin_key_pem: admin.1,
+            node,
         })
     }
 
@@ -227,13 +272,42 @@ impl Pki {
         path: &Path,
         server_url: &str,
     ) -> Result<(), PkiError> {
+        self.write_kubeconfig(
+            path,
+            server_url,
+            "kubeward-admin",
+            &self.admin_cert_pem,
+            &self.admin_key_pem,
+        )
+    }
+
+    /// Writes `kubelet.kubeconfig` (the node agent's credential), when there is a node.
+    pub(crate) fn write_node_kubeconfig(
+        &self,
+        path: &Path,
+        server_url: &str,
+    ) -> Result<(), PkiError> {
+        match &self.node {
+            Some((cert, key)) => self.write_kubeconfig(path, server_url, "kubelet", cert, key),
+            None => Ok(()),
+        }
+    }
+
+    fn write_kubeconfig(
+        &self,
+        path: &Path,
+        server_url: &str,
+        user: &str,
+        cert: &str,
+        key: &str,
+    ) -> Result<(), PkiError> {
         use base64::Engine;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: kubeward\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {}\nusers:\n- name: kubeward-admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: kubeward\n  context:\n    cluster: kubeward\n    user: kubeward-admin\n    namespace: default\ncurrent-context: kubeward\npreferences: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kubeward\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: kubeward\n  context:\n    cluster: kubeward\n    user: {user}\n    namespace: default\ncurrent-context: kubeward\npreferences: {{}}\n",
             b64(&self.ca_pem),
-            b64(&self.admin_cert_pem),
-            b64(&self.admin_key_pem),
+            b64(cert),
+            b64(key),
         );
         write_private(path, &text)
     }
@@ -247,17 +321,40 @@ mod tests {
     fn pki_is_created_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("kubeward-pki-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        let a = Pki::ensure(&dir, "127.0.0.1").unwrap();
-        let b = Pki::ensure(&dir, "127.0.0.1").unwrap();
+        let a = Pki::ensure(&dir, "127.0.0.1", None).unwrap();
+        let b = Pki::ensure(&dir, "127.0.0.1", None).unwrap();
         assert_eq!(a.ca_pem, b.ca_pem);
         assert_eq!(a.admin_cert_pem, b.admin_cert_pem);
         assert_eq!(a.serving_cert_pem, b.serving_cert_pem);
-        let c = Pki::ensure(&dir, "10.1.2.3").unwrap();
+        let c = Pki::ensure(&dir, "10.1.2.3", None).unwrap();
         assert_ne!(
             a.serving_cert_pem, c.serving_cert_pem,
             "a new listen host gets a new serving certificate"
         );
         assert_eq!(a.ca_pem, c.ca_pem);
+        // A node's credential appears with the node, is kept, and follows its name.
+        assert!(c.node.is_none());
+        let n1 = Pki::ensure(&dir, "10.1.2.3", Some("n1"))
+            .unwrap()
+            .node
+            .unwrap();
+        let again = Pki::ensure(&dir, "10.1.2.3", Some("n1"))
+            .unwrap()
+            .node
+            .unwrap();
+        assert_eq!(n1, again);
+        let n2 = Pki::ensure(&dir, "10.1.2.3", Some("n2"))
+            .unwrap()
+            .node
+            .unwrap();
+        assert_ne!(n1, n2);
+        assert_eq!(
+            Pki::ensure(&dir, "10.1.2.3", Some("n2"))
+                .unwrap()
+                .admin_cert_pem,
+            a.admin_cert_pem,
+            "the admin certificate is kept"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
