@@ -32,6 +32,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("token_file", token_file),
     ("go_duration", go_duration),
     ("patch", patch),
+    ("websocket", websocket),
+    ("spdy", spdy),
 ];
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -307,5 +309,55 @@ pub fn patch(data: &[u8]) {
             again["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"],
             "sent again, the patch changed the object:\nfirst {first}\nagain {again}"
         );
+    }
+}
+
+/// WebSocket frames from a client (`server::websocket::Decoder`), fed in two pieces split
+/// anywhere: never a panic, no message larger than the limit, and the same messages however
+/// the bytes arrive.
+pub fn websocket(data: &[u8]) {
+    use server::websocket::{Decoder, MAX_MESSAGE};
+    let drain = |pieces: &[&[u8]]| {
+        let mut d = Decoder::default();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        for p in pieces {
+            buf.extend_from_slice(p);
+            loop {
+                match d.next(&mut buf) {
+                    Ok(Some(m)) => {
+                        assert!(m.payload.len() <= MAX_MESSAGE);
+                        out.push(m);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(server::websocket::Message {
+                            opcode: server::websocket::Opcode::Close,
+                            payload: e.close_code().to_be_bytes().to_vec(),
+                        });
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    };
+    let whole = drain(&[data]);
+    let cut = data
+        .first()
+        .map_or(0, |b| usize::from(*b) % (data.len() + 1));
+    assert_eq!(drain(&[&data[..cut], &data[cut..]]), whole);
+}
+
+/// SPDY/3.1 frames from a client (`server::spdy::Codec`), header blocks through its zlib
+/// context: never a panic, and frames within the limit.
+pub fn spdy(data: &[u8]) {
+    use server::spdy::{Codec, Frame, MAX_FRAME};
+    let mut c = Codec::default();
+    let mut buf = data.to_vec();
+    while let Ok(Some(f)) = c.next(&mut buf) {
+        if let Frame::Data { data, .. } = f {
+            assert!(data.len() <= MAX_FRAME);
+        }
     }
 }
