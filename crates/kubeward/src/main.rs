@@ -188,6 +188,11 @@ struct ServeArgs {
     /// The name of the node agent's Node [default: the host name]
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
+    /// A 403 says, in one more line, the nearest rule bound to the caller and what it lacks
+    /// (naming the binding only when the caller may read it); for callers who may read their
+    /// own rules. Not upstream: off by default
+    #[arg(long)]
+    explain_forbidden: bool,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
@@ -413,6 +418,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         rbac.clone(),
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
+    state.explain_forbidden = args.explain_forbidden && rbac.is_some();
     state.metrics = metrics;
     state.request_timeout = args.request_timeout;
     state.in_flight = server::inflight::InFlightLimits::new(

@@ -41,6 +41,62 @@ pub(crate) fn websocket_upgrade_is_create(a: &mut Attributes, headers: &http::He
     }
 }
 
+/// `--explain-forbidden`: the one-line hint a 403 carries, for a caller allowed to read its own
+/// rules (`create selfsubjectrulesreviews`, which every authenticated user holds by
+/// `system:basic-user`), naming a binding only when the caller may `get` it. None when the
+/// caller may not have one. The explanation walks a snapshot of the RBAC policy: this costs
+/// time in the number of bindings, on a request that is refused anyway.
+pub(crate) fn explain_forbidden(
+    authorizer: &dyn authz::Authorizer,
+    index: &authz::rbac::Index,
+    a: &Attributes,
+) -> Option<String> {
+    let may = |verb: &str, group: &str, resource: &str, namespace: &str, name: &str| {
+        authorizer
+            .authorize(&Attributes {
+                user: a.user.clone(),
+                verb: verb.into(),
+                resource_request: true,
+                namespace: namespace.into(),
+                api_group: group.into(),
+                resource: resource.into(),
+                name: name.into(),
+                ..Default::default()
+            })
+            .allowed()
+    };
+    if !may(
+        "create",
+        "authorization.k8s.io",
+        "selfsubjectrulesreviews",
+        "",
+        "",
+    ) {
+        return None;
+    }
+    let explanation = authz::rbac::explain::explain(&index.policy(), a);
+    let can_see = |v: &authz::rbac::explain::Via| {
+        if v.binding_namespace.is_empty() {
+            may(
+                "get",
+                "rbac.authorization.k8s.io",
+                "clusterrolebindings",
+                "",
+                &v.binding_name,
+            )
+        } else {
+            may(
+                "get",
+                "rbac.authorization.k8s.io",
+                "rolebindings",
+                &v.binding_namespace,
+                &v.binding_name,
+            )
+        }
+    };
+    Some(authz::rbac::explain::hint(a, &explanation, &can_see))
+}
+
 /// Go's `html.EscapeString` subset that `forbiddenMessage` applies to `&`, `<`, `>`.
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")

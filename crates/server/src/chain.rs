@@ -504,7 +504,15 @@ where
     match decision {
         Decision::Allow(_) => {}
         Decision::Deny(reason) | Decision::NoOpinion(reason) => {
-            return Err(authorization::forbidden(&attrs, &reason))
+            let mut e = authorization::forbidden(&attrs, &reason);
+            if state.explain_forbidden {
+                if let Some(hint) =
+                    authorization::explain_forbidden(state.authorizer.as_ref(), &state.rbac, &attrs)
+                {
+                    e.message = format!("{}; {hint}", e.message);
+                }
+            }
+            return Err(e);
         }
     }
 

@@ -60,6 +60,9 @@ pub struct State {
     pub authorizer: Arc<dyn authz::Authorizer>,
     /// The RBAC index inside that chain (for SelfSubjectRulesReview).
     pub rbac: Arc<authz::rbac::Index>,
+    /// `--explain-forbidden`: a 403 carries the nearest miss, for callers who may read their
+    /// own rules.
+    pub explain_forbidden: bool,
     /// The node agent, once it runs: `pods/log` and exec are answered through it.
     pub kubelet: std::sync::OnceLock<Arc<dyn kubelet::Kubelet>>,
     /// The Node authorizer inside that chain; its graph is fed with every pod.
@@ -126,6 +129,7 @@ impl State {
             rbac,
             node_authorizer,
             kubelet: std::sync::OnceLock::new(),
+            explain_forbidden: false,
             tokens: Vec::new(),
             token_cache: authn::cache::TokenCache::new(std::time::Duration::from_secs(10), 4096),
             issuer: None,

@@ -487,3 +487,62 @@ pub fn matrix_of_rules(
         })
         .collect()
 }
+
+/// `--explain-forbidden`'s one line for a denied request: its nearest miss, naming the
+/// binding and role only when `can_see` says the caller may read that binding (else only what
+/// the rule lacks).
+pub fn hint(a: &Attributes, e: &Explanation, can_see: &dyn Fn(&Via) -> bool) -> String {
+    let Some(m) = e.misses.first() else {
+        return "kubeward: no role bound to you has a rule near this request".into();
+    };
+    let what = |l: &Lack| match l {
+        Lack::Verb => format!("the verb {:?}", a.verb),
+        Lack::ApiGroup => format!("the API group {:?}", a.api_group),
+        Lack::Resource => {
+            let r = if a.subresource.is_empty() {
+                a.resource.clone()
+            } else {
+                format!("{}/{}", a.resource, a.subresource)
+            };
+            format!("the resource {r:?}")
+        }
+        Lack::ResourceName if a.name.is_empty() => "a request for every name".into(),
+        Lack::ResourceName => format!("the name {:?}", a.name),
+        Lack::NonResourceUrl => format!("the path {:?}", a.path),
+        Lack::RuleKind => "this kind of request".into(),
+        Lack::Namespace(ns) => format!("this namespace (its RoleBinding is in {ns:?})"),
+        Lack::MissingRole(_) => "a role that exists".into(),
+    };
+    // A nearest rule about something else says only that nothing is about this.
+    if let Some(far) = m
+        .lacks
+        .iter()
+        .find(|l| matches!(l, Lack::Resource | Lack::NonResourceUrl | Lack::RuleKind))
+    {
+        let subject = match far {
+            Lack::NonResourceUrl | Lack::RuleKind if !a.resource_request => {
+                format!("the path {:?}", a.path)
+            }
+            _ => what(&Lack::Resource),
+        };
+        return format!("kubeward: no rule bound to you is about {subject}");
+    }
+    let lacks: Vec<String> = m.lacks.iter().map(what).collect();
+    let lacks = lacks.join(" and ");
+    if !can_see(&m.via) {
+        return format!("kubeward: the nearest rule bound to you lacks {lacks}");
+    }
+    let v = &m.via;
+    let binding = if v.binding_namespace.is_empty() {
+        format!("ClusterRoleBinding {:?}", v.binding_name)
+    } else {
+        format!(
+            "RoleBinding {:?}",
+            format!("{}/{}", v.binding_namespace, v.binding_name)
+        )
+    };
+    format!(
+        "kubeward: nearest grant: {binding} → {} {:?}, which lacks {lacks}",
+        v.role_kind, v.role_name
+    )
+}
