@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod explain;
+pub mod explain_json;
 mod index;
 pub mod reference;
 
