@@ -1,6 +1,8 @@
 """--explain-forbidden: a 403 names the nearest miss, and the binding only to a caller allowed
 to read it; without the flag the message is upstream's, byte for byte (the other suites)."""
 
+import json
+
 import pytest
 
 from harness import Server, user_kubeconfig
@@ -45,3 +47,41 @@ def test_no_hint_for_callers_that_may_not_read_their_rules(hinting):
     assert status == 403
     assert body["message"] == ('namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" '
                                'in API group "" at the cluster scope')
+
+
+def review(who, namespace, verb, resource, name=""):
+    return json.dumps({"apiVersion": "access.kubeward.io/v1alpha1", "kind": "AccessReview",
+                       "spec": {"user": who, "resourceAttributes": {"namespace": namespace, "verb": verb,
+                                                                     "resource": resource, "name": name}}})
+
+
+@pytest.mark.parametrize("version", ["1.27", "1.33"])
+def test_the_access_review_api_explains_under_rbac(hinting, version):
+    ns = "ar-" + version.replace(".", "")
+    hinting.kubectl(version, "create", "ns", ns)
+    hinting.kubectl(version, "-n", ns, "create", "role", "reader", "--verb=get,list", "--resource=pods")
+    hinting.kubectl(version, "-n", ns, "create", "rolebinding", "reader", "--role=reader", "--user=carol")
+    # The administrator sees everything: the miss, by name, and the suggestion.
+    out = json.loads(hinting.kubectl(version, "create", "-f", "-", "-o", "json", input=review("carol", ns, "delete", "pods", "web")).stdout)
+    st = out["status"]
+    assert st["allowed"] is False
+    miss = st["explanation"]["misses"][0]
+    assert miss["binding"] == {"kind": "RoleBinding", "namespace": ns, "name": "reader"}
+    assert miss["lacks"] == [{"lacks": "verb"}]
+    role, binding = st["explanation"]["suggestion"]
+    assert role["rules"] == [{"apiGroups": [""], "resourceNames": ["web"], "resources": ["pods"], "verbs": ["delete"]}]
+    allowed = json.loads(hinting.kubectl(version, "create", "-f", "-", "-o", "json", input=review("carol", ns, "list", "pods")).stdout)["status"]
+    assert allowed["allowed"] is True and allowed["explanation"]["grants"][0]["role"] == {"kind": "Role", "name": "reader"}
+    # Without create on the kind: upstream's 403.
+    reader = "dave" + version.replace(".", "")
+    dave = user_kubeconfig(hinting, reader)
+    r = hinting.kubectl(version, "create", "-f", "-", kubeconfig=dave, input=review("carol", ns, "list", "pods"), check=False)
+    assert (f'accessreviews.access.kubeward.io is forbidden: User "{reader}" cannot create resource "accessreviews" '
+            'in API group "access.kubeward.io" at the cluster scope') in r.stderr, r.stderr
+    # With it, but unable to read the binding: the decision, and the grant only counted.
+    hinting.kubectl(version, "create", "clusterrole", f"reviewer-{ns}", "--verb=create", "--resource=accessreviews.access.kubeward.io")
+    hinting.kubectl(version, "create", "clusterrolebinding", f"reviewer-{ns}", f"--clusterrole=reviewer-{ns}", f"--user={reader}")
+    out = json.loads(hinting.kubectl(version, "create", "-f", "-", "-o", "json", kubeconfig=dave, input=review("carol", ns, "list", "pods")).stdout)
+    assert out["status"]["allowed"] is True
+    assert out["status"]["explanation"]["grants"] == [] and out["status"]["explanation"]["hiddenGrants"] == 1
+    assert ns not in json.dumps(out["status"]["explanation"])

@@ -297,9 +297,13 @@ impl ResourceDef {
         }
     }
 
-    /// True for kinds that are answered rather than stored (access, token and self reviews).
+    /// True for kinds that are answered rather than stored (access, token and self reviews,
+    /// and kubeward's explained AccessReview).
     pub fn is_review(&self) -> bool {
-        self.group == "authorization.k8s.io" || self.group == "authentication.k8s.io"
+        matches!(
+            self.group,
+            "authorization.k8s.io" | "authentication.k8s.io" | "access.kubeward.io"
+        )
     }
 
     /// Whether the kind serves `verb`.

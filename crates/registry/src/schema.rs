@@ -12,6 +12,11 @@ pub const DEFINITIONS: &str = include_str!("../openapi/definitions.json");
 /// The OpenAPI definition name of a served kind, as upstream names them:
 /// `io.k8s.api.rbac.v1.ClusterRole`, `io.k8s.api.core.v1.Pod`.
 pub fn definition_name(group: &str, version: &str, kind: &str) -> String {
+    if !group.is_empty() && !group.ends_with(".k8s.io") {
+        // A group of kubeward's own, by its reversed domain (as aggregated APIs name theirs).
+        let reversed: Vec<&str> = group.split('.').rev().collect();
+        return format!("{}.{version}.{kind}", reversed.join("."));
+    }
     let g = match group {
         "" => "core",
         g => g.split('.').next().unwrap_or(g),

@@ -80,6 +80,26 @@ fn generate() -> Value {
         "io.k8s.apimachinery.pkg.runtime.RawExtension".into(),
         json!({"description": "RawExtension is used to hold extensions in external versions.", "type": "object"}),
     );
+    // kubeward's AccessReview: a SubjectAccessReview whose status also carries the
+    // explanation.
+    let sar = defs["io.k8s.api.authorization.v1.SubjectAccessReview"].clone();
+    let mut status = defs["io.k8s.api.authorization.v1.SubjectAccessReviewStatus"].clone();
+    status["properties"]["explanation"] = json!({
+        "description": "Explanation is the decision explained: every binding, role and rule that grants it (grants), or the nearest misses and what each lacks (misses) and the smallest Role and binding that would allow it (suggestion). Bindings the caller may not get are left out and counted (hiddenGrants, hiddenMisses).",
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    });
+    status["description"] =
+        "AccessReviewStatus is a SubjectAccessReviewStatus with the explanation.".into();
+    let mut review = sar;
+    review["description"] = "AccessReview checks whether a user or group can perform an action, as a SubjectAccessReview does, and explains the answer.".into();
+    review["properties"]["status"]["$ref"] =
+        "#/definitions/io.kubeward.access.v1alpha1.AccessReviewStatus".into();
+    defs.insert("io.kubeward.access.v1alpha1.AccessReview".into(), review);
+    defs.insert(
+        "io.kubeward.access.v1alpha1.AccessReviewStatus".into(),
+        status,
+    );
     for v in defs.values_mut() {
         tidy(v);
     }

@@ -280,6 +280,20 @@ pub static TOKEN_REVIEWS: ResourceDef = ResourceDef {
     )
 };
 
+/// `accessreviews.access.kubeward.io`: a SubjectAccessReview answered with its explanation
+/// (kubeward's own API; authorized as `create` on it, as a SubjectAccessReview is).
+pub static ACCESS_REVIEWS: ResourceDef = ResourceDef {
+    group: reviews::ACCESS,
+    versions: &["v1alpha1"],
+    ..review(
+        "accessreviews",
+        "accessreview",
+        "AccessReview",
+        false,
+        &reviews::AccessReviewStrategy,
+    )
+};
+
 /// Every served resource, in discovery's order.
 static RESOURCES: &[&ResourceDef] = &[
     &NAMESPACES,
@@ -301,6 +315,7 @@ static RESOURCES: &[&ResourceDef] = &[
     &SELF_SUBJECT_RULES_REVIEWS,
     &SELF_SUBJECT_REVIEWS,
     &TOKEN_REVIEWS,
+    &ACCESS_REVIEWS,
 ];
 
 /// A review kind: create-only, answered by the server, never stored.
