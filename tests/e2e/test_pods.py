@@ -104,6 +104,8 @@ def test_the_kubernetes_service_says_where_pods_reach_the_server(node):
     assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
     assert svc["spec"]["clusterIP"] == "127.0.0.1"
     assert svc["spec"]["ports"] == [{"name": "https", "port": node.port, "protocol": "TCP", "targetPort": node.port}]
+    ep = node.kubectl("1.27", "get", "endpoints", "kubernetes").stdout.split("\n")[1].split()
+    assert ep[:2] == ["kubernetes", f"127.0.0.1:{node.port}"], ep
     # The same as the variables a pod gets.
     node.kubectl("1.33", "run", "envs", "--image=busybox", "--restart=Never", "--", "sh", "-c",
                  "echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT $KUBERNETES_PORT")

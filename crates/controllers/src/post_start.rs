@@ -70,6 +70,7 @@ pub async fn ensure_kubernetes_service(
         "sessionAffinity": "None",
         "type": "ClusterIP",
     });
+    ensure_kubernetes_endpoints(apiserver, ip, port).await?;
     match apiserver.get(def, "default", "kubernetes").await {
         Ok(mut svc) => {
             let same = |k: &str| svc["spec"].get(k) == spec.get(k);
@@ -91,6 +92,39 @@ pub async fn ensure_kubernetes_service(
             match apiserver.create(def, "default", svc).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.code == 409 => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The `kubernetes` Service's Endpoints (the endpoint reconciler's): the server's address.
+async fn ensure_kubernetes_endpoints(
+    apiserver: &dyn Client,
+    ip: &str,
+    port: u16,
+) -> Result<(), StatusError> {
+    let def = &registry::kinds::ENDPOINTS;
+    let subsets = serde_json::json!([{"addresses": [{"ip": ip}],
+                                      "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]);
+    match apiserver.get(def, "default", "kubernetes").await {
+        Ok(ep) if ep.get("subsets") == Some(&subsets) => Ok(()),
+        Ok(mut ep) => {
+            ep["subsets"] = subsets;
+            apiserver
+                .update(def, "default", "kubernetes", ep, None)
+                .await
+                .map(|_| ())
+        }
+        Err(e) if e.code == 404 => {
+            let ep = serde_json::json!({
+                "apiVersion": "v1", "kind": "Endpoints",
+                "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+                "subsets": subsets,
+            });
+            match apiserver.create(def, "default", ep).await {
+                Ok(_) | Err(StatusError { code: 409, .. }) => Ok(()),
                 Err(e) => Err(e),
             }
         }

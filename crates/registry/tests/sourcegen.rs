@@ -32,6 +32,7 @@ fn roots(g: &mut schemars::SchemaGenerator) {
         core::v1::Node,
         core::v1::Event,
         core::v1::Service,
+        core::v1::Endpoints,
         coordination::v1::Lease,
         rbac::v1::Role,
         rbac::v1::RoleBinding,

@@ -1180,19 +1180,7 @@ impl ProcessRuntime {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(cname.clone(), (pid, restart));
         }
-        let started_at = self.now();
-        {
-            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-            let cs = if init {
-                &mut s.init[i]
-            } else {
-                &mut s.containers[i]
-            };
-            cs.state = json!({"running": {"startedAt": started_at}});
-            cs.started = !init;
-            cs.ready = !init;
-        }
-        self.report(ns, name, state).await;
+        // Attachable before it is reported running: a client that sees Running may attach.
         let (output, _) = tokio::sync::broadcast::channel::<(u8, bytes::Bytes)>(256);
         let (done_tx, done_rx) = watch::channel(false);
         let mut out: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>> = None;
@@ -1220,6 +1208,19 @@ impl ProcessRuntime {
                 done: done_rx,
             },
         );
+        let started_at = self.now();
+        {
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            let cs = if init {
+                &mut s.init[i]
+            } else {
+                &mut s.containers[i]
+            };
+            cs.state = json!({"running": {"startedAt": started_at}});
+            cs.started = !init;
+            cs.ready = !init;
+        }
+        self.report(ns, name, state).await;
         // Output goes to attached readers as it comes, and to the log line by line.
         let pump = |stream: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
                     tag: &'static str,

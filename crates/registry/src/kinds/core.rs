@@ -1,11 +1,11 @@
-//! Namespaces, service accounts, nodes, events, services and leases.
+//! Namespaces, service accounts, nodes, events, services, endpoints and leases.
 
 use crate::resource::{
     col, name_of, object_field, typed_check, Column, Strategy, AGE_COLUMN, NAME_COLUMN,
 };
 use crate::validation::{dns1035_label, dns1123_label, path_segment_name, FieldErrors};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Node, Service, ServiceAccount};
 use serde_json::{json, Value};
 
 fn str_at<'a>(obj: &'a Value, ptr: &str) -> &'a str {
@@ -422,5 +422,48 @@ impl Strategy for LeaseStrategy {
             str_at(obj, "/spec/holderIdentity").into(),
             age.into(),
         ]
+    }
+}
+
+pub(super) struct EndpointsStrategy;
+
+impl Strategy for EndpointsStrategy {
+    fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
+        typed_check::<Endpoints>(obj)
+    }
+    fn columns(&self) -> &'static [Column] {
+        const COLUMNS: &[Column] = &[
+            NAME_COLUMN,
+            col("Endpoints", "string", "Endpoints of the service", 0),
+            AGE_COLUMN,
+        ];
+        COLUMNS
+    }
+    /// `formatEndpoints`: up to three address:port pairs, then `+ N more...`.
+    fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
+        let mut pairs = Vec::new();
+        for subset in obj["subsets"].as_array().into_iter().flatten() {
+            let ports: Vec<String> = subset["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["port"].to_string())
+                .collect();
+            for a in subset["addresses"].as_array().into_iter().flatten() {
+                let ip = a["ip"].as_str().unwrap_or("");
+                if ports.is_empty() {
+                    pairs.push(ip.to_string());
+                }
+                for p in &ports {
+                    pairs.push(format!("{ip}:{p}"));
+                }
+            }
+        }
+        let shown = if pairs.len() > 3 {
+            format!("{} + {} more...", pairs[..3].join(","), pairs.len() - 3)
+        } else {
+            pairs.join(",")
+        };
+        vec![name_of(obj).into(), none_if_empty(&shown), age.into()]
     }
 }

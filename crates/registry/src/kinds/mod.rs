@@ -144,6 +144,21 @@ pub static SERVICES: ResourceDef = ResourceDef {
     strategy: &core::ServiceStrategy,
 };
 
+/// `endpoints` (the `kubernetes` Service's, written by the server).
+pub static ENDPOINTS: ResourceDef = ResourceDef {
+    group: "",
+    versions: &["v1"],
+    resource: "endpoints",
+    singular: "endpoints",
+    kind: "Endpoints",
+    namespaced: true,
+    short_names: &["ep"],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &core::EndpointsStrategy,
+};
+
 /// `leases`.
 pub static LEASES: ResourceDef = ResourceDef {
     group: "coordination.k8s.io",
@@ -304,6 +319,7 @@ static RESOURCES: &[&ResourceDef] = &[
     &NODES,
     &EVENTS,
     &SERVICES,
+    &ENDPOINTS,
     &LEASES,
     &CLUSTER_ROLE_BINDINGS,
     &CLUSTER_ROLES,
