@@ -479,3 +479,13 @@ def test_a_sandbox_an_earlier_server_left_is_killed_at_start(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_deleting_a_namespace_kills_its_pods_processes(node):
+    n = 600000 + os.getpid() % 100000
+    node.kubectl("1.33", "create", "ns", "doomed")
+    node.kubectl("1.33", "-n", "doomed", "run", "s", "--image=busybox", "--restart=Never", "--", "sleep", f"{n}.5")
+    running(node, "doomed", "s")
+    eventually(lambda: len(host_pids(f"sleep {n}.5")) == 1, 10.0, "the pod's process")
+    node.kubectl("1.33", "delete", "ns", "doomed", timeout=120)
+    assert host_pids(f"sleep {n}.5") == []
