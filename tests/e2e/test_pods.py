@@ -60,6 +60,41 @@ def host_pids(prefix):
     return out
 
 
+class Terminal:
+    """A command under script(1), as a user at a terminal runs it: read until what they wait
+    for, then typed into."""
+
+    def __init__(self, cmd):
+        self.p = subprocess.Popen(["script", "-qefc", cmd, "/dev/null"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.seen = b""
+
+    def expect(self, pattern, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while pattern not in self.seen:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.p.stdout], [], [], left)[0]:
+                raise AssertionError(f"{pattern!r} not seen; terminal: {self.seen.decode(errors='replace')}")
+            chunk = os.read(self.p.stdout.fileno(), 4096)
+            if not chunk:
+                raise AssertionError(f"terminal closed before {pattern!r}: {self.seen.decode(errors='replace')}")
+            self.seen += chunk
+
+    def type(self, line):
+        self.p.stdin.write(line)
+        self.p.stdin.flush()
+
+    def exit_code(self, timeout=15):
+        code = self.p.wait(timeout=timeout)
+        self.seen += self.p.stdout.read()
+        return code
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
 def tutorial_from_inside(server, version, ns, pod, path):
     return server.kubectl(version, "-n", ns, "exec", pod, "--", "sh", "-c", TUTORIAL % path).stdout
 
@@ -134,36 +169,19 @@ def test_exec_with_a_terminal(node, version):
     node.kubectl(version, "-n", ns, "run", "shell", "--image=ansilh/debug-tools", "--restart=Never")
     running(node, ns, "shell")
     cmd = f"{kubectl_path(version)} --kubeconfig {node.kubeconfig} -n {ns} exec -it shell -- /bin/sh"
-    p = subprocess.Popen(["script", "-qefc", cmd, "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    seen = b""
-
-    def expect(pattern, timeout=15.0):
-        """Reads the terminal until `pattern` shows (what a user waits for before typing)."""
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while pattern not in seen:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
-                p.kill()
-                raise AssertionError(f"{pattern!r} not seen; terminal: {seen.decode(errors='replace')}")
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                raise AssertionError(f"terminal closed before {pattern!r}: {seen.decode(errors='replace')}")
-            seen += chunk
-
-    def type_line(line):
-        p.stdin.write(line)
-        p.stdin.flush()
-
-    expect(b"# ")
-    type_line(b"hostname\n")
-    expect(b"\nshell\r\n")
-    type_line(b"echo typed-$((40+2))\n")
-    expect(b"\ntyped-42\r\n")
-    type_line(b"tty\n")
-    expect(b"/dev/pts/")
-    type_line(b"exit 3\n")
-    assert p.wait(timeout=15) == 3, seen.decode(errors="replace")
+    t = Terminal(cmd)
+    try:
+        t.expect(b"# ")
+        t.type(b"hostname\n")
+        t.expect(b"\nshell\r\n")
+        t.type(b"echo typed-$((40+2))\n")
+        t.expect(b"\ntyped-42\r\n")
+        t.type(b"tty\n")
+        t.expect(b"/dev/pts/")
+        t.type(b"exit 3\n")
+        assert t.exit_code() == 3, t.seen.decode(errors="replace")
+    finally:
+        t.kill()
     # Without a terminal: stdout, stderr and the code apart.
     r = node.kubectl(version, "-n", ns, "exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 5", check=False)
     assert (r.returncode, r.stdout, r.stderr.split("\n")[0]) == (5, "out\n", "err")
@@ -403,39 +421,24 @@ def test_run_interactive_attaches_to_the_container(node, version):
     node.kubectl(version, "create", "ns", ns)
     cmd = (f"{kubectl_path(version)} --kubeconfig {node.kubeconfig} -n {ns} "
            "run -it --rm dbg --image=busybox --restart=Never -- sh")
-    p = subprocess.Popen(["script", "-qefc", cmd, "/dev/null"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    seen = b""
-
-    def expect(pattern, timeout=20.0):
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while pattern not in seen:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
-                p.kill()
-                raise AssertionError(f"{pattern!r} not seen; terminal: {seen.decode(errors='replace')}")
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                raise AssertionError(f"terminal closed before {pattern!r}: {seen.decode(errors='replace')}")
-            seen += chunk
-
-    expect(b"If you don't see a command prompt")
-    # Attached: what is typed runs in the pod (as often as it takes the prompt to show).
-    deadline = time.monotonic() + 20
-    while b"\ndbg\r\n" not in seen and time.monotonic() < deadline:
-        p.stdin.write(b"hostname\n")
-        p.stdin.flush()
-        try:
-            expect(b"\ndbg\r\n", timeout=2.0)
-        except AssertionError:
-            if p.poll() is not None:
-                raise
-    assert b"\ndbg\r\n" in seen, seen
-    p.stdin.write(b"exit 0\n")
-    p.stdin.flush()
-    assert p.wait(timeout=20) == 0, seen.decode(errors="replace")
-    seen += p.stdout.read()
-    assert b'pod "dbg" deleted' in seen, seen
+    t = Terminal(cmd)
+    try:
+        t.expect(b"If you don't see a command prompt", timeout=20.0)
+        # Attached: what is typed runs in the pod (typed again until the shell has answered).
+        deadline = time.monotonic() + 20
+        while b"\ndbg\r\n" not in t.seen and time.monotonic() < deadline:
+            t.type(b"hostname\n")
+            try:
+                t.expect(b"\ndbg\r\n", timeout=2.0)
+            except AssertionError:
+                if t.p.poll() is not None:
+                    raise
+        assert b"\ndbg\r\n" in t.seen, t.seen
+        t.type(b"exit 0\n")
+        assert t.exit_code(timeout=20) == 0, t.seen.decode(errors="replace")
+        assert b'pod "dbg" deleted' in t.seen, t.seen
+    finally:
+        t.kill()
     eventually(lambda: node.kubectl(version, "-n", ns, "get", "pod", "dbg", check=False).returncode != 0, 10.0, "pod gone")
 
 

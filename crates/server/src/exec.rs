@@ -182,6 +182,24 @@ pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     Ok(resp)
 }
 
+/// The one writer of a session's socket: frames in order from every sender, the socket shut
+/// when the last sender is gone.
+fn writer<W>(mut wr: W) -> (mpsc::Sender<Vec<u8>>, tokio::task::JoinHandle<()>)
+where
+    W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
+    let task = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    (tx, task)
+}
+
 /// The streams a session has, as the query asked.
 #[derive(Clone, Copy)]
 struct Streams {
@@ -200,16 +218,8 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     use crate::spdy::{self, Frame};
-    let (mut rd, mut wr) = tokio::io::split(io);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(32);
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = out_rx.recv().await {
-            if wr.write_all(&frame).await.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
+    let (mut rd, wr) = tokio::io::split(io);
+    let (out_tx, writer) = writer(wr);
     let mut codec = spdy::Codec::default();
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
@@ -342,17 +352,8 @@ async fn serve_websocket<IO>(io: IO, mut session: ExecSession, v5: bool)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(io);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(32);
-    // One writer owns the socket's sending half.
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = out_rx.recv().await {
-            if wr.write_all(&frame).await.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
+    let (mut rd, wr) = tokio::io::split(io);
+    let (out_tx, writer) = writer(wr);
     let pump = |stream: Option<std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>>,
                 channel: u8| {
         let tx = out_tx.clone();

@@ -559,6 +559,37 @@ impl ProcessRuntime {
         Ok((text(&answer, "/status/token").to_string(), exp))
     }
 
+    /// A secret's or config map's keys projected into `out` (`what`: "secret" or
+    /// "configmap"; `name_field`: where the source names the object).
+    async fn project(
+        &self,
+        what: &str,
+        ns: &str,
+        src: &Value,
+        name_field: &str,
+        mode: u32,
+        out: &mut Payload,
+    ) -> Result<(), VolumeError> {
+        let name = text(src, name_field);
+        let obj = self
+            .object(what, ns, name)
+            .await
+            .map_err(|e| VolumeError::Missing(e.message))?;
+        let optional = src
+            .get("optional")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        volumes::project_keys(
+            what,
+            name,
+            obj.as_ref().map(volumes::object_data).as_ref(),
+            src["items"].as_array(),
+            optional,
+            mode,
+            out,
+        )
+    }
+
     /// A volume's payload; for projected tokens also when it should be refreshed (Unix
     /// seconds).
     async fn payload(
@@ -576,37 +607,12 @@ impl ProcessRuntime {
         let missing = |e: StatusError| VolumeError::Missing(e.message);
         let mut out = Payload::new();
         let mut refresh = None;
-        let data = |o: &Option<Value>| o.as_ref().map(volumes::object_data);
         if let Some(s) = vol.get("secret") {
-            let obj = self
-                .object("secret", ns, text(s, "/secretName"))
-                .await
-                .map_err(missing)?;
-            let optional = s.get("optional").and_then(Value::as_bool).unwrap_or(false);
-            volumes::project_keys(
-                "secret",
-                text(s, "/secretName"),
-                data(&obj).as_ref(),
-                s["items"].as_array(),
-                optional,
-                mode_of(s),
-                &mut out,
-            )?;
+            self.project("secret", ns, s, "/secretName", mode_of(s), &mut out)
+                .await?;
         } else if let Some(c) = vol.get("configMap") {
-            let obj = self
-                .object("configmap", ns, text(c, "/name"))
-                .await
-                .map_err(missing)?;
-            let optional = c.get("optional").and_then(Value::as_bool).unwrap_or(false);
-            volumes::project_keys(
-                "configmap",
-                text(c, "/name"),
-                data(&obj).as_ref(),
-                c["items"].as_array(),
-                optional,
-                mode_of(c),
-                &mut out,
-            )?;
+            self.project("configmap", ns, c, "/name", mode_of(c), &mut out)
+                .await?;
         } else if let Some(d) = vol.get("downwardAPI") {
             for it in d["items"].as_array().into_iter().flatten() {
                 let f = text(it, "/fieldRef/fieldPath");
@@ -637,35 +643,11 @@ impl ProcessRuntime {
                     refresh = Some(now + ((ttl * 8 / 10).min(24 * 3600) - jitter).max(1));
                     out.insert(text(t, "/path").to_string(), (token.into_bytes(), mode));
                 } else if let Some(c) = src.get("configMap") {
-                    let obj = self
-                        .object("configmap", ns, text(c, "/name"))
-                        .await
-                        .map_err(missing)?;
-                    let optional = c.get("optional").and_then(Value::as_bool).unwrap_or(false);
-                    volumes::project_keys(
-                        "configmap",
-                        text(c, "/name"),
-                        data(&obj).as_ref(),
-                        c["items"].as_array(),
-                        optional,
-                        mode,
-                        &mut out,
-                    )?;
+                    self.project("configmap", ns, c, "/name", mode, &mut out)
+                        .await?;
                 } else if let Some(s) = src.get("secret") {
-                    let obj = self
-                        .object("secret", ns, text(s, "/name"))
-                        .await
-                        .map_err(missing)?;
-                    let optional = s.get("optional").and_then(Value::as_bool).unwrap_or(false);
-                    volumes::project_keys(
-                        "secret",
-                        text(s, "/name"),
-                        data(&obj).as_ref(),
-                        s["items"].as_array(),
-                        optional,
-                        mode,
-                        &mut out,
-                    )?;
+                    self.project("secret", ns, s, "/name", mode, &mut out)
+                        .await?;
                 } else if let Some(d) = src.get("downwardAPI") {
                     for it in d["items"].as_array().into_iter().flatten() {
                         let v = volumes::field_ref(

@@ -63,26 +63,9 @@ impl Registry {
                 BeforeDelete::Now => false,
             };
             if graceful {
-                if opts.dry_run {
-                    return Ok(Deleted {
-                        object: obj,
-                        finished: false,
-                    });
-                }
-                match self
-                    .storage
-                    .update(&key, cur.mod_revision, Self::encode(&obj))
-                {
-                    Ok(kv) => {
-                        meta_mut(&mut obj)
-                            .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
-                        return Ok(Deleted {
-                            object: obj,
-                            finished: false,
-                        });
-                    }
-                    Err(StorageError::Conflict { .. }) => continue,
-                    Err(e) => return Err(status_from_storage(def, name, e)),
+                match self.keep_deleting(def, &key, cur.mod_revision, obj, name, opts)? {
+                    Some(d) => return Ok(d),
+                    None => continue,
                 }
             }
             if pending {
@@ -102,26 +85,9 @@ impl Registry {
                 );
                 m.insert("deletionGracePeriodSeconds".into(), 0.into());
                 def.strategy.prepare_for_graceful_delete(&mut obj);
-                if opts.dry_run {
-                    return Ok(Deleted {
-                        object: obj,
-                        finished: false,
-                    });
-                }
-                match self
-                    .storage
-                    .update(&key, cur.mod_revision, Self::encode(&obj))
-                {
-                    Ok(kv) => {
-                        meta_mut(&mut obj)
-                            .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
-                        return Ok(Deleted {
-                            object: obj,
-                            finished: false,
-                        });
-                    }
-                    Err(StorageError::Conflict { .. }) => continue,
-                    Err(e) => return Err(status_from_storage(def, name, e)),
+                match self.keep_deleting(def, &key, cur.mod_revision, obj, name, opts)? {
+                    Some(d) => return Ok(d),
+                    None => continue,
                 }
             }
             if opts.dry_run {
@@ -142,6 +108,33 @@ impl Registry {
             }
         }
         Err(StatusError::conflict_modified(&def.group_resource(), name))
+    }
+
+    /// Writes an object that stays while it is being deleted (a grace period, finalizers):
+    /// None when another writer came first (the caller retries).
+    fn keep_deleting(
+        &self,
+        def: &ResourceDef,
+        key: &str,
+        revision: i64,
+        mut obj: Value,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Option<Deleted>, StatusError> {
+        if !opts.dry_run {
+            match self.storage.update(key, revision, Self::encode(&obj)) {
+                Ok(kv) => {
+                    meta_mut(&mut obj)
+                        .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
+                }
+                Err(StorageError::Conflict { .. }) => return Ok(None),
+                Err(e) => return Err(status_from_storage(def, name, e)),
+            }
+        }
+        Ok(Some(Deleted {
+            object: obj,
+            finished: false,
+        }))
     }
 
     /// `rest.BeforeDelete` for kinds deleted gracefully: what this delete does to `obj`'s
