@@ -492,3 +492,23 @@ def test_deleting_a_namespace_kills_its_pods_processes(node):
     eventually(lambda: len(host_pids(f"sleep {n}.5")) == 1, 10.0, "the pod's process")
     node.kubectl("1.33", "delete", "ns", "doomed", timeout=120)
     assert host_pids(f"sleep {n}.5") == []
+
+
+def test_a_terminal_runs_as_the_containers_user(node):
+    ns = "ttyuser"
+    node.kubectl("1.33", "create", "ns", ns)
+    node.kubectl("1.33", "-n", ns, "apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "u"},
+        "spec": {"securityContext": {"runAsUser": 1000, "runAsGroup": 3000},
+                 "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}))
+    running(node, ns, "u")
+    for version in ["1.27", "1.33"]:
+        t = Terminal(f"{kubectl_path(version)} --kubeconfig {node.kubeconfig} -n {ns} exec -it u -- sh")
+        try:
+            t.expect(b"$ ")
+            t.type(b"echo id=$(id -u):$(id -g)\n")
+            t.expect(b"\nid=1000:3000\r\n")
+            t.type(b"exit 0\n")
+            assert t.exit_code() == 0, t.seen
+        finally:
+            t.kill()

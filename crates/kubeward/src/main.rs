@@ -333,7 +333,10 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         }
         Some(other) => other,
         None => match process_mode_preflight() {
-            Ok(()) => "process",
+            Ok(()) => {
+                eprintln!("kubeward: pods run as processes of this host, as root unless they set runAsUser (--node-agent fake or off to not)");
+                "process"
+            }
             Err(e) => {
                 eprintln!("kubeward: pods will stay Pending ({e}); --node-agent fake reports them Running without processes");
                 "off"

@@ -188,9 +188,20 @@ fn init() -> ExitCode {
 /// command (`ctty -- ARGV`).
 fn ctty(args: &[String]) -> ExitCode {
     use std::os::fd::AsFd;
-    let argv = match args.first().map(String::as_str) {
-        Some("--") => &args[1..],
-        _ => args,
+    // `[--uid N] [--gid N] -- ARGV`: the user is taken at the exec, after the terminal (the
+    // binary need not be the user's to run).
+    let (mut uid, mut gid, mut rest) = (None, None, args);
+    while let [flag, value, tail @ ..] = rest {
+        match flag.as_str() {
+            "--uid" => uid = value.parse::<u32>().ok(),
+            "--gid" => gid = value.parse::<u32>().ok(),
+            _ => break,
+        }
+        rest = tail;
+    }
+    let argv = match rest.first().map(String::as_str) {
+        Some("--") => &rest[1..],
+        _ => rest,
     };
     let Some(program) = argv.first() else {
         return fail("ctty", "no command");
@@ -202,7 +213,15 @@ fn ctty(args: &[String]) -> ExitCode {
     {
         return fail("taking the terminal", err);
     }
-    let err = Command::new(program).args(&argv[1..]).exec();
+    let mut cmd = Command::new(program);
+    cmd.args(&argv[1..]);
+    if let Some(g) = gid {
+        cmd.gid(g);
+    }
+    if let Some(u) = uid {
+        cmd.uid(u);
+    }
+    let err = cmd.exec();
     eprintln!(
         "exec: {program:?}: {}",
         if err.kind() == std::io::ErrorKind::NotFound {
@@ -341,7 +360,13 @@ fn enter(e: &Enter) -> ExitCode {
             return fail("finding the kubeward binary", "unknown");
         };
         let mut c = Command::new(exe);
-        c.args([SUBCOMMAND, "ctty", "--"]).args(&e.argv);
+        c.args([SUBCOMMAND, "ctty"]);
+        for (flag, id) in [("--uid", e.uid), ("--gid", e.gid)] {
+            if let Some(id) = id {
+                c.args([flag.to_string(), id.to_string()]);
+            }
+        }
+        c.arg("--").args(&e.argv);
         c
     } else {
         let mut c = Command::new(&e.argv[0]);
@@ -349,11 +374,14 @@ fn enter(e: &Enter) -> ExitCode {
         c
     };
     cmd.current_dir(e.cwd.as_deref().unwrap_or("/"));
-    if let Some(g) = e.gid {
-        cmd.gid(g);
-    }
-    if let Some(u) = e.uid {
-        cmd.uid(u);
+    // With a terminal, `ctty` takes the user as it becomes the command.
+    if !e.tty {
+        if let Some(g) = e.gid {
+            cmd.gid(g);
+        }
+        if let Some(u) = e.uid {
+            cmd.uid(u);
+        }
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
