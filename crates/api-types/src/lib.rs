@@ -11,5 +11,5 @@ mod time;
 mod user;
 
 pub use status::{Cause, GroupResource, StatusDetails, StatusError, StatusReason};
-pub use time::{format_rfc3339, human_duration, parse_rfc3339};
+pub use time::{format_micro_time, format_rfc3339, human_duration, parse_rfc3339};
 pub use user::UserInfo;

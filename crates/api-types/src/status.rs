@@ -69,12 +69,14 @@ pub enum StatusReason {
     TooManyRequests,
     /// 500.
     InternalError,
+    /// 500, a transient fault of the storage: retry (`StatusReasonServerTimeout`).
+    ServerTimeout,
     /// 503.
     ServiceUnavailable,
 }
 
 impl StatusReason {
-    const ALL: [StatusReason; 17] = [
+    const ALL: [StatusReason; 18] = [
         StatusReason::BadRequest,
         StatusReason::Unauthorized,
         StatusReason::Forbidden,
@@ -91,6 +93,7 @@ impl StatusReason {
         StatusReason::Timeout,
         StatusReason::TooManyRequests,
         StatusReason::InternalError,
+        StatusReason::ServerTimeout,
         StatusReason::ServiceUnavailable,
     ];
 
@@ -118,6 +121,7 @@ impl StatusReason {
             StatusReason::Timeout => "Timeout",
             StatusReason::TooManyRequests => "TooManyRequests",
             StatusReason::InternalError => "InternalError",
+            StatusReason::ServerTimeout => "ServerTimeout",
             StatusReason::ServiceUnavailable => "ServiceUnavailable",
         }
     }
@@ -436,6 +440,29 @@ impl StatusError {
             StatusReason::InternalError,
             format!("Internal error occurred: {message}"),
         )
+    }
+
+    /// 500 `ServerTimeout` (`NewServerTimeout`, as `storage/errors/storage.go` answers an
+    /// unreachable storage): `operation` on `resource` did not happen; retry in 2 s (sent as
+    /// `Retry-After` too). `cause` says why, after upstream's sentence.
+    pub fn server_timeout(resource: &GroupResource, operation: &str, cause: &str) -> Self {
+        StatusError {
+            details: Some(Box::new(StatusDetails {
+                name: operation.to_string(),
+                group: resource.group.clone(),
+                kind: resource.resource.clone(),
+                retry_after_seconds: Some(2),
+                ..Default::default()
+            })),
+            ..Self::new(
+                500,
+                StatusReason::ServerTimeout,
+                format!(
+                    "The {operation} operation against {resource} could not be completed at this \
+                     time, please try again. ({cause})"
+                ),
+            )
+        }
     }
 
     /// 503 while the server is not ready.

@@ -8,6 +8,12 @@ pub fn format_rfc3339(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// `metav1.MicroTime` text, as Leases and audit events carry it: RFC 3339 in UTC with
+/// microseconds, e.g. `2026-11-29T01:02:03.456789Z`.
+pub fn format_micro_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
 /// Parses RFC 3339 text; `None` when it is not a timestamp.
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     s.parse().ok()

@@ -11,6 +11,7 @@
 
 mod aggregation;
 mod bootstrap;
+pub mod leaderelection;
 pub mod manager;
 mod namespace;
 mod post_start;

@@ -7,8 +7,9 @@
 //! most 1000 s); a success forgets the key's failures; `Action::RequeueAfter` looks again
 //! later. Nothing a reconcile returns is dropped.
 //!
-//! A controller acts only once its [`Elector`] says so: the start hook for leader election
-//! when several replicas share a store (kubeward alone is always the leader).
+//! A controller acts only while its [`Elector`] says so: leader election when several
+//! replicas share a store (`leaderelection`; kubeward alone is always the leader). When
+//! leadership is lost its queue and informers are dropped, and it waits to lead again.
 
 use api_types::StatusError;
 use registry::{BoxFuture, Change, Client, Informer, ResourceDef};
@@ -113,10 +114,12 @@ impl Watch {
     }
 }
 
-/// The start hook: resolves when this process may act (leader election).
+/// The start and stop hooks: when this process may act (leader election).
 pub trait Elector: Send + Sync {
     /// Resolves once this process leads (at once for a single process).
     fn acquire(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// Resolves once this process no longer leads (never for a single process).
+    fn lost(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 /// One process alone: always the leader.
@@ -125,6 +128,10 @@ pub struct AlwaysLeader;
 impl Elector for AlwaysLeader {
     fn acquire(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(std::future::ready(()))
+    }
+
+    fn lost(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::pending())
     }
 }
 
@@ -141,14 +148,28 @@ pub struct Controller {
 impl Controller {
     /// Waits for the elector, then follows every watch through `informers` (the client the
     /// shared informers read with: kube-controller-manager's own identity) and reconciles keys
-    /// until the task is dropped.
+    /// until leadership is lost (then it waits to lead again, with a new queue and informers)
+    /// or the task is dropped.
     pub async fn run(self, informers: Arc<dyn Client>, elector: Arc<dyn Elector>) {
-        elector.acquire().await;
+        loop {
+            elector.acquire().await;
+            tokio::select! {
+                () = self.lead(&informers) => {}
+                () = elector.lost() => {
+                    tracing::info!(controller = self.name, "stopped: no longer the leader");
+                }
+            }
+        }
+    }
+
+    /// Acts until dropped: the informers' tasks end with it.
+    async fn lead(&self, informers: &Arc<dyn Client>) {
         let queue = Arc::new(Queue::new(Backoff::default()));
-        for w in self.watches {
+        let mut followers = tokio::task::JoinSet::new();
+        for w in &self.watches {
             let (q, keys) = (queue.clone(), w.keys);
-            let informer = Informer::new(w.def, w.field_selector);
-            tokio::spawn(informer.run(informers.clone(), move |c| {
+            let informer = Informer::new(w.def, w.field_selector.clone());
+            followers.spawn(informer.run(informers.clone(), move |c| {
                 for k in keys(c) {
                     q.add(k);
                 }

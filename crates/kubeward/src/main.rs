@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use storage::{MemoryStorage, SqliteStorage, Storage};
+use storage::{EtcdConfig, EtcdStorage, EtcdTls, MemoryStorage, SqliteStorage, Storage};
 use tokio::signal::unix::SignalKind;
 
 #[derive(Parser)]
@@ -101,9 +101,19 @@ struct ServeArgs {
     /// HTTPS address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:6443", value_name = "HOST:PORT")]
     listen: SocketAddr,
-    /// sqlite://PATH (default DATA_DIR/state.db) or memory://
+    /// sqlite://PATH (default DATA_DIR/state.db), memory://, or etcd://H1:2379,H2:2379[/PREFIX]
+    /// (etcd's v3 API; several replicas may share one etcd cluster)
     #[arg(long, value_name = "URL")]
     storage: Option<String>,
+    /// The CA of etcd's serving certificates (TLS to etcd)
+    #[arg(long, value_name = "FILE")]
+    etcd_cafile: Option<PathBuf>,
+    /// A client certificate for etcd (with --etcd-keyfile)
+    #[arg(long, value_name = "FILE", requires = "etcd_keyfile")]
+    etcd_certfile: Option<PathBuf>,
+    /// The key of --etcd-certfile
+    #[arg(long, value_name = "FILE", requires = "etcd_certfile")]
+    etcd_keyfile: Option<PathBuf>,
     /// Serve anonymous requests as system:anonymous (as kube-apiserver's default)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     anonymous_auth: bool,
@@ -196,6 +206,21 @@ struct ServeArgs {
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
+    /// Run the controllers only while this replica holds the Lease
+    /// kube-system/kube-controller-manager (kube-controller-manager's --leader-elect), so
+    /// replicas sharing an etcd cluster never run them twice [default: true with etcd
+    /// storage; a SQLite or memory store has one process, which always leads]
+    #[arg(long, action = clap::ArgAction::Set, value_name = "BOOL")]
+    leader_elect: Option<bool>,
+    /// How long the lease holds after its last renewal, as the other replicas see it
+    #[arg(long, default_value = "15s", value_parser = go_duration, value_name = "DURATION")]
+    leader_elect_lease_duration: Duration,
+    /// How long the leader goes on retrying a renewal before it stops its controllers
+    #[arg(long, default_value = "10s", value_parser = go_duration, value_name = "DURATION")]
+    leader_elect_renew_deadline: Duration,
+    /// How long between tries to acquire or renew the lease
+    #[arg(long, default_value = "2s", value_parser = go_duration, value_name = "DURATION")]
+    leader_elect_retry_period: Duration,
 }
 
 /// A flag's Go duration (`time.ParseDuration`, as kube-apiserver's flags take them); not
@@ -215,8 +240,16 @@ enum StartError {
     NoHome,
     #[error("creating {0}")]
     DataDir(PathBuf, #[source] std::io::Error),
-    #[error("unsupported --storage {0:?}: use sqlite://PATH or memory:// (etcd:// arrives with its issue)")]
+    #[error("unsupported --storage {0:?}: use sqlite://PATH, memory:// or etcd://HOST:PORT[,HOST:PORT...][/PREFIX]")]
     StorageUrl(String),
+    #[error("--etcd-cafile, --etcd-certfile and --etcd-keyfile need --storage etcd://...")]
+    EtcdFlagsWithoutEtcd,
+    #[error("--leader-elect-renew-deadline ({renew:?}) must be shorter than --leader-elect-lease-duration ({lease:?}), and the retry period ({retry:?}) positive and shorter than the deadline")]
+    LeaderElectTimings {
+        lease: Duration,
+        renew: Duration,
+        retry: Duration,
+    },
     #[error("reading {0}")]
     KeyFileRead(PathBuf, #[source] std::io::Error),
     #[error("service-account key {0}")]
@@ -301,12 +334,35 @@ fn warn_if_others_can_read(dir: &std::path::Path) {
 }
 
 fn open_storage(
-    url: Option<&str>,
+    args: &ServeArgs,
     data_dir: &std::path::Path,
 ) -> Result<Arc<dyn Storage>, StartError> {
+    let url = args.storage.as_deref();
+    let etcd = url.is_some_and(|u| u.starts_with("etcd://"));
+    let tls_flags = [&args.etcd_cafile, &args.etcd_certfile, &args.etcd_keyfile];
+    if !etcd && tls_flags.iter().any(|f| f.is_some()) {
+        return Err(StartError::EtcdFlagsWithoutEtcd);
+    }
     match url {
         None => Ok(Arc::new(SqliteStorage::open(&data_dir.join("state.db"))?)),
         Some("memory://") => Ok(Arc::new(MemoryStorage::new())),
+        Some(u) if etcd => {
+            let mut config =
+                EtcdConfig::from_url(u).ok_or_else(|| StartError::StorageUrl(u.to_string()))?;
+            let read =
+                |p: &PathBuf| std::fs::read(p).map_err(|e| StartError::KeyFileRead(p.clone(), e));
+            if tls_flags.iter().any(|f| f.is_some()) {
+                let identity = match (&args.etcd_certfile, &args.etcd_keyfile) {
+                    (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+                    _ => None,
+                };
+                config.tls = Some(EtcdTls {
+                    ca: args.etcd_cafile.as_ref().map(read).transpose()?,
+                    identity,
+                });
+            }
+            Ok(Arc::new(EtcdStorage::connect(&config)?))
+        }
         Some(u) => match u.strip_prefix("sqlite://") {
             Some(path) if !path.is_empty() => {
                 Ok(Arc::new(SqliteStorage::open(std::path::Path::new(path))?))
@@ -317,7 +373,7 @@ fn open_storage(
 }
 
 async fn serve(args: ServeArgs) -> Result<(), StartError> {
-    let data_dir = match args.data_dir {
+    let data_dir = match args.data_dir.clone() {
         Some(d) => d,
         None => std::env::var_os("HOME")
             .map(PathBuf::from)
@@ -349,7 +405,22 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         tracing::debug!(micros, "start: {what}");
     };
-    let storage = open_storage(args.storage.as_deref(), &data_dir)?;
+    let timings = controllers::leaderelection::Timings {
+        lease_duration: args.leader_elect_lease_duration,
+        renew_deadline: args.leader_elect_renew_deadline,
+        retry_period: args.leader_elect_retry_period,
+    };
+    if timings.renew_deadline >= timings.lease_duration
+        || timings.retry_period.is_zero()
+        || timings.retry_period >= timings.renew_deadline
+    {
+        return Err(StartError::LeaderElectTimings {
+            lease: timings.lease_duration,
+            renew: timings.renew_deadline,
+            retry: timings.retry_period,
+        });
+    }
+    let storage = open_storage(&args, &data_dir)?;
     phase("storage open");
     // Every storage call is timed into `etcd_request_duration_seconds`, whatever the backend.
     let metrics = Arc::new(server::metrics::Metrics::new());
@@ -545,6 +616,24 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         let registry = registry.clone();
         Arc::new(move || registry.name_suffix())
     };
+    let etcd = args
+        .storage
+        .as_deref()
+        .is_some_and(|u| u.starts_with("etcd://"));
+    if args.leader_elect.unwrap_or(etcd) {
+        // kube-controller-manager's identity: the host name and a UUID, unique per process.
+        let identity = format!("{}_{}", host_name(), registry.new_uid());
+        let elector = controllers::leaderelection::LeaderElector::new(
+            controllers::leaderelection::CONTROLLER_MANAGER_LEASE,
+            identity,
+            timings,
+            (manager.connect)(controllers::manager::manager_user()),
+            clock.clone(),
+            registry::os_random(),
+        );
+        tokio::spawn(elector.clone().run());
+        manager.elector = elector;
+    }
     phase("token object cache");
     manager.start().await.map_err(StartError::Bootstrap)?;
     phase("controllers started");
@@ -730,6 +819,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour for a terminal only: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

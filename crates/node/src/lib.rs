@@ -100,9 +100,7 @@ impl Shared {
 
     /// `metav1.MicroTime`, as Leases carry it.
     fn now_micro(&self) -> String {
-        (self.clock)()
-            .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-            .to_string()
+        api_types::format_micro_time((self.clock)())
     }
 
     /// Creates the Node if it is missing, then writes its status; returns its UID.

@@ -133,7 +133,7 @@ impl Registry {
             let cur = self
                 .storage()
                 .get(&key)
-                .map_err(|e| status_from_storage(def, name, e))?;
+                .map_err(|e| status_from_storage(def, "update", name, e))?;
             let live = match &cur {
                 Some(kv) => Self::decode(def, kv)?,
                 // Only the main resource is created by an apply.

@@ -74,14 +74,14 @@ impl Registry {
         let watcher = match self.storage().watch(&prefix, from) {
             Ok(w) => Some(w),
             Err(e @ StorageError::Compacted { .. }) => {
-                let status = status_from_storage(def, "", e).to_status();
+                let status = status_from_storage(def, "watch", "", e).to_status();
                 let _ = tx.try_send(WatchEvent {
                     type_: "ERROR",
                     object: status,
                 });
                 None
             }
-            Err(e) => return Err(status_from_storage(def, "", e)),
+            Err(e) => return Err(status_from_storage(def, "watch", "", e)),
         };
         let Some(mut watcher) = watcher else {
             return Ok(rx);
@@ -107,7 +107,7 @@ impl Registry {
                         let event = match ev {
                             None => return,
                             Some(Err(e)) => {
-                                let _ = tx.send(WatchEvent { type_: "ERROR", object: status_from_storage(def, "", e).to_status() }).await;
+                                let _ = tx.send(WatchEvent { type_: "ERROR", object: status_from_storage(def, "watch", "", e).to_status() }).await;
                                 return;
                             }
                             Some(Ok(e)) => e,

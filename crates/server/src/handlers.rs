@@ -361,7 +361,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
         "get" => {
             // GetOptions.resourceVersion: "" the newest, "0" any, N not older than N.
             if let Some(rv) = registry::parse_resource_version(r.query.get("resourceVersion"))? {
-                reg.not_older_than(rv)?;
+                reg.not_older_than(def, "get", rv)?;
             }
             let obj = r.versioned(reg.get(def, r.ns(), &r.info.name)?);
             single(&r, state, obj, 200, &[])

@@ -8,10 +8,12 @@ use crate::State;
 
 /// The checks of an endpoint, in upstream's order (the post-start hooks kubeward runs).
 fn checks(endpoint: &str) -> &'static [&'static str] {
+    // Not upstream: kube-apiserver's /livez also runs `etcd`, so a liveness probe restarts
+    // every replica while etcd is down, which mends nothing (kubernetes/kubernetes#130229,
+    // #111290). Here liveness is the process's own; /readyz reports the store.
     const LIVE: &[&str] = &[
         "ping",
         "log",
-        "etcd",
         "poststarthook/start-system-namespaces-controller",
         "poststarthook/rbac/bootstrap-roles",
     ];

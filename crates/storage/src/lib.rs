@@ -12,12 +12,16 @@
 mod compaction;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod etcd;
+#[cfg(feature = "conformance")]
+pub mod etcd_server;
 mod memory;
 mod observed;
 mod sqlite;
 mod watch;
 
 pub use compaction::run_compactor;
+pub use etcd::{EtcdConfig, EtcdStorage, EtcdTls};
 pub use memory::MemoryStorage;
 pub use observed::{Observed, Observer};
 pub use sqlite::SqliteStorage;
@@ -117,6 +121,12 @@ pub enum StorageError {
         #[source]
         rusqlite::Error,
     ),
+    /// The store could not be reached in time (etcd down, partitioned or without a leader).
+    #[error("{0}")]
+    Unavailable(String),
+    /// etcd refused a call, in its own words.
+    #[error("etcd: {0}")]
+    Etcd(String),
     /// A thread panicked while holding the store's lock.
     #[error("storage lock poisoned")]
     Poisoned,

@@ -1,7 +1,7 @@
 use crate::{Event, Revision, StorageError};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// Live events fan out through one channel per store; a watcher that lags further behind than
 /// this many events is ended with [`StorageError::Lagged`], as upstream ends slow watchers.
@@ -12,13 +12,23 @@ pub(crate) fn channel() -> broadcast::Sender<Arc<Event>> {
 }
 
 /// A stream of changes under one prefix: first the history after the requested revision, then
-/// live events. Created under the store's write lock, so nothing falls between the two.
+/// live events, in revision order.
 pub struct Watcher {
-    prefix: String,
-    history: VecDeque<Event>,
-    live: broadcast::Receiver<Arc<Event>>,
-    /// Events at or below this revision were already in `history`.
-    seen: Revision,
+    source: Source,
+}
+
+enum Source {
+    /// An in-process store: created under the store's write lock, so nothing falls between the
+    /// history and the live events.
+    Local {
+        prefix: String,
+        history: VecDeque<Event>,
+        live: broadcast::Receiver<Arc<Event>>,
+        /// Events at or below this revision were already in `history`.
+        seen: Revision,
+    },
+    /// A remote store's stream, fed by a task that ends when this receiver is dropped.
+    Remote(mpsc::Receiver<Result<Event, StorageError>>),
 }
 
 impl Watcher {
@@ -29,25 +39,43 @@ impl Watcher {
         seen: Revision,
     ) -> Self {
         Watcher {
-            prefix: prefix.to_string(),
-            history: history.into(),
-            live,
-            seen,
+            source: Source::Local {
+                prefix: prefix.to_string(),
+                history: history.into(),
+                live,
+                seen,
+            },
+        }
+    }
+
+    /// A watcher fed through a channel (an error ends it: nothing is sent after one).
+    pub(crate) fn remote(events: mpsc::Receiver<Result<Event, StorageError>>) -> Self {
+        Watcher {
+            source: Source::Remote(events),
         }
     }
 
     /// The next change, or `None` when the store is gone.
     pub async fn next(&mut self) -> Option<Result<Event, StorageError>> {
-        if let Some(e) = self.history.pop_front() {
+        let (prefix, history, live, seen) = match &mut self.source {
+            Source::Remote(rx) => return rx.recv().await,
+            Source::Local {
+                prefix,
+                history,
+                live,
+                seen,
+            } => (prefix, history, live, seen),
+        };
+        if let Some(e) = history.pop_front() {
             return Some(Ok(e));
         }
         loop {
-            match self.live.recv().await {
+            match live.recv().await {
                 Ok(e) => {
-                    if e.kv.mod_revision <= self.seen || !e.kv.key.starts_with(&self.prefix) {
+                    if e.kv.mod_revision <= *seen || !e.kv.key.starts_with(prefix.as_str()) {
                         continue;
                     }
-                    self.seen = e.kv.mod_revision;
+                    *seen = e.kv.mod_revision;
                     return Some(Ok((*e).clone()));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {

@@ -223,9 +223,7 @@ impl Registry {
         ] {
             m.remove(f);
         }
-        // A v4 UUID from the thread-local generator: no getrandom syscall per object.
-        let uid = uuid::Builder::from_random_bytes(self.random_bytes()).into_uuid();
-        m.insert("uid".into(), uid.to_string().into());
+        m.insert("uid".into(), self.new_uid().into());
         m.insert("creationTimestamp".into(), now.into());
         def.strategy.defaults(&mut body);
         if track == Track::Update {
@@ -263,7 +261,7 @@ impl Registry {
         let kv = self
             .storage
             .create(&Self::key(def, ns, &name), Self::encode(&body))
-            .map_err(|e| status_from_storage(def, &name, e))?;
+            .map_err(|e| status_from_storage(def, "create", &name, e))?;
         meta_mut(&mut body).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
         Ok(Written {
             object: body,

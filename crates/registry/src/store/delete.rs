@@ -104,7 +104,7 @@ impl Registry {
                     })
                 }
                 Err(StorageError::Conflict { .. }) => continue,
-                Err(e) => return Err(status_from_storage(def, name, e)),
+                Err(e) => return Err(status_from_storage(def, "delete", name, e)),
             }
         }
         Err(StatusError::conflict_modified(&def.group_resource(), name))
@@ -128,7 +128,7 @@ impl Registry {
                         .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
                 }
                 Err(StorageError::Conflict { .. }) => return Ok(None),
-                Err(e) => return Err(status_from_storage(def, name, e)),
+                Err(e) => return Err(status_from_storage(def, "delete", name, e)),
             }
         }
         Ok(Some(Deleted {

@@ -240,7 +240,14 @@ pub struct Registry {
 /// resourceVersion, PATCH, apply) before the conflict is the client's.
 pub(crate) const MAX_RETRIES: usize = 16;
 
-pub(crate) fn status_from_storage(def: &ResourceDef, name: &str, e: StorageError) -> StatusError {
+/// A storage error as the API answers it (`storage/errors/storage.go`'s `Interpret*Error`);
+/// `operation` names the verb in the message of a transient fault.
+pub(crate) fn status_from_storage(
+    def: &ResourceDef,
+    operation: &str,
+    name: &str,
+    e: StorageError,
+) -> StatusError {
     match e {
         StorageError::AlreadyExists(_) => StatusError::already_exists(&def.group_resource(), name),
         StorageError::NotFound(_) => StatusError::not_found(&def.group_resource(), name),
@@ -256,6 +263,9 @@ pub(crate) fn status_from_storage(def: &ResourceDef, name: &str, e: StorageError
         )),
         StorageError::FutureRevision { requested, current } => {
             StatusError::too_large_resource_version(requested, current)
+        }
+        StorageError::Unavailable(why) => {
+            StatusError::server_timeout(&def.group_resource(), operation, &why)
         }
         other => StatusError::internal(other),
     }
@@ -324,6 +334,13 @@ impl Registry {
     /// value modulo a small n is negligible for names and jitter).
     pub fn random_below(&self, n: u64) -> u64 {
         u64::from_le_bytes(self.random_bytes()) % n.max(1)
+    }
+
+    /// A v4 UUID from the injected generator (an object's uid; no getrandom syscall each).
+    pub fn new_uid(&self) -> String {
+        uuid::Builder::from_random_bytes(self.random_bytes())
+            .into_uuid()
+            .to_string()
     }
 
     /// The 5 characters `generateName` and generated Secret names end with

@@ -11,7 +11,7 @@ impl Registry {
     ) -> Result<KeyValue, StatusError> {
         self.storage
             .get(&Self::key(def, ns, name))
-            .map_err(|e| status_from_storage(def, name, e))?
+            .map_err(|e| status_from_storage(def, "get", name, e))?
             .ok_or_else(|| StatusError::not_found(&def.group_resource(), name))
     }
 
@@ -23,7 +23,11 @@ impl Registry {
     /// The revision a list or watch option names, or None for "current". A "not older than"
     /// revision the store has not reached is upstream's 504 (`waitUntilFreshAndBlock`, which
     /// gives up after 3 s; here the store is the cache, so nothing would arrive by waiting).
-    fn list_revision(&self, opts: &ListOptions) -> Result<Option<Revision>, StatusError> {
+    fn list_revision(
+        &self,
+        def: &ResourceDef,
+        opts: &ListOptions,
+    ) -> Result<Option<Revision>, StatusError> {
         let Some(n) = parse_resource_version(&opts.resource_version)? else {
             return Ok(None);
         };
@@ -31,16 +35,22 @@ impl Registry {
         if opts.resource_version_match == "Exact" {
             return Ok(Some(n));
         }
-        self.not_older_than(n)?;
+        self.not_older_than(def, "list", n)?;
         Ok(None)
     }
 
     /// Fails with upstream's 504 when `rv` is newer than the store.
-    pub fn not_older_than(&self, rv: Revision) -> Result<(), StatusError> {
+    /// `operation` names the request in the error of an unreachable store.
+    pub fn not_older_than(
+        &self,
+        def: &ResourceDef,
+        operation: &str,
+        rv: Revision,
+    ) -> Result<(), StatusError> {
         let current = self
             .storage
             .current_revision()
-            .map_err(StatusError::internal)?;
+            .map_err(|e| status_from_storage(def, operation, "", e))?;
         if rv > current {
             return Err(StatusError::too_large_resource_version(rv, current));
         }
@@ -57,7 +67,7 @@ impl Registry {
         validate_list_options(opts)?;
         let filter = Filter::new(def, opts)?;
         let prefix = Self::prefix(def, ns);
-        let (mut revision, mut start) = (self.list_revision(opts)?, None);
+        let (mut revision, mut start) = (self.list_revision(def, opts)?, None);
         if !opts.continue_token.is_empty() {
             let (rv, after) =
                 paging::decode(&opts.continue_token).map_err(StatusError::bad_request)?;
@@ -80,7 +90,7 @@ impl Registry {
                     StorageError::Compacted { .. } if !opts.continue_token.is_empty() => StatusError::expired(
                         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
                     ),
-                    e => status_from_storage(def, "", e),
+                    e => status_from_storage(def, "list", "", e),
                 })?;
             list_rv = Some(page.revision);
             let n = page.kvs.len();

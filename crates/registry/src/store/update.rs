@@ -33,7 +33,7 @@ impl Registry {
                     return Ok(obj);
                 }
                 Err(StorageError::Conflict { .. }) => continue,
-                Err(e) => return Err(status_from_storage(def, name, e)),
+                Err(e) => return Err(status_from_storage(def, "update", name, e)),
             }
         }
         Err(StatusError::conflict_modified(&def.group_resource(), name))
@@ -132,7 +132,7 @@ impl Registry {
                     {
                         continue
                     }
-                    Err(e) => Err(status_from_storage(def, name, e)),
+                    Err(e) => Err(status_from_storage(def, "update", name, e)),
                 };
             }
             let bytes = Self::encode(&new);
@@ -160,7 +160,7 @@ impl Registry {
                 {
                     continue
                 }
-                Err(e) => return Err(status_from_storage(def, name, e)),
+                Err(e) => return Err(status_from_storage(def, "update", name, e)),
             }
         }
         unreachable!("the loop returns")

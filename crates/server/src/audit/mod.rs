@@ -17,7 +17,7 @@ pub use file::Rotation;
 pub use policy::{fuzz as fuzz_policy, PolicyError};
 pub(crate) use policy::{Level, Stage};
 
-use api_types::UserInfo;
+use api_types::{format_micro_time as micro_time, UserInfo};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -278,11 +278,6 @@ impl Drop for Record {
         let now = (self.log.now)();
         self.emit(Stage::Panic, now);
     }
-}
-
-/// `metav1.MicroTime`.
-fn micro_time(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 impl AuditLog {
