@@ -7,6 +7,8 @@
 //! - http: GET one object and LIST a namespace over TLS keep-alive with concurrent clients,
 //!   against a bare hyper+rustls server returning the same bytes (the ceiling);
 //! - creates: sequential ServiceAccount creates on SQLite;
+//! - etcd: creates on etcd beside raw etcd puts, and a write on one replica to its watch event
+//!   on another;
 //! - hardening: the audit log's cost by level, the metrics' cost per request, and a quiet
 //!   user beside a noisy one with and without the fair queue.
 //!
@@ -20,6 +22,7 @@
 
 mod access_bench;
 mod authz_bench;
+mod etcd_bench;
 mod hardening_bench;
 mod pods_bench;
 
@@ -946,6 +949,9 @@ async fn main() {
     }
     if all || what == "hardening" {
         hardening_bench::run(&dir.join("hardening")).await;
+    }
+    if all || what == "etcd" {
+        etcd_bench::run(&dir.join("etcd")).await;
     }
     if all || what == "pods" {
         pods_bench::run(&dir.join("pods")).await;

@@ -434,6 +434,12 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             }),
         ))
     };
+    // The watch cache in front of every backend (kube-apiserver's cacher): one store watch
+    // per resource, lists at the current revision from memory once fresh.
+    let storage: Arc<dyn storage::Storage> = Arc::new(
+        storage::Cacher::new(storage, registry::resource_prefix_len)
+            .map_err(StartError::Storage)?,
+    );
     #[allow(
         clippy::disallowed_methods,
         reason = "the binary makes the one real Clock"

@@ -30,8 +30,8 @@ pub use informer::{Change, Informer};
 pub use kinds::resources;
 pub use resource::{ResourceDef, Strategy, Subresource};
 pub use store::{
-    group_resource_of_key, os_random, parse_resource_version, Admission, Clock, DeleteOptions,
-    Deleted, FieldValidation, ListOptions, ListOut, PatchType, Random, Registry, WriteOptions,
-    Written,
+    group_resource_of_key, os_random, parse_resource_version, resource_prefix_len, Admission,
+    Clock, DeleteOptions, Deleted, FieldValidation, ListOptions, ListOut, PatchType, Random,
+    Registry, WriteOptions, Written,
 };
 pub use watch::{WatchEvent, WatchOptions};

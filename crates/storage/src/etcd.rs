@@ -17,7 +17,7 @@
 //! other tasks. Every call is bounded by the request timeout: an unreachable etcd is an
 //! [`StorageError::Unavailable`] within that time, never a hang.
 
-use crate::watch::Watcher;
+use crate::watch::{WatchItem, Watcher};
 use crate::StorageError;
 use crate::{Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage};
 use etcd_client as etcd;
@@ -562,6 +562,8 @@ impl Storage for EtcdStorage {
             .map_err(|e| self.revision_error(after, e))?;
         }
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let progress = std::sync::Arc::new(tokio::sync::Notify::new());
+        let progress_asked = progress.clone();
         let mut client = self.client.clone();
         let key = self.full(prefix);
         let prefix_len = self.prefix.len();
@@ -581,6 +583,11 @@ impl Storage for EtcdStorage {
             loop {
                 let message = tokio::select! {
                     () = tx.closed() => return,
+                    () = progress_asked.notified() => {
+                        // The answer comes on the stream; a failure to ask ends it there too.
+                        let _ = stream.request_progress().await;
+                        continue;
+                    }
                     m = stream.message() => m,
                 };
                 let resp = match message {
@@ -610,16 +617,25 @@ impl Storage for EtcdStorage {
                     let _ = tx.send(Err(why)).await;
                     return;
                 }
+                // clientv3's IsProgressNotify: no events, not a creation or cancellation.
+                if resp.events().is_empty() && !resp.created() && resp.compact_revision() == 0 {
+                    if let Some(rev) = resp.header().map(|h| h.revision()).filter(|r| *r > 0) {
+                        if tx.send(Ok(WatchItem::Progress(rev))).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 for e in resp.events() {
                     if let Some(event) = to_event(prefix_len, e) {
-                        if tx.send(Ok(event)).await.is_err() {
+                        if tx.send(Ok(WatchItem::Event(event))).await.is_err() {
                             return;
                         }
                     }
                 }
             }
         });
-        Ok(Watcher::remote(rx))
+        Ok(Watcher::remote(rx, progress))
     }
 
     fn count(&self, prefix: &str) -> Result<u64> {

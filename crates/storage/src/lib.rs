@@ -9,6 +9,7 @@
 // Every public item says what it is: these crates are read as libraries by the others.
 #![warn(missing_docs)]
 
+mod cacher;
 mod compaction;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -20,12 +21,13 @@ mod observed;
 mod sqlite;
 mod watch;
 
+pub use cacher::{Cacher, ResourceOf};
 pub use compaction::run_compactor;
 pub use etcd::{EtcdConfig, EtcdStorage, EtcdTls};
 pub use memory::MemoryStorage;
 pub use observed::{Observed, Observer};
 pub use sqlite::SqliteStorage;
-pub use watch::Watcher;
+pub use watch::{WatchItem, Watcher};
 
 /// A revision: etcd's `mod_revision`, which kubeward serves as `metadata.resourceVersion`.
 pub type Revision = i64;
@@ -159,6 +161,12 @@ pub struct ListOptions<'a> {
 pub trait Storage: Send + Sync + 'static {
     /// The key's current value.
     fn get(&self, key: &str) -> Result<Option<KeyValue>>;
+    /// The key's value as a cache in front of the store last saw it, which may lag the store
+    /// by the cache's watch (as an informer's lister lags kube-apiserver); a key the cache
+    /// does not hold is read from the store. Without a cache, [`Storage::get`].
+    fn get_cached(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.get(key)
+    }
     /// Keys under `prefix`, in key order.
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult>;
     /// Writes a key that must not exist.

@@ -1,7 +1,7 @@
 use crate::{Event, Revision, StorageError};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 /// Live events fan out through one channel per store; a watcher that lags further behind than
 /// this many events is ended with [`StorageError::Lagged`], as upstream ends slow watchers.
@@ -11,6 +11,16 @@ pub(crate) fn channel() -> broadcast::Sender<Arc<Event>> {
     broadcast::channel(FANOUT_CAPACITY).0
 }
 
+/// What a watch delivers: a change under its prefix, or word that nothing under it changed up
+/// to a revision (etcd's progress notification), which lets a cache know it is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchItem {
+    /// A change.
+    Event(Event),
+    /// Every change up to this revision has been delivered.
+    Progress(Revision),
+}
+
 /// A stream of changes under one prefix: first the history after the requested revision, then
 /// live events, in revision order.
 pub struct Watcher {
@@ -18,17 +28,21 @@ pub struct Watcher {
 }
 
 enum Source {
-    /// An in-process store: created under the store's write lock, so nothing falls between the
-    /// history and the live events.
+    /// An in-process store (or cache): created under its write lock, so nothing falls between
+    /// the history and the live events. The channel's closing ends the watch.
     Local {
         prefix: String,
         history: VecDeque<Event>,
         live: broadcast::Receiver<Arc<Event>>,
-        /// Events at or below this revision were already in `history`.
+        /// Events at or below this revision were already delivered.
         seen: Revision,
     },
-    /// A remote store's stream, fed by a task that ends when this receiver is dropped.
-    Remote(mpsc::Receiver<Result<Event, StorageError>>),
+    /// A remote store's stream, fed by a task that ends when this receiver is dropped; the
+    /// task asks the store for a progress notification when `progress` is notified.
+    Remote {
+        items: mpsc::Receiver<Result<WatchItem, StorageError>>,
+        progress: Arc<Notify>,
+    },
 }
 
 impl Watcher {
@@ -49,16 +63,32 @@ impl Watcher {
     }
 
     /// A watcher fed through a channel (an error ends it: nothing is sent after one).
-    pub(crate) fn remote(events: mpsc::Receiver<Result<Event, StorageError>>) -> Self {
+    pub(crate) fn remote(
+        items: mpsc::Receiver<Result<WatchItem, StorageError>>,
+        progress: Arc<Notify>,
+    ) -> Self {
         Watcher {
-            source: Source::Remote(events),
+            source: Source::Remote { items, progress },
         }
     }
 
-    /// The next change, or `None` when the store is gone.
+    /// The next change, or `None` when the store is gone (or the cache serving it started
+    /// over: the watcher re-lists, as after upstream's cacher terminates its watchers).
     pub async fn next(&mut self) -> Option<Result<Event, StorageError>> {
+        loop {
+            match self.next_item().await? {
+                Ok(WatchItem::Event(e)) => return Some(Ok(e)),
+                Ok(WatchItem::Progress(_)) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The next change or progress notification. An in-process store reports progress at
+    /// every write under another prefix; a remote one when asked ([`Watcher::request_progress`]).
+    pub async fn next_item(&mut self) -> Option<Result<WatchItem, StorageError>> {
         let (prefix, history, live, seen) = match &mut self.source {
-            Source::Remote(rx) => return rx.recv().await,
+            Source::Remote { items, .. } => return items.recv().await,
             Source::Local {
                 prefix,
                 history,
@@ -67,22 +97,34 @@ impl Watcher {
             } => (prefix, history, live, seen),
         };
         if let Some(e) = history.pop_front() {
-            return Some(Ok(e));
+            return Some(Ok(WatchItem::Event(e)));
         }
         loop {
             match live.recv().await {
                 Ok(e) => {
-                    if e.kv.mod_revision <= *seen || !e.kv.key.starts_with(prefix.as_str()) {
+                    if e.kv.mod_revision <= *seen {
                         continue;
                     }
                     *seen = e.kv.mod_revision;
-                    return Some(Ok((*e).clone()));
+                    if !e.kv.key.starts_with(prefix.as_str()) {
+                        return Some(Ok(WatchItem::Progress(e.kv.mod_revision)));
+                    }
+                    return Some(Ok(WatchItem::Event((*e).clone())));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     return Some(Err(StorageError::Lagged))
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
+        }
+    }
+
+    /// Asks for a progress notification: a remote store sends one once every change up to its
+    /// current revision has been delivered (etcd's `RequestProgress`). An in-process store
+    /// needs none: it reports progress as writes happen.
+    pub fn request_progress(&self) {
+        if let Source::Remote { progress, .. } = &self.source {
+            progress.notify_one();
         }
     }
 }

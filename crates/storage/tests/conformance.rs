@@ -123,3 +123,32 @@ async fn etcd_backend_conforms() {
     })
     .await;
 }
+
+/// The watch cache's resources here: the first path segment (`/r/a` is under `/r/`).
+fn first_segment(key: &str) -> Option<usize> {
+    key.strip_prefix('/')?.find('/').map(|i| i + 2)
+}
+
+/// The watch cache is a backend to its callers: in front of each backend it conforms too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_cache_conforms_in_front_of_every_backend() {
+    let cached = |s: Arc<dyn Storage>| {
+        Arc::new(storage::Cacher::new(s, first_segment).unwrap()) as Arc<dyn Storage>
+    };
+    conformance::run_all(&|| cached(Arc::new(MemoryStorage::new()))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    conformance::run_all(&|| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cached(Arc::new(
+            SqliteStorage::open(&dir.path().join(format!("{i}.db"))).unwrap(),
+        ))
+    })
+    .await;
+    let etcd = storage::etcd_server::EtcdCluster::start(1);
+    conformance::run_all(&|| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cached(Arc::new(etcd.storage(&format!("/c{i}"))))
+    })
+    .await;
+}

@@ -449,6 +449,20 @@ fn group_resource(group: &str, resource: &str) -> String {
     }
 }
 
+/// The length of the resource prefix (`/registry/secrets/`, `/registry/<group>/roles/`) that
+/// a key, or a list or watch prefix, falls under: what the watch cache keeps one cache per
+/// (`storage::ResourceOf`). `None` for a prefix shorter than one resource's.
+pub fn resource_prefix_len(key: &str) -> Option<usize> {
+    let rest = key.strip_prefix("/registry/")?;
+    let first = rest.find('/')?;
+    let end = if rest[..first].contains('.') {
+        first + 1 + rest[first + 1..].find('/')?
+    } else {
+        first
+    };
+    Some("/registry/".len() + end + 1)
+}
+
 /// The group-resource a storage key belongs to (`/registry/secrets/ns/x` → `secrets`,
 /// `/registry/rbac.authorization.k8s.io/roles/ns/x` → `roles.rbac.authorization.k8s.io`):
 /// the `type` of `etcd_request_duration_seconds`. Keys outside the layout are `other`, so the
@@ -465,4 +479,29 @@ pub fn group_resource_of_key(key: &str) -> String {
         .iter()
         .find(|d| d.group == group && d.resource == resource)
         .map_or_else(|| "other".into(), |d| group_resource(d.group, d.resource))
+}
+
+#[cfg(test)]
+mod resource_prefix_tests {
+    #[test]
+    fn resource_prefixes() {
+        for (key, prefix) in [
+            ("/registry/secrets/ns/a", Some("/registry/secrets/")),
+            ("/registry/secrets/", Some("/registry/secrets/")),
+            (
+                "/registry/rbac.authorization.k8s.io/roles/ns/a",
+                Some("/registry/rbac.authorization.k8s.io/roles/"),
+            ),
+            ("/registry/rbac.authorization.k8s.io/", None),
+            ("/registry/secrets", None),
+            ("/registry/", None),
+            ("/other/secrets/a", None),
+        ] {
+            assert_eq!(
+                super::resource_prefix_len(key).map(|n| &key[..n]),
+                prefix,
+                "{key}"
+            );
+        }
+    }
 }

@@ -20,6 +20,22 @@ impl Registry {
         Self::decode(def, &self.get_kv(def, ns, name)?)
     }
 
+    /// GET one object as the watch cache last saw it (may lag the store; a miss is read
+    /// live): for admission's lookups, which upstream answers from informers' listers.
+    pub fn get_cached(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+    ) -> Result<Value, StatusError> {
+        let kv = self
+            .storage
+            .get_cached(&Self::key(def, ns, name))
+            .map_err(|e| status_from_storage(def, "get", name, e))?
+            .ok_or_else(|| StatusError::not_found(&def.group_resource(), name))?;
+        Self::decode(def, &kv)
+    }
+
     /// The revision a list or watch option names, or None for "current". A "not older than"
     /// revision the store has not reached is upstream's 504 (`waitUntilFreshAndBlock`, which
     /// gives up after 3 s; here the store is the cache, so nothing would arrive by waiting).

@@ -32,7 +32,9 @@ pub(crate) fn create(
 ) -> Admission {
     let (registry, namespace) = (state.registry.clone(), namespace.to_string());
     Arc::new(move |obj: &Value, _: Option<&Value>| {
-        let ns = match registry.get(&kinds::NAMESPACES, "", &namespace) {
+        // From the watch cache, as upstream's plug-in reads its namespace lister (a miss is
+        // looked up live): a create costs the store one write, not a read and a write.
+        let ns = match registry.get_cached(&kinds::NAMESPACES, "", &namespace) {
             Ok(ns) => ns,
             Err(e) if e.code == 404 => {
                 return Err(StatusError::not_found(

@@ -1,0 +1,395 @@
+//! The watch cache, as kube-apiserver's cacher (`staging/src/k8s.io/apiserver/pkg/storage/
+//! cacher`) puts one in front of etcd, here in front of any backend. It is itself a
+//! [`Storage`], so the registry does not know it is there.
+//!
+//! Per resource (the caller says which key prefix is a resource's: [`ResourceOf`]) it keeps
+//! the objects and a window of recent events in memory, fed by **one** watch on the store
+//! however many clients watch:
+//!
+//! - a watch from a revision inside the window is served from memory (history, then live
+//!   events, with no gap: a watcher is made under the lock the events are applied under); an
+//!   older one goes to the store;
+//! - a list at the current revision (no exact revision asked) is served from memory once the
+//!   cache is known to be at least as fresh as the store's current revision (KEP-2340,
+//!   consistent reads from cache): the store's revision is read, then the cache waits for its
+//!   watch to reach it — every write reports progress on an in-process store, and etcd is asked
+//!   for a progress notification. A cache that does not get there in 3 s (upstream's
+//!   `waitUntilFreshAndBlock` bound) leaves the list to the store;
+//! - a list at an exact revision (a continue token's later pages), a GET, every write and
+//!   compaction go to the store; `get_cached` (admission's lookups, as upstream's listers) is
+//!   answered from memory, a miss from the store.
+//!
+//! When the store's watch ends (etcd gone, compaction past it), the cache starts over: its
+//! watchers' streams end (they re-list, as after upstream's `terminateAllWatchers`), reads go to
+//! the store meanwhile, and it lists and watches again with back-off. A client watcher that
+//! falls more than [`crate::watch::FANOUT_CAPACITY`] events behind is ended with
+//! [`StorageError::Lagged`], never silently skipped.
+
+use crate::watch::{WatchItem, Watcher};
+use crate::{
+    Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage, StorageError,
+};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
+use tokio::sync::{broadcast, Notify};
+
+/// The length of the resource prefix a key (or a list or watch prefix) falls under, or `None`
+/// when it is not one resource's (then the store answers).
+pub type ResourceOf = fn(&str) -> Option<usize>;
+
+/// How many recent events each resource keeps for watches that resume (upstream's cache
+/// starts at 100 and grows with load; a fixed window is simpler and as safe: an older resume
+/// goes to the store).
+const HISTORY: usize = 1024;
+
+/// How long a list waits for the cache to catch up before the store answers it.
+const FRESH_WAIT: Duration = Duration::from_secs(3);
+
+/// The longest pause between attempts to list and watch a resource again.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A store with a watch cache in front.
+pub struct Cacher {
+    inner: Arc<dyn Storage>,
+    resource_of: ResourceOf,
+    /// The caches' tasks run here; `None` only while dropping.
+    runtime: Option<Runtime>,
+    handle: Handle,
+    caches: Mutex<HashMap<String, Arc<Cache>>>,
+    store_watches: AtomicU64,
+}
+
+impl Drop for Cacher {
+    fn drop(&mut self) {
+        // A runtime dropped inside another one's task would panic; let its threads go instead.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// One resource's cache.
+struct Cache {
+    prefix: String,
+    state: Mutex<State>,
+    /// Signalled when the revision moves or the cache becomes ready.
+    moved: Condvar,
+    /// Asks the feeding task for a progress notification.
+    progress: Notify,
+}
+
+struct State {
+    /// False while the cache starts over; reads and watches then go to the store.
+    ready: bool,
+    objects: BTreeMap<String, KeyValue>,
+    /// Every change under the prefix up to here is applied.
+    revision: Revision,
+    /// `history` holds every event after this revision.
+    window_start: Revision,
+    history: VecDeque<Event>,
+    /// Live events to the cache's watchers; replaced (ending them) when the cache starts over.
+    live: broadcast::Sender<Arc<Event>>,
+}
+
+impl Cache {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent; a panic elsewhere does not.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the state with a fresh list; the old watchers' streams end.
+    fn reset(&self, listed: ListResult) {
+        let mut s = self.lock();
+        s.objects = listed
+            .kvs
+            .into_iter()
+            .map(|kv| (kv.key.clone(), kv))
+            .collect();
+        s.revision = listed.revision;
+        s.window_start = listed.revision;
+        s.history.clear();
+        s.live = crate::watch::channel();
+        s.ready = true;
+        drop(s);
+        self.moved.notify_all();
+    }
+
+    fn apply(&self, item: WatchItem) {
+        let mut s = self.lock();
+        match item {
+            WatchItem::Progress(rev) => s.revision = s.revision.max(rev),
+            WatchItem::Event(e) => {
+                if e.kv.mod_revision <= s.revision {
+                    return;
+                }
+                s.revision = e.kv.mod_revision;
+                match e.kind {
+                    EventKind::Deleted => {
+                        s.objects.remove(&e.kv.key);
+                    }
+                    EventKind::Created | EventKind::Modified => {
+                        s.objects.insert(e.kv.key.clone(), e.kv.clone());
+                    }
+                }
+                if s.history.len() == HISTORY {
+                    if let Some(old) = s.history.pop_front() {
+                        s.window_start = old.kv.mod_revision;
+                    }
+                }
+                // No receiver is not an error: nobody watches now.
+                let _ = s.live.send(Arc::new(e.clone()));
+                s.history.push_back(e);
+            }
+        }
+        drop(s);
+        self.moved.notify_all();
+    }
+
+    /// Stops serving until the next list; the watchers' streams end.
+    fn lose(&self) {
+        let mut s = self.lock();
+        s.ready = false;
+        s.live = crate::watch::channel();
+        s.history.clear();
+    }
+}
+
+/// Waits on `f` from synchronous code, letting a multi-threaded runtime's other tasks move.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl Cacher {
+    /// A cache in front of `inner` for every resource `resource_of` names.
+    pub fn new(inner: Arc<dyn Storage>, resource_of: ResourceOf) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("watch-cache")
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Unavailable(format!("starting the watch cache: {e}")))?;
+        Ok(Cacher {
+            inner,
+            resource_of,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            caches: Mutex::new(HashMap::new()),
+            store_watches: AtomicU64::new(0),
+        })
+    }
+
+    /// How many watches the cache has opened on the store (its own, and the ones it passed
+    /// through), for tests and metrics.
+    pub fn store_watches(&self) -> u64 {
+        self.store_watches.load(Ordering::Relaxed)
+    }
+
+    fn store_watch(&self, prefix: &str, after: Revision) -> Result<Watcher> {
+        self.store_watches.fetch_add(1, Ordering::Relaxed);
+        self.inner.watch(prefix, after)
+    }
+
+    /// The cache of the resource `prefix` falls under, made (listed and watched) on first use;
+    /// `None` when `prefix` is not within one resource, or the store cannot be read now.
+    fn cache(&self, prefix: &str) -> Option<Arc<Cache>> {
+        let resource = prefix.get(..(self.resource_of)(prefix)?)?;
+        let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = caches.get(resource) {
+            return Some(c.clone());
+        }
+        // The first list and watch happen here, so the first caller is served from memory.
+        let listed = self.inner.list(resource, &ListOptions::default()).ok()?;
+        let watcher = self.store_watch(resource, listed.revision).ok()?;
+        let cache = Arc::new(Cache {
+            prefix: resource.to_string(),
+            state: Mutex::new(State {
+                ready: false,
+                objects: BTreeMap::new(),
+                revision: 0,
+                window_start: 0,
+                history: VecDeque::new(),
+                live: crate::watch::channel(),
+            }),
+            moved: Condvar::new(),
+            progress: Notify::new(),
+        });
+        cache.reset(listed);
+        caches.insert(resource.to_string(), cache.clone());
+        let feed = Feed {
+            inner: self.inner.clone(),
+            cache: cache.clone(),
+        };
+        self.handle.spawn(feed.run(watcher));
+        Some(cache)
+    }
+
+    /// Waits until `cache` has applied every change up to the store's current revision;
+    /// false when it is not serving or did not get there in time.
+    fn fresh(&self, cache: &Cache) -> Result<bool> {
+        let target = self.inner.current_revision()?;
+        let s = cache.lock();
+        if s.ready && s.revision >= target {
+            return Ok(true);
+        }
+        cache.progress.notify_one();
+        let (s, _) = blocking(|| {
+            cache
+                .moved
+                .wait_timeout_while(s, FRESH_WAIT, |s| s.ready && s.revision < target)
+                .unwrap_or_else(|p| p.into_inner())
+        });
+        Ok(s.ready && s.revision >= target)
+    }
+}
+
+/// The task that keeps one cache: applies its store watch, and starts over when it ends.
+struct Feed {
+    inner: Arc<dyn Storage>,
+    cache: Arc<Cache>,
+}
+
+impl Feed {
+    async fn run(self, mut watcher: Watcher) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            loop {
+                tokio::select! {
+                    () = self.cache.progress.notified() => watcher.request_progress(),
+                    item = watcher.next_item() => match item {
+                        Some(Ok(item)) => self.cache.apply(item),
+                        Some(Err(e)) => {
+                            tracing::info!(prefix = %self.cache.prefix, error = %e, "watch cache: the store's watch ended; listing again");
+                            break;
+                        }
+                        None => break,
+                    },
+                }
+            }
+            self.cache.lose();
+            // List and watch again, with back-off, off the runtime's thread (calls block).
+            watcher = loop {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let (inner, prefix) = (self.inner.clone(), self.cache.prefix.clone());
+                let again = tokio::task::spawn_blocking(move || {
+                    let listed = inner.list(&prefix, &ListOptions::default())?;
+                    let w = inner.watch(&prefix, listed.revision)?;
+                    Ok::<_, StorageError>((listed, w))
+                })
+                .await;
+                if let Ok(Ok((listed, w))) = again {
+                    self.cache.reset(listed);
+                    backoff = Duration::from_millis(50);
+                    break w;
+                }
+            };
+        }
+    }
+}
+
+impl Storage for Cacher {
+    fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.inner.get(key)
+    }
+
+    fn get_cached(&self, key: &str) -> Result<Option<KeyValue>> {
+        if let Some(cache) = self.cache(key) {
+            let s = cache.lock();
+            if let Some(kv) = s.objects.get(key).filter(|_| s.ready) {
+                return Ok(Some(kv.clone()));
+            }
+        }
+        // A miss is looked up live, as NamespaceLifecycle does when its lister has nothing.
+        self.inner.get(key)
+    }
+
+    fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
+        if opts.revision.is_some() {
+            return self.inner.list(prefix, opts);
+        }
+        let Some(cache) = self.cache(prefix) else {
+            return self.inner.list(prefix, opts);
+        };
+        if !self.fresh(&cache)? {
+            return self.inner.list(prefix, opts);
+        }
+        let s = cache.lock();
+        if !s.ready {
+            drop(s);
+            return self.inner.list(prefix, opts);
+        }
+        let from = match opts.start_after {
+            Some(after) if after >= prefix => Bound::Excluded(after.to_string()),
+            _ => Bound::Included(prefix.to_string()),
+        };
+        let mut kvs = Vec::new();
+        let mut more = false;
+        for (key, kv) in s.objects.range((from, Bound::Unbounded)) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if opts.limit > 0 && kvs.len() == opts.limit {
+                more = true;
+                break;
+            }
+            kvs.push(kv.clone());
+        }
+        Ok(ListResult {
+            kvs,
+            revision: s.revision,
+            more,
+        })
+    }
+
+    fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue> {
+        self.inner.create(key, value)
+    }
+
+    fn update(&self, key: &str, expected: Revision, value: Vec<u8>) -> Result<KeyValue> {
+        self.inner.update(key, expected, value)
+    }
+
+    fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
+        self.inner.delete(key, expected)
+    }
+
+    fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher> {
+        if let Some(cache) = self.cache(prefix) {
+            let s = cache.lock();
+            if s.ready && after >= s.window_start {
+                let history: Vec<Event> = s
+                    .history
+                    .iter()
+                    .filter(|e| e.kv.mod_revision > after && e.kv.key.starts_with(prefix))
+                    .cloned()
+                    .collect();
+                let seen = after.max(s.revision);
+                return Ok(Watcher::new(prefix, history, s.live.subscribe(), seen));
+            }
+        }
+        self.store_watch(prefix, after)
+    }
+
+    fn count(&self, prefix: &str) -> Result<u64> {
+        self.inner.count(prefix)
+    }
+
+    fn current_revision(&self) -> Result<Revision> {
+        self.inner.current_revision()
+    }
+
+    fn compacted_revision(&self) -> Result<Revision> {
+        self.inner.compacted_revision()
+    }
+
+    fn compact(&self, revision: Revision) -> Result<()> {
+        self.inner.compact(revision)
+    }
+}

@@ -1,0 +1,226 @@
+//! The watch cache's own promises: one store watch per resource however many watch, lists
+//! that see every write acknowledged before them (also writes made past the cache, as by
+//! another replica), slow watchers ended rather than skipped, and a cache that starts over when
+//! its store's watch ends.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    reason = "tests: a failed step fails the run, and they run on the real clock"
+)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use storage::{
+    Cacher, KeyValue, ListOptions, ListResult, MemoryStorage, Revision, Storage, StorageError,
+    Watcher,
+};
+
+fn first_segment(key: &str) -> Option<usize> {
+    key.strip_prefix('/')?.find('/').map(|i| i + 2)
+}
+
+/// A memory store that counts the watches opened on it.
+struct Counted {
+    inner: MemoryStorage,
+    watches: Arc<AtomicUsize>,
+}
+
+impl Storage for Counted {
+    fn get(&self, key: &str) -> storage::Result<Option<KeyValue>> {
+        self.inner.get(key)
+    }
+    fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> storage::Result<ListResult> {
+        self.inner.list(prefix, opts)
+    }
+    fn create(&self, key: &str, value: Vec<u8>) -> storage::Result<KeyValue> {
+        self.inner.create(key, value)
+    }
+    fn update(&self, key: &str, expected: Revision, value: Vec<u8>) -> storage::Result<KeyValue> {
+        self.inner.update(key, expected, value)
+    }
+    fn delete(&self, key: &str, expected: Option<Revision>) -> storage::Result<KeyValue> {
+        self.inner.delete(key, expected)
+    }
+    fn watch(&self, prefix: &str, after: Revision) -> storage::Result<Watcher> {
+        self.watches.fetch_add(1, Ordering::SeqCst);
+        self.inner.watch(prefix, after)
+    }
+    fn count(&self, prefix: &str) -> storage::Result<u64> {
+        self.inner.count(prefix)
+    }
+    fn current_revision(&self) -> storage::Result<Revision> {
+        self.inner.current_revision()
+    }
+    fn compacted_revision(&self) -> storage::Result<Revision> {
+        self.inner.compacted_revision()
+    }
+    fn compact(&self, revision: Revision) -> storage::Result<()> {
+        self.inner.compact(revision)
+    }
+}
+
+fn counted() -> (Arc<dyn Storage>, Arc<AtomicUsize>) {
+    let watches = Arc::new(AtomicUsize::new(0));
+    let inner = Counted {
+        inner: MemoryStorage::new(),
+        watches: watches.clone(),
+    };
+    (Arc::new(inner), watches)
+}
+
+fn names(s: &dyn Storage, prefix: &str) -> Vec<String> {
+    let l = s.list(prefix, &ListOptions::default()).unwrap();
+    l.kvs.into_iter().map(|kv| kv.key).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_watchers_cost_one_store_watch() {
+    let (inner, watches) = counted();
+    let cache = Cacher::new(inner, first_segment).unwrap();
+    let now = cache.current_revision().unwrap();
+    let mut watchers: Vec<_> = (0..200)
+        .map(|i| {
+            let prefix = if i % 2 == 0 { "/r/" } else { "/r/ns/" };
+            cache.watch(prefix, now).unwrap()
+        })
+        .collect();
+    assert_eq!(watches.load(Ordering::SeqCst), 1, "one watch on the store");
+    assert_eq!(cache.store_watches(), 1);
+    let a = cache.create("/r/ns/a", b"1".to_vec()).unwrap();
+    for w in &mut watchers {
+        let e = tokio::time::timeout(Duration::from_secs(5), w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.kv, a);
+    }
+    // Another resource is a second watch; a resume from before the cache began, the store's.
+    let _other = cache
+        .watch("/q/", cache.current_revision().unwrap())
+        .unwrap();
+    assert_eq!(watches.load(Ordering::SeqCst), 2);
+    let mut old = cache.watch("/r/", 0).unwrap();
+    assert_eq!(watches.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        old.next().await.unwrap().unwrap().kv,
+        a,
+        "the store's history"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_see_every_write_acknowledged_before_them() {
+    let inner: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    let cache = Cacher::new(inner.clone(), first_segment).unwrap();
+    assert!(names(&cache, "/r/").is_empty());
+    for i in 0..200 {
+        // Alternately through the cache and past it (another replica's write), and between
+        // them writes elsewhere, which move the store's revision but not this resource.
+        let key = format!("/r/{i:03}");
+        if i % 2 == 0 {
+            cache.create(&key, b"v".to_vec()).unwrap();
+        } else {
+            inner.create(&key, b"v".to_vec()).unwrap();
+        }
+        inner.create(&format!("/q/{i}"), b"v".to_vec()).unwrap();
+        let listed = cache.list("/r/", &ListOptions::default()).unwrap();
+        assert_eq!(listed.kvs.len(), i + 1, "after write {i}");
+        assert_eq!(listed.kvs.last().unwrap().key, key);
+        assert!(listed.revision >= inner.current_revision().unwrap() - 1);
+    }
+    // Pages from the cache: the continue position and limit as the store's.
+    let page = cache
+        .list(
+            "/r/",
+            &ListOptions {
+                start_after: Some("/r/049"),
+                limit: 10,
+                revision: None,
+            },
+        )
+        .unwrap();
+    let keys: Vec<_> = page.kvs.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys.first(), Some(&"/r/050"));
+    assert_eq!((keys.len(), page.more), (10, true));
+    // A later page at the first page's revision is the store's, and agrees.
+    let next = cache
+        .list(
+            "/r/",
+            &ListOptions {
+                start_after: Some("/r/059"),
+                limit: 0,
+                revision: Some(page.revision),
+            },
+        )
+        .unwrap();
+    assert_eq!(next.kvs.len(), 140);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_falls_behind_is_ended_not_skipped() {
+    let cache = Cacher::new(Arc::new(MemoryStorage::new()), first_segment).unwrap();
+    let now = cache.current_revision().unwrap();
+    let mut slow = cache.watch("/r/", now).unwrap();
+    // More events than a watcher may hold, none read; each batch applied by the cache before
+    // the next (a list waits for that), so it is the watcher that falls behind, not the cache.
+    for batch in 0..9 {
+        for i in 0..1000 {
+            cache
+                .create(&format!("/r/{batch}-{i}"), Vec::new())
+                .unwrap();
+        }
+        assert_eq!(names(&cache, "/r/").len(), (batch + 1) * 1000);
+    }
+    let mut got = 0;
+    let end = loop {
+        match tokio::time::timeout(Duration::from_secs(5), slow.next()).await {
+            Ok(Some(Ok(_))) => got += 1,
+            Ok(other) => break other,
+            Err(_) => panic!("no end after {got} events"),
+        }
+    };
+    assert!(
+        matches!(end, Some(Err(StorageError::Lagged))),
+        "ended with Lagged after {got} events: {end:?}"
+    );
+    assert!(got < 9000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_starts_over_when_its_store_watch_ends() {
+    let mut etcd = storage::etcd_server::EtcdCluster::start(1);
+    let cache = Cacher::new(Arc::new(etcd.storage("/kw")), first_segment).unwrap();
+    cache.create("/r/a", b"1".to_vec()).unwrap();
+    let now = cache.current_revision().unwrap();
+    let mut w = cache.watch("/r/", now).unwrap();
+    etcd.kill(0);
+    // The cache's watchers end (the client re-lists), within the keep-alive's time.
+    let end = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match w.next().await {
+                Some(Ok(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the watch ended");
+    assert!(end.is_none(), "{end:?}");
+    etcd.restart(0);
+    // Back: lists and watches are served again, and see what was written meanwhile.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let b = loop {
+        match cache.create("/r/b", b"2".to_vec()) {
+            Ok(b) => break b,
+            Err(e) if std::time::Instant::now() > deadline => panic!("{e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    assert_eq!(names(&cache, "/r/"), ["/r/a", "/r/b"]);
+    let mut again = cache.watch("/r/", b.mod_revision).unwrap();
+    let c = cache.create("/r/c", b"3".to_vec()).unwrap();
+    assert_eq!(again.next().await.unwrap().unwrap().kv, c);
+}
