@@ -88,14 +88,36 @@ pub(crate) async fn run(dir: &Path) {
     // LIST from the watch cache, beside the bare server returning the same bytes.
     let admin = client_config(&a_dir, true);
     for (ns, n, path, conns) in [
-        ("list100", 100, "/api/v1/namespaces/list100/serviceaccounts", 8),
-        ("list10k", 10_000, "/api/v1/namespaces/list10k/serviceaccounts", 2),
+        (
+            "list100",
+            100,
+            "/api/v1/namespaces/list100/serviceaccounts",
+            8,
+        ),
+        (
+            "list10k",
+            10_000,
+            "/api/v1/namespaces/list10k/serviceaccounts",
+            2,
+        ),
     ] {
         let body = serde_json::json!({"metadata": {"name": ns}});
-        let (code, _) = send(&mut s, "POST", "/api/v1/namespaces", Some(serde_json::to_vec(&body).unwrap())).await;
+        let (code, _) = send(
+            &mut s,
+            "POST",
+            "/api/v1/namespaces",
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .await;
         assert_eq!(code, 201);
         for i in 0..n {
-            let (code, _) = send(&mut s, "POST", &format!("/api/v1/namespaces/{ns}/serviceaccounts"), Some(sa(&format!("sa-{i}")))).await;
+            let (code, _) = send(
+                &mut s,
+                "POST",
+                &format!("/api/v1/namespaces/{ns}/serviceaccounts"),
+                Some(sa(&format!("sa-{i}"))),
+            )
+            .await;
             assert_eq!(code, 201);
         }
         let (code, list) = send(&mut s, "GET", path, None).await;

@@ -12,9 +12,11 @@
 //! - a list at the current revision (no exact revision asked) is served from memory once the
 //!   cache is known to be at least as fresh as the store's current revision (KEP-2340,
 //!   consistent reads from cache): the store's revision is read, then the cache waits for its
-//!   watch to reach it — every write reports progress on an in-process store, and etcd is asked
-//!   for a progress notification. A cache that does not get there in 3 s (upstream's
-//!   `waitUntilFreshAndBlock` bound) leaves the list to the store;
+//!   watch to reach it — every write reports progress on an in-process store; etcd is asked
+//!   instead whether anything under the resource changed since the cache's revision (its
+//!   progress notifications can run ahead of events before 3.4.31: etcd-io/etcd#15220). A
+//!   cache that does not get there in 3 s (upstream's `waitUntilFreshAndBlock` bound) leaves
+//!   the list to the store;
 //! - a list at an exact revision (a continue token's later pages), a GET, every write and
 //!   compaction go to the store; `get_cached` (admission's lookups, as upstream's listers) is
 //!   answered from memory, a miss from the store.
@@ -25,6 +27,7 @@
 //! falls more than [`crate::watch::FANOUT_CAPACITY`] events behind is ended with
 //! [`StorageError::Lagged`], never silently skipped.
 
+use crate::background::{blocking, Background};
 use crate::watch::{WatchItem, Watcher};
 use crate::{
     Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage, StorageError,
@@ -34,8 +37,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::broadcast;
 
 /// The length of the resource prefix a key (or a list or watch prefix) falls under, or `None`
 /// when it is not one resource's (then the store answers).
@@ -56,20 +58,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub struct Cacher {
     inner: Arc<dyn Storage>,
     resource_of: ResourceOf,
-    /// The caches' tasks run here; `None` only while dropping.
-    runtime: Option<Runtime>,
-    handle: Handle,
+    /// The caches' tasks run here.
+    background: Background,
     caches: Mutex<HashMap<String, Arc<Cache>>>,
     store_watches: AtomicU64,
-}
-
-impl Drop for Cacher {
-    fn drop(&mut self) {
-        // A runtime dropped inside another one's task would panic; let its threads go instead.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 /// One resource's cache.
@@ -78,8 +70,6 @@ struct Cache {
     state: Mutex<State>,
     /// Signalled when the revision moves or the cache becomes ready.
     moved: Condvar,
-    /// Asks the feeding task for a progress notification.
-    progress: Notify,
 }
 
 struct State {
@@ -158,28 +148,13 @@ impl Cache {
     }
 }
 
-/// Waits on `f` from synchronous code, letting a multi-threaded runtime's other tasks move.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
 impl Cacher {
     /// A cache in front of `inner` for every resource `resource_of` names.
     pub fn new(inner: Arc<dyn Storage>, resource_of: ResourceOf) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("watch-cache")
-            .enable_all()
-            .build()
-            .map_err(|e| StorageError::Unavailable(format!("starting the watch cache: {e}")))?;
         Ok(Cacher {
             inner,
             resource_of,
-            handle: runtime.handle().clone(),
-            runtime: Some(runtime),
+            background: Background::start("watch-cache")?,
             caches: Mutex::new(HashMap::new()),
             store_watches: AtomicU64::new(0),
         })
@@ -218,7 +193,6 @@ impl Cacher {
                 live: crate::watch::channel(),
             }),
             moved: Condvar::new(),
-            progress: Notify::new(),
         });
         cache.reset(listed);
         caches.insert(resource.to_string(), cache.clone());
@@ -226,26 +200,46 @@ impl Cacher {
             inner: self.inner.clone(),
             cache: cache.clone(),
         };
-        self.handle.spawn(feed.run(watcher));
+        self.background.handle.spawn(feed.run(watcher));
         Some(cache)
     }
 
-    /// Waits until `cache` has applied every change up to the store's current revision;
-    /// false when it is not serving or did not get there in time.
-    fn fresh(&self, cache: &Cache) -> Result<bool> {
+    /// The revision at which the cache's state is the store's current state, waiting (at most
+    /// [`FRESH_WAIT`]) for the cache to catch up; `None` when it is not serving or did not.
+    /// Caught up means: its watch reached the store's current revision (an in-process store
+    /// reports progress at every write), or the store says nothing under the resource changed
+    /// since the cache's revision ([`Storage::unchanged_since`]: etcd, whose progress
+    /// notifications are not trusted).
+    fn fresh(&self, cache: &Cache) -> Result<Option<Revision>> {
         let target = self.inner.current_revision()?;
-        let s = cache.lock();
-        if s.ready && s.revision >= target {
-            return Ok(true);
+        let deadline = std::time::Instant::now() + FRESH_WAIT;
+        loop {
+            let (revision, count) = {
+                let s = cache.lock();
+                if !s.ready {
+                    return Ok(None);
+                }
+                (s.revision, s.objects.len())
+            };
+            if revision >= target {
+                return Ok(Some(revision));
+            }
+            if let Some(at) = self.inner.unchanged_since(&cache.prefix, revision, count)? {
+                return Ok(Some(at.max(revision)));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // Wait for the cache to move (an event or progress), then look again.
+            let s = cache.lock();
+            blocking(|| {
+                let _ = cache
+                    .moved
+                    .wait_timeout_while(s, left, |s| s.ready && s.revision == revision)
+                    .unwrap_or_else(|p| p.into_inner());
+            });
         }
-        cache.progress.notify_one();
-        let (s, _) = blocking(|| {
-            cache
-                .moved
-                .wait_timeout_while(s, FRESH_WAIT, |s| s.ready && s.revision < target)
-                .unwrap_or_else(|p| p.into_inner())
-        });
-        Ok(s.ready && s.revision >= target)
     }
 }
 
@@ -260,16 +254,13 @@ impl Feed {
         let mut backoff = Duration::from_millis(50);
         loop {
             loop {
-                tokio::select! {
-                    () = self.cache.progress.notified() => watcher.request_progress(),
-                    item = watcher.next_item() => match item {
-                        Some(Ok(item)) => self.cache.apply(item),
-                        Some(Err(e)) => {
-                            tracing::info!(prefix = %self.cache.prefix, error = %e, "watch cache: the store's watch ended; listing again");
-                            break;
-                        }
-                        None => break,
-                    },
+                match watcher.next_item().await {
+                    Some(Ok(item)) => self.cache.apply(item),
+                    Some(Err(e)) => {
+                        tracing::info!(prefix = %self.cache.prefix, error = %e, "watch cache: the store's watch ended; listing again");
+                        break;
+                    }
+                    None => break,
                 }
             }
             self.cache.lose();
@@ -317,14 +308,16 @@ impl Storage for Cacher {
         let Some(cache) = self.cache(prefix) else {
             return self.inner.list(prefix, opts);
         };
-        if !self.fresh(&cache)? {
+        let Some(fresh_at) = self.fresh(&cache)? else {
             return self.inner.list(prefix, opts);
-        }
+        };
         let s = cache.lock();
         if !s.ready {
             drop(s);
             return self.inner.list(prefix, opts);
         }
+        // Nothing under the resource changed between the cache's revision and `fresh_at`.
+        let revision = s.revision.max(fresh_at);
         let from = match opts.start_after {
             Some(after) if after >= prefix => Bound::Excluded(after.to_string()),
             _ => Bound::Included(prefix.to_string()),
@@ -343,7 +336,7 @@ impl Storage for Cacher {
         }
         Ok(ListResult {
             kvs,
-            revision: s.revision,
+            revision,
             more,
         })
     }

@@ -17,13 +17,14 @@
 //! other tasks. Every call is bounded by the request timeout: an unreachable etcd is an
 //! [`StorageError::Unavailable`] within that time, never a hang.
 
+use crate::background::Background;
 use crate::watch::{WatchItem, Watcher};
 use crate::StorageError;
 use crate::{Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage};
 use etcd_client as etcd;
 use std::future::Future;
 use std::time::Duration;
-use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 /// The key kube-apiserver's compactor coordinates through (its value: the newest compaction).
@@ -93,21 +94,12 @@ struct Txned {
 
 /// The etcd backend.
 pub struct EtcdStorage {
-    /// The client's own runtime; `None` only while dropping.
-    runtime: Option<Runtime>,
+    /// The client's own runtime (`handle` is its handle).
+    _background: Background,
     handle: Handle,
     client: etcd::Client,
     prefix: String,
     timeout: Duration,
-}
-
-impl Drop for EtcdStorage {
-    fn drop(&mut self) {
-        // A runtime dropped inside another one's task would panic; let its threads go instead.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 /// The pause between tries of a call that met an unreachable or leaderless etcd.
@@ -154,12 +146,7 @@ where
         rx.recv()
             .map_err(|_| StorageError::Unavailable("the etcd client stopped".into()))?
     };
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(wait)
-        }
-        _ => wait(),
-    }
+    crate::background::blocking(wait)
 }
 
 /// What a failed call means: unreachable members are `Unavailable`; the rest is etcd's word.
@@ -207,13 +194,8 @@ impl EtcdStorage {
     /// A client for the members in `config`. Connections are made as calls need them: a server
     /// starts while etcd is down, answers 503 meanwhile and recovers when it returns.
     pub fn connect(config: &EtcdConfig) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("etcd-client")
-            .enable_all()
-            .build()
-            .map_err(|e| StorageError::Etcd(format!("starting the etcd client: {e}")))?;
-        let handle = runtime.handle().clone();
+        let background = Background::start("etcd-client")?;
+        let handle = background.handle.clone();
         let mut options = etcd::ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             // A member that dies without closing its connection is noticed, and its watches
@@ -243,7 +225,7 @@ impl EtcdStorage {
             etcd::Client::connect(endpoints.clone(), Some(options.clone()))
         })?;
         Ok(EtcdStorage {
-            runtime: Some(runtime),
+            _background: background,
             handle,
             client,
             prefix: config.prefix.clone(),
@@ -562,8 +544,6 @@ impl Storage for EtcdStorage {
             .map_err(|e| self.revision_error(after, e))?;
         }
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        let progress = std::sync::Arc::new(tokio::sync::Notify::new());
-        let progress_asked = progress.clone();
         let mut client = self.client.clone();
         let key = self.full(prefix);
         let prefix_len = self.prefix.len();
@@ -571,8 +551,7 @@ impl Storage for EtcdStorage {
             let options = etcd::WatchOptions::new()
                 .with_prefix()
                 .with_start_revision(after + 1)
-                .with_prev_key()
-                .with_progress_notify();
+                .with_prev_key();
             let mut stream = match client.watch(key, Some(options)).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -583,11 +562,6 @@ impl Storage for EtcdStorage {
             loop {
                 let message = tokio::select! {
                     () = tx.closed() => return,
-                    () = progress_asked.notified() => {
-                        // The answer comes on the stream; a failure to ask ends it there too.
-                        let _ = stream.request_progress().await;
-                        continue;
-                    }
                     m = stream.message() => m,
                 };
                 let resp = match message {
@@ -617,15 +591,9 @@ impl Storage for EtcdStorage {
                     let _ = tx.send(Err(why)).await;
                     return;
                 }
-                // clientv3's IsProgressNotify: no events, not a creation or cancellation.
-                if resp.events().is_empty() && !resp.created() && resp.compact_revision() == 0 {
-                    if let Some(rev) = resp.header().map(|h| h.revision()).filter(|r| *r > 0) {
-                        if tx.send(Ok(WatchItem::Progress(rev))).await.is_err() {
-                            return;
-                        }
-                    }
-                    continue;
-                }
+                // Progress notifications are not passed on: etcd before 3.4.31 and 3.5.13 may
+                // send one before events it covers (etcd-io/etcd#15220; kube-apiserver checks
+                // the version before it relies on them). A cache asks `unchanged_since`.
                 for e in resp.events() {
                     if let Some(event) = to_event(prefix_len, e) {
                         if tx.send(Ok(WatchItem::Event(event))).await.is_err() {
@@ -635,7 +603,46 @@ impl Storage for EtcdStorage {
                 }
             }
         });
-        Ok(Watcher::remote(rx, progress))
+        Ok(Watcher::remote(rx))
+    }
+
+    fn unchanged_since(
+        &self,
+        prefix: &str,
+        revision: Revision,
+        count: usize,
+    ) -> Result<Option<Revision>> {
+        // One round trip: how many keys, and the keys written after `revision` (etcd filters
+        // by min_mod_revision after counting, so those are asked for as keys, not a count).
+        let k = self.full(prefix);
+        let all = etcd::GetOptions::new().with_prefix().with_count_only();
+        let after = etcd::GetOptions::new()
+            .with_prefix()
+            .with_keys_only()
+            .with_min_mod_revision(revision + 1);
+        let txn = etcd::Txn::new().and_then([
+            etcd::TxnOp::get(k.clone(), Some(all)),
+            etcd::TxnOp::get(k, Some(after)),
+        ]);
+        let resp = self.read(move |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })?;
+        let ops = resp.op_responses();
+        let gets: Vec<&etcd::GetResponse> = ops
+            .iter()
+            .filter_map(|op| match op {
+                etcd::TxnOpResponse::Get(g) => Some(g),
+                _ => None,
+            })
+            .collect();
+        let same = match gets[..] {
+            [all, after] => {
+                all.count() == i64::try_from(count).unwrap_or(i64::MAX) && after.kvs().is_empty()
+            }
+            _ => false,
+        };
+        Ok(same.then(|| resp.header().map_or(revision, |h| h.revision())))
     }
 
     fn count(&self, prefix: &str) -> Result<u64> {

@@ -9,6 +9,7 @@
 // Every public item says what it is: these crates are read as libraries by the others.
 #![warn(missing_docs)]
 
+mod background;
 mod cacher;
 mod compaction;
 #[cfg(feature = "conformance")]
@@ -178,6 +179,20 @@ pub trait Storage: Send + Sync + 'static {
     fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue>;
     /// Changes under `prefix` after revision `after`, in revision order.
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher>;
+    /// Whether the keys under `prefix` are still those a cache holds: `count` of them, none
+    /// written after `revision`. When so, the store's current revision, at which the cache's
+    /// state is the store's (a deletion lowers the count, a creation or update shows as a
+    /// later mod revision). `None` when they differ, or the store cannot tell cheaply (then the
+    /// cache relies on its watch's progress notifications).
+    fn unchanged_since(
+        &self,
+        prefix: &str,
+        revision: Revision,
+        count: usize,
+    ) -> Result<Option<Revision>> {
+        let _ = (prefix, revision, count);
+        Ok(None)
+    }
     /// How many keys live under `prefix` now (etcd's count-only range; what
     /// `apiserver_storage_objects` reports).
     fn count(&self, prefix: &str) -> Result<u64>;

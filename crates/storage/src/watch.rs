@@ -1,7 +1,7 @@
 use crate::{Event, Revision, StorageError};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{broadcast, mpsc};
 
 /// Live events fan out through one channel per store; a watcher that lags further behind than
 /// this many events is ended with [`StorageError::Lagged`], as upstream ends slow watchers.
@@ -37,12 +37,8 @@ enum Source {
         /// Events at or below this revision were already delivered.
         seen: Revision,
     },
-    /// A remote store's stream, fed by a task that ends when this receiver is dropped; the
-    /// task asks the store for a progress notification when `progress` is notified.
-    Remote {
-        items: mpsc::Receiver<Result<WatchItem, StorageError>>,
-        progress: Arc<Notify>,
-    },
+    /// A remote store's stream, fed by a task that ends when this receiver is dropped.
+    Remote(mpsc::Receiver<Result<WatchItem, StorageError>>),
 }
 
 impl Watcher {
@@ -63,12 +59,9 @@ impl Watcher {
     }
 
     /// A watcher fed through a channel (an error ends it: nothing is sent after one).
-    pub(crate) fn remote(
-        items: mpsc::Receiver<Result<WatchItem, StorageError>>,
-        progress: Arc<Notify>,
-    ) -> Self {
+    pub(crate) fn remote(items: mpsc::Receiver<Result<WatchItem, StorageError>>) -> Self {
         Watcher {
-            source: Source::Remote { items, progress },
+            source: Source::Remote(items),
         }
     }
 
@@ -85,10 +78,10 @@ impl Watcher {
     }
 
     /// The next change or progress notification. An in-process store reports progress at
-    /// every write under another prefix; a remote one when asked ([`Watcher::request_progress`]).
+    /// every write under another prefix; etcd's are not passed on (see the etcd backend).
     pub async fn next_item(&mut self) -> Option<Result<WatchItem, StorageError>> {
         let (prefix, history, live, seen) = match &mut self.source {
-            Source::Remote { items, .. } => return items.recv().await,
+            Source::Remote(items) => return items.recv().await,
             Source::Local {
                 prefix,
                 history,
@@ -116,15 +109,6 @@ impl Watcher {
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
-        }
-    }
-
-    /// Asks for a progress notification: a remote store sends one once every change up to its
-    /// current revision has been delivered (etcd's `RequestProgress`). An in-process store
-    /// needs none: it reports progress as writes happen.
-    pub fn request_progress(&self) {
-        if let Source::Remote { progress, .. } = &self.source {
-            progress.notify_one();
         }
     }
 }
