@@ -233,9 +233,12 @@ class EtcdCluster:
     """Real etcd members (Debian's etcd-server) on loopback, each in a scratch data directory.
     Starting fails with a message when etcd is not installed: never a skip."""
 
-    def __init__(self, members=3):
+    def __init__(self, members=3, tls=None):
+        """With `tls`, a directory holding ca.crt, server.crt and server.key: clients connect
+        over TLS and must present a certificate signed by that CA."""
         if not shutil.which("etcd"):
             raise RuntimeError("etcd is not installed: apt-get install -y etcd-server (scripts/test-all installs it)")
+        self.tls = tls
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="kubeward-etcd-"))
         atexit.register(shutil.rmtree, str(self.dir), True)
         self.members = [{"name": f"m{i}", "client": free_port(), "peer": free_port(), "proc": None} for i in range(members)]
@@ -248,8 +251,11 @@ class EtcdCluster:
 
     def _spawn(self, i, state):
         m = self.members[i]
-        client, peer = f"http://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
+        scheme = "https" if self.tls else "http"
+        client, peer = f"{scheme}://127.0.0.1:{m['client']}", f"http://127.0.0.1:{m['peer']}"
         log = open(self.dir / f"{m['name']}.log", "ab")
+        tls = [] if not self.tls else ["--cert-file", str(self.tls / "server.crt"), "--key-file", str(self.tls / "server.key"),
+                                        "--trusted-ca-file", str(self.tls / "ca.crt"), "--client-cert-auth"]
         m["proc"] = subprocess.Popen(
             ["etcd", "--name", m["name"], "--data-dir", str(self.dir / m["name"]),
              "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -257,7 +263,7 @@ class EtcdCluster:
              "--initial-cluster", self._initial(), "--initial-cluster-state", state,
              "--initial-cluster-token", "kubeward-e2e",
              # Quick elections on loopback: a lost leader is replaced within a second.
-             "--heartbeat-interval", "50", "--election-timeout", "500"],
+             "--heartbeat-interval", "50", "--election-timeout", "500", *tls],
             stdout=subprocess.DEVNULL, stderr=log)
 
     def url(self, prefix=""):
@@ -266,7 +272,13 @@ class EtcdCluster:
     def healthy(self, i):
         """Whether member i answers /health with a leader elected."""
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.members[i]["client"], timeout=1)
+            port = self.members[i]["client"]
+            if self.tls:
+                ctx = ssl.create_default_context(cafile=str(self.tls / "ca.crt"))
+                ctx.load_cert_chain(str(self.tls / "server.crt"), str(self.tls / "server.key"))
+                conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=1)
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             conn.request("GET", "/health")
             body = conn.getresponse().read()
             conn.close()

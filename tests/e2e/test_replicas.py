@@ -68,6 +68,10 @@ def test_the_tutorial_across_replicas(pair, version):
     ca = b.data_dir / "pki" / "ca.crt"
     assert a.kubectl(version, "create", "serviceaccount", sa).stdout.strip() == f"serviceaccount/{sa} created"
     token = b.kubectl(version, "create", "token", sa).stdout.strip()
+    # resourceVersion=0 is B's watch cache's copy: there as soon as B's watch delivered it.
+    got = eventually(lambda: (lambda r: r[2] if r[0] == 200 else None)(
+        b.request("GET", f"/api/v1/namespaces/default/serviceaccounts/{sa}?resourceVersion=0")), 1.0, "A's account in B's cache")
+    assert got["metadata"]["name"] == sa and int(got["metadata"]["resourceVersion"]) > 0
     api = curl(b, "/api", token, ca)
     assert api["kind"] == "APIVersions" and api["versions"] == ["v1"]
     assert curl(b, "/api/v1/pods", token, ca) == forbidden(sa)
@@ -216,4 +220,40 @@ def test_etcd_members_die_under_a_write_load(tmp_path):
         if w:
             w.finish()
         r.stop()
+        etcd.stop()
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def test_tls_to_etcd(tmp_path):
+    """--etcd-cafile, --etcd-certfile and --etcd-keyfile: etcd serving TLS and asking for a
+    client certificate, as kube-apiserver's etcd usually does; without the client certificate
+    the replica cannot start."""
+    pki = tmp_path / "etcd-pki"
+    pki.mkdir()
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+            "-subj", "/CN=etcd-ca", "-keyout", str(pki / "ca.key"), "-out", str(pki / "ca.crt"))
+    for name, ext in [("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"),
+                      ("client", "extendedKeyUsage=clientAuth\n")]:
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", str(pki / f"{name}.key"), "-out", str(pki / f"{name}.csr"))
+        (pki / f"{name}.ext").write_text(ext)
+        openssl("x509", "-req", "-in", str(pki / f"{name}.csr"), "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key"),
+                "-CAcreateserial", "-days", "2", "-extfile", str(pki / f"{name}.ext"), "-out", str(pki / f"{name}.crt"))
+    etcd = EtcdCluster(1, tls=pki)
+    try:
+        flags = ["--etcd-cafile", str(pki / "ca.crt"), "--etcd-certfile", str(pki / "client.crt"), "--etcd-keyfile", str(pki / "client.key")]
+        r = replica(etcd, tmp_path / "r", "/tls", args=flags)
+        try:
+            assert r.kubectl("1.33", "create", "serviceaccount", "over-tls").returncode == 0
+            assert r.kubectl("1.33", "get", "serviceaccount", "over-tls", "-o", "name").stdout.strip() == "serviceaccount/over-tls"
+        finally:
+            r.stop()
+        # Without a client certificate etcd refuses the connection: the start fails, saying so.
+        with pytest.raises(RuntimeError) as refused:
+            replica(etcd, tmp_path / "r2", "/tls", args=flags[:2])
+        assert "etcd" in str(refused.value)
+    finally:
         etcd.stop()

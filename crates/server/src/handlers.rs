@@ -360,10 +360,17 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
     match verb {
         "get" => {
             // GetOptions.resourceVersion: "" the newest, "0" any, N not older than N.
-            if let Some(rv) = registry::parse_resource_version(r.query.get("resourceVersion"))? {
+            let rv = r.query.get("resourceVersion");
+            if let Some(rv) = registry::parse_resource_version(rv)? {
                 reg.not_older_than(def, "get", rv)?;
             }
-            let obj = r.versioned(reg.get(def, r.ns(), &r.info.name)?);
+            // "0": the watch cache's copy, as upstream's cacher answers it.
+            let obj = if rv == "0" {
+                reg.get_cached(def, r.ns(), &r.info.name)?
+            } else {
+                reg.get(def, r.ns(), &r.info.name)?
+            };
+            let obj = r.versioned(obj);
             single(&r, state, obj, 200, &[])
         }
         "list" => list(state, &r),

@@ -12,11 +12,12 @@
 //! - a list at the current revision (no exact revision asked) is served from memory once the
 //!   cache is known to be at least as fresh as the store's current revision (KEP-2340,
 //!   consistent reads from cache): the store's revision is read, then the cache waits for its
-//!   watch to reach it — every write reports progress on an in-process store; etcd is asked
-//!   instead whether anything under the resource changed since the cache's revision (its
-//!   progress notifications can run ahead of events before 3.4.31: etcd-io/etcd#15220). A
-//!   cache that does not get there in 3 s (upstream's `waitUntilFreshAndBlock` bound) leaves
-//!   the list to the store;
+//!   watch to reach it (every write reports progress on an in-process store). A cache that
+//!   does not get there in 3 s (upstream's `waitUntilFreshAndBlock` bound) leaves the list to
+//!   the store; so does etcd, whose progress notifications can run ahead of its events before
+//!   3.4.31 (etcd-io/etcd#15220), as kube-apiserver leaves such lists to etcd when its version
+//!   lacks the fix. A list at `resourceVersion=0` (any recent state: informers' first list) is
+//!   the cache's on every store;
 //! - a list at an exact revision (a continue token's later pages), a GET, every write and
 //!   compaction go to the store; `get_cached` (admission's lookups, as upstream's listers) is
 //!   answered from memory, a miss from the store.
@@ -205,41 +206,25 @@ impl Cacher {
     }
 
     /// The revision at which the cache's state is the store's current state, waiting (at most
-    /// [`FRESH_WAIT`]) for the cache to catch up; `None` when it is not serving or did not.
-    /// Caught up means: its watch reached the store's current revision (an in-process store
-    /// reports progress at every write), or the store says nothing under the resource changed
-    /// since the cache's revision ([`Storage::unchanged_since`]: etcd, whose progress
-    /// notifications are not trusted).
+    /// [`FRESH_WAIT`]) for its watch to reach the store's current revision; `None` when it is
+    /// not serving or did not get there. A store whose watchers do not report progress is not
+    /// waited for: only a cache whose last event is the store's last write is current then.
     fn fresh(&self, cache: &Cache) -> Result<Option<Revision>> {
         let target = self.inner.current_revision()?;
-        let deadline = std::time::Instant::now() + FRESH_WAIT;
-        loop {
-            let (revision, count) = {
-                let s = cache.lock();
-                if !s.ready {
-                    return Ok(None);
-                }
-                (s.revision, s.objects.len())
-            };
-            if revision >= target {
-                return Ok(Some(revision));
-            }
-            if let Some(at) = self.inner.unchanged_since(&cache.prefix, revision, count)? {
-                return Ok(Some(at.max(revision)));
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            // Wait for the cache to move (an event or progress), then look again.
-            let s = cache.lock();
-            blocking(|| {
-                let _ = cache
-                    .moved
-                    .wait_timeout_while(s, left, |s| s.ready && s.revision == revision)
-                    .unwrap_or_else(|p| p.into_inner());
-            });
+        let s = cache.lock();
+        if s.ready && s.revision >= target {
+            return Ok(Some(s.revision));
         }
+        if !self.inner.reports_progress() {
+            return Ok(None);
+        }
+        let (s, _) = blocking(|| {
+            cache
+                .moved
+                .wait_timeout_while(s, FRESH_WAIT, |s| s.ready && s.revision < target)
+                .unwrap_or_else(|p| p.into_inner())
+        });
+        Ok((s.ready && s.revision >= target).then_some(s.revision))
     }
 }
 
@@ -308,16 +293,16 @@ impl Storage for Cacher {
         let Some(cache) = self.cache(prefix) else {
             return self.inner.list(prefix, opts);
         };
-        let Some(fresh_at) = self.fresh(&cache)? else {
+        // Any recent state will do (resourceVersion=0), or the cache is current.
+        if !opts.any_revision && self.fresh(&cache)?.is_none() {
             return self.inner.list(prefix, opts);
-        };
+        }
         let s = cache.lock();
         if !s.ready {
             drop(s);
             return self.inner.list(prefix, opts);
         }
-        // Nothing under the resource changed between the cache's revision and `fresh_at`.
-        let revision = s.revision.max(fresh_at);
+        let revision = s.revision;
         let from = match opts.start_after {
             Some(after) if after >= prefix => Bound::Excluded(after.to_string()),
             _ => Bound::Included(prefix.to_string()),
@@ -368,6 +353,10 @@ impl Storage for Cacher {
             }
         }
         self.store_watch(prefix, after)
+    }
+
+    fn reports_progress(&self) -> bool {
+        self.inner.reports_progress()
     }
 
     fn count(&self, prefix: &str) -> Result<u64> {

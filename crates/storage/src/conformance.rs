@@ -149,6 +149,7 @@ fn list_prefix_paging(s: &dyn Storage) {
                 limit: 2,
                 start_after: Some(&last),
                 revision: Some(p1.revision),
+                any_revision: false,
             },
         )
         .unwrap();

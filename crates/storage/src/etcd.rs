@@ -7,7 +7,7 @@
 //!   one on `mod_revision == expected`, so a write never overwrites what it did not read;
 //! - a list reads one revision (the first page's) with etcd's own `limit`/`more`;
 //! - a watch starts at the revision after the caller's, with the previous value of each key
-//!   and progress notifications; a compacted start revision is answered 410 Gone upstream's way;
+//!   (progress notifications are not relied on); a compacted start revision is answered 410 Gone upstream's way;
 //! - compaction is coordinated through `compact_rev_key`, as kube-apiserver's `compact.go`
 //!   does: every replica may run the compactor, one transaction decides which one compacts.
 //!
@@ -593,7 +593,7 @@ impl Storage for EtcdStorage {
                 }
                 // Progress notifications are not passed on: etcd before 3.4.31 and 3.5.13 may
                 // send one before events it covers (etcd-io/etcd#15220; kube-apiserver checks
-                // the version before it relies on them). A cache asks `unchanged_since`.
+                // the version before it relies on them). See `reports_progress`.
                 for e in resp.events() {
                     if let Some(event) = to_event(prefix_len, e) {
                         if tx.send(Ok(WatchItem::Event(event))).await.is_err() {
@@ -606,43 +606,8 @@ impl Storage for EtcdStorage {
         Ok(Watcher::remote(rx))
     }
 
-    fn unchanged_since(
-        &self,
-        prefix: &str,
-        revision: Revision,
-        count: usize,
-    ) -> Result<Option<Revision>> {
-        // One round trip: how many keys, and the keys written after `revision` (etcd filters
-        // by min_mod_revision after counting, so those are asked for as keys, not a count).
-        let k = self.full(prefix);
-        let all = etcd::GetOptions::new().with_prefix().with_count_only();
-        let after = etcd::GetOptions::new()
-            .with_prefix()
-            .with_keys_only()
-            .with_min_mod_revision(revision + 1);
-        let txn = etcd::Txn::new().and_then([
-            etcd::TxnOp::get(k.clone(), Some(all)),
-            etcd::TxnOp::get(k, Some(after)),
-        ]);
-        let resp = self.read(move |mut c| {
-            let txn = txn.clone();
-            async move { c.txn(txn).await }
-        })?;
-        let ops = resp.op_responses();
-        let gets: Vec<&etcd::GetResponse> = ops
-            .iter()
-            .filter_map(|op| match op {
-                etcd::TxnOpResponse::Get(g) => Some(g),
-                _ => None,
-            })
-            .collect();
-        let same = match gets[..] {
-            [all, after] => {
-                all.count() == i64::try_from(count).unwrap_or(i64::MAX) && after.kvs().is_empty()
-            }
-            _ => false,
-        };
-        Ok(same.then(|| resp.header().map_or(revision, |h| h.revision())))
+    fn reports_progress(&self) -> bool {
+        false
     }
 
     fn count(&self, prefix: &str) -> Result<u64> {

@@ -156,6 +156,9 @@ pub struct ListOptions<'a> {
     pub limit: usize,
     /// Read the state at this revision instead of the current one.
     pub revision: Option<Revision>,
+    /// Any recent state will do (`resourceVersion=0`): a cache may answer without first
+    /// making sure it is current.
+    pub any_revision: bool,
 }
 
 /// The store kubeward's registry runs on. Calls are short and synchronous; watches are async.
@@ -179,19 +182,12 @@ pub trait Storage: Send + Sync + 'static {
     fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue>;
     /// Changes under `prefix` after revision `after`, in revision order.
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher>;
-    /// Whether the keys under `prefix` are still those a cache holds: `count` of them, none
-    /// written after `revision`. When so, the store's current revision, at which the cache's
-    /// state is the store's (a deletion lowers the count, a creation or update shows as a
-    /// later mod revision). `None` when they differ, or the store cannot tell cheaply (then the
-    /// cache relies on its watch's progress notifications).
-    fn unchanged_since(
-        &self,
-        prefix: &str,
-        revision: Revision,
-        count: usize,
-    ) -> Result<Option<Revision>> {
-        let _ = (prefix, revision, count);
-        Ok(None)
+    /// Whether this store's watchers report progress ([`WatchItem::Progress`]) at every
+    /// write, so a cache can tell it is current by its watch alone. etcd's are not trusted
+    /// (see the etcd backend): a cache then answers a list at the current revision from the
+    /// store, as kube-apiserver does without consistent reads from cache.
+    fn reports_progress(&self) -> bool {
+        true
     }
     /// How many keys live under `prefix` now (etcd's count-only range; what
     /// `apiserver_storage_objects` reports).

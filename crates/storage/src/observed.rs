@@ -49,6 +49,12 @@ impl Storage for Observed {
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher> {
         self.inner.watch(prefix, after)
     }
+    fn get_cached(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.timed("get", key, || self.inner.get_cached(key))
+    }
+    fn reports_progress(&self) -> bool {
+        self.inner.reports_progress()
+    }
     fn count(&self, prefix: &str) -> Result<u64> {
         self.timed("count", prefix, || self.inner.count(prefix))
     }

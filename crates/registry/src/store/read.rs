@@ -84,6 +84,8 @@ impl Registry {
         let filter = Filter::new(def, opts)?;
         let prefix = Self::prefix(def, ns);
         let (mut revision, mut start) = (self.list_revision(def, opts)?, None);
+        // resourceVersion=0: any recent state (the watch cache's, as upstream serves it).
+        let any_revision = opts.resource_version == "0" && opts.continue_token.is_empty();
         if !opts.continue_token.is_empty() {
             let (rv, after) =
                 paging::decode(&opts.continue_token).map_err(StatusError::bad_request)?;
@@ -101,7 +103,7 @@ impl Registry {
         loop {
             let page = self
                 .storage
-                .list(&prefix, &storage::ListOptions { start_after: start.as_deref(), limit: batch, revision: revision.or(list_rv) })
+                .list(&prefix, &storage::ListOptions { start_after: start.as_deref(), limit: batch, revision: revision.or(list_rv), any_revision })
                 .map_err(|e| match e {
                     StorageError::Compacted { .. } if !opts.continue_token.is_empty() => StatusError::expired(
                         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
