@@ -25,8 +25,8 @@
 //! When the store's watch ends (etcd gone, compaction past it), the cache starts over: its
 //! watchers' streams end (they re-list, as after upstream's `terminateAllWatchers`), reads go to
 //! the store meanwhile, and it lists and watches again with back-off. A client watcher that
-//! falls more than [`crate::watch::FANOUT_CAPACITY`] events behind is ended with
-//! [`StorageError::Lagged`], never silently skipped.
+//! falls more than [`FANOUT`] events behind is ended with [`StorageError::Lagged`], never
+//! silently skipped.
 
 use crate::background::{blocking, Background};
 use crate::watch::{WatchItem, Watcher};
@@ -48,6 +48,15 @@ pub type ResourceOf = fn(&str) -> Option<usize>;
 /// starts at 100 and grows with load; a fixed window is simpler and as safe: an older resume
 /// goes to the store).
 const HISTORY: usize = 1024;
+
+/// How many events a cache's watcher may fall behind before it is ended with
+/// [`StorageError::Lagged`] (the channel's slots are allocated up front, per resource: 8,192
+/// of them, as a store's own channel has, cost 6 MiB across the resources cached at start).
+const FANOUT: usize = HISTORY;
+
+fn fanout() -> broadcast::Sender<Arc<Event>> {
+    broadcast::channel(FANOUT).0
+}
 
 /// How long a list waits for the cache to catch up before the store answers it.
 const FRESH_WAIT: Duration = Duration::from_secs(3);
@@ -103,7 +112,7 @@ impl Cache {
         s.revision = listed.revision;
         s.window_start = listed.revision;
         s.history.clear();
-        s.live = crate::watch::channel();
+        s.live = fanout();
         s.ready = true;
         drop(s);
         self.moved.notify_all();
@@ -144,7 +153,7 @@ impl Cache {
     fn lose(&self) {
         let mut s = self.lock();
         s.ready = false;
-        s.live = crate::watch::channel();
+        s.live = fanout();
         s.history.clear();
     }
 }
@@ -191,7 +200,7 @@ impl Cacher {
                 revision: 0,
                 window_start: 0,
                 history: VecDeque::new(),
-                live: crate::watch::channel(),
+                live: fanout(),
             }),
             moved: Condvar::new(),
         });

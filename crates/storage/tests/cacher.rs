@@ -202,7 +202,7 @@ async fn a_watcher_that_falls_behind_is_ended_not_skipped() {
     let mut slow = cache.watch("/r/", now).unwrap();
     // More events than a watcher may hold, none read; each batch applied by the cache before
     // the next (a list waits for that), so it is the watcher that falls behind, not the cache.
-    for batch in 0..9 {
+    for batch in 0..2 {
         for i in 0..1000 {
             cache
                 .create(&format!("/r/{batch}-{i}"), Vec::new())
@@ -222,7 +222,7 @@ async fn a_watcher_that_falls_behind_is_ended_not_skipped() {
         matches!(end, Some(Err(StorageError::Lagged))),
         "ended with Lagged after {got} events: {end:?}"
     );
-    assert!(got < 9000);
+    assert!(got < 2000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
