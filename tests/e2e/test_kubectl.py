@@ -173,6 +173,12 @@ def test_label_annotate_patch_replace_delete(server, version, tmp_path):
     # replace with the stale resourceVersion is a conflict
     stale = server.kubectl(version, "replace", "-f", str(f), check=False)
     assert stale.returncode == 1 and "the object has been modified" in stale.stderr
+    # resourceVersion "0" is no precondition: the replace is unconditional, as upstream.
+    cm["metadata"]["resourceVersion"] = "0"
+    cm["data"] = {"replaced": "again"}
+    f.write_text(json.dumps(cm))
+    assert "configmap/c replaced" in server.kubectl(version, "replace", "-f", str(f)).stdout
+    assert server.kubectl(version, "-n", ns, "get", "cm", "c", "-o", "jsonpath={.data}").stdout == '{"replaced":"again"}'
 
     assert 'configmap "c" deleted' in server.kubectl(version, "-n", ns, "delete", "cm", "c").stdout
     gone = server.kubectl(version, "-n", ns, "get", "cm", "c", check=False)

@@ -88,6 +88,25 @@ fn update_with_a_stale_resource_version_conflicts() {
         )
         .unwrap_err();
     assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
+    // resourceVersion "0", like "", asks for no precondition: the update is unconditional
+    // (`ObjectResourceVersion` reads both as 0 in the generic store's Update).
+    for rv in ["0", ""] {
+        let mut any = w.object.clone();
+        any["metadata"]["resourceVersion"] = rv.into();
+        any["data"]["k"] = format!("rv {rv:?}").into();
+        let done = reg
+            .update(
+                &registry::kinds::CONFIG_MAPS,
+                "default",
+                "a",
+                any,
+                None,
+                &WriteOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(done.object["data"]["k"], format!("rv {rv:?}"));
+        assert_ne!(done.object["metadata"]["resourceVersion"], "0");
+    }
 }
 
 #[test]

@@ -76,7 +76,13 @@ impl Registry {
     ) -> Result<Written, StatusError> {
         Self::check_namespace(def, ns, &mut body)?;
         name_from_url(&mut body, name)?;
-        let body_rv = meta_str(&body, "resourceVersion").to_string();
+        // "0", like "", is no precondition: `APIObjectVersioner.ObjectResourceVersion` reads
+        // both as 0, and the generic store's Update is then unconditional
+        // (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go).
+        let body_rv = match meta_str(&body, "resourceVersion") {
+            "0" => String::new(),
+            rv => rv.to_string(),
+        };
         for attempt in 0.. {
             let cur = match expected {
                 Some(kv) if attempt == 0 => kv.clone(),
