@@ -1,6 +1,7 @@
 """/metrics: kube-apiserver's request metrics, equal to what the test sent, and readable only
 with the right to (system:monitoring, or system:masters)."""
 
+import json
 import re
 
 from harness import Server, eventually
@@ -136,4 +137,40 @@ def test_storage_watcher_and_process_metrics(tmp_path):
         assert abs(value(p, "process_start_time_seconds") - started_at) < 30
         assert value(p, "process_cpu_seconds_total") > 0
     finally:
+        server.stop()
+
+
+def test_two_hundred_watches_cost_one_store_watch(tmp_path):
+    """The watch cache: 200 clients watching config maps are served by the one store watch the
+    cache opened for them (counted by the server), and each sees the next write."""
+    import http.client
+
+    server = Server(data_dir=tmp_path)
+    conns = []
+    try:
+        path = "/api/v1/namespaces/default/configmaps"
+        rv = server.request("GET", path)[2]["metadata"]["resourceVersion"]
+        before = scrape(server)
+        watches = value(before, "kubeward_watch_cache_store_watches_total", resource="configmaps")
+        inits = value(before, "apiserver_watch_cache_initializations_total", resource="configmaps")
+        assert inits == 1 and watches >= 1, "the informers' watches made the cache at start"
+        registered = value(before, "apiserver_registered_watchers", group="", version="v1", kind="ConfigMap")
+        for _ in range(200):
+            conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.tls(True), timeout=20)
+            conn.request("GET", f"{path}?watch=1&resourceVersion={rv}&timeoutSeconds=60")
+            resp = conn.getresponse()
+            assert resp.status == 200
+            conns.append((conn, resp))
+        during = scrape(server)
+        assert value(during, "apiserver_registered_watchers", group="", version="v1", kind="ConfigMap") == registered + 200
+        assert server.request("POST", path, {"metadata": {"name": "seen-by-all"}})[0] == 201
+        for _, resp in conns:
+            event = json.loads(resp.readline())
+            assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "seen-by-all")
+        after = scrape(server)
+        assert value(after, "kubeward_watch_cache_store_watches_total", resource="configmaps") == watches, "no store watch for the 200"
+        assert value(after, "apiserver_watch_cache_initializations_total", resource="configmaps") == 1
+    finally:
+        for conn, _ in conns:
+            conn.close()
         server.stop()

@@ -64,7 +64,10 @@ pub(crate) fn handle(
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             state
                 .metrics
-                .render(&state.registry.stored_counts())
+                .render(
+                    &state.registry.stored_counts(),
+                    &state.registry.watch_cache_stats(),
+                )
                 .into_bytes(),
         )),
         "/.well-known/openid-configuration" | "/openid/v1/jwks" => {

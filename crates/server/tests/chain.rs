@@ -384,7 +384,7 @@ async fn past_its_timeout_a_write_is_504_and_its_late_body_never_lands() {
         .unwrap();
     let resp = server::chain::handle(state.clone(), None, get).await;
     assert_eq!(resp.status().as_u16(), 404, "the late body was not written");
-    let metrics = state.metrics.render(&[]);
+    let metrics = state.metrics.render(&[], &[]);
     let line = metrics
         .lines()
         .find(|l| l.starts_with("apiserver_request_terminations_total{"))
@@ -475,7 +475,7 @@ async fn over_the_limit(limits: server::inflight::InFlightLimits, reason: &str) 
     )
     .await;
     assert_eq!(resp.status(), 200, "the place is free again");
-    let metrics = state.metrics.render(&[]);
+    let metrics = state.metrics.render(&[], &[]);
     let rejected = metrics
         .lines()
         .find(|l| l.starts_with("apiserver_flowcontrol_rejected_requests_total{"))

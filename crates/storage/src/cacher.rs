@@ -31,7 +31,8 @@
 use crate::background::{blocking, Background};
 use crate::watch::{WatchItem, Watcher};
 use crate::{
-    Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage, StorageError,
+    CacheStats, Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage,
+    StorageError,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
@@ -77,6 +78,10 @@ pub struct Cacher {
 /// One resource's cache.
 struct Cache {
     prefix: String,
+    /// Lists and watch starts (see [`CacheStats`]).
+    initializations: AtomicU64,
+    /// Watches opened on the store for this resource.
+    store_watches: AtomicU64,
     state: Mutex<State>,
     /// Signalled when the revision moves or the cache becomes ready.
     moved: Condvar,
@@ -103,6 +108,7 @@ impl Cache {
 
     /// Replaces the state with a fresh list; the old watchers' streams end.
     fn reset(&self, listed: ListResult) {
+        self.initializations.fetch_add(1, Ordering::Relaxed);
         let mut s = self.lock();
         s.objects = listed
             .kvs
@@ -194,6 +200,8 @@ impl Cacher {
         let watcher = self.store_watch(resource, listed.revision).ok()?;
         let cache = Arc::new(Cache {
             prefix: resource.to_string(),
+            initializations: AtomicU64::new(0),
+            store_watches: AtomicU64::new(1),
             state: Mutex::new(State {
                 ready: false,
                 objects: BTreeMap::new(),
@@ -263,8 +271,10 @@ impl Feed {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 let (inner, prefix) = (self.inner.clone(), self.cache.prefix.clone());
+                let cache = self.cache.clone();
                 let again = tokio::task::spawn_blocking(move || {
                     let listed = inner.list(&prefix, &ListOptions::default())?;
+                    cache.store_watches.fetch_add(1, Ordering::Relaxed);
                     let w = inner.watch(&prefix, listed.revision)?;
                     Ok::<_, StorageError>((listed, w))
                 })
@@ -360,12 +370,28 @@ impl Storage for Cacher {
                 let seen = after.max(s.revision);
                 return Ok(Watcher::new(prefix, history, s.live.subscribe(), seen));
             }
+            drop(s);
+            cache.store_watches.fetch_add(1, Ordering::Relaxed);
         }
         self.store_watch(prefix, after)
     }
 
     fn reports_progress(&self) -> bool {
         self.inner.reports_progress()
+    }
+
+    fn cache_stats(&self) -> Vec<CacheStats> {
+        let caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stats: Vec<CacheStats> = caches
+            .values()
+            .map(|c| CacheStats {
+                prefix: c.prefix.clone(),
+                initializations: c.initializations.load(Ordering::Relaxed),
+                store_watches: c.store_watches.load(Ordering::Relaxed),
+            })
+            .collect();
+        stats.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+        stats
     }
 
     fn count(&self, prefix: &str) -> Result<u64> {

@@ -68,6 +68,19 @@ pub struct Event {
     pub prev_value: Option<Vec<u8>>,
 }
 
+/// What a watch cache did for one resource ([`Storage::cache_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStats {
+    /// The resource's key prefix.
+    pub prefix: String,
+    /// How often the cache listed the resource and began watching it: once, then once after
+    /// each time its store watch ended.
+    pub initializations: u64,
+    /// Watches opened on the store for the resource: the cache's own, and those it passed on
+    /// (resumes from before its window).
+    pub store_watches: u64,
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListResult {
@@ -188,6 +201,10 @@ pub trait Storage: Send + Sync + 'static {
     /// store, as kube-apiserver does without consistent reads from cache.
     fn reports_progress(&self) -> bool {
         true
+    }
+    /// What a watch cache in front of the store did, per resource; empty without one.
+    fn cache_stats(&self) -> Vec<CacheStats> {
+        Vec::new()
     }
     /// How many keys live under `prefix` now (etcd's count-only range; what
     /// `apiserver_storage_objects` reports).

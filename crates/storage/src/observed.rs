@@ -55,6 +55,9 @@ impl Storage for Observed {
     fn reports_progress(&self) -> bool {
         self.inner.reports_progress()
     }
+    fn cache_stats(&self) -> Vec<crate::CacheStats> {
+        self.inner.cache_stats()
+    }
     fn count(&self, prefix: &str) -> Result<u64> {
         self.timed("count", prefix, || self.inner.count(prefix))
     }

@@ -104,6 +104,14 @@ async fn two_hundred_watchers_cost_one_store_watch() {
     assert_eq!(watches.load(Ordering::SeqCst), 2);
     let mut old = cache.watch("/r/", 0).unwrap();
     assert_eq!(watches.load(Ordering::SeqCst), 3);
+    // What the metrics report: per resource, one initialization; the resume is /r/'s second
+    // store watch.
+    let stats: Vec<_> = cache
+        .cache_stats()
+        .into_iter()
+        .map(|s| (s.prefix, s.initializations, s.store_watches))
+        .collect();
+    assert_eq!(stats, [("/q/".into(), 1, 1), ("/r/".into(), 1, 2)]);
     assert_eq!(
         old.next().await.unwrap().unwrap().kv,
         a,

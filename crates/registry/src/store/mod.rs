@@ -373,6 +373,19 @@ impl Registry {
             .collect()
     }
 
+    /// The watch cache's work per group-resource, as `stored_counts` names them:
+    /// (group-resource, initializations, store watches opened).
+    pub fn watch_cache_stats(&self) -> Vec<(String, u64, u64)> {
+        self.storage
+            .cache_stats()
+            .into_iter()
+            .map(|c| {
+                let resource = group_resource_of_key(&c.prefix);
+                (resource, c.initializations, c.store_watches)
+            })
+            .collect()
+    }
+
     /// `/registry/<group>/<resource>/` (core resources have no group segment).
     pub(crate) fn prefix(def: &ResourceDef, ns: Option<&str>) -> String {
         let mut p = String::from("/registry/");

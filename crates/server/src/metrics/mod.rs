@@ -54,7 +54,8 @@ struct KindLabels {
     kind: String,
 }
 
-/// `apiserver_storage_objects`' label: `secrets`, `roles.rbac.authorization.k8s.io`.
+/// The label of `apiserver_storage_objects` and the watch cache's counters: `secrets`,
+/// `roles.rbac.authorization.k8s.io`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResourceLabels {
     resource: String,
@@ -113,6 +114,8 @@ pub struct Metrics {
     authentication_attempts: Family<ResultLabels, Counter>,
     watchers: Family<KindLabels, Gauge>,
     storage_objects: Family<ResourceLabels, Gauge>,
+    cache_initializations: Family<ResourceLabels, Counter>,
+    cache_store_watches: Family<ResourceLabels, Counter>,
     storage_durations: Family<StorageLabels, Histogram, fn() -> Histogram>,
     rejected: Family<RejectionLabels, Counter>,
     process: Process,
@@ -219,6 +222,19 @@ impl Metrics {
             "Number of stored objects at the time of last check split by kind.",
             storage_objects.clone(),
         );
+        let cache_initializations = Family::<ResourceLabels, Counter>::default();
+        registry.register(
+            "apiserver_watch_cache_initializations",
+            "Counter of watch cache initializations broken by resource type.",
+            cache_initializations.clone(),
+        );
+        // Not upstream's: what one watch cache costs the store, however many clients watch.
+        let cache_store_watches = Family::<ResourceLabels, Counter>::default();
+        registry.register(
+            "kubeward_watch_cache_store_watches",
+            "Watches the watch cache opened on the store (its own and those it passed on), by resource.",
+            cache_store_watches.clone(),
+        );
         let storage_durations: Family<StorageLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(duration_histogram);
         registry.register(
@@ -269,6 +285,8 @@ impl Metrics {
             authentication_attempts,
             watchers,
             storage_objects,
+            cache_initializations,
+            cache_store_watches,
             storage_durations,
             process,
             registry,
@@ -283,9 +301,22 @@ impl Metrics {
         }
     }
 
-    /// The exposition text, with the process's figures read now and `stored` (objects per
-    /// group-resource) as `apiserver_storage_objects`.
-    pub fn render(&self, stored: &[(String, u64)]) -> String {
+    /// The exposition text, with the process's figures read now, `stored` (objects per
+    /// group-resource) as `apiserver_storage_objects`, and the watch cache's work per
+    /// group-resource (`Registry::watch_cache_stats`).
+    pub fn render(&self, stored: &[(String, u64)], caches: &[(String, u64, u64)]) -> String {
+        for (resource, inits, watches) in caches {
+            let labels = ResourceLabels {
+                resource: resource.clone(),
+            };
+            for (family, now) in [
+                (&self.cache_initializations, *inits),
+                (&self.cache_store_watches, *watches),
+            ] {
+                let counter = family.get_or_create(&labels);
+                counter.inc_by(now.saturating_sub(counter.get()));
+            }
+        }
         for (resource, n) in stored {
             self.storage_objects
                 .get_or_create(&ResourceLabels {
