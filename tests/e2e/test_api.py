@@ -341,3 +341,23 @@ def test_health_endpoints_as_upstream(server):
     # Anonymous callers may ask /readyz, not its checks one by one (system:public-info-viewer).
     assert server.request("GET", "/readyz?verbose", admin=False)[0] == 200
     assert server.request("GET", "/readyz/etcd", admin=False)[0] == 403
+
+
+def test_send_initial_events_is_refused_as_upstream_with_watch_list_off(server):
+    """WatchList is off by default in 1.33: sendInitialEvents, set at all, is a 422 with
+    ValidateListOptions' words (client-go and kube-rs then fall back to LIST and WATCH)."""
+    path = "/api/v1/namespaces/default/configmaps"
+    prefix = 'ListOptions.meta.k8s.io "" is invalid: '
+    watch_list = "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled"
+    for query, message in [
+        ("watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true", watch_list),
+        ("watch=1&sendInitialEvents=false&resourceVersionMatch=NotOlderThan", watch_list),
+        ("watch=1&sendInitialEvents=true",
+         "[resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan, " + watch_list + "]"),
+        ("sendInitialEvents=true", "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"),
+    ]:
+        status, _, body = server.request("GET", f"{path}?{query}")
+        assert (status, body["reason"], body["message"]) == (422, "Invalid", prefix + message), query
+        assert body["details"]["kind"] == "ListOptions" and body["details"]["group"] == "meta.k8s.io"
+        assert body["details"]["causes"][-1]["field"] in ("sendInitialEvents",), query
+    assert server.request("GET", f"{path}?watch=1&timeoutSeconds=1")[0] == 200

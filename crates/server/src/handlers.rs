@@ -45,6 +45,11 @@ impl Query {
         self.0.get(k).map(String::as_str).unwrap_or("")
     }
 
+    /// Whether the parameter is given with a value (a pointer field that is not nil).
+    fn has(&self, k: &str) -> bool {
+        !self.get(k).is_empty()
+    }
+
     fn list_options(&self) -> Result<ListOptions, StatusError> {
         let limit = match self.get("limit") {
             "" => 0,
@@ -538,10 +543,52 @@ fn strip_type_meta(items: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
+/// `sendInitialEvents` as `ValidateListOptions` judges it with the WatchList feature gate off
+/// (its default in 1.33; staging/src/k8s.io/apimachinery/pkg/apis/meta/internalversion/
+/// validation/validation.go): set at all (true or false), it is forbidden for a list, and for
+/// a watch, with `resourceVersionMatch` other than NotOlderThan forbidden too. client-go falls
+/// back to LIST and WATCH on this 422.
+fn send_initial_events(query: &Query, watch: bool) -> Result<(), StatusError> {
+    if !query.has("sendInitialEvents") {
+        return Ok(());
+    }
+    let forbidden = |field: &str, message: &str| api_types::Cause {
+        reason: "FieldValueForbidden".into(),
+        message: format!("Forbidden: {message}"),
+        field: field.into(),
+    };
+    let mut causes = Vec::new();
+    if !watch {
+        causes.push(forbidden(
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for list",
+        ));
+    } else {
+        if query.get("resourceVersionMatch") != "NotOlderThan" {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        causes.push(forbidden(
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+        ));
+    }
+    Err(StatusError::invalid(
+        "meta.k8s.io",
+        "ListOptions.meta.k8s.io",
+        "ListOptions",
+        "",
+        causes,
+    ))
+}
+
 fn list(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     let ns =
         (r.def.namespaced && !r.info.namespace.is_empty()).then_some(r.info.namespace.as_str());
     let out = r.output()?;
+    send_initial_events(&r.query, false)?;
     let page = state.registry.list(r.def, ns, &r.query.list_options()?)?;
     let mut meta = json!({"resourceVersion": page.resource_version});
     if !page.continue_token.is_empty() {
@@ -618,20 +665,7 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     let ns =
         (r.def.namespaced && !r.info.namespace.is_empty()).then_some(r.info.namespace.as_str());
     let out = r.output()?;
-    if r.query.get("sendInitialEvents") == "true" {
-        // WatchList is not implemented: client-go falls back to LIST+WATCH on this 422.
-        return Err(StatusError::invalid(
-            "meta.k8s.io",
-            "ListOptions.meta.k8s.io",
-            "ListOptions",
-            "",
-            vec![api_types::Cause {
-                reason: "FieldValueForbidden".into(),
-                message: "Forbidden: sendInitialEvents is not supported by this server".into(),
-                field: "sendInitialEvents".into(),
-            }],
-        ));
-    }
+    send_initial_events(&r.query, true)?;
     let timeout = match r.query.get("timeoutSeconds") {
         "" => Duration::from_secs(1800 + state.registry.random_below(1800)),
         t => Duration::from_secs(
