@@ -147,6 +147,36 @@ def test_the_controllers_move_to_the_other_replica_when_the_leader_dies(etcd, tm
         p.stop()
 
 
+def test_replicas_starting_together_on_a_fresh_store(etcd, tmp_path):
+    """Both bootstrap the default policy at once (each one's creates may find the other's
+    objects): both become ready, and the policy is whole."""
+    first = replica(etcd, tmp_path / "pki-maker", "/pki-maker", args=ELECTION)
+    first.stop()
+    servers, errors = [], []
+
+    def start(name, peer):
+        try:
+            servers.append(replica(etcd, tmp_path / name, "/together", peer=peer, args=ELECTION))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=start, args=(n, first)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    try:
+        assert errors == [] and len(servers) == 2, errors
+        for s in servers:
+            names = s.kubectl("1.33", "get", "clusterroles", "-o", "name").stdout.split()
+            assert "clusterrole.rbac.authorization.k8s.io/cluster-admin" in names
+            assert "clusterrole.rbac.authorization.k8s.io/system:kube-controller-manager" in names
+            assert s.kubectl("1.33", "auth", "can-i", "get", "pods", "--as=system:kube-scheduler", check=False).stdout.strip() == "yes"
+    finally:
+        for s in servers:
+            s.stop()
+
+
 class Writer:
     """Creates ConfigMaps through one replica as fast as it answers, keeping what was
     acknowledged and every failure with its time."""

@@ -24,7 +24,7 @@ pub use aggregation::{aggregate_all, aggregation_controller};
 pub use bootstrap::ensure_bootstrap_policy;
 pub use manager::ControllerManager;
 pub use namespace::{finalize_namespace, namespace_controller};
-pub use post_start::{ensure_kubernetes_service, post_start, SYSTEM_NAMESPACES};
+pub use post_start::{ensure_kubernetes_service, post_start, until_done, SYSTEM_NAMESPACES};
 pub use serviceaccounts::{
     reconcile_root_ca, reconcile_service_account, root_ca_publisher, service_account_controller,
 };

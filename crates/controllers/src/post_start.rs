@@ -34,16 +34,43 @@ pub async fn post_start(
             Err(e) => return Err(e),
         }
     }
-    bootstrap::ensure_bootstrap_policy(apiserver.as_ref()).await?;
+    until_done("the bootstrap policy", || {
+        bootstrap::ensure_bootstrap_policy(apiserver.as_ref())
+    })
+    .await?;
     tracing::debug!("post-start: bootstrap policy reconciled");
     // The aggregation controller keeps them so afterwards, as its own identity.
-    aggregation::aggregate_all(apiserver.as_ref(), apiserver.as_ref()).await?;
+    until_done("the aggregated roles", || {
+        aggregation::aggregate_all(apiserver.as_ref(), apiserver.as_ref())
+    })
+    .await?;
     tracing::debug!("post-start: roles aggregated");
     if let Some(index) = index {
         let informers = rbac::sync(apiserver.as_ref(), &index).await?;
         tokio::spawn(rbac::run_rbac_informer(apiserver, index, informers));
     }
     Ok(())
+}
+
+/// Runs `step` again every 100 ms while it fails, for at most 30 s, as upstream's
+/// `rbac/bootstrap-roles` hook polls: a replica starting beside another makes the same writes,
+/// and one the other made first (a 409) is simply read again on the next round.
+pub async fn until_done<T, F, Fut>(what: &str, mut step: F) -> Result<T, StatusError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StatusError>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match step().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(error = %e, "post-start: {what} not done yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// kube-apiserver's `kubernetes` Service in `default` (`pkg/controlplane/controller/

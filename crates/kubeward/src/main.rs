@@ -372,6 +372,26 @@ fn open_storage(
     }
 }
 
+/// Waits (at most a minute) for a store that is not up yet: etcd started beside the server, as
+/// kube-apiserver waits for its etcd at start rather than failing at once.
+async fn wait_for_store(storage: &dyn Storage) -> Result<(), StartError> {
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match storage.current_revision() {
+            Ok(_) => return Ok(()),
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                if !told {
+                    eprintln!("kubeward: waiting for the store: {e}");
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(StartError::Storage(e)),
+        }
+    }
+}
+
 async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let data_dir = match args.data_dir.clone() {
         Some(d) => d,
@@ -421,6 +441,13 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         });
     }
     let storage = open_storage(&args, &data_dir)?;
+    if args
+        .storage
+        .as_deref()
+        .is_some_and(|u| u.starts_with("etcd://"))
+    {
+        wait_for_store(storage.as_ref()).await?;
+    }
     phase("storage open");
     // Every storage call is timed into `etcd_request_duration_seconds`, whatever the backend.
     let metrics = Arc::new(server::metrics::Metrics::new());
@@ -589,9 +616,12 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             .await
             .map_err(StartError::Bootstrap)?;
     }
-    controllers::ensure_kubernetes_service(apiserver.as_ref(), &node_ip(addr.ip()), addr.port())
-        .await
-        .map_err(StartError::Bootstrap)?;
+    let node_address = node_ip(addr.ip());
+    controllers::until_done("the kubernetes service", || {
+        controllers::ensure_kubernetes_service(apiserver.as_ref(), &node_address, addr.port())
+    })
+    .await
+    .map_err(StartError::Bootstrap)?;
     phase("bootstrap policy, aggregation, RBAC index and node graph");
     let informers = objects
         .sync(apiserver.as_ref())
