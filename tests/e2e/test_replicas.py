@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import EtcdCluster, eventually, replica
+from harness import EtcdCluster, Server, eventually, replica
 
 # Quick leader election, so a failover takes seconds (kube-controller-manager's flags).
 ELECTION = ["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "250ms"]
@@ -287,3 +287,12 @@ def test_tls_to_etcd(tmp_path):
         assert "etcd" in str(refused.value)
     finally:
         etcd.stop()
+
+
+def test_a_lease_shorter_than_a_second_is_refused(tmp_path):
+    """leaseDurationSeconds counts whole seconds: under one the lease would read as 0, always
+    expired, and every replica would lead; the server refuses such timings at start."""
+    with pytest.raises(RuntimeError) as refused:
+        Server(data_dir=tmp_path, args=["--leader-elect-lease-duration", "900ms", "--leader-elect-renew-deadline", "500ms",
+                                        "--leader-elect-retry-period", "100ms"])
+    assert "--leader-elect-lease-duration (900ms) must be at least 1s" in str(refused.value)

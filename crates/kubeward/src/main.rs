@@ -244,7 +244,7 @@ enum StartError {
     StorageUrl(String),
     #[error("--etcd-cafile, --etcd-certfile and --etcd-keyfile need --storage etcd://...")]
     EtcdFlagsWithoutEtcd,
-    #[error("--leader-elect-renew-deadline ({renew:?}) must be shorter than --leader-elect-lease-duration ({lease:?}), and the retry period ({retry:?}) positive and shorter than the deadline")]
+    #[error("--leader-elect-lease-duration ({lease:?}) must be at least 1s and longer than --leader-elect-renew-deadline ({renew:?}), and the retry period ({retry:?}) positive and shorter than the deadline")]
     LeaderElectTimings {
         lease: Duration,
         renew: Duration,
@@ -430,7 +430,10 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         renew_deadline: args.leader_elect_renew_deadline,
         retry_period: args.leader_elect_retry_period,
     };
-    if timings.renew_deadline >= timings.lease_duration
+    // A lease is written in whole seconds (`leaseDurationSeconds`): under one it would be 0,
+    // always expired, and every replica would lead.
+    if timings.lease_duration < Duration::from_secs(1)
+        || timings.renew_deadline >= timings.lease_duration
         || timings.retry_period.is_zero()
         || timings.retry_period >= timings.renew_deadline
     {

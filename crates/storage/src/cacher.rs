@@ -191,11 +191,12 @@ impl Cacher {
     /// `None` when `prefix` is not within one resource, or the store cannot be read now.
     fn cache(&self, prefix: &str) -> Option<Arc<Cache>> {
         let resource = prefix.get(..(self.resource_of)(prefix)?)?;
-        let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = caches.get(resource) {
+        let caches = || self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = caches().get(resource) {
             return Some(c.clone());
         }
-        // The first list and watch happen here, so the first caller is served from memory.
+        // The first list and watch happen here, so the first caller is served from memory;
+        // outside the map's lock, so a slow or unreachable store holds up no other resource.
         let listed = self.inner.list(resource, &ListOptions::default()).ok()?;
         let watcher = self.store_watch(resource, listed.revision).ok()?;
         let cache = Arc::new(Cache {
@@ -213,7 +214,13 @@ impl Cacher {
             moved: Condvar::new(),
         });
         cache.reset(listed);
-        caches.insert(resource.to_string(), cache.clone());
+        let mut map = caches();
+        if let Some(first) = map.get(resource) {
+            // Another caller made it meanwhile: theirs serves, and this watch is dropped.
+            return Some(first.clone());
+        }
+        map.insert(resource.to_string(), cache.clone());
+        drop(map);
         let feed = Feed {
             inner: self.inner.clone(),
             cache: cache.clone(),

@@ -191,8 +191,9 @@ fn is_future(e: &StorageError) -> bool {
 }
 
 impl EtcdStorage {
-    /// A client for the members in `config`. Connections are made as calls need them: a server
-    /// starts while etcd is down, answers 503 meanwhile and recovers when it returns.
+    /// A client for the members in `config`. Connections are made as calls need them: a call
+    /// while etcd is down fails as `Unavailable` within the timeout, and the client reconnects
+    /// when etcd returns.
     pub fn connect(config: &EtcdConfig) -> Result<Self> {
         let background = Background::start("etcd-client")?;
         let handle = background.handle.clone();
