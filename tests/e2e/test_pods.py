@@ -350,7 +350,7 @@ def test_init_containers_volumes_and_environment(node):
         os.rmdir(f"/tmp/kw-{d}-{pid}")
     # A missing secret keeps the container waiting with the kubelet's reason.
     node.kubectl("1.33", "-n", ns, "run", "nosecret", "--image=busybox", "--restart=Never", "--overrides",
-                 json.dumps({"spec": {"containers": [{"name": "nosecret", "image": "busybox",
+                 json.dumps({"spec": {"containers": [{"name": "nosecret", "image": "busybox", "command": ["sh", "-c", "echo X=$X"],
                                                       "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]}]}}))
 
     def waiting_reason():
@@ -360,6 +360,10 @@ def test_init_containers_volumes_and_environment(node):
     eventually(lambda: waiting_reason() == "CreateContainerConfigError", 10.0, "CreateContainerConfigError")
     r = node.kubectl("1.33", "-n", ns, "logs", "nosecret", check=False)
     assert 'is waiting to start: CreateContainerConfigError' in r.stderr, r.stderr
+    # As the kubelet retries the pod's sync, the secret's arrival lets it run.
+    node.kubectl("1.33", "-n", ns, "create", "secret", "generic", "absent", "--from-literal=k=arrived")
+    eventually(lambda: phase(node, ns, "nosecret") == "Succeeded", 20.0, "Succeeded once the secret exists")
+    assert node.kubectl("1.33", "-n", ns, "logs", "nosecret").stdout == "X=arrived\n"
 
 
 def test_as_root_pods_run_by_default(tmp_path):

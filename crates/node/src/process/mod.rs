@@ -262,6 +262,21 @@ fn backoff(restarts: i64) -> Duration {
     Duration::from_secs(secs.min(300))
 }
 
+/// Whether any container waits on `CreateContainerConfigError`.
+fn config_error(state: &Mutex<PState>) -> bool {
+    let s = state.lock().unwrap_or_else(|e| e.into_inner());
+    s.init
+        .iter()
+        .chain(s.containers.iter())
+        .any(|c| c.state.pointer("/waiting/reason") == Some(&json!("CreateContainerConfigError")))
+}
+
+/// The wait before the `attempt`-th retry of a pod whose volumes or environment could not
+/// be made: 1, 2, 4, 8 s, then the kubelet's 10 s back-off period.
+fn config_retry(attempt: u32) -> Duration {
+    Duration::from_secs((1u64 << attempt.min(4)).min(10))
+}
+
 /// Whether a container that exited with `code` runs again under `policy`.
 fn restarts(policy: &str, code: i64) -> bool {
     match policy {
@@ -778,143 +793,50 @@ impl ProcessRuntime {
         let holder_pid = holder.id().unwrap_or(0);
         let in_sandbox = PathBuf::from(format!("/proc/{holder_pid}/root"))
             .join(volumes_dir.strip_prefix("/").unwrap_or(&volumes_dir));
-        // Volumes, through the holder's view of its own tmpfs.
-        let mut refresh: Vec<(Value, i64)> = Vec::new();
-        for v in &vols {
-            match self.payload(&pod, v).await {
-                Ok((payload, when)) => {
-                    if let Err(e) = volumes::atomic_write(
-                        &in_sandbox.join(text(v, "/name")),
-                        &payload,
-                        &self.stamp(),
-                    ) {
-                        fail_all(
-                            "CreateContainerConfigError",
-                            format!("writing volume {:?}: {e}", text(v, "/name")),
-                        );
-                    }
-                    if let Some(w) = when {
-                        refresh.push((v.clone(), w));
-                    }
-                }
-                Err(e) => fail_all("CreateContainerConfigError", e.to_string()),
-            }
-        }
-        let config_error = {
-            let s = state.lock().unwrap_or_else(|e| e.into_inner());
-            s.containers.iter().any(|c| {
-                c.state.pointer("/waiting/reason") == Some(&json!("CreateContainerConfigError"))
-            })
-        };
-        // Each container's launch.
-        let mut launches = HashMap::new();
-        let pod_sc = pod["spec"]["securityContext"].clone();
-        for c in pod["spec"]["initContainers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(pod["spec"]["containers"].as_array().into_iter().flatten())
-        {
-            let mut objects = env::Objects::new();
-            for (kind, n) in env::referenced(c) {
-                let o = self.object(&kind, &ns, &n).await.unwrap_or(None);
-                objects.insert((kind, n), o);
-            }
-            match env::environment(&pod, c, &self.api, &self.host_ip, &objects) {
-                Ok(mut vars) => {
-                    for (k, v) in [
-                        (
-                            "PATH",
-                            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                        ),
-                        ("HOSTNAME", name.as_str()),
-                    ] {
-                        if !vars.iter().any(|(n, _)| n == k) {
-                            vars.insert(0, (k.to_string(), v.to_string()));
-                        }
-                    }
-                    let sc = &c["securityContext"];
-                    let id = |k: &str| {
-                        sc.get(k)
-                            .or_else(|| pod_sc.get(k))
-                            .and_then(Value::as_u64)
-                            .and_then(|u| u32::try_from(u).ok())
-                    };
-                    let uid_ = id("runAsUser");
-                    if !vars.iter().any(|(n, _)| n == "HOME") {
-                        vars.insert(
-                            0,
-                            (
-                                "HOME".into(),
-                                if uid_.unwrap_or(0) == 0 {
-                                    "/root".into()
-                                } else {
-                                    "/".into()
-                                },
-                            ),
-                        );
-                    }
-                    launches.insert(
-                        text(c, "/name").to_string(),
-                        Launch {
-                            env: vars,
-                            uid: uid_,
-                            gid: id("runAsGroup"),
-                            no_new_privs: sc
-                                .get("allowPrivilegeEscalation")
-                                .and_then(Value::as_bool)
-                                != Some(true),
-                            cwd: c
-                                .get("workingDir")
-                                .and_then(Value::as_str)
-                                .map(str::to_string),
-                        },
-                    );
-                }
-                Err(e) => {
-                    let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
-                    let s = &mut *guard;
-                    for cs in s
-                        .init
-                        .iter_mut()
-                        .chain(s.containers.iter_mut())
-                        .filter(|cs| cs.name == text(c, "/name"))
-                    {
-                        cs.state = json!({"waiting": {"reason": "CreateContainerConfigError", "message": e.to_string()}});
-                    }
-                }
-            }
-        }
-        *sandbox_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Sandbox {
-            init_pid,
-            dir: dir.clone(),
-            containers: launches.clone(),
-        });
-        state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sandbox_ready = true;
-        self.report(&ns, &name, &state).await;
-        // Tokens are refreshed in place until the pod ends.
+        // Tokens are refreshed in place until the pod ends, once the volumes are written.
+        let (refresh_tx, refresh_rx) = tokio::sync::oneshot::channel();
         let refresher = {
             let (rt, pod, in_sandbox) = (self.clone(), pod.clone(), in_sandbox.clone());
-            tokio::spawn(async move { rt.refresh_tokens(pod, in_sandbox, refresh).await })
+            tokio::spawn(async move {
+                if let Ok(refresh) = refresh_rx.await {
+                    rt.refresh_tokens(pod, in_sandbox, refresh).await;
+                }
+            })
         };
         let policy = match text(&pod, "/spec/restartPolicy") {
             "" => "Always".to_string(),
             p => p.to_string(),
         };
         let work = async {
-            if config_error
-                || launches.len()
-                    < state
-                        .lock()
-                        .map(|s| s.init.len() + s.containers.len())
-                        .unwrap_or(0)
-            {
+            // Volumes and environments, until every secret and config map they name is
+            // readable: the kubelet's pod worker retries a failed sync (a missing object, or
+            // one the Node authorizer's graph does not yet link to this node) after its
+            // back-off period, 10 s (`pkg/kubelet/pod_workers.go`); the first tries come
+            // sooner here, because that race is usually over in milliseconds.
+            let mut attempt = 0;
+            let launches = loop {
+                let (launches, refresh) = self.prepare(&pod, &vols, &in_sandbox, &state).await;
+                *sandbox_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Sandbox {
+                    init_pid,
+                    dir: dir.clone(),
+                    containers: launches.clone(),
+                });
+                state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .sandbox_ready = true;
                 self.report(&ns, &name, &state).await;
-                std::future::pending::<()>().await;
-            }
+                let total = state
+                    .lock()
+                    .map(|s| s.init.len() + s.containers.len())
+                    .unwrap_or(0);
+                if launches.len() == total && !config_error(&state) {
+                    let _ = refresh_tx.send(refresh);
+                    break launches;
+                }
+                tokio::time::sleep(config_retry(attempt)).await;
+                attempt += 1;
+            };
             // Init containers, in order, each to success.
             let inits: Vec<Value> = pod["spec"]["initContainers"]
                 .as_array()
@@ -1016,6 +938,133 @@ impl ProcessRuntime {
             // A finished pod keeps its status and logs; it waits for its deletion.
             let _ = stop.wait_for(Option::is_some).await;
         }
+    }
+
+    /// Writes the pod's volumes into its sandbox and makes each container's launch;
+    /// a container whose volume or environment cannot be made is left waiting with
+    /// `CreateContainerConfigError` and has no launch.
+    async fn prepare(
+        &self,
+        pod: &Value,
+        vols: &[Value],
+        in_sandbox: &std::path::Path,
+        state: &Mutex<PState>,
+    ) -> (HashMap<String, Launch>, Vec<(Value, i64)>) {
+        let set_waiting = |only: Option<&str>, reason: &str, message: String| {
+            let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+            let s = &mut *guard;
+            for cs in s.init.iter_mut().chain(s.containers.iter_mut()) {
+                if only.is_none_or(|n| n == cs.name) {
+                    cs.state = json!({"waiting": {"reason": reason, "message": message}});
+                }
+            }
+        };
+        // A retry starts clean: each error below is found again or is gone.
+        {
+            let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+            let s = &mut *guard;
+            for cs in s.init.iter_mut().chain(s.containers.iter_mut()) {
+                cs.state = json!({"waiting": {"reason": "ContainerCreating"}});
+            }
+        }
+        let ns = text(pod, "/metadata/namespace");
+        let name = text(pod, "/metadata/name");
+        // Volumes, through the holder's view of its own tmpfs.
+        let mut refresh: Vec<(Value, i64)> = Vec::new();
+        for v in vols {
+            match self.payload(pod, v).await {
+                Ok((payload, when)) => {
+                    if let Err(e) = volumes::atomic_write(
+                        &in_sandbox.join(text(v, "/name")),
+                        &payload,
+                        &self.stamp(),
+                    ) {
+                        set_waiting(
+                            None,
+                            "CreateContainerConfigError",
+                            format!("writing volume {:?}: {e}", text(v, "/name")),
+                        );
+                    }
+                    if let Some(w) = when {
+                        refresh.push((v.clone(), w));
+                    }
+                }
+                Err(e) => set_waiting(None, "CreateContainerConfigError", e.to_string()),
+            }
+        }
+        // Each container's launch.
+        let mut launches = HashMap::new();
+        let pod_sc = pod["spec"]["securityContext"].clone();
+        for c in pod["spec"]["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(pod["spec"]["containers"].as_array().into_iter().flatten())
+        {
+            let mut objects = env::Objects::new();
+            for (kind, n) in env::referenced(c) {
+                let o = self.object(&kind, ns, &n).await.unwrap_or(None);
+                objects.insert((kind, n), o);
+            }
+            match env::environment(pod, c, &self.api, &self.host_ip, &objects) {
+                Ok(mut vars) => {
+                    for (k, v) in [
+                        (
+                            "PATH",
+                            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                        ),
+                        ("HOSTNAME", name),
+                    ] {
+                        if !vars.iter().any(|(n, _)| n == k) {
+                            vars.insert(0, (k.to_string(), v.to_string()));
+                        }
+                    }
+                    let sc = &c["securityContext"];
+                    let id = |k: &str| {
+                        sc.get(k)
+                            .or_else(|| pod_sc.get(k))
+                            .and_then(Value::as_u64)
+                            .and_then(|u| u32::try_from(u).ok())
+                    };
+                    let uid_ = id("runAsUser");
+                    if !vars.iter().any(|(n, _)| n == "HOME") {
+                        vars.insert(
+                            0,
+                            (
+                                "HOME".into(),
+                                if uid_.unwrap_or(0) == 0 {
+                                    "/root".into()
+                                } else {
+                                    "/".into()
+                                },
+                            ),
+                        );
+                    }
+                    launches.insert(
+                        text(c, "/name").to_string(),
+                        Launch {
+                            env: vars,
+                            uid: uid_,
+                            gid: id("runAsGroup"),
+                            no_new_privs: sc
+                                .get("allowPrivilegeEscalation")
+                                .and_then(Value::as_bool)
+                                != Some(true),
+                            cwd: c
+                                .get("workingDir")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                        },
+                    );
+                }
+                Err(e) => set_waiting(
+                    Some(text(c, "/name")),
+                    "CreateContainerConfigError",
+                    e.to_string(),
+                ),
+            }
+        }
+        (launches, refresh)
     }
 
     fn stamp(&self) -> String {
@@ -1426,6 +1475,8 @@ mod tests {
         assert_eq!(backoff(1), Duration::from_secs(10));
         assert_eq!(backoff(2), Duration::from_secs(20));
         assert_eq!(backoff(20), Duration::from_secs(300));
+        let retries: Vec<u64> = (0..7).map(|a| config_retry(a).as_secs()).collect();
+        assert_eq!(retries, [1, 2, 4, 8, 10, 10, 10]);
         assert!(restarts("Always", 0) && restarts("OnFailure", 2));
         assert!(!restarts("OnFailure", 0) && !restarts("Never", 1));
         let jitters: std::collections::BTreeSet<i64> = (0..50)
