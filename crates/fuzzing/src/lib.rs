@@ -140,10 +140,16 @@ pub fn decode_body(data: &[u8]) {
     }
 }
 
-/// The protobuf envelope and its messages: decoded to an object with a kind, or an error.
+/// The protobuf envelope and its messages: decoded to an object with a kind, or an error;
+/// what decodes encodes again, to bytes that decode to the same object.
 pub fn protobuf(data: &[u8]) {
     if let Ok(v) = server::protobuf::decode(data) {
         assert!(v.is_object(), "decoded to a non-object: {v}");
+        let again = server::protobuf::encode(&v).expect("a decoded object encodes");
+        assert_eq!(
+            server::protobuf::decode(&again).expect("an encoded object decodes"),
+            v
+        );
     }
 }
 

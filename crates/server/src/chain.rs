@@ -33,13 +33,15 @@ where
     //     client has its 504 and the handler runs on to its end.
     // An HTTP/1.1 upgrade (exec's WebSocket or SPDY) is handed to its handler, which answers
     // 101 and takes the connection over once it is switched.
+    // 0. The pretty serializer, last on the way out: curl and browsers get indented JSON.
+    let pretty = respond::wants_pretty(req.uri().query(), req.headers());
     let mut req = req;
     if req.headers().contains_key(http::header::UPGRADE) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
             req.extensions_mut().insert(crate::exec::Upgrade::new(on));
         }
     }
-    within_deadline(state, req, |state, info, req| async move {
+    let resp = within_deadline(state, req, |state, info, req| async move {
         let mut warnings = Vec::new();
         let mut resp = match run(&state, peer.as_deref(), info, req, &mut warnings).await {
             Ok(r) => r,
@@ -50,7 +52,12 @@ where
         // informers' watches go on until the process ends).
         end_at_shutdown(state, resp)
     })
-    .await
+    .await;
+    if pretty {
+        respond::pretty(resp)
+    } else {
+        resp
+    }
 }
 
 /// Parses the request's info and deadline (a 400 when they are bad), then runs `serve` within

@@ -107,6 +107,15 @@ impl Discovery {
             if !d.categories.is_empty() {
                 r["categories"] = json!(d.categories);
             }
+            if d.verbs.contains(&"get") {
+                // A stored kind's (the reviews are not stored, so have none).
+                r["storageVersionHash"] = storage_version_hash(
+                    d.group,
+                    d.versions.first().copied().unwrap_or(""),
+                    d.kind,
+                )
+                .into();
+            }
             out.push(r);
             for sub in d.subresources {
                 let mut entry = json!({
@@ -129,9 +138,14 @@ impl Discovery {
         } else {
             format!("{group}/{version}")
         };
-        Some(
-            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}),
-        )
+        let mut doc = json!({"kind": "APIResourceList", "groupVersion": gv, "resources": out});
+        // kube-apiserver writes the legacy group's list without an apiVersion (a kubectl -v8
+        // log of 1.33 shows `{"kind":"APIResourceList","groupVersion":"v1",...`), and every
+        // named group's with `"apiVersion":"v1"`.
+        if !group.is_empty() {
+            doc["apiVersion"] = "v1".into();
+        }
+        Some(doc)
     }
 
     fn aggregated_group(&self, group: &str, versions: &[Version]) -> Value {
@@ -221,9 +235,67 @@ pub(crate) fn wants_aggregated(accept: Option<&str>) -> Option<&'static str> {
     None
 }
 
+/// `discovery.StorageVersionHash` (apiserver's `endpoints/discovery/storageversionhash.go`): the
+/// first 8 bytes of SHA-256 over `group/version/kind` of the version objects are stored in,
+/// base64; clients compare it to notice a storage migration.
+pub(crate) fn storage_version_hash(group: &str, version: &str, kind: &str) -> String {
+    use base64::Engine;
+    let d = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{group}/{version}/{kind}").as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(&d.as_ref()[..8])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_version_hashes_are_upstreams() {
+        // Upstream's own table (`test/integration/etcd/storageversionhashdata/data.go`,
+        // `GVRToStorageVersionHash`), for the kinds kubeward stores; the reviews have none
+        // (`NoStorageVersionHash`).
+        let upstream = [
+            ("v1/configmaps", "qFsyl6wFWjQ="),
+            ("v1/endpoints", "fWeeMqaN/OA="),
+            ("v1/events", "r2yiGXH7wu8="),
+            ("v1/namespaces", "Q3oi5N2YM8M="),
+            ("v1/nodes", "XwShjMxG9Fs="),
+            ("v1/pods", "xPOwRZ+Yhw8="),
+            ("v1/secrets", "S6u1pOWzb84="),
+            ("v1/serviceaccounts", "pbx9ZvyFpBE="),
+            ("v1/services", "0/CO1lhkEBI="),
+            ("coordination.k8s.io/v1/leases", "gqkMMb/YqFM="),
+            (
+                "rbac.authorization.k8s.io/v1/clusterrolebindings",
+                "48tpQ8gZHFc=",
+            ),
+            ("rbac.authorization.k8s.io/v1/clusterroles", "bYE5ZWDrJ44="),
+            ("rbac.authorization.k8s.io/v1/rolebindings", "eGsCzGH6b1g="),
+            ("rbac.authorization.k8s.io/v1/roles", "7FuwZcIIItM="),
+        ];
+        let mut stored = 0;
+        for d in registry::resources() {
+            if !d.verbs.contains(&"get") || d.group.ends_with("kubeward.io") {
+                continue;
+            }
+            let v = d.versions[0];
+            let gvr = if d.group.is_empty() {
+                format!("{v}/{}", d.resource)
+            } else {
+                format!("{}/{v}/{}", d.group, d.resource)
+            };
+            let want = upstream
+                .iter()
+                .find(|(k, _)| *k == gvr)
+                .unwrap_or_else(|| panic!("{gvr}: not in upstream's table"))
+                .1;
+            assert_eq!(storage_version_hash(d.group, v, d.kind), want, "{gvr}");
+            stored += 1;
+        }
+        assert_eq!(stored, upstream.len());
+    }
 
     #[test]
     fn accept_versions_of_kubectl() {

@@ -711,8 +711,7 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
                     headers = false;
                 }
             }
-            let mut line = respond::json_bytes(&json!({"type": ev.type_, "object": obj}));
-            line.push(b'\n');
+            let line = wire::json::watch_event(ev.type_, &obj);
             if tx.send(Bytes::from(line)).await.is_err() {
                 return;
             }

@@ -27,7 +27,8 @@ pub mod metrics;
 pub mod negotiate;
 mod nonresource;
 mod openapi;
-pub mod protobuf;
+/// Protobuf request bodies, decoded by the `wire` schema (re-exported for the fuzz targets).
+pub use wire::protobuf;
 mod respond;
 mod reviews;
 pub mod shutdown;

@@ -36,8 +36,67 @@ pub(crate) fn object(code: u16, v: &Value, out: Output, warnings: &[String]) -> 
     r
 }
 
+/// JSON as kube-apiserver's serializer writes it: Go field order, Go's escaping, and the
+/// encoder's trailing newline (the pretty layout is the chain's last layer, [`pretty`]).
 pub(crate) fn json_bytes(v: &Value) -> Vec<u8> {
-    serde_json::to_vec(v).expect("JSON values always serialize")
+    wire::json::to_vec(v, wire::Layout::Compact)
+}
+
+/// Whether a request gets the pretty serializer (`isPrettyPrint` in apiserver's
+/// `endpoints/handlers/negotiation/negotiate.go`): a `pretty` query parameter decides when it
+/// is set (by Go's `strconv.ParseBool`; anything else is false), else a `User-Agent` of curl,
+/// Wget or a browser. (`pretty=1` as a media-type parameter of `Accept` counts too.)
+pub(crate) fn wants_pretty(query: Option<&str>, headers: &http::HeaderMap) -> bool {
+    if let Some(q) = query.filter(|q| q.contains("pretty")) {
+        let value = form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "pretty")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        if !value.is_empty() {
+            return matches!(value.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True");
+        }
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if accept
+        .split(',')
+        .any(|r| r.split(';').skip(1).any(|p| p.trim() == "pretty=1"))
+    {
+        return true;
+    }
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    ["curl", "Wget", "Mozilla/5.0"]
+        .iter()
+        .any(|p| agent.starts_with(p))
+}
+
+/// A whole JSON response laid out by the pretty serializer (`json.MarshalIndent`); streams
+/// (watch) and other media types are left as they are, as upstream's stream serializers
+/// have no pretty form.
+pub(crate) fn pretty(resp: Resp) -> Resp {
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let body = match body {
+        Body::Full(Some(b)) => {
+            let out = wire::json::indent(&b);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Body::full(out)
+        }
+        other => other,
+    };
+    Response::from_parts(parts, body)
 }
 
 /// `Warning: 299 - "text"` headers, which kubectl prints as `Warning: text`.

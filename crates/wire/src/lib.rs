@@ -1,0 +1,13 @@
+//! Kubernetes wire formats as kube-apiserver 1.33 writes them, from upstream's own description
+//! of its types ([`schema`], generated from `generated.proto` and `types.go`):
+//!
+//! - [`json`]: JSON in Go field order, compact (with Go's trailing newline) or pretty;
+//! - [`protobuf`]: protobuf request bodies of every kind the schema describes.
+//!
+//! Sans-IO: plain values in, bytes out.
+
+pub mod json;
+pub mod protobuf;
+pub mod schema;
+
+pub use json::Layout;

@@ -1,0 +1,183 @@
+"""The bytes on the wire, as kube-apiserver 1.33 writes them (#12): JSON in Go struct field order
+with the encoder's trailing newline, and the pretty serializer for curl, browsers and
+?pretty=true (apiserver's isPrettyPrint)."""
+
+import http.client
+import json
+import subprocess
+
+import pytest
+
+NS = "wire-tests"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def namespace(server):
+    status, _, _ = server.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    assert status == 201
+
+
+def raw(server, path, headers=None, method="GET", body=None):
+    """(status, content type, body bytes) of one request as the administrator."""
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.tls(True), timeout=30)
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, r.getheader("Content-Type"), data
+
+
+def keys(data):
+    """Top-level and nested key orders of a JSON document, as written."""
+    return json.loads(data, object_pairs_hook=lambda pairs: [k for k, _ in pairs] + [dict(pairs)])
+
+
+def test_a_status_is_byte_for_byte_upstreams(server):
+    status, ctype, data = raw(server, f"/api/v1/namespaces/{NS}/configmaps/absent")
+    assert (status, ctype) == (404, "application/json")
+    # What kube-apiserver 1.33 sends for a missing object (kubectl get -v8 shows it).
+    assert data == (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+                    b'"message":"configmaps \\"absent\\" not found","reason":"NotFound",'
+                    b'"details":{"name":"absent","kind":"configmaps"},"code":404}\n')
+
+
+def test_objects_come_in_go_field_order(server):
+    body = {"metadata": {"labels": {"z": "1", "a": "2"}, "name": "order"}, "type": "Opaque",
+            "stringData": {"k": "<&>"}, "kind": "Secret", "apiVersion": "v1"}
+    status, _, data = raw(server, f"/api/v1/namespaces/{NS}/secrets", method="POST", body=json.dumps(body),
+                          headers={"Content-Type": "application/json"})
+    assert status == 201, data
+    assert data.endswith(b"}\n") and b"\n" not in data[:-1]
+    top = keys(data)
+    assert top[:-1] == ["kind", "apiVersion", "metadata", "data", "type"]
+    meta = top[-1]["metadata"]
+    assert meta[:-1] == ["name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels", "managedFields"]
+    assert meta[-1]["labels"][:-1] == ["a", "z"]  # map keys sorted, as Go sorts them
+    entry = meta[-1]["managedFields"][0]
+    assert entry[:-1] == ["manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1"]
+    # A list, its items, and a watch event in the same order.
+    _, _, listed = raw(server, f"/api/v1/namespaces/{NS}/secrets")
+    top = keys(listed)
+    assert top[:-1] == ["kind", "apiVersion", "metadata", "items"]
+    assert top[-1]["items"][0][:-1] == ["metadata", "data", "type"]
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.tls(True), timeout=10)
+    conn.request("GET", f"/api/v1/namespaces/{NS}/secrets?watch=1&resourceVersion=0")
+    line = conn.getresponse().readline()
+    conn.close()
+    assert line.startswith(b'{"type":"ADDED","object":{"kind":"Secret","apiVersion":"v1","metadata":{"name":"order",')
+    assert line.endswith(b"}}\n")
+
+
+def test_go_escapes_html_characters(server):
+    _, _, data = raw(server, f"/api/v1/namespaces/{NS}/configmaps", method="POST",
+                     body=json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "html"},
+                                      "data": {"k": "<a href=\"x\">&</a>\u2028"}}),
+                     headers={"Content-Type": "application/json"})
+    assert b'"k":"\\u003ca href=\\"x\\"\\u003e\\u0026\\u003c/a\\u003e\\u2028"' in data
+
+
+@pytest.mark.parametrize("query,agent,pretty", [
+    ("", None, False),
+    ("", "curl/8.5.0", True),
+    ("", "Wget/1.21", True),
+    ("", "Mozilla/5.0 (X11; Linux x86_64)", True),
+    ("", "kubectl/v1.33.0 (linux/amd64) kubernetes/abc", False),
+    ("?pretty=true", None, True),
+    ("?pretty=1", None, True),
+    ("?pretty=T", None, True),
+    ("?pretty=false", "curl/8.5.0", False),  # the parameter, when set, decides
+    ("?pretty=yes", "curl/8.5.0", False),    # Go's ParseBool refuses "yes": false
+])
+def test_pretty_printing_as_upstream_decides_it(server, query, agent, pretty):
+    headers = {"User-Agent": agent} if agent else {}
+    status, _, data = raw(server, f"/api/v1/namespaces/{NS}{query}", headers=headers)
+    assert status == 200
+    obj = json.loads(data)
+    if pretty:
+        assert data == json.dumps(obj, indent=2, ensure_ascii=False).encode()  # MarshalIndent: no newline at the end
+        assert data.startswith(b'{\n  "kind": "Namespace",\n  "apiVersion": "v1",\n  "metadata": {\n    "name": "wire-tests",')
+    else:
+        assert data.endswith(b"}\n") and data.count(b"\n") == 1
+    # Errors are negotiated the same way.
+    status, _, data = raw(server, f"/api/v1/namespaces/absent-ns{query}", headers=headers)
+    assert status == 404 and (data.startswith(b'{\n  "kind": "Status",') == pretty)
+
+
+def test_the_tutorials_curl_prints_what_the_tutorial_shows(server):
+    """curl $APISERVER/api, as the service-account tutorial runs it: its output, byte for byte
+    but for the server's address."""
+    server.tls(True)  # writes the administrator's certificate and key for curl
+    p = subprocess.run(["curl", "-sk", "--cert", str(server.data_dir / "client" / "c.pem"),
+                        "--key", str(server.data_dir / "client" / "k.pem"), f"{server.url}/api"],
+                       capture_output=True, check=True, timeout=30)
+    address = json.loads(p.stdout)["serverAddressByClientCIDRs"][0]["serverAddress"]
+    assert p.stdout.decode() == (
+        '{\n  "kind": "APIVersions",\n  "versions": [\n    "v1"\n  ],\n  "serverAddressByClientCIDRs": [\n'
+        '    {\n      "clientCIDR": "0.0.0.0/0",\n      "serverAddress": "' + address + '"\n    }\n  ]\n}')
+
+
+def get(server, kind, name, ns=NS):
+    return json.loads(server.kubectl("1.33", "-n", ns, "get", kind, name, "-o", "json").stdout)
+
+
+def test_kubectl_133_typed_creates_arrive_as_protobuf_and_decode_whole(server):
+    """kubectl >= 1.32 sends its typed-client commands as protobuf (no JSON fallback): every
+    kind they create is decoded by the generated schema, Services included (`no protobuf
+    schema for kind "Service"` before)."""
+    k = lambda *a, check=True: server.kubectl("1.33", "-n", NS, *a, check=check)
+    r = k("create", "service", "clusterip", "web", "--tcp=80:8080", "--tcp=443:8443", "-v=8")
+    assert "service/web created" in r.stdout
+    assert "Content-Type: application/vnd.kubernetes.protobuf" in r.stderr  # it really was protobuf
+    spec = get(server, "service", "web")["spec"]
+    assert spec["type"] == "ClusterIP" and spec["selector"] == {"app": "web"}
+    assert [(p["name"], p["port"], p["targetPort"], p["protocol"]) for p in spec["ports"]] == \
+        [("80-8080", 80, 8080, "TCP"), ("443-8443", 443, 8443, "TCP")]
+    k("create", "service", "nodeport", "np", "--tcp=80:http", "--node-port=30080")
+    port = get(server, "service", "np")["spec"]["ports"][0]
+    assert (port["targetPort"], port["nodePort"]) == ("http", 30080)  # an IntOrString by name
+    k("create", "service", "externalname", "ext", "--external-name=example.com")
+    spec = get(server, "service", "ext")["spec"]
+    assert (spec["type"], spec["externalName"]) == ("ExternalName", "example.com")
+    k("create", "service", "loadbalancer", "lb", "--tcp=5678:8080")
+    assert get(server, "service", "lb")["spec"]["type"] == "LoadBalancer"
+    # The other typed creates, each read back.
+    k("create", "secret", "generic", "gen", "--from-literal=a=1", "--from-literal=empty=")
+    assert get(server, "secret", "gen")["data"] == {"a": "MQ==", "empty": ""}
+    k("create", "secret", "docker-registry", "reg", "--docker-server=r.example", "--docker-username=u", "--docker-password=p")
+    assert get(server, "secret", "reg")["type"] == "kubernetes.io/dockerconfigjson"
+    k("create", "configmap", "cfg", "--from-literal=k=v")
+    assert get(server, "configmap", "cfg")["data"] == {"k": "v"}
+    k("create", "serviceaccount", "robot")
+    k("create", "role", "reader", "--verb=get,list", "--resource=pods,configmaps", "--resource-name=x")
+    rules = get(server, "role", "reader")["rules"]
+    assert rules[0]["apiGroups"] == [""] and rules[0]["resourceNames"] == ["x"]
+    k("create", "rolebinding", "rb", "--role=reader", "--serviceaccount", f"{NS}:robot", "--user=bob")
+    rb = get(server, "rolebinding", "rb")
+    assert rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}
+    assert {s["kind"] for s in rb["subjects"]} == {"ServiceAccount", "User"}
+    server.kubectl("1.33", "create", "clusterrole", "agg", "--aggregation-rule=team=wire")
+    assert get(server, "clusterrole", "agg", ns="default")["aggregationRule"] == {"clusterRoleSelectors": [{"matchLabels": {"team": "wire"}}]}
+    server.kubectl("1.33", "create", "clusterrolebinding", "crb", "--clusterrole=agg", "--group=devs")
+    server.kubectl("1.33", "create", "namespace", "wire-made")
+    assert k("create", "token", "robot", "--duration=10m").stdout.count(".") == 2
+    assert k("auth", "can-i", "get", "pods/x", "--as", f"system:serviceaccount:{NS}:robot").stdout.strip() == "yes"
+    assert k("auth", "can-i", "get", "pods/y", "--as", f"system:serviceaccount:{NS}:robot", check=False).stdout.strip() == "no"
+
+
+def test_discovery_entries_as_upstreams(server):
+    """/api/v1 as kube-apiserver 1.33 lists it: each entry's keys in APIResource's order, and
+    every stored kind's storageVersionHash (upstream's storageversionhashdata table)."""
+    _, _, data = raw(server, "/api/v1")
+    top = keys(data)
+    assert top[:-1] == ["kind", "groupVersion", "resources"]
+    pods = next(r for r in top[-1]["resources"] if r[-1]["name"] == "pods")
+    assert pods[:-1] == ["name", "singularName", "namespaced", "kind", "verbs", "shortNames", "categories", "storageVersionHash"]
+    assert pods[-1]["storageVersionHash"] == "xPOwRZ+Yhw8="
+    by_name = {r[-1]["name"]: r[-1] for r in top[-1]["resources"]}
+    assert by_name["serviceaccounts"]["storageVersionHash"] == "pbx9ZvyFpBE="
+    assert "storageVersionHash" not in by_name["pods/log"]
+    _, _, data = raw(server, "/apis/rbac.authorization.k8s.io/v1beta1")
+    roles = {r["name"]: r for r in json.loads(data)["resources"]}
+    assert roles["clusterroles"]["storageVersionHash"] == "bYE5ZWDrJ44="  # stored as v1
+    _, _, data = raw(server, "/apis/authorization.k8s.io/v1")
+    assert all("storageVersionHash" not in r for r in json.loads(data)["resources"])
