@@ -224,6 +224,32 @@ def test_list_paging_with_limit_and_continue(server):
     assert server.request("GET", path() + "?continue=not-a-token")[0] == 400
 
 
+def test_unfiltered_pages_count_what_remains(tmp_path):
+    """remainingItemCount, as the etcd3 store's GetList sets it: on a page that leaves some,
+    of an unfiltered list only (a selector's matches cannot be counted), on SQLite as on
+    the watch cache's reads."""
+    s = Server(data_dir=tmp_path)
+    try:
+        p = "/api/v1/namespaces/default/configmaps"
+        for i in range(6):
+            assert s.request("POST", p, cm(f"r-{i}", metadata={"name": f"r-{i}", "labels": {"even": str(i % 2 == 0).lower()}}))[0] == 201
+        total = len(s.request("GET", p)[2]["items"])  # kube-root-ca.crt too
+        seen, token, counts = 0, "", []
+        while True:
+            _, _, page = s.request("GET", p + f"?limit=2&continue={token}")
+            seen += len(page["items"])
+            token = page["metadata"].get("continue", "")
+            counts.append(page["metadata"].get("remainingItemCount"))
+            if not token:
+                break
+        assert seen == total
+        assert counts == [total - 2 * (i + 1) for i in range(len(counts) - 1)] + [None]
+        _, _, page = s.request("GET", p + "?limit=1&labelSelector=even%3Dtrue")
+        assert page["metadata"]["continue"] and "remainingItemCount" not in page["metadata"]
+    finally:
+        s.stop()
+
+
 def test_dry_run_stores_nothing(server):
     status, _, obj = server.request("POST", path() + "?dryRun=All", cm("dry"))
     assert status == 201 and obj["metadata"]["uid"]
@@ -248,6 +274,10 @@ def test_generate_name(server):
 def test_create_in_missing_or_terminating_namespace(server):
     status, _, err = server.request("POST", "/api/v1/namespaces/nowhere/configmaps", cm("x"))
     assert status == 404 and err["message"] == 'namespaces "nowhere" not found'
+    # NamespaceLifecycle admits first, before ServiceAccount looks for the pod's account.
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    status, _, err = server.request("POST", "/api/v1/namespaces/nowhere/pods", pod)
+    assert (status, err["message"]) == (404, 'namespaces "nowhere" not found')
     server.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "closing"}})
     server.request("POST", "/api/v1/namespaces/closing/configmaps", cm("held", metadata={"name": "held", "finalizers": ["example.com/hold"]}))
     server.request("DELETE", "/api/v1/namespaces/closing")
@@ -361,3 +391,16 @@ def test_send_initial_events_is_refused_as_upstream_with_watch_list_off(server):
         assert body["details"]["kind"] == "ListOptions" and body["details"]["group"] == "meta.k8s.io"
         assert body["details"]["causes"][-1]["field"] in ("sendInitialEvents",), query
     assert server.request("GET", f"{path}?watch=1&timeoutSeconds=1")[0] == 200
+
+
+@pytest.mark.parametrize("version", ["1.27", "1.33"])
+def test_exec_and_logs_on_a_pod_no_node_runs(server, version):
+    """Upstream's pod strategy: exec on a pod no node was assigned is 400 `pod "x" does not
+    have a host assigned`; its log is empty (streamLocation and LogLocation)."""
+    name = "unassigned-" + version.replace(".", "")
+    server.kubectl(version, "-n", NS, "run", name, "--image=busybox", "--restart=Never")
+    r = server.kubectl(version, "-n", NS, "exec", name, "--", "true", check=False)
+    assert r.returncode == 1
+    assert f"Error from server (BadRequest): pod {name} does not have a host assigned" in r.stderr, r.stderr
+    r = server.kubectl(version, "-n", NS, "logs", name)
+    assert r.stdout == ""

@@ -269,10 +269,14 @@ impl Client for InProcess {
                 Some(Value::Array(items)) => items,
                 _ => Vec::new(),
             };
+            let remaining_item_count = list
+                .pointer("/metadata/remainingItemCount")
+                .and_then(Value::as_i64);
             Ok(ListOut {
                 items,
                 resource_version,
                 continue_token,
+                remaining_item_count,
             })
         })
     }

@@ -61,6 +61,13 @@ pub(crate) fn exec(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
         .registry
         .get(&kinds::PODS, &r.info.namespace, &r.info.name)?;
     let container = container_of(&pod, r.query.get("container"))?;
+    // `streamLocation` (pkg/registry/core/pod/strategy.go): a pod no node was assigned.
+    if text(&pod, "/spec/nodeName").is_empty() {
+        return Err(StatusError::bad_request(format!(
+            "pod {} does not have a host assigned",
+            r.info.name
+        )));
+    }
     let attaching = r.info.subresource == "attach";
     let command = r.query.all("command");
     if command.is_empty() && !attaching {

@@ -594,6 +594,9 @@ fn list(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     if !page.continue_token.is_empty() {
         meta["continue"] = page.continue_token.into();
     }
+    if let Some(n) = page.remaining_item_count {
+        meta["remainingItemCount"] = n.into();
+    }
     if out == Output::Table {
         let include = include_object(&r.query)?;
         let now = state.registry.now();

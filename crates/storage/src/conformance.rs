@@ -171,6 +171,19 @@ fn list_prefix_paging(s: &dyn Storage) {
         !exact.more,
         "a page that ends exactly at the last key has no more"
     );
+    // What a page leaves, counted at the page's revision: a key written since is not.
+    let rev = p1.revision;
+    s.create("/r/d", v("d")).unwrap();
+    s.delete("/r/c", None).unwrap();
+    assert_eq!(s.count_after("/r/", &p1.kvs[0].key, rev).unwrap(), 2);
+    assert_eq!(s.count_after("/r/", &last, rev).unwrap(), 1);
+    assert_eq!(s.count_after("/r/", "/r/c", rev).unwrap(), 0);
+    let now = s.current_revision().unwrap();
+    assert_eq!(
+        s.count_after("/r/", &last, now).unwrap(),
+        1,
+        "/r/d, /r/c gone"
+    );
 }
 
 fn list_at_revision(s: &dyn Storage) {

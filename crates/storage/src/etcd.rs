@@ -611,6 +611,22 @@ impl Storage for EtcdStorage {
         false
     }
 
+    fn count_after(&self, prefix: &str, after: &str, revision: Revision) -> Result<u64> {
+        let mut start = self.full(after);
+        start.push(0);
+        let opts = etcd::GetOptions::new()
+            .with_range(bytes_prefix_end(&self.full(prefix)))
+            .with_revision(revision)
+            .with_count_only();
+        let resp = self
+            .read(move |mut c| {
+                let (start, opts) = (start.clone(), opts.clone());
+                async move { c.get(start, Some(opts)).await }
+            })
+            .map_err(|e| self.revision_error(revision, e))?;
+        Ok(u64::try_from(resp.count()).unwrap_or(0))
+    }
+
     fn count(&self, prefix: &str) -> Result<u64> {
         let k = self.full(prefix);
         let opts = etcd::GetOptions::new().with_prefix().with_count_only();

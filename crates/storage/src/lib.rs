@@ -206,6 +206,20 @@ pub trait Storage: Send + Sync + 'static {
     fn cache_stats(&self) -> Vec<CacheStats> {
         Vec::new()
     }
+    /// How many keys under `prefix` sort after `after` at `revision`: what a page of a list
+    /// leaves (upstream's `remainingItemCount`, from etcd's count of the page's range).
+    fn count_after(&self, prefix: &str, after: &str, revision: Revision) -> Result<u64> {
+        let rest = self.list(
+            prefix,
+            &ListOptions {
+                start_after: Some(after),
+                limit: 0,
+                revision: Some(revision),
+                any_revision: false,
+            },
+        )?;
+        Ok(rest.kvs.len() as u64)
+    }
     /// How many keys live under `prefix` now (etcd's count-only range; what
     /// `apiserver_storage_objects` reports).
     fn count(&self, prefix: &str) -> Result<u64>;

@@ -178,6 +178,9 @@ pub struct ListOut {
     pub resource_version: String,
     /// The token for the next page ("" on the last).
     pub continue_token: String,
+    /// How many objects the following pages hold, when a page leaves some and the list has
+    /// no selectors (upstream counts only then: the store cannot count what would match).
+    pub remaining_item_count: Option<i64>,
 }
 
 /// Patch formats (`types.PatchType`).

@@ -100,6 +100,7 @@ impl Registry {
         let mut items = Vec::new();
         let mut list_rv = None;
         let mut token = String::new();
+        let mut remaining_item_count = None;
         loop {
             let page = self
                 .storage
@@ -120,6 +121,16 @@ impl Registry {
                 if opts.limit > 0 && items.len() == opts.limit {
                     if page.more || i + 1 < n {
                         token = paging::encode(page.revision, &kv.key[prefix.len()..]);
+                        // `GetList` in the etcd3 store: only an unfiltered list is counted.
+                        if opts.label_selector.trim().is_empty()
+                            && opts.field_selector.trim().is_empty()
+                        {
+                            let rest = self
+                                .storage
+                                .count_after(&prefix, &kv.key, page.revision)
+                                .map_err(|e| status_from_storage(def, "list", "", e))?;
+                            remaining_item_count = i64::try_from(rest).ok();
+                        }
                     }
                     break;
                 }
@@ -133,6 +144,7 @@ impl Registry {
             items,
             resource_version: list_rv.unwrap_or_default().to_string(),
             continue_token: token,
+            remaining_item_count,
         })
     }
 }

@@ -7,9 +7,10 @@
 //! The plug-ins, in the order they run (upstream's `AllOrderedPlugins`):
 //!
 //! 1. [`NamespaceLifecycle`] — first, so nothing else works on an object that cannot be
-//!    created: no new objects in a namespace that is missing or terminating (checked inside
-//!    the store where a write turns out to create, an apply too), and the system namespaces
-//!    are not deleted. Every writer meets it: the controllers write through the chain.
+//!    created: no new objects in a namespace that is missing or terminating (checked as the
+//!    first mutating plug-in on a create, as upstream, and again inside the store where a
+//!    write turns out to create, an apply too), and the system namespaces are not deleted.
+//!    Every writer meets it: the controllers write through the chain.
 //! 2. [`ServiceAccount`] — before validation, so a pod is checked with its account, token
 //!    volume and mounts in place.
 //! 3. [`NodeRestriction`] — after ServiceAccount as upstream: a node (`system:node:<name>`)
@@ -170,6 +171,18 @@ impl Plugin for NamespaceLifecycle {
 
     fn on_create(&self, state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
         Some(namespace_lifecycle::create(state, a.def, a.namespace))
+    }
+
+    /// Upstream's plug-in admits in the mutating phase, first: a pod for a namespace that
+    /// does not exist is 404 `namespaces "x" not found`, before ServiceAccount admission
+    /// would look for its account there. It changes nothing.
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn admit<'a>(&'a self, state: &'a State, a: &'a Attributes<'a>, obj: Value) -> Admitted<'a> {
+        let check = namespace_lifecycle::create(state, a.def, a.namespace);
+        Box::pin(async move { check(&obj, None).map(|()| obj) })
     }
 
     fn delete(&self, _state: &State, a: &Attributes<'_>) -> Result<(), StatusError> {
