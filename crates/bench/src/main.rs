@@ -25,6 +25,7 @@ mod authz_bench;
 mod etcd_bench;
 mod hardening_bench;
 mod pods_bench;
+mod wire_bench;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -955,6 +956,9 @@ async fn main() {
     }
     if all || what == "pods" {
         pods_bench::run(&dir.join("pods")).await;
+    }
+    if all || what == "wire" {
+        wire_bench::run();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -145,24 +145,55 @@ impl Writer {
     }
 
     fn strukt(&mut self, m: &Map<String, Value>, id: MsgId, top: bool) {
+        let schema = self.schema;
+        let order = schema.order(id);
         self.open(b'{');
         let mut first = true;
-        let mut used = 0;
         if top {
             for k in ["kind", "apiVersion"] {
                 if let Some(v) = m.get(k) {
                     self.key(&mut first, k);
                     self.any(v);
-                    used += 1;
                 }
             }
         }
-        self.fields(m, id, &mut first, &mut used);
-        if used < m.len() {
+        // The object's keys by their place in the struct (up to 32 on the stack; a larger
+        // object, or keys the schema lacks, take the slower way).
+        const STACK: usize = 32;
+        let mut known: [(u16, Option<&Value>); STACK] = [(0, None); STACK];
+        let (mut n, mut unknown, mut overflow) = (0, false, false);
+        for (k, v) in m {
+            match order.position(k) {
+                Some(p) if n < STACK => {
+                    known[n] = (p, Some(v));
+                    n += 1;
+                }
+                Some(_) => overflow = true,
+                None if top && (k == "kind" || k == "apiVersion") => {}
+                None => unknown = true,
+            }
+        }
+        if overflow {
+            // Too many keys for the stack: every slot in order, looked up.
+            for slot in &order.slots {
+                if let Some(v) = slot.field.json.and_then(|name| m.get(name)) {
+                    self.slot(&mut first, slot, v);
+                }
+            }
+        } else {
+            let known = &mut known[..n];
+            known.sort_unstable_by_key(|(p, _)| *p);
+            for (p, v) in known.iter() {
+                if let Some(v) = v {
+                    self.slot(&mut first, &order.slots[usize::from(*p)], v);
+                }
+            }
+        }
+        if unknown {
             // Keys the schema does not know, sorted, after the known ones.
             for (k, v) in m {
                 let typemeta = top && (k == "kind" || k == "apiVersion");
-                if !typemeta && !self.schema.has_field(id, k) {
+                if !typemeta && order.position(k).is_none() {
                     self.key(&mut first, k);
                     self.any(v);
                 }
@@ -171,41 +202,40 @@ impl Writer {
         self.close(b'}', first);
     }
 
-    fn fields(&mut self, m: &Map<String, Value>, id: MsgId, first: &mut bool, used: &mut usize) {
-        let schema = self.schema;
-        for f in &schema.message(id).fields {
-            let Some(name) = f.json else {
-                if let FieldType::Message(inner) = f.ty {
-                    self.fields(m, inner, first, used);
-                }
-                continue;
-            };
-            let Some(v) = m.get(name) else { continue };
-            *used += 1;
-            self.key(first, name);
-            match v {
-                Value::Array(items) if f.repeated => {
-                    self.open(b'[');
-                    for (i, item) in items.iter().enumerate() {
-                        if i > 0 {
-                            self.out.push(b',');
-                        }
-                        self.newline();
-                        self.typed(item, f.ty, false);
+    /// One field of a struct, key and value.
+    fn slot(&mut self, first: &mut bool, slot: &schema::Slot, v: &Value) {
+        if !*first {
+            self.out.push(b',');
+        }
+        *first = false;
+        self.newline();
+        self.out.extend_from_slice(&slot.quoted);
+        if self.pretty {
+            self.out.push(b' ');
+        }
+        let f = &slot.field;
+        match v {
+            Value::Array(items) if f.repeated => {
+                self.open(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(b',');
                     }
-                    self.close(b']', items.is_empty());
+                    self.newline();
+                    self.typed(item, f.ty, false);
                 }
-                Value::Object(entries) if f.map_key.is_some() => {
-                    self.open(b'{');
-                    let mut first = true;
-                    for (k, v) in entries {
-                        self.key(&mut first, k);
-                        self.typed(v, f.ty, false);
-                    }
-                    self.close(b'}', first);
-                }
-                v => self.typed(v, f.ty, false),
+                self.close(b']', items.is_empty());
             }
+            Value::Object(entries) if f.map_key.is_some() => {
+                self.open(b'{');
+                let mut first = true;
+                for (k, v) in entries {
+                    self.key(&mut first, k);
+                    self.typed(v, f.ty, false);
+                }
+                self.close(b'}', first);
+            }
+            v => self.typed(v, f.ty, false),
         }
     }
 
@@ -215,7 +245,14 @@ impl Writer {
             Value::Null => self.out.extend_from_slice(b"null"),
             Value::Bool(true) => self.out.extend_from_slice(b"true"),
             Value::Bool(false) => self.out.extend_from_slice(b"false"),
-            Value::Number(n) => self.out.extend_from_slice(n.to_string().as_bytes()),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    self.out
+                        .extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+                } else {
+                    self.out.extend_from_slice(n.to_string().as_bytes());
+                }
+            }
             Value::String(s) => write_str(&mut self.out, s),
             Value::Array(items) => {
                 self.open(b'[');
@@ -305,6 +342,29 @@ pub fn indent(compact: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Which bytes a Go JSON string escapes: 0 none; `u` as `\u00XX`; a letter as `\<letter>`;
+/// `h` the HTML-safe `\u00XX` escapes; `x` a lead byte of U+2028/U+2029 to look at.
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'<' as usize] = b'h';
+    t[b'>' as usize] = b'h';
+    t[b'&' as usize] = b'h';
+    t[0xe2] = b'x';
+    t
+};
+
 /// A JSON string as Go's `encoding/json` writes it (HTML-safe, U+2028/2029 escaped).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -314,47 +374,41 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        let escape: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            b'<' => Some(b"\\u003c"),
-            b'>' => Some(b"\\u003e"),
-            b'&' => Some(b"\\u0026"),
-            _ => None,
-        };
-        if let Some(e) = escape {
-            out.extend_from_slice(&bytes[start..i]);
-            out.extend_from_slice(e);
+        let class = ESCAPE[usize::from(b)];
+        if class == 0 {
             i += 1;
-            start = i;
-        } else if b < 0x20 {
-            out.extend_from_slice(&bytes[start..i]);
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-            i += 1;
-            start = i;
-        } else if b == 0xe2
-            && bytes.get(i + 1) == Some(&0x80)
-            && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9))
-        {
-            // U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR.
-            out.extend_from_slice(&bytes[start..i]);
-            out.extend_from_slice(if bytes[i + 2] == 0xa8 {
-                b"\\u2028"
-            } else {
-                b"\\u2029"
-            });
-            i += 3;
-            start = i;
-        } else {
-            i += 1;
+            continue;
         }
+        if class == b'x' {
+            // U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR: E2 80 A8/A9.
+            if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(if bytes[i + 2] == 0xa8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
+                i += 3;
+                start = i;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match class {
+            b'u' | b'h' => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            c => {
+                out.push(b'\\');
+                out.push(c);
+            }
+        }
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');

@@ -110,10 +110,41 @@ pub struct Message {
     pub repr: Repr,
 }
 
+/// A message's JSON keys in the order Go writes them, inlined structs' fields in place:
+/// what the JSON encoder walks.
+#[derive(Debug)]
+pub struct Order {
+    /// The keys in output order.
+    pub slots: Vec<Slot>,
+    /// (name, index into `slots`), sorted by length then bytes, for lookups by key: most
+    /// keys differ from most names in length, so few comparisons reach the bytes.
+    by_name: Vec<(&'static str, u16)>,
+}
+
+/// One JSON key of a message.
+#[derive(Debug)]
+pub struct Slot {
+    /// `"name":`, ready to write.
+    pub quoted: Box<[u8]>,
+    /// The field (for its type).
+    pub field: Field,
+}
+
+impl Order {
+    /// The position of a JSON key among the slots.
+    pub fn position(&self, key: &str) -> Option<u16> {
+        self.by_name
+            .binary_search_by(|(n, _)| (n.len(), n.as_bytes()).cmp(&(key.len(), key.as_bytes())))
+            .ok()
+            .map(|i| self.by_name[i].1)
+    }
+}
+
 /// Every message, by index and by name.
 #[derive(Debug)]
 pub struct Schema {
     messages: Vec<Message>,
+    orders: Vec<Order>,
     by_name: HashMap<&'static str, MsgId>,
 }
 
@@ -212,7 +243,34 @@ impl Schema {
                 repr: repr(name),
             });
         }
-        Ok(Schema { messages, by_name })
+        let orders = (0..messages.len())
+            .map(|id| {
+                let mut slots = Vec::new();
+                flatten(&messages, id, &mut slots, 0);
+                let mut by_name: Vec<(&'static str, u16)> = slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s): (usize, &Slot)| {
+                        Some((s.field.json?, u16::try_from(i).ok()?))
+                    })
+                    .collect();
+                by_name.sort_unstable_by(|(a, i), (b, j)| {
+                    (a.len(), a.as_bytes(), i).cmp(&(b.len(), b.as_bytes(), j))
+                });
+                by_name.dedup_by_key(|(n, _)| *n);
+                Order { slots, by_name }
+            })
+            .collect();
+        Ok(Schema {
+            messages,
+            orders,
+            by_name,
+        })
+    }
+
+    /// A message's keys in output order.
+    pub fn order(&self, id: MsgId) -> &Order {
+        &self.orders[id]
     }
 
     /// How many messages there are (their ids are `0..len()`).
@@ -261,14 +319,28 @@ impl Schema {
 
     /// Whether `key` is a JSON name of message `id` (inlined structs' fields included).
     pub fn has_field(&self, id: MsgId, key: &str) -> bool {
-        self.messages[id]
-            .fields
-            .iter()
-            .any(|f| match (f.json, f.ty) {
-                (Some(j), _) => j == key,
-                (None, FieldType::Message(m)) => self.has_field(m, key),
-                (None, FieldType::Scalar(_)) => false,
-            })
+        self.orders[id].position(key).is_some()
+    }
+}
+
+/// The JSON keys of message `id`, inlined structs expanded in place (nesting bounded).
+fn flatten(messages: &[Message], id: MsgId, out: &mut Vec<Slot>, depth: usize) {
+    for f in &messages[id].fields {
+        match (f.json, f.ty) {
+            (Some(name), _) => {
+                let mut quoted = Vec::with_capacity(name.len() + 3);
+                crate::json::write_str(&mut quoted, name);
+                quoted.push(b':');
+                out.push(Slot {
+                    quoted: quoted.into_boxed_slice(),
+                    field: f.clone(),
+                });
+            }
+            (None, FieldType::Message(inner)) if depth < 8 => {
+                flatten(messages, inner, out, depth + 1);
+            }
+            (None, _) => {}
+        }
     }
 }
 
