@@ -203,6 +203,16 @@ struct ServeArgs {
     /// own rules. Not upstream: off by default
     #[arg(long)]
     explain_forbidden: bool,
+    /// Admission plug-ins to run besides the defaults (NamespaceLifecycle, ServiceAccount,
+    /// NodeRestriction, Priority, DefaultTolerationSeconds), by kube-apiserver's names; the
+    /// order does not matter. kubeward also has AlwaysAdmit, NamespaceAutoProvision and
+    /// NamespaceExists; any other name kube-apiserver 1.33 knows is accepted, with a notice
+    /// that it changes nothing here
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    enable_admission_plugins: Vec<String>,
+    /// Default admission plug-ins not to run (see --enable-admission-plugins)
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    disable_admission_plugins: Vec<String>,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
@@ -244,6 +254,8 @@ enum StartError {
     StorageUrl(String),
     #[error("--etcd-cafile, --etcd-certfile and --etcd-keyfile need --storage etcd://...")]
     EtcdFlagsWithoutEtcd,
+    #[error("{}", .0.join("; "))]
+    AdmissionPlugins(Vec<String>),
     #[error("--leader-elect-lease-duration ({lease:?}) must be at least 1s and longer than --leader-elect-renew-deadline ({renew:?}), and the retry period ({retry:?}) positive and shorter than the deadline")]
     LeaderElectTimings {
         lease: Duration,
@@ -443,6 +455,16 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             retry: timings.retry_period,
         });
     }
+    let admission = server::AdmissionPlugins::new(
+        &args.enable_admission_plugins,
+        &args.disable_admission_plugins,
+    )
+    .map_err(StartError::AdmissionPlugins)?;
+    for name in admission.without_effect() {
+        tracing::warn!(
+            "admission plug-in {name} is enabled, but kubeward has no {name}: it changes nothing"
+        );
+    }
     let storage = open_storage(&args, &data_dir)?;
     if args
         .storage
@@ -529,6 +551,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
     state.explain_forbidden = args.explain_forbidden && rbac.is_some();
+    state.admission = admission;
     state.metrics = metrics;
     state.request_timeout = args.request_timeout;
     state.in_flight = server::inflight::InFlightLimits::new(

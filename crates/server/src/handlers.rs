@@ -271,13 +271,15 @@ fn token_request(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     }
     let (body, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
     // NodeRestriction's part of a TokenRequest: a node's tokens are bound to its pods.
-    crate::admission::node_restriction::token_request(
-        state,
-        r.user,
-        &r.info.namespace,
-        &r.info.name,
-        &body,
-    )?;
+    if state.admission.is_on("NodeRestriction") {
+        crate::admission::node_restriction::token_request(
+            state,
+            r.user,
+            &r.info.namespace,
+            &r.info.name,
+            &body,
+        )?;
+    }
     let (answered, warnings) =
         crate::tokens::request(state, &r.info.namespace, &r.info.name, body)?;
     Ok(respond::object(
@@ -395,7 +397,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
             // Mutating admission, before the registry (kube-apiserver's `admit` step); what it
             // adds belongs to no manager.
             let attrs = r.admission(admission::Operation::Create);
-            if admission::mutates(&attrs) {
+            if admission::mutates(state, &attrs) {
                 opts.before_admission = Some(body.clone());
                 body = admission::admit(state, &attrs, body).await?;
             }
@@ -445,7 +447,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
                     let attrs = r.admission(admission::Operation::Create);
                     let creates =
                         || matches!(reg.get(def, r.ns(), &r.info.name), Err(e) if e.code == 404);
-                    if admission::mutates(&attrs) && creates() {
+                    if admission::mutates(state, &attrs) && creates() {
                         opts.admission = admission::validation(state, &attrs);
                         opts.before_admission = Some(v.clone());
                         v = admission::admit(state, &attrs, v).await?;

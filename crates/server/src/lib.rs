@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 mod admission;
+/// Which admission plug-ins run (`--enable-admission-plugins`, `--disable-admission-plugins`).
+pub use admission::plugins::Enabled as AdmissionPlugins;
 pub mod audit;
 mod authorization;
 mod binding;
@@ -64,6 +66,8 @@ pub struct State {
     /// `--explain-forbidden`: a 403 carries the nearest miss, for callers who may read their
     /// own rules.
     pub explain_forbidden: bool,
+    /// The admission plug-ins that run.
+    pub admission: AdmissionPlugins,
     /// The node agent, once it runs: `pods/log` and exec are answered through it.
     pub kubelet: std::sync::OnceLock<Arc<dyn kubelet::Kubelet>>,
     /// The Node authorizer inside that chain; its graph is fed with every pod.
@@ -131,6 +135,7 @@ impl State {
             node_authorizer,
             kubelet: std::sync::OnceLock::new(),
             explain_forbidden: false,
+            admission: AdmissionPlugins::default(),
             tokens: Vec::new(),
             token_cache: authn::cache::TokenCache::new(std::time::Duration::from_secs(10), 4096),
             issuer: None,

@@ -83,24 +83,8 @@ impl Strategy for PodStrategy {
         }
     }
     fn prepare_for_create(&self, obj: &mut Value) {
-        {
-            let s = object_field(obj, "spec");
-            // Priority and DefaultTolerationSeconds admission, which every cluster runs.
-            s.entry("priority").or_insert_with(|| 0.into());
-            s.entry("preemptionPolicy")
-                .or_insert_with(|| "PreemptLowerPriority".into());
-            let tolerations = s.entry("tolerations").or_insert_with(|| json!([]));
-            if let Value::Array(ts) = tolerations {
-                for key in [
-                    "node.kubernetes.io/not-ready",
-                    "node.kubernetes.io/unreachable",
-                ] {
-                    if !ts.iter().any(|t| t["key"] == key) {
-                        ts.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
-                    }
-                }
-            }
-        }
+        // Priority and tolerations are admission's (server::admission::pod_defaults), as
+        // upstream's Priority and DefaultTolerationSeconds plug-ins, switchable by flags.
         mirror_service_account(obj);
         let qos = qos_class(obj);
         obj["status"] = json!({"phase": "Pending", "qosClass": qos});

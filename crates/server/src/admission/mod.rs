@@ -4,23 +4,35 @@
 //! on update, the current object). Handlers call [`admit`] and [`validation`] once per write
 //! and never name a kind.
 //!
-//! The plug-ins, in the order they run (upstream's `AllOrderedPlugins`):
+//! The plug-ins, in the order they run (upstream's `AllOrderedPlugins`); which of them run is
+//! chosen by kube-apiserver's flags ([`plugins`]), RbacEscalation always:
 //!
-//! 1. [`NamespaceLifecycle`] — first, so nothing else works on an object that cannot be
-//!    created: no new objects in a namespace that is missing or terminating (checked as the
-//!    first mutating plug-in on a create, as upstream, and again inside the store where a
-//!    write turns out to create, an apply too), and the system namespaces are not deleted.
-//!    Every writer meets it: the controllers write through the chain.
-//! 2. [`ServiceAccount`] — before validation, so a pod is checked with its account, token
+//! 1. [`NamespaceAutoProvision`] (off by default) — before the lifecycle check, so a create
+//!    in a missing namespace makes the namespace first.
+//! 2. [`NamespaceLifecycle`] — first of the default ones, so nothing else works on an object
+//!    that cannot be created: no new objects in a namespace that is missing or terminating
+//!    (checked as the first mutating plug-in on a create, as upstream, and again inside the
+//!    store where a write turns out to create, an apply too), and the system namespaces are
+//!    not deleted. Every writer meets it: the controllers write through the chain.
+//! 3. [`NamespaceExists`] (off by default) — a namespace that does not exist is 404 for any
+//!    write into it, an update or a delete too.
+//! 4. [`ServiceAccount`] — before validation, so a pod is checked with its account, token
 //!    volume and mounts in place.
-//! 3. [`NodeRestriction`] — after ServiceAccount as upstream: a node (`system:node:<name>`)
+//! 5. [`NodeRestriction`] — after ServiceAccount as upstream: a node (`system:node:<name>`)
 //!    writes only its own Node and Lease and the status of pods bound to it, deletes only
 //!    those pods; what the Node authorizer allows every node, limited to its own.
-//! 4. [`RbacEscalation`] — last, on the final object: a role grants only what its writer
-//!    holds, a binding binds only a role its writer holds (or `escalate` / `bind`).
+//! 6. [`pod_defaults::Priority`] — a pod's priority from its class (only the system classes
+//!    exist here).
+//! 7. [`pod_defaults::DefaultTolerationSeconds`] — a pod tolerates a not-ready or
+//!    unreachable node for 300 s unless it says otherwise.
+//! 8. [`RbacEscalation`] — last, on the final object: a role grants only what its writer
+//!    holds, a binding binds only a role its writer holds (or `escalate` / `bind`). Not an
+//!    admission plug-in upstream (the RBAC storage's own check), so always on.
 
 mod namespace_lifecycle;
 pub(crate) mod node_restriction;
+pub(crate) mod plugins;
+mod pod_defaults;
 mod rbac_escalation;
 mod service_account;
 
@@ -56,6 +68,9 @@ type Admitted<'a> = Pin<Box<dyn Future<Output = Result<Value, StatusError>> + Se
 
 /// One admission plug-in.
 pub(crate) trait Plugin: Sync {
+    /// Its name, as the flags say it ("" for a check that always runs).
+    fn name(&self) -> &'static str;
+
     /// Whether the plug-in has anything to do with this request (`Handles`).
     fn handles(&self, a: &Attributes<'_>) -> bool;
 
@@ -88,16 +103,28 @@ pub(crate) trait Plugin: Sync {
 
 /// The plug-ins in order (see the module's list).
 static PLUGINS: &[&dyn Plugin] = &[
+    &NamespaceAutoProvision,
     &NamespaceLifecycle,
+    &NamespaceExists,
     &ServiceAccount,
     &NodeRestriction,
+    &pod_defaults::Priority,
+    &pod_defaults::DefaultTolerationSeconds,
     &RbacEscalation,
 ];
 
+/// The plug-ins that run, in order.
+fn active(state: &State) -> impl Iterator<Item = &'static dyn Plugin> + '_ {
+    PLUGINS
+        .iter()
+        .copied()
+        .filter(|p| p.name().is_empty() || state.admission.is_on(p.name()))
+}
+
 /// Whether any mutating plug-in handles the request (the handler then keeps the object as
 /// the client sent it, for field ownership).
-pub(crate) fn mutates(a: &Attributes<'_>) -> bool {
-    PLUGINS.iter().any(|p| p.mutates() && p.handles(a))
+pub(crate) fn mutates(state: &State, a: &Attributes<'_>) -> bool {
+    active(state).any(|p| p.mutates() && p.handles(a))
 }
 
 /// Runs every mutating plug-in that handles the request, in order.
@@ -106,7 +133,7 @@ pub(crate) async fn admit(
     a: &Attributes<'_>,
     mut obj: Value,
 ) -> Result<Value, StatusError> {
-    for p in PLUGINS.iter().filter(|p| p.mutates() && p.handles(a)) {
+    for p in active(state).filter(|p| p.mutates() && p.handles(a)) {
         obj = p.admit(state, a, obj).await?;
     }
     Ok(obj)
@@ -114,8 +141,7 @@ pub(crate) async fn admit(
 
 /// Every plug-in's admission of a delete, in order.
 pub(crate) fn delete(state: &State, a: &Attributes<'_>) -> Result<(), StatusError> {
-    PLUGINS
-        .iter()
+    active(state)
         .filter(|p| p.handles(a))
         .try_for_each(|p| p.delete(state, a))
 }
@@ -128,8 +154,7 @@ pub(crate) fn on_create(state: &State, a: &Attributes<'_>) -> Option<registry::A
         ..*a
     };
     combined(
-        PLUGINS
-            .iter()
+        active(state)
             .filter(|p| p.handles(&create))
             .filter_map(|p| p.on_create(state, &create))
             .collect(),
@@ -139,8 +164,7 @@ pub(crate) fn on_create(state: &State, a: &Attributes<'_>) -> Option<registry::A
 /// The validating plug-ins that handle the request, as one check for the registry.
 pub(crate) fn validation(state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
     combined(
-        PLUGINS
-            .iter()
+        active(state)
             .filter(|p| p.handles(a))
             .filter_map(|p| p.validate(state, a))
             .collect(),
@@ -161,6 +185,10 @@ fn combined(checks: Vec<registry::Admission>) -> Option<registry::Admission> {
 struct NamespaceLifecycle;
 
 impl Plugin for NamespaceLifecycle {
+    fn name(&self) -> &'static str {
+        "NamespaceLifecycle"
+    }
+
     fn handles(&self, a: &Attributes<'_>) -> bool {
         match a.operation {
             Operation::Create => a.def.namespaced,
@@ -194,6 +222,10 @@ impl Plugin for NamespaceLifecycle {
 struct ServiceAccount;
 
 impl Plugin for ServiceAccount {
+    fn name(&self) -> &'static str {
+        "ServiceAccount"
+    }
+
     fn handles(&self, a: &Attributes<'_>) -> bool {
         a.def.is(&kinds::PODS) && a.subresource.is_empty() && a.operation == Operation::Create
     }
@@ -215,6 +247,10 @@ impl Plugin for ServiceAccount {
 struct NodeRestriction;
 
 impl Plugin for NodeRestriction {
+    fn name(&self) -> &'static str {
+        "NodeRestriction"
+    }
+
     fn handles(&self, a: &Attributes<'_>) -> bool {
         node_restriction::handles(a.def) && node_restriction::node_of(a.user).is_some()
     }
@@ -241,6 +277,10 @@ impl Plugin for NodeRestriction {
 struct RbacEscalation;
 
 impl Plugin for RbacEscalation {
+    fn name(&self) -> &'static str {
+        ""
+    }
+
     fn handles(&self, a: &Attributes<'_>) -> bool {
         [
             &kinds::ROLES,
@@ -254,5 +294,63 @@ impl Plugin for RbacEscalation {
 
     fn validate(&self, state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
         rbac_escalation::admission(state, a.user, a.def, a.namespace, a.name)
+    }
+}
+
+/// NamespaceAutoProvision (`plugin/pkg/admission/namespace/autoprovision`): a create in a
+/// namespace that does not exist makes the namespace first.
+struct NamespaceAutoProvision;
+
+impl Plugin for NamespaceAutoProvision {
+    fn name(&self) -> &'static str {
+        "NamespaceAutoProvision"
+    }
+
+    fn handles(&self, a: &Attributes<'_>) -> bool {
+        a.operation == Operation::Create && a.def.namespaced && !a.namespace.is_empty()
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn admit<'a>(&'a self, state: &'a State, a: &'a Attributes<'a>, obj: Value) -> Admitted<'a> {
+        Box::pin(async move {
+            namespace_lifecycle::provision(state, a.namespace)?;
+            Ok(obj)
+        })
+    }
+}
+
+/// NamespaceExists (`plugin/pkg/admission/namespace/exists`): any write into a namespace
+/// that does not exist is 404.
+struct NamespaceExists;
+
+impl Plugin for NamespaceExists {
+    fn name(&self) -> &'static str {
+        "NamespaceExists"
+    }
+
+    fn handles(&self, a: &Attributes<'_>) -> bool {
+        a.def.namespaced && !a.namespace.is_empty()
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn admit<'a>(&'a self, state: &'a State, a: &'a Attributes<'a>, obj: Value) -> Admitted<'a> {
+        Box::pin(async move { namespace_lifecycle::exists(state, a.namespace).map(|()| obj) })
+    }
+
+    fn delete(&self, state: &State, a: &Attributes<'_>) -> Result<(), StatusError> {
+        namespace_lifecycle::exists(state, a.namespace)
+    }
+
+    fn validate(&self, state: &State, a: &Attributes<'_>) -> Option<registry::Admission> {
+        let (registry, namespace) = (state.registry.clone(), a.namespace.to_string());
+        Some(Arc::new(move |_: &Value, _: Option<&Value>| {
+            namespace_lifecycle::exists_in(&registry, &namespace)
+        }))
     }
 }

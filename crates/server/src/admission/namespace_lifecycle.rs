@@ -64,6 +64,42 @@ pub(crate) fn create(
 
 /// `admission.NewForbidden`'s name: the object's, else its generateName, else "Unknown" (a
 /// create's name is not generated yet when admission runs).
+/// NamespaceExists: the namespace must exist (404 `namespaces "x" not found`).
+pub(crate) fn exists(state: &State, namespace: &str) -> Result<(), StatusError> {
+    exists_in(&state.registry, namespace)
+}
+
+/// [`exists`] against a registry (for the check run inside the store).
+pub(crate) fn exists_in(registry: &registry::Registry, namespace: &str) -> Result<(), StatusError> {
+    match registry.get_cached(&kinds::NAMESPACES, "", namespace) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 404 => Err(StatusError::not_found(
+            &GroupResource::new("", "namespaces"),
+            namespace,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// NamespaceAutoProvision: a missing namespace is created (one made meanwhile by another
+/// writer is as good).
+pub(crate) fn provision(state: &State, namespace: &str) -> Result<(), StatusError> {
+    if exists(state, namespace).is_ok() {
+        return Ok(());
+    }
+    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    match state.registry.create(
+        &kinds::NAMESPACES,
+        "",
+        ns,
+        &registry::WriteOptions::by("kube-apiserver"),
+    ) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn object_name(obj: &Value) -> String {
     let meta = |k: &str| {
         obj.pointer(&format!("/metadata/{k}"))
