@@ -135,13 +135,16 @@ def test_the_tutorial_from_inside_a_pod(node, version):
 
 
 def test_the_kubernetes_service_says_where_pods_reach_the_server(node):
+    # As upstream: the first service IP, 443 named https, to the secure port; its Endpoints
+    # are where the server listens.
     svc = json.loads(node.kubectl("1.33", "get", "svc", "kubernetes", "-o", "json").stdout)
     assert svc["metadata"]["labels"] == {"component": "apiserver", "provider": "kubernetes"}
-    assert svc["spec"]["clusterIP"] == "127.0.0.1"
-    assert svc["spec"]["ports"] == [{"name": "https", "port": node.port, "protocol": "TCP", "targetPort": node.port}]
+    assert svc["spec"]["clusterIP"] == "10.96.0.1"
+    assert svc["spec"]["ports"] == [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": node.port}]
     ep = node.kubectl("1.27", "get", "endpoints", "kubernetes").stdout.split("\n")[1].split()
     assert ep[:2] == ["kubernetes", f"127.0.0.1:{node.port}"], ep
-    # The same as the variables a pod gets.
+    # The Endpoints' address is what a pod's variables say (pods share the host's network,
+    # where the cluster IP does not route).
     node.kubectl("1.33", "run", "envs", "--image=busybox", "--restart=Never", "--", "sh", "-c",
                  "echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT $KUBERNETES_PORT")
     eventually(lambda: phase(node, "default", "envs") == "Succeeded", 20.0, "Succeeded")

@@ -74,37 +74,28 @@ where
 }
 
 /// kube-apiserver's `kubernetes` Service in `default` (`pkg/controlplane/controller/
-/// kubernetesservice`): where clients inside the cluster reach the API. Here that is the
-/// address the server listens on (pods share the host's network), so the Service says the same
-/// as the pods' `KUBERNETES_SERVICE_*` variables: cluster IP = the listen address, port and
-/// target port = the listen port (upstream: the first service IP, 443 → the secure port).
-/// Created when missing, and its spec put right when the address changed since (a restart on
-/// another port).
+/// kubernetesservice`): where clients inside the cluster reach the API. As upstream: the first
+/// IP of the service range (`service_ip`), port 443 named `https`, target port the secure port;
+/// its Endpoints say where the server really listens (`endpoint_ip`:`port`), which is what a
+/// pod's `KUBERNETES_SERVICE_*` variables say too, pods sharing the host's network here.
+/// Created when missing; its ports put right when the server moved (a restart on another
+/// port), its cluster IP left as it was given (it cannot change).
 pub async fn ensure_kubernetes_service(
     apiserver: &dyn Client,
-    ip: &str,
+    service_ip: &str,
+    endpoint_ip: &str,
     port: u16,
 ) -> Result<(), StatusError> {
     let def = &registry::kinds::SERVICES;
-    let family = if ip.contains(':') { "IPv6" } else { "IPv4" };
-    let spec = serde_json::json!({
-        "clusterIP": ip,
-        "clusterIPs": [ip],
-        "internalTrafficPolicy": "Cluster",
-        "ipFamilies": [family],
-        "ipFamilyPolicy": "SingleStack",
-        "ports": [{"name": "https", "port": port, "protocol": "TCP", "targetPort": port}],
-        "sessionAffinity": "None",
-        "type": "ClusterIP",
-    });
-    ensure_kubernetes_endpoints(apiserver, ip, port).await?;
+    let ports =
+        serde_json::json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]);
+    ensure_kubernetes_endpoints(apiserver, endpoint_ip, port).await?;
     match apiserver.get(def, "default", "kubernetes").await {
         Ok(mut svc) => {
-            let same = |k: &str| svc["spec"].get(k) == spec.get(k);
-            if ["clusterIP", "clusterIPs", "ports"].iter().all(|k| same(k)) {
+            if svc["spec"].get("ports") == Some(&ports) {
                 return Ok(());
             }
-            svc["spec"] = spec;
+            svc["spec"]["ports"] = ports;
             apiserver
                 .update(def, "default", "kubernetes", svc, None)
                 .await
@@ -114,7 +105,7 @@ pub async fn ensure_kubernetes_service(
             let svc = serde_json::json!({
                 "apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                "spec": spec,
+                "spec": {"clusterIP": service_ip, "ports": ports, "sessionAffinity": "None", "type": "ClusterIP"},
             });
             match apiserver.create(def, "default", svc).await {
                 Ok(_) => Ok(()),

@@ -213,6 +213,13 @@ struct ServeArgs {
     /// Default admission plug-ins not to run (see --enable-admission-plugins)
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     disable_admission_plugins: Vec<String>,
+    /// The IPv4 range Services' cluster IPs are given from (its first address is the
+    /// `kubernetes` Service's). They are not routed: pods run on the host's network
+    #[arg(long, default_value = "10.96.0.0/12", value_name = "CIDR")]
+    service_cluster_ip_range: String,
+    /// The ports NodePort and LoadBalancer Services are given, LOW-HIGH or BASE+SIZE
+    #[arg(long, default_value = "30000-32767", value_name = "RANGE")]
+    service_node_port_range: String,
     /// RBAC (system:masters, then RBAC), or AlwaysAllow
     #[arg(long, default_value = "RBAC", value_parser = ["RBAC", "AlwaysAllow"], value_name = "MODE")]
     authorization_mode: String,
@@ -256,6 +263,8 @@ enum StartError {
     EtcdFlagsWithoutEtcd,
     #[error("{}", .0.join("; "))]
     AdmissionPlugins(Vec<String>),
+    #[error("{0}")]
+    ServiceRanges(String),
     #[error("--leader-elect-lease-duration ({lease:?}) must be at least 1s and longer than --leader-elect-renew-deadline ({renew:?}), and the retry period ({retry:?}) positive and shorter than the deadline")]
     LeaderElectTimings {
         lease: Duration,
@@ -455,6 +464,11 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             retry: timings.retry_period,
         });
     }
+    let service_ranges = registry::ServiceRanges::parse(
+        &args.service_cluster_ip_range,
+        &args.service_node_port_range,
+    )
+    .map_err(StartError::ServiceRanges)?;
     let admission = server::AdmissionPlugins::new(
         &args.enable_admission_plugins,
         &args.disable_admission_plugins,
@@ -497,7 +511,8 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         reason = "the binary makes the one real Clock"
     )]
     let clock: registry::Clock = Arc::new(jiff::Timestamp::now);
-    let registry = Arc::new(Registry::new(storage.clone(), clock.clone()));
+    let registry =
+        Arc::new(Registry::new(storage.clone(), clock.clone()).with_service_ranges(service_ranges));
 
     // RBAC: the index the authorizer reads; it is loaded (through the chain, below) before the
     // first request.
@@ -643,8 +658,14 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             .map_err(StartError::Bootstrap)?;
     }
     let node_address = node_ip(addr.ip());
+    let service_ip = service_ranges.first_ip().to_string();
     controllers::until_done("the kubernetes service", || {
-        controllers::ensure_kubernetes_service(apiserver.as_ref(), &node_address, addr.port())
+        controllers::ensure_kubernetes_service(
+            apiserver.as_ref(),
+            &service_ip,
+            &node_address,
+            addr.port(),
+        )
     })
     .await
     .map_err(StartError::Bootstrap)?;

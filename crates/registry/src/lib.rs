@@ -32,6 +32,6 @@ pub use resource::{ResourceDef, Strategy, Subresource};
 pub use store::{
     group_resource_of_key, os_random, parse_resource_version, resource_prefix_len, Admission,
     Clock, DeleteOptions, Deleted, FieldValidation, ListOptions, ListOut, PatchType, Random,
-    Registry, WriteOptions, Written,
+    Registry, ServiceRanges, WriteOptions, Written,
 };
 pub use watch::{WatchEvent, WatchOptions};

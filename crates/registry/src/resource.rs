@@ -117,6 +117,12 @@ pub trait Strategy: Send + Sync {
         vec![name_of(obj).into(), age.into()]
     }
 
+    /// Whether objects hold addresses given out by the registry (a Service's cluster IP and
+    /// node ports: `store::services`), claimed before they are stored and released with them.
+    fn holds_addresses(&self) -> bool {
+        false
+    }
+
     /// True for kinds with a `status` subresource: the main resource ignores status writes and
     /// the subresource ignores everything else.
     fn has_status(&self) -> bool {

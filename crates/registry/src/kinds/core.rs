@@ -141,6 +141,16 @@ impl Strategy for NodeStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
         typed_check::<Node>(obj)
     }
+    fn defaults(&self, obj: &mut Value) {
+        // `SetDefaults_NodeStatus`: what may be allocated is, unless said, all there is.
+        if let Some(status) = obj.get_mut("status").and_then(Value::as_object_mut) {
+            if !status.contains_key("allocatable") {
+                if let Some(capacity) = status.get("capacity").cloned() {
+                    status.insert("allocatable".into(), capacity);
+                }
+            }
+        }
+    }
     fn field_labels(&self) -> &'static [&'static str] {
         &["spec.unschedulable"]
     }
@@ -293,7 +303,7 @@ impl Strategy for EventStrategy {
     }
 }
 
-/// `pkg/registry/core/service/strategy.go` (without IP allocation; see ARCHITECTURE.md).
+/// `pkg/registry/core/service/strategy.go`; the addresses are `store::services`'.
 pub(super) struct ServiceStrategy;
 
 impl Strategy for ServiceStrategy {
@@ -304,20 +314,60 @@ impl Strategy for ServiceStrategy {
         dns1035_label
     }
     fn defaults(&self, obj: &mut Value) {
-        // `SetDefaults_Service`: applied on decode upstream, so the writer owns them.
+        // `SetDefaults_Service` (pkg/apis/core/v1/defaults.go): applied on decode upstream,
+        // so the writer owns them.
         let spec = object_field(obj, "spec");
-        spec.entry("type").or_insert_with(|| "ClusterIP".into());
-        spec.entry("sessionAffinity")
-            .or_insert_with(|| "None".into());
-        spec.entry("internalTrafficPolicy")
-            .or_insert_with(|| "Cluster".into());
+        let affinity = spec
+            .entry("sessionAffinity")
+            .or_insert_with(|| "None".into())
+            .clone();
+        if affinity == "None" {
+            spec.remove("sessionAffinityConfig");
+        } else if affinity == "ClientIP"
+            && spec
+                .get("sessionAffinityConfig")
+                .and_then(|c| c.pointer("/clientIP/timeoutSeconds"))
+                .is_none()
+        {
+            spec.insert(
+                "sessionAffinityConfig".into(),
+                json!({"clientIP": {"timeoutSeconds": 10800}}),
+            );
+        }
+        let kind = spec
+            .entry("type")
+            .or_insert_with(|| "ClusterIP".into())
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         if let Some(Value::Array(ports)) = spec.get_mut("ports") {
             for p in ports.iter_mut().filter_map(Value::as_object_mut) {
                 p.entry("protocol").or_insert_with(|| "TCP".into());
-                if let Some(port) = p.get("port").cloned() {
-                    p.entry("targetPort").or_insert(port);
+                let unset = p
+                    .get("targetPort")
+                    .is_none_or(|t| t == &json!(0) || t == &json!(""));
+                if let (true, Some(port)) = (unset, p.get("port").cloned()) {
+                    p.insert("targetPort".into(), port);
                 }
             }
+        }
+        let external_ips = spec
+            .get("externalIPs")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        let externally_accessible =
+            kind == "LoadBalancer" || kind == "NodePort" || (kind == "ClusterIP" && external_ips);
+        if externally_accessible {
+            spec.entry("externalTrafficPolicy")
+                .or_insert_with(|| "Cluster".into());
+        }
+        if ["NodePort", "LoadBalancer", "ClusterIP"].contains(&kind.as_str()) {
+            spec.entry("internalTrafficPolicy")
+                .or_insert_with(|| "Cluster".into());
+        }
+        if kind == "LoadBalancer" {
+            spec.entry("allocateLoadBalancerNodePorts")
+                .or_insert(Value::Bool(true));
         }
     }
     fn prepare_for_create(&self, obj: &mut Value) {
@@ -325,6 +375,14 @@ impl Strategy for ServiceStrategy {
     }
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         new["status"] = old.get("status").cloned().unwrap_or_else(|| json!({}));
+        crate::store::services::keep_allocated(new, old);
+    }
+    fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
+        self.validate(new, errs);
+        crate::store::services::validate_update(new, old, errs);
+    }
+    fn holds_addresses(&self) -> bool {
+        true
     }
     fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
         let t = obj.pointer("/spec/type").cloned().unwrap_or(Value::Null);

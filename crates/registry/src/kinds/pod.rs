@@ -39,6 +39,95 @@ fn default_container(c: &mut Map<String, Value>) {
             p.entry("protocol").or_insert_with(|| "TCP".into());
         }
     }
+    // SetDefaults_Probe and the handlers' (SetDefaults_HTTPGetAction).
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = c.get_mut(probe).and_then(Value::as_object_mut) {
+            for (k, v) in [
+                ("timeoutSeconds", 1),
+                ("periodSeconds", 10),
+                ("successThreshold", 1),
+                ("failureThreshold", 3),
+            ] {
+                p.entry(k).or_insert_with(|| v.into());
+            }
+            default_http_get(p);
+        }
+    }
+    if let Some(l) = c.get_mut("lifecycle").and_then(Value::as_object_mut) {
+        for hook in ["postStart", "preStop"] {
+            if let Some(h) = l.get_mut(hook).and_then(Value::as_object_mut) {
+                default_http_get(h);
+            }
+        }
+    }
+    // SetDefaults_ObjectFieldSelector: an env var's fieldRef names its API version.
+    for e in c
+        .get_mut("env")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(f) = e
+            .pointer_mut("/valueFrom/fieldRef")
+            .and_then(Value::as_object_mut)
+        {
+            f.entry("apiVersion").or_insert_with(|| "v1".into());
+        }
+    }
+    // SetDefaults_Pod: requests default to the limits given.
+    if let Some(r) = c.get_mut("resources").and_then(Value::as_object_mut) {
+        if let Some(Value::Object(limits)) = r.get("limits").cloned() {
+            if let Value::Object(requests) = r.entry("requests").or_insert_with(|| json!({})) {
+                for (k, v) in limits {
+                    requests.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
+/// `SetDefaults_HTTPGetAction`: path `/`, scheme HTTP.
+fn default_http_get(handler: &mut Map<String, Value>) {
+    if let Some(g) = handler.get_mut("httpGet").and_then(Value::as_object_mut) {
+        g.entry("path").or_insert_with(|| "/".into());
+        g.entry("scheme").or_insert_with(|| "HTTP".into());
+    }
+}
+
+/// The volume sources' defaults (`SetDefaults_SecretVolumeSource`, `..._ConfigMapVolumeSource`,
+/// `..._DownwardAPIVolumeSource`, `..._ProjectedVolumeSource`: mode 0644;
+/// `SetDefaults_ServiceAccountTokenProjection`: an hour; `SetDefaults_HostPathVolumeSource`:
+/// type ""; each downward field's API version v1).
+fn default_volume(v: &mut Map<String, Value>) {
+    for source in ["secret", "configMap", "downwardAPI", "projected"] {
+        if let Some(s) = v.get_mut(source).and_then(Value::as_object_mut) {
+            s.entry("defaultMode").or_insert_with(|| 420.into());
+        }
+    }
+    if let Some(h) = v.get_mut("hostPath").and_then(Value::as_object_mut) {
+        h.entry("type").or_insert_with(|| "".into());
+    }
+    let field_refs = |items: Option<&mut Value>| {
+        for it in items.and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(f) = it.get_mut("fieldRef").and_then(Value::as_object_mut) {
+                f.entry("apiVersion").or_insert_with(|| "v1".into());
+            }
+        }
+    };
+    field_refs(v.get_mut("downwardAPI").and_then(|d| d.get_mut("items")));
+    let sources = v
+        .get_mut("projected")
+        .and_then(|p| p.get_mut("sources"))
+        .and_then(Value::as_array_mut);
+    for s in sources.into_iter().flatten() {
+        if let Some(t) = s
+            .get_mut("serviceAccountToken")
+            .and_then(Value::as_object_mut)
+        {
+            t.entry("expirationSeconds").or_insert_with(|| 3600.into());
+        }
+        field_refs(s.get_mut("downwardAPI").and_then(|d| d.get_mut("items")));
+    }
 }
 
 /// The spec fields an update may change (`ValidatePodUpdate`).
@@ -74,12 +163,38 @@ impl Strategy for PodStrategy {
         s.entry("schedulerName")
             .or_insert_with(|| "default-scheduler".into());
         s.entry("enableServiceLinks").or_insert(Value::Bool(true));
+        let host_network = s.get("hostNetwork") == Some(&Value::Bool(true));
         for list in CONTAINER_LISTS {
             if let Some(Value::Array(cs)) = s.get_mut(list) {
-                cs.iter_mut()
-                    .filter_map(Value::as_object_mut)
-                    .for_each(default_container);
+                for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                    default_container(c);
+                    if host_network {
+                        // defaultHostNetworkPorts: on the host's network a port is its own.
+                        for p in c
+                            .get_mut("ports")
+                            .and_then(Value::as_array_mut)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_object_mut)
+                        {
+                            if p.get("hostPort").is_none_or(|h| h == &json!(0)) {
+                                if let Some(cp) = p.get("containerPort").cloned() {
+                                    p.insert("hostPort".into(), cp);
+                                }
+                            }
+                        }
+                    }
+                }
             }
+        }
+        for v in s
+            .get_mut("volumes")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            default_volume(v);
         }
     }
     fn prepare_for_create(&self, obj: &mut Value) {
@@ -142,6 +257,10 @@ impl Strategy for PodStrategy {
     }
     fn validate_update(&self, new: &Value, old: &Value, errs: &mut FieldErrors) {
         self.validate(new, errs);
+        // The stored pod as read back, defaults applied (upstream defaults on decode): one
+        // stored before a default existed is not changed by gaining it.
+        let mut old = old.clone();
+        self.defaults(&mut old);
         let (ns, os) = (
             new.get("spec").unwrap_or(&Value::Null),
             old.get("spec").unwrap_or(&Value::Null),

@@ -250,6 +250,12 @@ impl Registry {
         if let Some(admit) = &opts.admission {
             admit(&body, None)?;
         }
+        // A Service's addresses, claimed last, so that only a write that can land holds them.
+        let claimed = if def.strategy.holds_addresses() {
+            Some(self.allocate_service(def, &mut body, None, opts)?)
+        } else {
+            None
+        };
         let name = meta_str(&body, "name").to_string();
         if opts.dry_run {
             return Ok(Written {
@@ -258,10 +264,18 @@ impl Registry {
                 created: true,
             });
         }
-        let kv = self
+        let kv = match self
             .storage
             .create(&Self::key(def, ns, &name), Self::encode(&body))
-            .map_err(|e| status_from_storage(def, "create", &name, e))?;
+        {
+            Ok(kv) => kv,
+            Err(e) => {
+                if let Some(c) = claimed {
+                    self.release_claimed(c);
+                }
+                return Err(status_from_storage(def, "create", &name, e));
+            }
+        };
         meta_mut(&mut body).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
         Ok(Written {
             object: body,

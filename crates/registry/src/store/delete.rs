@@ -98,10 +98,13 @@ impl Registry {
             }
             match self.storage.delete(&key, Some(cur.mod_revision)) {
                 Ok(_) => {
+                    if def.strategy.holds_addresses() {
+                        self.release_service(&obj, None);
+                    }
                     return Ok(Deleted {
                         object: obj,
                         finished: true,
-                    })
+                    });
                 }
                 Err(StorageError::Conflict { .. }) => continue,
                 Err(e) => return Err(status_from_storage(def, "delete", name, e)),

@@ -4,6 +4,8 @@
 mod create;
 mod delete;
 mod read;
+pub(crate) mod services;
+pub use services::ServiceRanges;
 mod update;
 
 pub(crate) use crate::meta::{labels_of, meta, meta_mut, meta_str};
@@ -237,6 +239,7 @@ pub struct Registry {
     storage: Arc<dyn Storage>,
     clock: Clock,
     random: Random,
+    service_ranges: ServiceRanges,
 }
 
 /// How often a write is recomputed after losing a compare-and-swap race (PUT without a
@@ -312,7 +315,19 @@ impl Registry {
             storage,
             clock,
             random: os_random(),
+            service_ranges: ServiceRanges::default(),
         }
+    }
+
+    /// The same registry giving Services addresses from `ranges`.
+    pub fn with_service_ranges(mut self, ranges: ServiceRanges) -> Self {
+        self.service_ranges = ranges;
+        self
+    }
+
+    /// The ranges Services take addresses from.
+    pub fn service_ranges(&self) -> ServiceRanges {
+        self.service_ranges
     }
 
     /// The same registry with another source of randomness.
@@ -491,10 +506,16 @@ pub fn group_resource_of_key(key: &str) -> String {
     } else {
         ("", first)
     };
-    crate::resources()
+    match crate::resources()
         .iter()
         .find(|d| d.group == group && d.resource == resource)
-        .map_or_else(|| "other".into(), |d| group_resource(d.group, d.resource))
+    {
+        Some(d) => group_resource(d.group, d.resource),
+        // Keys the server keeps for itself (a Service's IPAddress): named as upstream names
+        // their kind. Clients cannot make keys, so this adds no unbounded labels.
+        None if !group.is_empty() && !resource.is_empty() => group_resource(group, resource),
+        None => "other".into(),
+    }
 }
 
 #[cfg(test)]

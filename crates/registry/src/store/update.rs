@@ -109,6 +109,16 @@ impl Registry {
             if let Some(admit) = &opts.admission {
                 admit(&new, Some(&old))?;
             }
+            let claimed = if def.strategy.holds_addresses() && subresource.is_none() {
+                Some(self.allocate_service(def, &mut new, Some(&old), opts)?)
+            } else {
+                None
+            };
+            let give_back = |claimed: Option<super::services::Claimed>| {
+                if let Some(c) = claimed {
+                    self.release_claimed(c);
+                }
+            };
             let finalized = meta(&new)
                 .get("deletionTimestamp")
                 .is_some_and(|t| !t.is_null())
@@ -128,15 +138,22 @@ impl Registry {
             if finalized {
                 // The last finalizer is gone from an object being deleted: delete it now.
                 return match self.storage.delete(&key, Some(cur.mod_revision)) {
-                    Ok(_) => Ok(Written {
-                        object: new,
-                        warnings: vec![],
-                        created: false,
-                    }),
+                    Ok(_) => {
+                        give_back(claimed);
+                        if def.strategy.holds_addresses() {
+                            self.release_service(&old, None);
+                        }
+                        Ok(Written {
+                            object: new,
+                            warnings: vec![],
+                            created: false,
+                        })
+                    }
                     Err(StorageError::Conflict { .. })
                         if body_rv.is_empty() && attempt < MAX_RETRIES =>
                     {
-                        continue
+                        give_back(claimed);
+                        continue;
                     }
                     Err(e) => Err(status_from_storage(def, "update", name, e)),
                 };
@@ -144,6 +161,7 @@ impl Registry {
             let bytes = Self::encode(&new);
             if bytes == cur.value {
                 // No change: no write, no new resourceVersion (upstream's GuaranteedUpdate).
+                give_back(claimed);
                 return Ok(Written {
                     object: old,
                     warnings: vec![],
@@ -152,6 +170,9 @@ impl Registry {
             }
             match self.storage.update(&key, cur.mod_revision, bytes) {
                 Ok(kv) => {
+                    if def.strategy.holds_addresses() && subresource.is_none() {
+                        self.release_service(&old, Some(&new));
+                    }
                     let mut out = new;
                     meta_mut(&mut out)
                         .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
@@ -164,9 +185,13 @@ impl Registry {
                 Err(StorageError::Conflict { .. })
                     if body_rv.is_empty() && expected.is_none() && attempt < MAX_RETRIES =>
                 {
-                    continue
+                    give_back(claimed);
+                    continue;
                 }
-                Err(e) => return Err(status_from_storage(def, "update", name, e)),
+                Err(e) => {
+                    give_back(claimed);
+                    return Err(status_from_storage(def, "update", name, e));
+                }
             }
         }
         unreachable!("the loop returns")
