@@ -213,6 +213,13 @@ struct ServeArgs {
     /// Default admission plug-ins not to run (see --enable-admission-plugins)
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     disable_admission_plugins: Vec<String>,
+    /// Group versions to serve or not, as kube-apiserver's: `api/all`, `api/ga`, `api/beta`,
+    /// `api/alpha` and `GROUP/VERSION`, each `=true` or `=false`. Beyond a stock 1.33,
+    /// kubeward serves rbac.authorization.k8s.io/v1beta1 and v1alpha1 (old manifests) and
+    /// authentication.k8s.io/v1beta1 (kubectl 1.27's `auth whoami`), with upstream's
+    /// deprecation warnings; `api/beta=false,api/alpha=false` serves what 1.33 serves
+    #[arg(long, value_delimiter = ',', value_name = "KEY=BOOL")]
+    runtime_config: Vec<String>,
     /// The IPv4 range Services' cluster IPs are given from (its first address is the
     /// `kubernetes` Service's). They are not routed: pods run on the host's network
     #[arg(long, default_value = "10.96.0.0/12", value_name = "CIDR")]
@@ -265,6 +272,8 @@ enum StartError {
     AdmissionPlugins(Vec<String>),
     #[error("{0}")]
     ServiceRanges(String),
+    #[error("--runtime-config: {0}")]
+    RuntimeConfig(String),
     #[error("--leader-elect-lease-duration ({lease:?}) must be at least 1s and longer than --leader-elect-renew-deadline ({renew:?}), and the retry period ({retry:?}) positive and shorter than the deadline")]
     LeaderElectTimings {
         lease: Duration,
@@ -469,6 +478,16 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         &args.service_node_port_range,
     )
     .map_err(StartError::ServiceRanges)?;
+    let served: Vec<(&str, &str)> = registry::resources()
+        .iter()
+        .flat_map(|d| d.versions.iter().map(|v| (d.group, *v)))
+        .collect();
+    let (runtime_config, notices) =
+        server::runtime_config::RuntimeConfig::parse(&args.runtime_config, &served)
+            .map_err(StartError::RuntimeConfig)?;
+    for n in notices {
+        tracing::warn!("{n}");
+    }
     let admission = server::AdmissionPlugins::new(
         &args.enable_admission_plugins,
         &args.disable_admission_plugins,
@@ -567,6 +586,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     state.legacy_token_secrets = args.legacy_token_secrets;
     state.explain_forbidden = args.explain_forbidden && rbac.is_some();
     state.admission = admission;
+    state.set_runtime_config(runtime_config);
     state.metrics = metrics;
     state.request_timeout = args.request_timeout;
     state.in_flight = server::inflight::InFlightLimits::new(

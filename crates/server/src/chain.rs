@@ -570,7 +570,10 @@ where
     let def = state
         .resolve(&info.api_group, &info.api_version, &info.resource)
         .ok_or_else(StatusError::path_not_found)?;
-    handlers::resource(
+    // A deprecated version's request is answered with its deprecation warning, as
+    // upstream's installer wraps such handlers.
+    let deprecated = crate::runtime_config::deprecation(def.group, &info.api_version, def.kind);
+    let resp = handlers::resource(
         state,
         Req {
             info,
@@ -582,7 +585,13 @@ where
             extensions: &parts.extensions,
         },
     )
-    .await
+    .await;
+    resp.map(|mut r| {
+        if let Some(w) = deprecated {
+            respond::add_warnings(&mut r, &[w]);
+        }
+        r
+    })
 }
 
 /// The `Impersonate-*` headers as text. A value that is not UTF-8 fails the request (400):

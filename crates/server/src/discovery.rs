@@ -16,8 +16,13 @@ pub struct Discovery {
 
 /// Subresources whose kind lives in another group (`serviceaccounts/token` is a TokenRequest).
 impl Discovery {
-    /// The discovery documents of `defs`, naming `server_address` as the server's address.
-    pub fn new(defs: &'static [&'static ResourceDef], server_address: String) -> Self {
+    /// The discovery documents of `defs` in the group versions `serves` keeps, naming
+    /// `server_address` as the server's address.
+    pub fn new(
+        defs: &'static [&'static ResourceDef],
+        server_address: String,
+        serves: &dyn Fn(&str, &str) -> bool,
+    ) -> Self {
         let mut groups: Vec<(String, Vec<Version>)> = Vec::new();
         for def in defs {
             let gi = match groups.iter().position(|(g, _)| g == def.group) {
@@ -27,7 +32,7 @@ impl Discovery {
                     groups.len() - 1
                 }
             };
-            for v in def.versions {
+            for v in def.versions.iter().filter(|v| serves(def.group, v)) {
                 let versions = &mut groups[gi].1;
                 match versions.iter_mut().find(|(vv, _)| vv == v) {
                     Some((_, list)) => list.push(def),
@@ -35,10 +40,17 @@ impl Discovery {
                 }
             }
         }
+        // A group none of whose versions is served is not listed.
+        groups.retain(|(_, versions)| !versions.is_empty());
         Discovery {
             groups,
             server_address,
         }
+    }
+
+    /// The address the documents name.
+    pub fn server_address(&self) -> &str {
+        &self.server_address
     }
 
     fn resources(&self, group: &str, version: &str) -> Option<&[&'static ResourceDef]> {
@@ -309,7 +321,7 @@ mod tests {
 
     #[test]
     fn documents_list_every_resource_with_response_kinds() {
-        let d = Discovery::new(registry::resources(), "127.0.0.1:6443".into());
+        let d = Discovery::new(registry::resources(), "127.0.0.1:6443".into(), &|_, _| true);
         let core = d.resource_list("", "v1").unwrap();
         let names: Vec<&str> = core["resources"]
             .as_array()

@@ -33,6 +33,7 @@ mod openapi;
 pub use wire::protobuf;
 mod respond;
 mod reviews;
+pub mod runtime_config;
 pub mod shutdown;
 pub mod spdy;
 pub mod tls;
@@ -68,6 +69,8 @@ pub struct State {
     pub explain_forbidden: bool,
     /// The admission plug-ins that run.
     pub admission: AdmissionPlugins,
+    /// The group versions served (`--runtime-config`); set with [`State::set_runtime_config`].
+    runtime: runtime_config::RuntimeConfig,
     /// The node agent, once it runs: `pods/log` and exec are answered through it.
     pub kubelet: std::sync::OnceLock<Arc<dyn kubelet::Kubelet>>,
     /// The Node authorizer inside that chain; its graph is fed with every pod.
@@ -128,7 +131,7 @@ impl State {
         };
         State {
             registry,
-            discovery: Discovery::new(defs, server_address.clone()),
+            discovery: Discovery::new(defs, server_address.clone(), &|_, _| true),
             anonymous,
             authorizer,
             rbac,
@@ -136,6 +139,7 @@ impl State {
             kubelet: std::sync::OnceLock::new(),
             explain_forbidden: false,
             admission: AdmissionPlugins::default(),
+            runtime: runtime_config::RuntimeConfig::default(),
             tokens: Vec::new(),
             token_cache: authn::cache::TokenCache::new(std::time::Duration::from_secs(10), 4096),
             issuer: None,
@@ -230,10 +234,20 @@ impl State {
         version: &str,
         resource: &str,
     ) -> Option<&'static ResourceDef> {
+        if !self.runtime.serves(group, version) {
+            return None;
+        }
         self.defs
             .iter()
             .copied()
             .find(|d| d.group == group && d.resource == resource && d.versions.contains(&version))
+    }
+
+    /// Serves only the group versions `config` leaves on: routing and discovery.
+    pub fn set_runtime_config(&mut self, config: runtime_config::RuntimeConfig) {
+        let address = self.discovery.server_address().to_string();
+        self.discovery = Discovery::new(self.defs, address, &|g, v| config.serves(g, v));
+        self.runtime = config;
     }
 }
 
