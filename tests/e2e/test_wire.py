@@ -181,3 +181,19 @@ def test_discovery_entries_as_upstreams(server):
     assert roles["clusterroles"]["storageVersionHash"] == "bYE5ZWDrJ44="  # stored as v1
     _, _, data = raw(server, "/apis/authorization.k8s.io/v1")
     assert all("storageVersionHash" not in r for r in json.loads(data)["resources"])
+
+
+def test_pretty_by_accept_wins_over_the_query(server):
+    status, _, data = raw(server, f"/api/v1/namespaces/{NS}?pretty=false", headers={"Accept": "application/json;pretty=1"})
+    assert status == 200 and data.startswith(b'{\n  "kind": "Namespace",')
+
+
+def test_version_is_indented_in_go_order_for_everyone(server):
+    """/version is written by WriteRawJSON: json.MarshalIndent of version.Info, whoever asks."""
+    status, ctype, data = raw(server, "/version")
+    assert (status, ctype) == (200, "application/json")
+    assert data.startswith(b'{\n  "major": "1",\n  "minor": "33",\n  "emulationMajor": "1",')
+    assert list(json.loads(data)) == ["major", "minor", "emulationMajor", "emulationMinor", "minCompatibilityMajor",
+                                      "minCompatibilityMinor", "gitVersion", "gitCommit", "gitTreeState", "buildDate",
+                                      "goVersion", "compiler", "platform"]
+    assert raw(server, "/version", headers={"User-Agent": "curl/8"})[2] == data

@@ -7,25 +7,57 @@ use crate::State;
 use api_types::StatusError;
 use http::HeaderMap;
 use request_info::RequestInfo;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// The version kube-apiserver v1.33 reports, marked as kubeward's build (as k3s marks its own).
+/// The version kube-apiserver v1.33 reports, marked as kubeward's build (as k3s marks its own):
+/// `version.Info`'s fields in their Go order.
+fn version_fields() -> [(&'static str, String); 13] {
+    let platform = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    [
+        ("major", "1".into()),
+        ("minor", "33".into()),
+        ("emulationMajor", "1".into()),
+        ("emulationMinor", "33".into()),
+        ("minCompatibilityMajor", "1".into()),
+        ("minCompatibilityMinor", "32".into()),
+        ("gitVersion", "v1.33.0+kubeward".into()),
+        ("gitCommit", env!("CARGO_PKG_VERSION").into()),
+        ("gitTreeState", "clean".into()),
+        ("buildDate", "2026-11-29T00:00:00Z".into()),
+        ("goVersion", "go1.24.2".into()),
+        ("compiler", "gc".into()),
+        ("platform", format!("linux/{platform}")),
+    ]
+}
+
+/// The version as a JSON value.
 pub fn version_info() -> Value {
-    json!({
-        "major": "1",
-        "minor": "33",
-        "emulationMajor": "1",
-        "emulationMinor": "33",
-        "minCompatibilityMajor": "1",
-        "minCompatibilityMinor": "32",
-        "gitVersion": "v1.33.0+kubeward",
-        "gitCommit": env!("CARGO_PKG_VERSION"),
-        "gitTreeState": "clean",
-        "buildDate": "2026-11-29T00:00:00Z",
-        "goVersion": "go1.24.2",
-        "compiler": "gc",
-        "platform": format!("linux/{}", if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }),
-    })
+    Value::Object(
+        version_fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect(),
+    )
+}
+
+/// `/version` as upstream writes it (`responsewriters.WriteRawJSON`: `json.MarshalIndent`
+/// of the struct, whoever asks): indented, fields in Go order.
+fn version_body() -> Vec<u8> {
+    let mut compact = b"{".to_vec();
+    for (i, (k, v)) in version_fields().iter().enumerate() {
+        if i > 0 {
+            compact.push(b',');
+        }
+        wire::json::write_str(&mut compact, k);
+        compact.push(b':');
+        wire::json::write_str(&mut compact, v);
+    }
+    compact.push(b'}');
+    wire::json::indent(&compact)
 }
 
 pub(crate) fn handle(
@@ -57,7 +89,7 @@ pub(crate) fn handle(
         return Ok(resp);
     }
     match path {
-        "/version" => json_out(&version_info()),
+        "/version" => Ok(respond::raw(200, "application/json", version_body())),
         // Authorized like any path (`system:monitoring` may read it).
         "/metrics" => Ok(respond::raw(
             200,

@@ -42,20 +42,11 @@ pub(crate) fn json_bytes(v: &Value) -> Vec<u8> {
     wire::json::to_vec(v, wire::Layout::Compact)
 }
 
-/// Whether a request gets the pretty serializer (`isPrettyPrint` in apiserver's
-/// `endpoints/handlers/negotiation/negotiate.go`): a `pretty` query parameter decides when it
-/// is set (by Go's `strconv.ParseBool`; anything else is false), else a `User-Agent` of curl,
-/// Wget or a browser. (`pretty=1` as a media-type parameter of `Accept` counts too.)
+/// Whether a request gets the pretty serializer (`NegotiateOutputMediaType` in apiserver's
+/// `endpoints/handlers/negotiation/negotiate.go`): `pretty=1` as a media-type parameter of
+/// `Accept`, or `isPrettyPrint`: a `pretty` query parameter decides when it is set (by Go's
+/// `strconv.ParseBool`; anything else is false), else a `User-Agent` of curl, Wget or a browser.
 pub(crate) fn wants_pretty(query: Option<&str>, headers: &http::HeaderMap) -> bool {
-    if let Some(q) = query.filter(|q| q.contains("pretty")) {
-        let value = form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "pretty")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        if !value.is_empty() {
-            return matches!(value.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True");
-        }
-    }
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|h| h.to_str().ok())
@@ -65,6 +56,15 @@ pub(crate) fn wants_pretty(query: Option<&str>, headers: &http::HeaderMap) -> bo
         .any(|r| r.split(';').skip(1).any(|p| p.trim() == "pretty=1"))
     {
         return true;
+    }
+    if let Some(q) = query.filter(|q| q.contains("pretty")) {
+        let value = form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "pretty")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        if !value.is_empty() {
+            return matches!(value.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True");
+        }
     }
     let agent = headers
         .get(header::USER_AGENT)

@@ -13,6 +13,13 @@ pub struct RuntimeConfig {
     off: BTreeSet<(String, String)>,
 }
 
+/// The group versions kubeward's controllers use.
+const REQUIRED: [(&str, &str); 3] = [
+    ("", "v1"),
+    ("rbac.authorization.k8s.io", "v1"),
+    ("coordination.k8s.io", "v1"),
+];
+
 /// How stable a version is, by its name.
 fn stability(version: &str) -> &'static str {
     if version.contains("alpha") {
@@ -85,8 +92,19 @@ impl RuntimeConfig {
             }
             set(*on, group, version);
         }
-        if off.contains(&(String::new(), "v1".to_string())) {
-            return Err("--runtime-config: the core group's v1 cannot be turned off (nothing works without it)".into());
+        // What kubeward's own controllers write through (the default policy, service
+        // accounts, leases) stays: without it the server cannot start.
+        for (g, v) in REQUIRED {
+            if off.contains(&(g.to_string(), v.to_string())) {
+                let gv = if g.is_empty() {
+                    v.to_string()
+                } else {
+                    format!("{g}/{v}")
+                };
+                return Err(format!(
+                    "{gv} cannot be turned off: kubeward's own controllers write through it"
+                ));
+            }
         }
         Ok((RuntimeConfig { off }, notices))
     }
@@ -170,9 +188,13 @@ mod tests {
             ]
         );
         assert_eq!(off(&["a/b=maybe"]).unwrap_err(), "invalid value a/b=maybe");
-        assert!(off(&["api/all=false"])
+        assert_eq!(
+            off(&["api/all=false"]).unwrap_err(),
+            "v1 cannot be turned off: kubeward's own controllers write through it"
+        );
+        assert!(off(&["rbac.authorization.k8s.io/v1=false"])
             .unwrap_err()
-            .contains("cannot be turned off"));
+            .starts_with("rbac.authorization.k8s.io/v1 cannot"));
         let (_, notices) = RuntimeConfig::parse(&["apps/v1=false".to_string()], SERVED).unwrap();
         assert_eq!(
             notices,
