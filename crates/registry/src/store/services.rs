@@ -225,6 +225,14 @@ enum Failure {
     Invalid(FieldErrors),
     /// Nothing is left in the range (upstream's 500).
     Full(&'static str),
+    /// The store failed (its own 5xx).
+    Store(StorageError),
+}
+
+impl From<StorageError> for Failure {
+    fn from(e: StorageError) -> Self {
+        Failure::Store(e)
+    }
 }
 
 /// What a write claimed, to give back if the write fails.
@@ -256,6 +264,13 @@ impl Registry {
                     // alloc.go: a full range is not the client's field error.
                     Failure::Full(what) => {
                         StatusError::internal(format!("failed to allocate a {what}: range is full"))
+                    }
+                    Failure::Store(e) => {
+                        let name = obj
+                            .pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        super::status_from_storage(def, "create", name, e)
                     }
                 })
             }
@@ -302,7 +317,7 @@ impl Registry {
                     .or_insert_with(|| policy.into());
             } else {
                 let ip = if cluster_ip.is_empty() {
-                    match self.claim_dynamic_ip(&ranges, &owner, dry_run, claimed) {
+                    match self.claim_dynamic_ip(&ranges, &owner, dry_run, claimed)? {
                         Some(ip) => ip,
                         None => return Err(Failure::Full("serviceIP")),
                     }
@@ -321,7 +336,12 @@ impl Registry {
                                 "the provided IP ({ip}) is not in the valid range. The range of valid IPs is {}",
                                 ranges.cidr()
                             ))
-                        } else if !self.claim(&format!("{IP_KEYS}{ip}"), &owner, dry_run, claimed) {
+                        } else if !self.claim(
+                            &format!("{IP_KEYS}{ip}"),
+                            &owner,
+                            dry_run,
+                            claimed,
+                        )? {
                             Some("provided IP is already allocated".to_string())
                         } else {
                             None
@@ -367,7 +387,7 @@ impl Registry {
                             &owner,
                             dry_run,
                             claimed,
-                        ) {
+                        )? {
                             Some("provided port is already allocated".to_string())
                         } else {
                             None
@@ -389,7 +409,7 @@ impl Registry {
                             &owner,
                             dry_run,
                             claimed,
-                        );
+                        )?;
                         match pick {
                             Some(k) => {
                                 p.insert("nodePort".into(), (u32::from(low) + k).into());
@@ -427,23 +447,23 @@ impl Registry {
         owner: &str,
         dry_run: bool,
         claimed: &mut Claimed,
-    ) -> Option<Ipv4Addr> {
+    ) -> Result<Option<Ipv4Addr>, StorageError> {
         let size = ranges.size();
         let offset = band_offset(size, 16, 256);
-        self.pick(
+        let n = self.pick(
             size,
             offset,
             |n| format!("{IP_KEYS}{}", ranges.ip(n)),
             owner,
             dry_run,
             claimed,
-        )
-        .map(|n| ranges.ip(n))
+        )?;
+        Ok(n.map(|n| ranges.ip(n)))
     }
 
     /// A free index in `0..size`: random ones from the upper band (`offset..size`) first,
     /// then a walk from a random start through the upper band and then the lower one.
-    /// `None` when every index is taken.
+    /// `None` when every index is taken; a store that fails ends the search.
     fn pick(
         &self,
         size: u32,
@@ -452,29 +472,39 @@ impl Registry {
         owner: &str,
         dry_run: bool,
         claimed: &mut Claimed,
-    ) -> Option<u32> {
+    ) -> Result<Option<u32>, StorageError> {
         if size == 0 {
-            return None;
+            return Ok(None);
         }
         let upper = size - offset.min(size - 1);
         let base = size - upper;
         for _ in 0..32 {
             let n = base + u32::try_from(self.random_below(u64::from(upper))).unwrap_or(0);
-            if self.claim(&key(n), owner, dry_run, claimed) {
-                return Some(n);
+            if self.claim(&key(n), owner, dry_run, claimed)? {
+                return Ok(Some(n));
             }
         }
         let start = u32::try_from(self.random_below(u64::from(upper))).unwrap_or(0);
         let upper_walk = (0..upper).map(|i| base + (start + i) % upper);
-        upper_walk
-            .chain(0..base)
-            .find(|n| self.claim(&key(*n), owner, dry_run, claimed))
+        for n in upper_walk.chain(0..base) {
+            if self.claim(&key(n), owner, dry_run, claimed)? {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
     }
 
-    /// Claims one key (a dry run only looks): false when another object holds it.
-    fn claim(&self, key: &str, owner: &str, dry_run: bool, claimed: &mut Claimed) -> bool {
+    /// Claims one key (a dry run only looks): false when another object holds it; an error
+    /// when the store cannot say.
+    fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        dry_run: bool,
+        claimed: &mut Claimed,
+    ) -> Result<bool, StorageError> {
         if dry_run {
-            return matches!(self.storage.get(key), Ok(None));
+            return Ok(self.storage.get(key)?.is_none());
         }
         let (namespace, name) = owner.split_once('/').unwrap_or(("", owner));
         let held = key.rsplit('/').next().unwrap_or("");
@@ -490,10 +520,10 @@ impl Registry {
         match self.storage.create(key, value) {
             Ok(_) => {
                 claimed.0.push(key.to_string());
-                true
+                Ok(true)
             }
-            Err(StorageError::AlreadyExists(_)) => false,
-            Err(_) => false,
+            Err(StorageError::AlreadyExists(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
