@@ -127,7 +127,8 @@ def test_kubectl_133_typed_creates_arrive_as_protobuf_and_decode_whole(server):
     k = lambda *a, check=True: server.kubectl("1.33", "-n", NS, *a, check=check)
     r = k("create", "service", "clusterip", "web", "--tcp=80:8080", "--tcp=443:8443", "-v=8")
     assert "service/web created" in r.stdout
-    assert "Content-Type: application/vnd.kubernetes.protobuf" in r.stderr  # it really was protobuf
+    # It really was protobuf, both ways: the body sent, and the object answered.
+    assert r.stderr.count("Content-Type: application/vnd.kubernetes.protobuf") >= 2, r.stderr
     spec = get(server, "service", "web")["spec"]
     assert spec["type"] == "ClusterIP" and spec["selector"] == {"app": "web"}
     assert [(p["name"], p["port"], p["targetPort"], p["protocol"]) for p in spec["ports"]] == \
@@ -197,3 +198,19 @@ def test_version_is_indented_in_go_order_for_everyone(server):
                                       "minCompatibilityMinor", "gitVersion", "gitCommit", "gitTreeState", "buildDate",
                                       "goVersion", "compiler", "platform"]
     assert raw(server, "/version", headers={"User-Agent": "curl/8"})[2] == data
+
+
+def test_protobuf_responses_where_asked_and_served(server):
+    """A client that prefers protobuf gets it for every kind with a protobuf form (upstream's
+    negotiation); discovery and kubeward's own kinds stay JSON, which it accepts too."""
+    accept = {"Accept": "application/vnd.kubernetes.protobuf,application/json"}
+    status, ctype, data = raw(server, f"/api/v1/namespaces/{NS}/serviceaccounts/default", headers=accept)
+    assert (status, ctype) == (200, "application/vnd.kubernetes.protobuf") and data.startswith(b"k8s\x00")
+    assert b"ServiceAccount" in data and b"default" in data
+    status, ctype, data = raw(server, f"/api/v1/namespaces/{NS}/serviceaccounts", headers=accept)
+    assert (status, ctype) == (200, "application/vnd.kubernetes.protobuf") and b"ServiceAccountList" in data
+    status, ctype, _ = raw(server, "/api/v1", headers=accept)
+    assert (status, ctype) == (200, "application/json")
+    # Errors stay JSON Status.
+    status, ctype, data = raw(server, f"/api/v1/namespaces/{NS}/serviceaccounts/absent", headers=accept)
+    assert (status, ctype) == (404, "application/json") and json.loads(data)["reason"] == "NotFound"

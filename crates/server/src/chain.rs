@@ -27,13 +27,14 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // 0. The pretty serializer, last on the way out (decided here, from the request):
+    //    curl and browsers get indented JSON.
     // 1. Request info: a pure function of the request line, which the deadline and every
     //    later layer read.
     // 1b. The deadline: it bounds everything after it, authentication included; past it the
     //     client has its 504 and the handler runs on to its end.
     // An HTTP/1.1 upgrade (exec's WebSocket or SPDY) is handed to its handler, which answers
     // 101 and takes the connection over once it is switched.
-    // 0. The pretty serializer, last on the way out: curl and browsers get indented JSON.
     let pretty = respond::wants_pretty(req.uri().query(), req.headers());
     let mut req = req;
     if req.headers().contains_key(http::header::UPGRADE) {
@@ -418,7 +419,7 @@ fn finish_record(state: &State, mut record: audit::Record, resp: Resp) -> Resp {
         .headers()
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
+        .is_some_and(|t| t.starts_with("application/json") || t == crate::negotiate::PROTOBUF);
     if let crate::body::Body::Full(bytes) = resp.body() {
         record.complete(
             code,

@@ -21,6 +21,10 @@ pub enum Output {
     Yaml,
     /// `meta.k8s.io/v1` Table, JSON-encoded.
     Table,
+    /// Kubernetes protobuf (`application/vnd.kubernetes.protobuf`), for a kind the wire
+    /// schema describes; anything else is answered as JSON, which every client that asks for
+    /// protobuf also accepts.
+    Protobuf,
 }
 
 impl Output {
@@ -57,8 +61,8 @@ fn parse_ranges(accept: &str) -> Vec<MediaRange<'_>> {
 }
 
 /// Picks the output for an object or list response. `table_ok` is false where Tables are not
-/// offered (non-resource endpoints). Protobuf is answered with JSON, which every client that
-/// asks for protobuf also accepts (kubectl sends `protobuf,application/json`).
+/// offered (non-resource endpoints). Protobuf is answered as protobuf where the kind has a
+/// protobuf form (kubectl's typed commands send `protobuf,application/json`).
 pub fn output(accept: Option<&str>, table_ok: bool) -> Result<Output, StatusError> {
     let accept = accept.unwrap_or("").trim();
     if accept.is_empty() {
@@ -77,7 +81,7 @@ pub fn output(accept: Option<&str>, table_ok: bool) -> Result<Output, StatusErro
             (JSON, Some(_)) => continue,
             (JSON | "application/*" | "*/*", None) => return Ok(Output::Json),
             (YAML, None) => return Ok(Output::Yaml),
-            (PROTOBUF, None) => return Ok(Output::Json),
+            (PROTOBUF, None) => return Ok(Output::Protobuf),
             _ => continue,
         }
     }
@@ -150,7 +154,7 @@ mod tests {
         check(Some("application/json, */*"), Some(Output::Json));
         check(
             Some("application/vnd.kubernetes.protobuf,application/json"),
-            Some(Output::Json),
+            Some(Output::Protobuf),
         );
         check(Some("application/yaml"), Some(Output::Yaml));
         check(Some("application/json;as=Table;v=v9;g=meta.k8s.io"), None);

@@ -77,7 +77,8 @@ pub(crate) fn handle(
         Ok(respond::object(
             200,
             v,
-            if out == Output::Table {
+            // Discovery and the other documents here are JSON, whatever else is accepted.
+            if matches!(out, Output::Table | Output::Protobuf) {
                 Output::Json
             } else {
                 out

@@ -31,6 +31,11 @@ pub(crate) fn object(code: u16, v: &Value, out: Output, warnings: &[String]) -> 
             json_bytes(v),
         ),
         Output::Json => with_type(code, "application/json", json_bytes(v)),
+        Output::Protobuf => match wire::protobuf::encode(v) {
+            Ok(b) => with_type(code, crate::negotiate::PROTOBUF, b),
+            // A kind without a protobuf form (kubeward's own): JSON, which the client accepts.
+            Err(_) => with_type(code, "application/json", json_bytes(v)),
+        },
     };
     add_warnings(&mut r, warnings);
     r

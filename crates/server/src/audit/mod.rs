@@ -444,9 +444,14 @@ impl Record {
         // Read back only when the event will carry it: a failure's Status, or the object at
         // RequestResponse (a large list at Metadata is not parsed for nothing).
         let wanted = code >= 400 || self.decision.level == Level::RequestResponse;
-        let parsed = body
-            .filter(|_| wanted)
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        // The body as the client got it: JSON, or protobuf for a client that prefers it.
+        let parsed = body.filter(|_| wanted).and_then(|b| {
+            if b.starts_with(b"k8s\0") {
+                wire::protobuf::decode(b).ok()
+            } else {
+                serde_json::from_slice::<Value>(b).ok()
+            }
+        });
         self.event.response_status = Some(response_status(code, parsed.as_ref()));
         if self.decision.level == Level::RequestResponse {
             if let Some(mut v) = parsed {
