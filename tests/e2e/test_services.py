@@ -82,6 +82,14 @@ def test_node_ports_are_given_from_their_range(server):
     status, _, err = create(server, "low", type="NodePort", ports=[{"port": 80, "nodePort": 80}])
     assert (status, err["message"]) == (422, 'Service "low" is invalid: spec.ports[0].nodePort: Invalid value: 80: '
                                              'provided port is not in the valid range. The range of valid ports is 30000-32767')
+    # A port no port can be: refused before any allocation (a negative one was given a
+    # port of the server's choosing before).
+    for name, bad in [("negative", -5), ("huge", 70000)]:
+        status, _, err = create(server, name, type="NodePort", ports=[{"port": 80, "nodePort": bad}])
+        assert (status, err["message"]) == (422, f'Service "{name}" is invalid: spec.ports[0].nodePort: Invalid value: {bad}: '
+                                                 'must be between 1 and 65535, inclusive')
+    status, _, err = create(server, "cipneg", ports=[{"port": 80, "nodePort": -1}])
+    assert status == 422 and "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'" in err["message"]
     status, _, err = create(server, "cip", ports=[{"port": 80, "nodePort": 30500}])
     assert status == 422 and "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'" in err["message"]
     server.kubectl("1.33", "-n", NS, "create", "service", "loadbalancer", "lb", "--tcp=5678:8080")

@@ -13,6 +13,18 @@ pub(super) struct PodStrategy;
 
 const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
 
+/// The objects of the array at `key` (none when it is absent or not an array).
+fn objects_mut<'a>(
+    m: &'a mut Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+    m.get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+}
+
 fn default_container(c: &mut Map<String, Value>) {
     c.entry("terminationMessagePath")
         .or_insert_with(|| "/dev/termination-log".into());
@@ -34,10 +46,8 @@ fn default_container(c: &mut Map<String, Value>) {
         c.insert("imagePullPolicy".into(), policy.into());
     }
     c.entry("resources").or_insert_with(|| json!({}));
-    if let Some(Value::Array(ports)) = c.get_mut("ports") {
-        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
-            p.entry("protocol").or_insert_with(|| "TCP".into());
-        }
+    for p in objects_mut(c, "ports") {
+        p.entry("protocol").or_insert_with(|| "TCP".into());
     }
     // SetDefaults_Probe and the handlers' (SetDefaults_HTTPGetAction).
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
@@ -61,14 +71,10 @@ fn default_container(c: &mut Map<String, Value>) {
         }
     }
     // SetDefaults_ObjectFieldSelector: an env var's fieldRef names its API version.
-    for e in c
-        .get_mut("env")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
+    for e in objects_mut(c, "env") {
         if let Some(f) = e
-            .pointer_mut("/valueFrom/fieldRef")
+            .get_mut("valueFrom")
+            .and_then(|v| v.get_mut("fieldRef"))
             .and_then(Value::as_object_mut)
         {
             f.entry("apiVersion").or_insert_with(|| "v1".into());
@@ -107,26 +113,30 @@ fn default_volume(v: &mut Map<String, Value>) {
     if let Some(h) = v.get_mut("hostPath").and_then(Value::as_object_mut) {
         h.entry("type").or_insert_with(|| "".into());
     }
-    let field_refs = |items: Option<&mut Value>| {
-        for it in items.and_then(Value::as_array_mut).into_iter().flatten() {
+    let field_refs = |downward: Option<&mut Value>| {
+        for it in downward
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|d| objects_mut(d, "items"))
+        {
             if let Some(f) = it.get_mut("fieldRef").and_then(Value::as_object_mut) {
                 f.entry("apiVersion").or_insert_with(|| "v1".into());
             }
         }
     };
-    field_refs(v.get_mut("downwardAPI").and_then(|d| d.get_mut("items")));
-    let sources = v
-        .get_mut("projected")
-        .and_then(|p| p.get_mut("sources"))
-        .and_then(Value::as_array_mut);
-    for s in sources.into_iter().flatten() {
+    field_refs(v.get_mut("downwardAPI"));
+    let projected = v.get_mut("projected").and_then(Value::as_object_mut);
+    for s in projected
+        .into_iter()
+        .flat_map(|p| objects_mut(p, "sources"))
+    {
         if let Some(t) = s
             .get_mut("serviceAccountToken")
             .and_then(Value::as_object_mut)
         {
             t.entry("expirationSeconds").or_insert_with(|| 3600.into());
         }
-        field_refs(s.get_mut("downwardAPI").and_then(|d| d.get_mut("items")));
+        field_refs(s.get_mut("downwardAPI"));
     }
 }
 
@@ -165,35 +175,22 @@ impl Strategy for PodStrategy {
         s.entry("enableServiceLinks").or_insert(Value::Bool(true));
         let host_network = s.get("hostNetwork") == Some(&Value::Bool(true));
         for list in CONTAINER_LISTS {
-            if let Some(Value::Array(cs)) = s.get_mut(list) {
-                for c in cs.iter_mut().filter_map(Value::as_object_mut) {
-                    default_container(c);
-                    if host_network {
-                        // defaultHostNetworkPorts: on the host's network a port is its own.
-                        for p in c
-                            .get_mut("ports")
-                            .and_then(Value::as_array_mut)
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_object_mut)
-                        {
-                            if p.get("hostPort").is_none_or(|h| h == &json!(0)) {
-                                if let Some(cp) = p.get("containerPort").cloned() {
-                                    p.insert("hostPort".into(), cp);
-                                }
-                            }
+            for c in objects_mut(s, list) {
+                default_container(c);
+                if !host_network {
+                    continue;
+                }
+                // defaultHostNetworkPorts: on the host's network a port is its own.
+                for p in objects_mut(c, "ports") {
+                    if p.get("hostPort").is_none_or(|h| h == &json!(0)) {
+                        if let Some(cp) = p.get("containerPort").cloned() {
+                            p.insert("hostPort".into(), cp);
                         }
                     }
                 }
             }
         }
-        for v in s
-            .get_mut("volumes")
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object_mut)
-        {
+        for v in objects_mut(s, "volumes") {
             default_volume(v);
         }
     }

@@ -372,11 +372,19 @@ impl Registry {
                 let Some(p) = p.as_object_mut() else { continue };
                 let given = p
                     .get("nodePort")
-                    .and_then(Value::as_u64)
+                    .and_then(Value::as_i64)
                     .filter(|n| *n != 0);
                 match given {
                     Some(n) => {
-                        let n16 = u16::try_from(n).unwrap_or(0);
+                        // ValidateService's port check comes before any allocation.
+                        let Some(n16) = u16::try_from(n).ok().filter(|n| *n != 0) else {
+                            errs.invalid(
+                                &format!("spec.ports[{i}].nodePort"),
+                                &Value::from(n),
+                                "must be between 1 and 65535, inclusive",
+                            );
+                            continue;
+                        };
                         if had.ports.contains(&n16) {
                             continue;
                         }
@@ -426,7 +434,7 @@ impl Registry {
                 .flatten()
                 .enumerate()
             {
-                if p["nodePort"].as_u64().is_some_and(|n| n != 0) {
+                if p["nodePort"].as_i64().is_some_and(|n| n != 0) {
                     errs.forbidden(
                         &format!("spec.ports[{i}].nodePort"),
                         "may not be used when `type` is 'ClusterIP'",

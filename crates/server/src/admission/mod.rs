@@ -101,6 +101,20 @@ pub(crate) trait Plugin: Sync {
     }
 }
 
+/// The name an admission refusal gives an object (`admission.NewForbidden`): its name, else
+/// its `generateName` (names are generated later), else "Unknown".
+pub(crate) fn object_name(obj: &Value) -> String {
+    let meta = |k: &str| {
+        obj.pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    meta("name")
+        .or_else(|| meta("generateName"))
+        .unwrap_or("Unknown")
+        .to_string()
+}
+
 /// The plug-ins in order (see the module's list).
 static PLUGINS: &[&dyn Plugin] = &[
     &NamespaceAutoProvision,

@@ -50,7 +50,7 @@ pub(crate) fn create(
         let why = format!(
             "unable to create new content in namespace {namespace} because it is being terminated"
         );
-        let mut err = StatusError::forbidden(&def.group_resource(), &object_name(obj), &why);
+        let mut err = StatusError::forbidden(&def.group_resource(), &super::object_name(obj), &why);
         if let Some(d) = err.details.as_mut() {
             d.causes.push(Cause {
                 reason: "NamespaceTerminating".into(),
@@ -98,16 +98,4 @@ pub(crate) fn provision(state: &State, namespace: &str) -> Result<(), StatusErro
         Err(e) if e.code == 409 => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-fn object_name(obj: &Value) -> String {
-    let meta = |k: &str| {
-        obj.pointer(&format!("/metadata/{k}"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    meta("name")
-        .or_else(|| meta("generateName"))
-        .unwrap_or("Unknown")
-        .to_string()
 }

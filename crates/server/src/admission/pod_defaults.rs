@@ -13,16 +13,7 @@ fn pod_create(a: &Attributes<'_>) -> bool {
 }
 
 fn forbidden(a: &Attributes<'_>, obj: &Value, why: String) -> StatusError {
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            obj.pointer("/metadata/generateName")
-                .and_then(Value::as_str)
-        })
-        .unwrap_or(a.name);
-    StatusError::forbidden(&a.def.group_resource(), name, &why)
+    StatusError::forbidden(&a.def.group_resource(), &super::object_name(obj), &why)
 }
 
 /// The system priority classes kube-apiserver creates (`scheduling.SystemPriorityClasses`);

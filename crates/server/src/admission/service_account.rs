@@ -43,16 +43,7 @@ pub(crate) async fn service_account_for_pod(
             .to_string();
         spec["serviceAccountName"] = sa_name.clone().into();
     }
-    let pod_name = pod
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            pod.pointer("/metadata/generateName")
-                .and_then(Value::as_str)
-        })
-        .unwrap_or("Unknown")
-        .to_string();
+    let pod_name = super::object_name(&pod);
     let sa_def = &registry::kinds::SERVICE_ACCOUNTS;
     // `default` may not exist yet in a new namespace: wait for the ServiceAccount controller,
     // as upstream does (10 attempts, 100–199 ms apart).
