@@ -9,22 +9,41 @@ use clap::Args;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-/// Where the policy comes from, for every command here.
+/// Where the policy comes from, for every command here: manifests (`-f`), else the server
+/// the kubeconfig names, as kubectl chooses between them.
 #[derive(Args)]
 pub(crate) struct Manifests {
     /// Manifests (a file, a directory, or - for standard input; repeatable), loaded over the
-    /// bootstrap policy
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    /// bootstrap policy. Without -f: the RBAC objects of the kubeconfig's server
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
     files: Vec<PathBuf>,
     /// Without the bootstrap policy: only what the manifests hold (and, for audit-rbac,
     /// nothing is then expected)
     #[arg(long)]
     no_defaults: bool,
+    /// Without -f: the kubeconfig file (else KUBECONFIG's files, else ~/.kube/config)
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    kubeconfig: Option<PathBuf>,
+    /// Without -f: the kubeconfig context to use (else its current context)
+    #[arg(long, value_name = "NAME", conflicts_with = "files")]
+    context: Option<String>,
 }
 
 impl Manifests {
     async fn load(&self) -> Result<crate::offline::Loaded, ExplainError> {
-        Ok(crate::offline::load(&self.files, self.no_defaults).await?)
+        if !self.files.is_empty() {
+            return Ok(crate::offline::load(&self.files, self.no_defaults).await?);
+        }
+        // Online: the server's objects; the bootstrap policy (what audit-rbac expects) is
+        // the in-memory server's, as offline.
+        let target = crate::online::target(self.kubeconfig.as_deref(), self.context.as_deref())?;
+        let policy = crate::online::policy(&target).await?;
+        let defaults = crate::offline::load(&[], self.no_defaults).await?.defaults;
+        Ok(crate::offline::Loaded {
+            policy,
+            sources: Default::default(),
+            defaults,
+        })
     }
 }
 
@@ -100,6 +119,9 @@ pub(crate) enum ExplainError {
     /// The manifests could not be loaded.
     #[error(transparent)]
     Offline(#[from] crate::offline::OfflineError),
+    /// The server's objects could not be read.
+    #[error(transparent)]
+    Online(#[from] crate::online::OnlineError),
     /// The output could not be written as YAML.
     #[error("writing YAML: {0}")]
     Yaml(String),

@@ -1,8 +1,10 @@
 //! `kubeward`: a Kubernetes-compatible API server for identity and access.
 
 mod explain;
+mod kubeconfig;
 mod kubelet;
 mod offline;
+mod online;
 mod pki;
 
 /// mimalloc (v2): more GETs and LISTs per second than glibc's allocator on the request path,
@@ -44,7 +46,7 @@ service-account signing key) and admin.kubeconfig (CN=kubeward-admin, O=system:m
 When the server is ready it prints one line with \"ready\" and the kubeconfig path."
     )]
     Serve(Box<ServeArgs>),
-    /// Why a user may or may not do something, from manifests: every binding → role → rule
+    /// Why a user may or may not do something, from manifests or a server: every binding → role → rule
     /// that allows it, or the nearest misses and the smallest Role and binding that would.
     /// Exits 0 when allowed, 1 when not (as `kubectl auth can-i`), 2 on an error.
     #[command(
@@ -53,10 +55,13 @@ kubeward explain create pods/exec -n dev --as system:serviceaccount:dev:ci -f ap
 kubeward explain delete deployments.apps web -n prod --as bob --as-group ops -f - < rbac.yaml\n  \
 kubeward explain get /metrics --as prometheus -f monitoring.yaml -o json\n\n\
 Manifests are loaded over the bootstrap policy (cluster-admin, view, edit, system:* roles) unless \
---no-defaults, and pass through kubeward's own validation and ClusterRole aggregation, as on a server."
+--no-defaults, and pass through kubeward's own validation and ClusterRole aggregation, as on a server. \
+Without -f, the policy is the RBAC objects of the server the kubeconfig names (--kubeconfig, else \
+KUBECONFIG, else ~/.kube/config; --context), which the caller must be allowed to list:\n  \
+kubeward explain get secrets -n prod --as bob --context prod-admin"
     )]
     Explain(explain::ExplainArgs),
-    /// Who may do something, from manifests: every user, group and service account RBAC
+    /// Who may do something, from manifests or a server: every user, group and service account RBAC
     /// allows, each with the binding and role that grant it.
     #[command(
         after_help = "Examples:\n  kubeward who-can get secrets -n prod -f rbac/\n  \
@@ -64,19 +69,19 @@ kubeward who-can create pods/exec -n dev -f app.yaml -o json\n  \
 kubeward who-can impersonate users -f cluster-rbac.yaml\n  \
 kubeward who-can get /metrics -f monitoring.yaml\n\n\
 Members of system:masters may do anything (they are allowed before RBAC is asked); the first \
-row says so. Manifests are loaded as for `kubeward explain`."
+row says so. Manifests (or, without -f, the server) are read as for `kubeward explain`."
     )]
     WhoCan(explain::WhoCanArgs),
-    /// What a user may do to every served resource, from manifests: a row per resource and
+    /// What a user may do to every served resource, from manifests or a server: a row per resource and
     /// subresource, a column per verb (rakkess's view)
     #[command(
         after_help = "Examples:\n  kubeward access-matrix --as alice -n dev -f rbac/\n  \
 kubeward access-matrix --as system:serviceaccount:dev:ci -n dev -f app.yaml -o json\n  \
 kubeward access-matrix --as bob --as-group ops -f rbac/      # cluster-wide\n\n\
-Manifests are loaded as for `kubeward explain`."
+Manifests (or, without -f, the server) are read as for `kubeward explain`."
     )]
     AccessMatrix(explain::MatrixArgs),
-    /// Permissions that amount to privilege, from manifests: reading secrets, creating or
+    /// Permissions that amount to privilege, from manifests or a server: reading secrets, creating or
     /// exec-ing into pods, bind/escalate, impersonation, token minting, `*` on `*`, the node
     /// proxy, CSR approval, webhooks, anonymous access; and the multi-hop paths from them to
     /// cluster-admin's powers (creating pods acts as the namespace's service accounts). Each
