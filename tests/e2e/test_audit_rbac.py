@@ -61,6 +61,8 @@ def planted():
     # 3 hops: dev3 execs into pods in b; b:runner creates pods in a.
     objs.append(binding("RoleBinding", "dev3-exec", "b", "exec", user("dev3")))
     objs.append(binding("RoleBinding", "runner-pods", "a", "create-pods", sa("b", "runner")))
+    # 1 hop through a legacy token Secret: dev4 reads secrets in ops.
+    objs.append(binding("RoleBinding", "dev4-secrets", "ops", "read-secrets", user("dev4")))
     # Regressions of other tools' bugs: a grant limited by resourceNames is limited (kubescape
     # #3201 ignored them); a RoleBinding's Role is its own namespace's (kubescape #2579 matched
     # another namespace's).
@@ -150,6 +152,9 @@ def test_the_three_chains_are_found_shortest_first(found):
         assert subjects[-1] == ("ServiceAccount", "ops", "deployer"), f["path"]
         assert len(subjects) == hops + 1, f["path"]
     assert [s["name"] for s in paths["dev3"]["path"] if s["kind"] == "ServiceAccount"] == ["runner", "builder", "deployer"]
+    # Reading a namespace's secrets reads its service accounts' legacy token Secrets.
+    assert "in 1 hop(s): read-secrets (KW001)" in paths["dev4"]["message"], paths["dev4"]["message"]
+    assert paths["dev4"]["path"][1] == {"kind": "RoleBinding", "namespace": "ops", "name": "dev4-secrets"}
     # Who is critical on its own (impersonating anyone) needs no path; who cannot climb is
     # not reported as climbing.
     assert "u-imp" not in paths and "u-csr" not in paths and "u-secrets" not in paths

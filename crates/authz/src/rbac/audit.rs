@@ -3,7 +3,8 @@
 //! roles, impersonate, mint service-account tokens, everything on everything, the node proxy,
 //! CSR approval, admission webhooks, anything held by anonymous users), each finding with the
 //! path that grants it; and the multi-hop paths behind them — a subject that can create pods
-//! or mint tokens in a namespace acts as that namespace's service accounts, one that can
+//! or mint tokens in a namespace (or read its secrets, the legacy token Secrets among them) acts
+//! as that namespace's service accounts, one that can
 //! impersonate acts as its targets — followed, shortest first, to cluster-admin's powers.
 //!
 //! Matching is the authorizer's own ([`rule_allows`]), so wildcards, resourceNames and
@@ -456,8 +457,9 @@ fn is_virtual(n: &Node) -> bool {
 }
 
 /// The multi-hop paths: from each subject not `expected` (not the bootstrap policy's own),
-/// the shortest chain of "acts as" steps (creating pods or minting tokens in a namespace acts
-/// as its service accounts; impersonating acts as the users and groups it may name) to a
+/// the shortest chain of "acts as" steps (creating pods, exec-ing into them, minting tokens or
+/// reading the token Secrets in a namespace acts as its service accounts; impersonating acts
+/// as the users and groups it may name) to a
 /// subject holding a cluster-wide Critical finding (or `system:masters`). Every path of at
 /// least one such step is reported: creating pods where a service account is cluster-admin
 /// is one step, and cluster-admin in effect.
@@ -511,7 +513,11 @@ pub fn paths(
                 })
                 .collect(),
             _ if !f.names.is_empty() => Vec::new(),
-            "create-pods" | "mint-service-account-tokens" | "exec-into-pods" => {
+            // Reading secrets reads the namespace's legacy token Secrets
+            // (`kubernetes.io/service-account-token`, still filled in by the token
+            // controller when anyone creates one; one per account with
+            // --legacy-token-secrets): it acts as their service accounts.
+            "create-pods" | "mint-service-account-tokens" | "exec-into-pods" | "read-secrets" => {
                 if f.namespace.is_empty() {
                     vec![(ALL_NAMESPACES.to_string(), String::new())]
                 } else {
