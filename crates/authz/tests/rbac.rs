@@ -406,7 +406,7 @@ fn incremental_updates_match_a_rebuild() {
     let mut p = Policy::default();
     for step in 0..2_000 {
         // Apply one random change to both the plain policy and the index.
-        match rng.random_range(0..4) {
+        match rng.random_range(0..5) {
             0 => {
                 let name = format!("cr{}", rng.random_range(0..5));
                 if rng.random_bool(0.8) {
@@ -440,6 +440,20 @@ fn incremental_updates_match_a_rebuild() {
                     p.cluster_role_bindings.remove(&name);
                 }
             }
+            2 => {
+                let ns = pick(&mut rng, &NAMESPACES[1..]).to_string();
+                let name = format!("r{}", rng.random_range(0..3));
+                if rng.random_bool(0.8) {
+                    let rules: Vec<PolicyRule> = (0..rng.random_range(0..3))
+                        .map(|_| random_rule(&mut rng))
+                        .collect();
+                    idx.set_role(&ns, &name, Some(rules.clone()));
+                    p.roles.insert((ns, name), Arc::new(rules));
+                } else {
+                    idx.set_role(&ns, &name, None);
+                    p.roles.remove(&(ns, name));
+                }
+            }
             _ => {
                 let ns = pick(&mut rng, &NAMESPACES[1..]).to_string();
                 let name = format!("rb{}", rng.random_range(0..5));
@@ -447,13 +461,12 @@ fn incremental_updates_match_a_rebuild() {
                     let subjects = (0..rng.random_range(0..3))
                         .map(|_| random_subject(&mut rng))
                         .collect();
-                    let b = binding(
-                        &ns,
-                        &name,
-                        "ClusterRole",
-                        &format!("cr{}", rng.random_range(0..5)),
-                        subjects,
-                    );
+                    let (kind, role) = if rng.random_bool(0.5) {
+                        ("ClusterRole", format!("cr{}", rng.random_range(0..5)))
+                    } else {
+                        ("Role", format!("r{}", rng.random_range(0..3)))
+                    };
+                    let b = binding(&ns, &name, kind, &role, subjects);
                     idx.set_binding(&ns, &name, Some(b.clone()));
                     p.role_bindings.insert((ns, name), b);
                 } else {
@@ -468,7 +481,18 @@ fn incremental_updates_match_a_rebuild() {
             rbac::reference::authorize(&p, &a),
             "step {step}"
         );
+        assert_eq!(
+            idx.who_can(&a),
+            rbac::explain::who_can(&p, &a),
+            "step {step}"
+        );
     }
+    // And the index gives back exactly the objects it was given.
+    let back = idx.policy();
+    assert_eq!(back.cluster_roles, p.cluster_roles);
+    assert_eq!(back.roles, p.roles);
+    assert_eq!(back.cluster_role_bindings, p.cluster_role_bindings);
+    assert_eq!(back.role_bindings, p.role_bindings);
 }
 
 #[test]
@@ -741,9 +765,12 @@ fn who_can_lists_exactly_the_subjects_the_reference_allows() {
     let mut found = 0;
     for _ in 0..300 {
         let p = random_policy(&mut rng);
+        let idx = Index::from_policy(&p);
         for _ in 0..20 {
             let a = random_request(&mut rng);
-            let allowed = rbac::explain::who_can(&p, &a);
+            let allowed = idx.who_can(&a);
+            // The inverse map gives exactly the scan's rows, in its order.
+            assert_eq!(allowed, rbac::explain::who_can(&p, &a), "request {a:#?}");
             // Everyone listed is allowed, through the binding named.
             for w in &allowed {
                 let mut as_them = a.clone();

@@ -371,7 +371,7 @@ fn rbac_name(s: &authz::rbac::Subject) -> String {
 pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
     let policy = args.manifests.load().await?.policy;
     let a = attributes(&args.request, api_types::UserInfo::default());
-    let allowed = authz::rbac::explain::who_can(&policy, &a);
+    let allowed = authz::rbac::Index::from_policy(&policy).who_can(&a);
     if let Some(format) = args.output.as_deref() {
         let mut rows = vec![json!({
             "subject": {"kind": "Group", "name": "system:masters"},

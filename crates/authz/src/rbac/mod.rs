@@ -149,28 +149,44 @@ pub fn applies_to(user: &UserInfo, subjects: &[Subject], ns: &str) -> Option<usi
 
 /// `describeSubject` plus the binding, for the Allow reason.
 pub fn describe(b: &Binding, subject: &Subject) -> String {
-    let who = match subject.kind.as_str() {
+    describe_parts(
+        &b.namespace,
+        &b.name,
+        &b.role_ref.kind,
+        &b.role_ref.name,
+        &subject.kind,
+        &subject.name,
+        &subject.namespace,
+    )
+}
+
+/// [`describe`] from the binding's and subject's fields.
+pub(crate) fn describe_parts(
+    namespace: &str,
+    name: &str,
+    role_kind: &str,
+    role_name: &str,
+    subject_kind: &str,
+    subject_name: &str,
+    subject_namespace: &str,
+) -> String {
+    let who = match subject_kind {
         "ServiceAccount" => {
-            let ns = if subject.namespace.is_empty() {
-                &b.namespace
+            let ns = if subject_namespace.is_empty() {
+                namespace
             } else {
-                &subject.namespace
+                subject_namespace
             };
-            format!("{} {:?}", subject.kind, format!("{}/{ns}", subject.name))
+            format!("{subject_kind} {:?}", format!("{subject_name}/{ns}"))
         }
-        _ => format!("{} {:?}", subject.kind, subject.name),
+        _ => format!("{subject_kind} {subject_name:?}"),
     };
-    if b.namespace.is_empty() {
-        format!(
-            "ClusterRoleBinding {:?} of ClusterRole {:?} to {who}",
-            b.name, b.role_ref.name
-        )
+    if namespace.is_empty() {
+        format!("ClusterRoleBinding {name:?} of ClusterRole {role_name:?} to {who}")
     } else {
         format!(
-            "RoleBinding {:?} of {} {:?} to {who}",
-            format!("{}/{}", b.name, b.namespace),
-            b.role_ref.kind,
-            b.role_ref.name
+            "RoleBinding {:?} of {role_kind} {role_name:?} to {who}",
+            format!("{name}/{namespace}")
         )
     }
 }
