@@ -148,3 +148,74 @@ def test_the_callers_own_rights_decide(server, tmp_path):
     (tmp_path / "bad").write_text(yaml.safe_dump(cfg))
     bad = run("who-can", "get", "pods", "--kubeconfig", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "Error from server (Unauthorized)" in bad.stderr, bad.stderr
+
+
+def create(server, version, obj, kubeconfig=None):
+    return server.kubectl(version, "create", "-f", "-", "-o", "json", input=json.dumps(obj), check=False,
+                          kubeconfig=kubeconfig)
+
+
+def who_can_review(attrs):
+    key = "nonResourceAttributes" if "path" in attrs else "resourceAttributes"
+    return {"apiVersion": "access.kubeward.io/v1alpha1", "kind": "WhoCanReview", "spec": {key: attrs}}
+
+
+@pytest.mark.parametrize("version", ["1.27", "1.33"])
+def test_who_can_and_the_matrix_through_the_api(server, manifests, version):
+    # Any client asks the server: the rows are the CLI's, from the server's own index.
+    for ask, attrs in [("get pods -n dev", {"verb": "get", "resource": "pods", "namespace": "dev"}),
+                       ("get secrets web-tls -n dev", {"verb": "get", "resource": "secrets", "name": "web-tls", "namespace": "dev"}),
+                       ("get /metrics", {"verb": "get", "path": "/metrics"}),
+                       ("create rolebindings.rbac.authorization.k8s.io -n prod",
+                        {"verb": "create", "group": "rbac.authorization.k8s.io", "resource": "rolebindings", "namespace": "prod"})]:
+        got = create(server, version, who_can_review(attrs))
+        assert got.returncode == 0, got.stderr
+        status = json.loads(got.stdout)["status"]
+        cli = json.loads(run("who-can", *ask.split(), "-f", str(manifests), "-o", "json").stdout)["allowed"]
+        assert status["subjects"] == cli and status["hiddenSubjects"] == 0, ask
+    for user, groups, ns in [("alice", [], "dev"), ("bob", ["ops"], "prod"), ("prometheus", [], "")]:
+        spec = {"user": user, "groups": groups + ["system:authenticated"]}
+        if ns:
+            spec["resourceAttributes"] = {"namespace": ns}
+        got = create(server, version, {"apiVersion": "access.kubeward.io/v1alpha1", "kind": "AccessMatrixReview", "spec": spec})
+        assert got.returncode == 0, got.stderr
+        status = json.loads(got.stdout)["status"]
+        args = ["--as", user] + sum((["--as-group", g] for g in groups), []) + (["-n", ns] if ns else [])
+        cli = json.loads(run("access-matrix", *args, "-f", str(manifests), "-o", "json").stdout)
+        assert status["resources"] == cli["resources"] and status["namespace"] == ns, user
+        assert status["verbs"][0] == "get"
+        # (prometheus holds only /metrics: an empty row everywhere.)
+        assert any(status["resources"].values()) == (user != "prometheus")
+
+
+def test_the_api_is_authorized_and_shows_only_visible_bindings(server):
+    carol = user_kubeconfig(server, "carol-api", name="carol-api")
+    review = who_can_review({"verb": "get", "resource": "pods", "namespace": "dev"})
+    denied = create(server, "1.33", review, kubeconfig=carol)
+    assert denied.returncode != 0
+    assert ('whocanreviews.access.kubeward.io is forbidden: User "carol-api" cannot create resource "whocanreviews" '
+            'in API group "access.kubeward.io" at the cluster scope') in denied.stderr, denied.stderr
+    # Allowed to ask, and to get the RoleBindings of dev only: the cluster-wide rows are hidden
+    # and counted, dev's shown.
+    server.kubectl("1.33", "create", "clusterrole", "who-can-asker", "--verb=create",
+                   "--resource=whocanreviews.access.kubeward.io,accessmatrixreviews.access.kubeward.io")
+    server.kubectl("1.33", "create", "clusterrolebinding", "carol-asks", "--clusterrole=who-can-asker", "--user=carol-api")
+    server.kubectl("1.33", "create", "role", "binding-reader", "-n", "dev", "--verb=get",
+                   "--resource=rolebindings.rbac.authorization.k8s.io")
+    server.kubectl("1.33", "create", "rolebinding", "carol-reads", "-n", "dev", "--role=binding-reader", "--user=carol-api")
+    full = json.loads(create(server, "1.33", review).stdout)["status"]
+    mine = create(server, "1.33", review, kubeconfig=carol)
+    assert mine.returncode == 0, mine.stderr
+    status = json.loads(mine.stdout)["status"]
+    shown = [r for r in full["subjects"] if r.get("privileged") or r["binding"]["namespace"] == "dev"]
+    assert status["subjects"] == shown
+    assert status["hiddenSubjects"] == len(full["subjects"]) - len(shown) > 0
+    assert {r["binding"]["name"] for r in shown if "binding" in r} == {"alice-reads"}
+    # A who-can review names no user; a matrix names one, and is for resources only.
+    bad = create(server, "1.33", {**review, "spec": {**review["spec"], "user": "alice"}})
+    assert bad.returncode != 0 and "spec.user: Invalid value" in bad.stderr, bad.stderr
+    no_user = create(server, "1.33", {"apiVersion": "access.kubeward.io/v1alpha1", "kind": "AccessMatrixReview", "spec": {}})
+    assert no_user.returncode != 0 and "at least one of user or group must be specified" in no_user.stderr
+    urls = create(server, "1.33", {"apiVersion": "access.kubeward.io/v1alpha1", "kind": "AccessMatrixReview",
+                                   "spec": {"user": "alice", "nonResourceAttributes": {"path": "/metrics", "verb": "get"}}})
+    assert urls.returncode != 0 and "spec.nonResourceAttributes" in urls.stderr

@@ -2,8 +2,10 @@
 //! with every binding → role → rule that grants it, or the nearest misses and the smallest
 //! Role and binding that would allow it. Arguments as `kubectl auth can-i` takes them.
 
-use authz::rbac::explain::{Explanation, Lack, Via};
-use authz::rbac::explain_json::{rule_json, suggestion_objects, to_json, via_json};
+use authz::rbac::explain::{Explanation, Lack, Via, MATRIX_VERBS};
+use authz::rbac::explain_json::{
+    allowed_json, masters_row, matrix_json, suggestion_objects, to_json,
+};
 use authz::rbac::PolicyRule;
 use clap::Args;
 use serde_json::{json, Value};
@@ -358,34 +360,14 @@ pub(crate) struct WhoCanArgs {
     output: Option<String>,
 }
 
-/// The subject as RBAC's user and group names say it: `system:serviceaccount:NS:NAME`.
-fn rbac_name(s: &authz::rbac::Subject) -> String {
-    if s.kind == "ServiceAccount" {
-        format!("system:serviceaccount:{}:{}", s.namespace, s.name)
-    } else {
-        s.name.clone()
-    }
-}
-
 /// Runs `kubeward who-can`: the table (or JSON/YAML) to print.
 pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
     let policy = args.manifests.load().await?.policy;
     let a = attributes(&args.request, api_types::UserInfo::default());
     let allowed = authz::rbac::Index::from_policy(&policy).who_can(&a);
     if let Some(format) = args.output.as_deref() {
-        let mut rows = vec![json!({
-            "subject": {"kind": "Group", "name": "system:masters"},
-            "name": "system:masters",
-            "privileged": true,
-        })];
-        rows.extend(allowed.iter().map(|w| {
-            let mut v = via_json(&w.grant.via);
-            v["subject"] = json!({"kind": w.subject.kind, "name": w.subject.name, "namespace": w.subject.namespace});
-            v["name"] = rbac_name(&w.subject).into();
-            v["ruleIndex"] = json!(w.grant.rule_index);
-            v["rule"] = rule_json(&w.grant.rule);
-            v
-        }));
+        let mut rows = vec![masters_row()];
+        rows.extend(allowed.iter().map(allowed_json));
         let out =
             json!({"request": to_json(&a, &Explanation::default())["request"], "allowed": rows});
         return render(&out, format);
@@ -441,37 +423,19 @@ pub(crate) struct MatrixArgs {
     output: Option<String>,
 }
 
-/// The matrix's columns, as rakkess's `--verbs` would list them all.
-const MATRIX_VERBS: [&str; 8] = [
-    "get",
-    "list",
-    "watch",
-    "create",
-    "update",
-    "patch",
-    "delete",
-    "deletecollection",
-];
-
 /// Runs `kubeward access-matrix`: every served resource (and subresource) a row, every verb
 /// a column.
 pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainError> {
     let policy = args.manifests.load().await?.policy;
     let user = args.who.user();
     let ns = args.namespace.clone().unwrap_or_default();
-    let mut rows: Vec<(String, String, String)> = Vec::new();
-    for def in registry::resources() {
-        if def.is_review() || (!ns.is_empty() && !def.namespaced) {
-            continue;
-        }
-        rows.push((def.group.into(), def.resource.into(), String::new()));
-        for sub in def.subresources {
-            rows.push((def.group.into(), def.resource.into(), sub.name.into()));
-        }
-    }
-    rows.sort();
-    let m =
-        authz::rbac::Index::from_policy(&policy).access_matrix(&user, &ns, &rows, &MATRIX_VERBS);
+    let rows = registry::access_matrix_rows(&ns);
+    let m = authz::rbac::Index::from_policy(&policy).access_matrix(
+        &user,
+        &ns,
+        &rows,
+        &MATRIX_VERBS[..],
+    );
     let name = |(g, r, s): &(String, String, String)| {
         let mut n = r.clone();
         if !g.is_empty() {
@@ -483,19 +447,7 @@ pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainEr
         n
     };
     if let Some(format) = args.output.as_deref() {
-        let resources: serde_json::Map<String, Value> = rows
-            .iter()
-            .zip(&m)
-            .map(|(r, cells)| {
-                let verbs: Vec<&str> = MATRIX_VERBS
-                    .iter()
-                    .zip(cells)
-                    .filter(|(_, ok)| **ok)
-                    .map(|(v, _)| *v)
-                    .collect();
-                (name(r), json!(verbs))
-            })
-            .collect();
+        let resources = matrix_json(&rows, &m, &MATRIX_VERBS[..]);
         let out = json!({"user": {"username": user.name, "groups": user.groups}, "namespace": ns, "resources": resources});
         return render(&out, format);
     }

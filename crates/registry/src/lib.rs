@@ -27,7 +27,7 @@ mod watch;
 pub use api_types::StatusError;
 pub use client::{BoxFuture, Client, WatchRequest};
 pub use informer::{Change, Informer};
-pub use kinds::resources;
+pub use kinds::{access_matrix_rows, resources};
 pub use resource::{ResourceDef, Strategy, Subresource};
 pub use store::{
     group_resource_of_key, os_random, parse_resource_version, resource_prefix_len, Admission,

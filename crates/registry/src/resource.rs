@@ -304,7 +304,7 @@ impl ResourceDef {
     }
 
     /// True for kinds that are answered rather than stored (access, token and self reviews,
-    /// and kubeward's explained AccessReview).
+    /// and kubeward's access.kubeward.io reviews).
     pub fn is_review(&self) -> bool {
         matches!(
             self.group,

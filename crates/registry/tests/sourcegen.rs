@@ -101,6 +101,43 @@ fn generate() -> Value {
         "io.kubeward.access.v1alpha1.AccessReviewStatus".into(),
         status,
     );
+    // kubeward's WhoCanReview and AccessMatrixReview: a SubjectAccessReview's spec (without a
+    // user, or with the request left open), each with a status of its own.
+    let statuses = [
+        (
+            "WhoCanReview",
+            "WhoCanReview lists every user, group and service account RBAC allows the request of its spec (resourceAttributes or nonResourceAttributes, no user), each with the binding, role and rule that grant it.",
+            json!({
+                "description": "WhoCanReviewStatus lists who may make the request.",
+                "type": "object",
+                "properties": {
+                    "subjects": {"description": "Subjects allowed, in the authorizer's walk order: system:masters first (allowed before RBAC), then each subject of each granting binding, with the binding, role, rule and its index. A subject bound twice is listed for each binding.", "type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                    "hiddenSubjects": {"description": "How many subjects were left out because the caller may not get the binding that grants them.", "type": "integer", "format": "int32"}
+                }
+            }),
+        ),
+        (
+            "AccessMatrixReview",
+            "AccessMatrixReview gives the verbs the user of its spec holds on every served resource and subresource, cluster-wide or in spec.resourceAttributes.namespace.",
+            json!({
+                "description": "AccessMatrixReviewStatus holds, for each served resource and subresource, the verbs the user may use.",
+                "type": "object",
+                "properties": {
+                    "namespace": {"description": "The namespace the matrix is for; empty for cluster-wide.", "type": "string"},
+                    "verbs": {"description": "The verbs asked about, in column order.", "type": "array", "items": {"type": "string"}},
+                    "resources": {"description": "resource[.group][/subresource] to the verbs held on it.", "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+                }
+            }),
+        ),
+    ];
+    for (kind, description, status) in statuses {
+        let mut review = defs["io.k8s.api.authorization.v1.SubjectAccessReview"].clone();
+        review["description"] = description.into();
+        review["properties"]["status"]["$ref"] =
+            format!("#/definitions/io.kubeward.access.v1alpha1.{kind}Status").into();
+        defs.insert(format!("io.kubeward.access.v1alpha1.{kind}"), review);
+        defs.insert(format!("io.kubeward.access.v1alpha1.{kind}Status"), status);
+    }
     for v in defs.values_mut() {
         tidy(v);
     }

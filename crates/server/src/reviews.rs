@@ -166,7 +166,121 @@ static REVIEWS: &[(&ResourceDef, Answer)] = &[
     (&kinds::SELF_SUBJECT_REVIEWS, self_subject_review),
     (&kinds::TOKEN_REVIEWS, token_review),
     (&kinds::ACCESS_REVIEWS, access_review),
+    (&kinds::WHO_CAN_REVIEWS, who_can_review),
+    (&kinds::ACCESS_MATRIX_REVIEWS, access_matrix_review),
 ];
+
+/// Whether `caller` may `get` the binding `v` names: what an explanation or a who-can answer
+/// may show it.
+fn may_get_binding(state: &State, caller: &UserInfo, v: &authz::rbac::explain::Via) -> bool {
+    let (resource, namespace) = if v.binding_namespace.is_empty() {
+        ("clusterrolebindings", "")
+    } else {
+        ("rolebindings", v.binding_namespace.as_str())
+    };
+    state
+        .authorizer
+        .authorize(&Attributes {
+            user: caller.clone(),
+            verb: "get".into(),
+            resource_request: true,
+            namespace: namespace.into(),
+            api_group: "rbac.authorization.k8s.io".into(),
+            resource: resource.into(),
+            name: v.binding_name.clone(),
+            ..Default::default()
+        })
+        .allowed()
+}
+
+/// kubeward's WhoCanReview: every subject RBAC allows the spec's request, from the RBAC
+/// index's inverse map; subjects granted through bindings the caller may not `get` are left
+/// out and counted.
+fn who_can_review(
+    state: &State,
+    def: &ResourceDef,
+    caller: &UserInfo,
+    _url_namespace: &str,
+    spec: &Value,
+) -> Result<Value, StatusError> {
+    let named = user_from_spec(spec);
+    if !named.name.is_empty() || !named.groups.is_empty() {
+        return Err(invalid(
+            def,
+            "spec.user",
+            &named.name,
+            "a WhoCanReview asks who may make the request: it names no user or groups",
+        ));
+    }
+    let a = spec_attributes(def, UserInfo::default(), spec)?;
+    let mut subjects = vec![authz::rbac::explain_json::masters_row()];
+    let mut hidden = 0;
+    let mut last: Option<(&authz::rbac::explain::Via, bool)> = None;
+    let rows = state.rbac.who_can(&a);
+    for w in &rows {
+        // Rows of one binding come together: one decision per binding.
+        let visible = match last {
+            Some((v, ok))
+                if v.binding_namespace == w.grant.via.binding_namespace
+                    && v.binding_name == w.grant.via.binding_name =>
+            {
+                ok
+            }
+            _ => may_get_binding(state, caller, &w.grant.via),
+        };
+        last = Some((&w.grant.via, visible));
+        if visible {
+            subjects.push(authz::rbac::explain_json::allowed_json(w));
+        } else {
+            hidden += 1;
+        }
+    }
+    Ok(json!({"subjects": subjects, "hiddenSubjects": hidden}))
+}
+
+/// kubeward's AccessMatrixReview: the verbs the spec's user holds on every stored resource and
+/// subresource, cluster-wide or in `resourceAttributes.namespace`, from one gathering of its
+/// rules (RBAC's answer; members of system:masters hold everything). It names no binding.
+fn access_matrix_review(
+    state: &State,
+    def: &ResourceDef,
+    _caller: &UserInfo,
+    _url_namespace: &str,
+    spec: &Value,
+) -> Result<Value, StatusError> {
+    let user = user_from_spec(spec);
+    if user.name.is_empty() && user.groups.is_empty() {
+        return Err(invalid(
+            def,
+            "spec.user",
+            "",
+            "at least one of user or group must be specified",
+        ));
+    }
+    if spec
+        .get("nonResourceAttributes")
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(invalid(
+            def,
+            "spec.nonResourceAttributes",
+            "",
+            "an access matrix is for resources: give at most resourceAttributes.namespace",
+        ));
+    }
+    let namespace = spec
+        .pointer("/resourceAttributes/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let rows = registry::access_matrix_rows(namespace);
+    let verbs = &authz::rbac::explain::MATRIX_VERBS[..];
+    let cells = state.rbac.access_matrix(&user, namespace, &rows, verbs);
+    Ok(json!({
+        "namespace": namespace,
+        "verbs": verbs,
+        "resources": authz::rbac::explain_json::matrix_json(&rows, &cells, verbs),
+    }))
+}
 
 /// kubeward's AccessReview: a SubjectAccessReview's answer and its explanation, from the same
 /// RBAC index. Grants and misses through bindings the caller may not `get` are left out and
@@ -181,26 +295,7 @@ fn access_review(
     let mut status = subject_access_review(state, def, caller, url_namespace, spec)?;
     let a = spec_attributes(def, user_from_spec(spec), spec)?;
     let e = authz::rbac::explain::explain(&state.rbac.policy(), &a);
-    let may_get = |v: &authz::rbac::explain::Via| {
-        let (resource, namespace) = if v.binding_namespace.is_empty() {
-            ("clusterrolebindings", "")
-        } else {
-            ("rolebindings", v.binding_namespace.as_str())
-        };
-        state
-            .authorizer
-            .authorize(&Attributes {
-                user: caller.clone(),
-                verb: "get".into(),
-                resource_request: true,
-                namespace: namespace.into(),
-                api_group: "rbac.authorization.k8s.io".into(),
-                resource: resource.into(),
-                name: v.binding_name.clone(),
-                ..Default::default()
-            })
-            .allowed()
-    };
+    let may_get = |v: &authz::rbac::explain::Via| may_get_binding(state, caller, v);
     let mut visible = e.clone();
     visible.grants.retain(|g| may_get(&g.via));
     visible.misses.retain(|m| may_get(&m.via));

@@ -428,6 +428,18 @@ pub fn who_can(policy: &Policy, a: &Attributes) -> Vec<Allowed> {
     out
 }
 
+/// An access matrix's columns, as rakkess's `--verbs` would list them all.
+pub const MATRIX_VERBS: [&str; 8] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
 /// What a user may do to each of `resources` (group, resource, subresource) in `namespace`
 /// ("": cluster-wide), for each of `verbs`: one pass over the bindings that apply (the rules
 /// RBAC's `RulesFor` gathers), then each cell matched against those rules. A member of

@@ -122,3 +122,55 @@ pub fn to_json(a: &crate::Attributes, e: &Explanation) -> Value {
     }
     out
 }
+
+/// The first who-can row: members of `system:masters`, allowed before RBAC is asked.
+pub fn masters_row() -> Value {
+    json!({
+        "subject": {"kind": "Group", "name": "system:masters"},
+        "name": "system:masters",
+        "privileged": true,
+    })
+}
+
+/// One who-can row: the subject (`name` as RBAC's user and group names say it,
+/// `system:serviceaccount:NS:NAME` for a service account), its binding, role and rule.
+pub fn allowed_json(w: &super::explain::Allowed) -> Value {
+    let s = &w.subject;
+    let mut v = via_json(&w.grant.via);
+    v["subject"] = json!({"kind": s.kind, "name": s.name, "namespace": s.namespace});
+    v["name"] = if s.kind == "ServiceAccount" {
+        format!("system:serviceaccount:{}:{}", s.namespace, s.name).into()
+    } else {
+        s.name.clone().into()
+    };
+    v["ruleIndex"] = json!(w.grant.rule_index);
+    v["rule"] = rule_json(&w.grant.rule);
+    v
+}
+
+/// An access matrix as data: `resource[.group][/subresource]` → the verbs held on it.
+pub fn matrix_json(
+    rows: &[(String, String, String)],
+    cells: &[Vec<bool>],
+    verbs: &[&str],
+) -> serde_json::Map<String, Value> {
+    rows.iter()
+        .zip(cells)
+        .map(|((g, r, s), held)| {
+            let mut name = r.clone();
+            if !g.is_empty() {
+                name = format!("{name}.{g}");
+            }
+            if !s.is_empty() {
+                name = format!("{name}/{s}");
+            }
+            let held: Vec<&str> = verbs
+                .iter()
+                .zip(held)
+                .filter(|(_, ok)| **ok)
+                .map(|(v, _)| *v)
+                .collect();
+            (name, json!(held))
+        })
+        .collect()
+}

@@ -309,6 +309,36 @@ pub static ACCESS_REVIEWS: ResourceDef = ResourceDef {
     )
 };
 
+/// `whocanreviews.access.kubeward.io`: every subject RBAC allows a request, each with the
+/// binding, role and rule that grant it (the spec is a SubjectAccessReview's without a user;
+/// authorized as `create` on it).
+pub static WHO_CAN_REVIEWS: ResourceDef = ResourceDef {
+    group: reviews::ACCESS,
+    versions: &["v1alpha1"],
+    ..review(
+        "whocanreviews",
+        "whocanreview",
+        "WhoCanReview",
+        false,
+        &reviews::AccessReviewStrategy,
+    )
+};
+
+/// `accessmatrixreviews.access.kubeward.io`: the verbs a user holds on every served resource
+/// and subresource, cluster-wide or in `spec.resourceAttributes.namespace` (the spec is a
+/// SubjectAccessReview's with the request left open; authorized as `create` on it).
+pub static ACCESS_MATRIX_REVIEWS: ResourceDef = ResourceDef {
+    group: reviews::ACCESS,
+    versions: &["v1alpha1"],
+    ..review(
+        "accessmatrixreviews",
+        "accessmatrixreview",
+        "AccessMatrixReview",
+        false,
+        &reviews::AccessReviewStrategy,
+    )
+};
+
 /// Every served resource, in discovery's order.
 static RESOURCES: &[&ResourceDef] = &[
     &NAMESPACES,
@@ -332,6 +362,8 @@ static RESOURCES: &[&ResourceDef] = &[
     &SELF_SUBJECT_REVIEWS,
     &TOKEN_REVIEWS,
     &ACCESS_REVIEWS,
+    &WHO_CAN_REVIEWS,
+    &ACCESS_MATRIX_REVIEWS,
 ];
 
 /// A review kind: create-only, answered by the server, never stored.
@@ -360,4 +392,21 @@ const fn review(
 /// Every served resource.
 pub fn resources() -> &'static [&'static ResourceDef] {
     RESOURCES
+}
+
+/// The rows of an access matrix: every stored resource and subresource as (group, resource,
+/// subresource), sorted; the namespaced ones only when `namespace` is given.
+pub fn access_matrix_rows(namespace: &str) -> Vec<(String, String, String)> {
+    let mut rows = Vec::new();
+    for def in RESOURCES {
+        if def.is_review() || (!namespace.is_empty() && !def.namespaced) {
+            continue;
+        }
+        rows.push((def.group.into(), def.resource.into(), String::new()));
+        for sub in def.subresources {
+            rows.push((def.group.into(), def.resource.into(), sub.name.into()));
+        }
+    }
+    rows.sort();
+    rows
 }

@@ -30,7 +30,8 @@ review!(LocalSubjectAccessReviewStrategy, LocalSubjectAccessReview);
 review!(SelfSubjectRulesReviewStrategy, SelfSubjectRulesReview);
 review!(SelfSubjectReviewStrategy, SelfSubjectReview);
 review!(TokenReviewStrategy, TokenReview);
-/// An AccessReview is shaped as a SubjectAccessReview, under its own group and kind.
+/// An AccessReview (and a WhoCanReview, an AccessMatrixReview) is shaped as a
+/// SubjectAccessReview, under its own group and kind.
 pub(super) struct AccessReviewStrategy;
 
 impl Strategy for AccessReviewStrategy {
