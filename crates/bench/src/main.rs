@@ -10,7 +10,10 @@
 //! - etcd: creates on etcd beside raw etcd puts, and a write on one replica to its watch event
 //!   on another;
 //! - hardening: the audit log's cost by level, the metrics' cost per request, and a quiet
-//!   user beside a noisy one with and without the fair queue.
+//!   user beside a noisy one with and without the fair queue;
+//! - access, access-server: who-can, the access matrix and audit-rbac in process; and against a
+//!   server holding 10,000 and 100,000 bindings, beside one SubjectAccessReview per subject or
+//!   cell and a list-then-scan by the CLI.
 //!
 //! Results print as Markdown rows for BENCHMARKS.md.
 
@@ -21,6 +24,7 @@
 )]
 
 mod access_bench;
+mod access_server_bench;
 mod authz_bench;
 mod etcd_bench;
 mod hardening_bench;
@@ -947,6 +951,9 @@ async fn main() {
     }
     if all || what == "access" {
         access_bench::run();
+    }
+    if all || what == "access-server" {
+        access_server_bench::run(&dir.join("access-server")).await;
     }
     if all || what == "hardening" {
         hardening_bench::run(&dir.join("hardening")).await;

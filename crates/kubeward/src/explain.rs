@@ -32,15 +32,20 @@ pub(crate) struct Manifests {
 }
 
 impl Manifests {
-    async fn load(&self) -> Result<crate::offline::Loaded, ExplainError> {
+    /// The policy, and with `defaults` the bootstrap policy beside it (audit-rbac's expected
+    /// grants).
+    async fn load(&self, defaults: bool) -> Result<crate::offline::Loaded, ExplainError> {
         if !self.files.is_empty() {
             return Ok(crate::offline::load(&self.files, self.no_defaults).await?);
         }
-        // Online: the server's objects; the bootstrap policy (what audit-rbac expects) is
-        // the in-memory server's, as offline.
+        // Online: the server's objects; the bootstrap policy is the in-memory server's, as
+        // offline, made only when asked for.
         let target = crate::online::target(self.kubeconfig.as_deref(), self.context.as_deref())?;
         let policy = crate::online::policy(&target).await?;
-        let defaults = crate::offline::load(&[], self.no_defaults).await?.defaults;
+        let defaults = match defaults {
+            true => crate::offline::load(&[], self.no_defaults).await?.defaults,
+            false => authz::rbac::Policy::default(),
+        };
         Ok(crate::offline::Loaded {
             policy,
             sources: Default::default(),
@@ -338,7 +343,7 @@ fn yaml(v: &Value) -> Result<String, ExplainError> {
 
 /// Runs `kubeward explain`: the text (or JSON/YAML) to print, and whether it was allowed.
 pub(crate) async fn run(args: &ExplainArgs) -> Result<(String, bool), ExplainError> {
-    let policy = args.manifests.load().await?.policy;
+    let policy = args.manifests.load(false).await?.policy;
     let a = attributes(&args.request, args.who.user());
     let e = authz::rbac::explain::explain(&policy, &a);
     let text = match args.output.as_deref() {
@@ -362,7 +367,7 @@ pub(crate) struct WhoCanArgs {
 
 /// Runs `kubeward who-can`: the table (or JSON/YAML) to print.
 pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
-    let policy = args.manifests.load().await?.policy;
+    let policy = args.manifests.load(false).await?.policy;
     let a = attributes(&args.request, api_types::UserInfo::default());
     let allowed = authz::rbac::Index::from_policy(&policy).who_can(&a);
     if let Some(format) = args.output.as_deref() {
@@ -426,7 +431,7 @@ pub(crate) struct MatrixArgs {
 /// Runs `kubeward access-matrix`: every served resource (and subresource) a row, every verb
 /// a column.
 pub(crate) async fn access_matrix(args: &MatrixArgs) -> Result<String, ExplainError> {
-    let policy = args.manifests.load().await?.policy;
+    let policy = args.manifests.load(false).await?.policy;
     let user = args.who.user();
     let ns = args.namespace.clone().unwrap_or_default();
     let rows = registry::access_matrix_rows(&ns);
@@ -609,7 +614,7 @@ pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), Expla
         policy,
         sources,
         defaults,
-    } = args.manifests.load().await?;
+    } = args.manifests.load(true).await?;
     let expected = |b: &authz::rbac::Binding| {
         if b.namespace.is_empty() {
             defaults.cluster_role_bindings.get(&b.name) == Some(b)
