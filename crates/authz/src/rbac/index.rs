@@ -12,8 +12,12 @@
 use super::explain::{Allowed, Grant, Via};
 use super::{no_opinion, Binding, Policy, PolicyRule, RoleRef, Subject};
 use crate::{Attributes, Authorizer, Decision};
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+
+/// The index's maps hash with foldhash, seeded at random per map (a binding's subject names
+/// are chosen by whoever may write bindings, so the seed is not predictable to them).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// An interned string.
 type Str = Arc<str>;
