@@ -592,6 +592,9 @@ fn explanations_agree_with_the_reference_and_suggestions_allow_exactly_the_reque
             let want = rbac::reference::authorize(&p, &a);
             let e = rbac::explain::explain(&p, &a);
             assert_eq!(e.allowed, want.allowed(), "policy {p:#?}\nrequest {a:#?}");
+            // The index's part of the policy that bears on the user explains the same.
+            let part = Index::from_policy(&p).policy_for(&a.user);
+            assert_eq!(rbac::explain::explain(&part, &a), e, "request {a:#?}");
             // Every rule's lacks are exactly why it does not allow.
             for rules in p.cluster_roles.values().chain(p.roles.values()) {
                 for r in rules.iter() {

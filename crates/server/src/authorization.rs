@@ -44,8 +44,8 @@ pub(crate) fn websocket_upgrade_is_create(a: &mut Attributes, headers: &http::He
 /// `--explain-forbidden`: the one-line hint a 403 carries, for a caller allowed to read its own
 /// rules (`create selfsubjectrulesreviews`, which every authenticated user holds by
 /// `system:basic-user`), naming a binding only when the caller may `get` it. None when the
-/// caller may not have one. The explanation walks a snapshot of the RBAC policy: this costs
-/// time in the number of bindings, on a request that is refused anyway.
+/// caller may not have one. The explanation walks the part of the RBAC policy that names the
+/// caller (`Index::policy_for`): its cost is in the caller's bindings, not every binding.
 pub(crate) fn explain_forbidden(
     authorizer: &dyn authz::Authorizer,
     index: &authz::rbac::Index,
@@ -74,7 +74,7 @@ pub(crate) fn explain_forbidden(
     ) {
         return None;
     }
-    let explanation = authz::rbac::explain::explain(&index.policy(), a);
+    let explanation = authz::rbac::explain::explain(&index.policy_for(&a.user), a);
     let can_see = |v: &authz::rbac::explain::Via| {
         if v.binding_namespace.is_empty() {
             may(

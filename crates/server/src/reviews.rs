@@ -294,7 +294,7 @@ fn access_review(
 ) -> Result<Value, StatusError> {
     let mut status = subject_access_review(state, def, caller, url_namespace, spec)?;
     let a = spec_attributes(def, user_from_spec(spec), spec)?;
-    let e = authz::rbac::explain::explain(&state.rbac.policy(), &a);
+    let e = authz::rbac::explain::explain(&state.rbac.policy_for(&a.user), &a);
     let may_get = |v: &authz::rbac::explain::Via| may_get_binding(state, caller, v);
     let mut visible = e.clone();
     visible.grants.retain(|g| may_get(&g.via));

@@ -476,6 +476,41 @@ impl Index {
         p
     }
 
+    /// The part of the policy that can bear on `user`: every binding that names it (by name,
+    /// as a service account, or through one of its groups) in any namespace, and the roles
+    /// those bindings refer to. [`super::explain::explain`] looks at no other binding, so its
+    /// answer over this is its answer over the whole policy, at the cost of the user's
+    /// bindings rather than of every binding.
+    pub fn policy_for(&self, user: &api_types::UserInfo) -> Policy {
+        let inner = self.read();
+        let mut p = Policy::default();
+        let lists = std::iter::once(inner.users.get(user.name.as_str()))
+            .chain(user.groups.iter().map(|g| inner.groups.get(g.as_str())));
+        for b in lists.flatten().flatten() {
+            if let Some(ns) = b.role_namespace() {
+                if let Some(rules) = inner.role(ns, &b.role_name) {
+                    let rules = Arc::new(rules.iter().map(plain_rule).collect());
+                    if ns.is_empty() {
+                        p.cluster_roles.insert(b.role_name.to_string(), rules);
+                    } else {
+                        p.roles
+                            .insert((ns.to_string(), b.role_name.to_string()), rules);
+                    }
+                }
+            }
+            if b.namespace.is_empty() {
+                p.cluster_role_bindings
+                    .insert(b.name.to_string(), plain_binding(b));
+            } else {
+                p.role_bindings.insert(
+                    (b.namespace.to_string(), b.name.to_string()),
+                    plain_binding(b),
+                );
+            }
+        }
+        p
+    }
+
     /// Every rule that applies to the user in `namespace` (cluster-wide and bound there), and
     /// the resolution errors met (`RulesFor`, for SelfSubjectRulesReview and escalation checks).
     pub fn rules_for(
