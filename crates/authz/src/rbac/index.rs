@@ -201,15 +201,7 @@ impl Inner {
         let lookups = std::iter::once(self.users.get(user.name.as_str()))
             .chain(user.groups.iter().map(|g| self.groups.get(g.as_str())));
         for list in lookups.flatten() {
-            // Sorted by (namespace, name): "" first, then each namespace's run.
-            let cluster = list.partition_point(|b| b.namespace.is_empty());
-            out.extend(&list[..cluster]);
-            if !namespace.is_empty() {
-                let rest = &list[cluster..];
-                let start = rest.partition_point(|b| &*b.namespace < namespace);
-                let end = rest.partition_point(|b| &*b.namespace <= namespace);
-                out.extend(&rest[start..end]);
-            }
+            out.extend(in_scope(list, namespace));
             lists += 1;
         }
         if lists > 1 {
@@ -218,6 +210,21 @@ impl Inner {
         }
         out
     }
+}
+
+/// The bindings of a walk-ordered list that are in scope for a request in `namespace`: the
+/// cluster-wide ones, then (for a namespaced request) that namespace's.
+fn in_scope<'a>(list: &'a [Arc<Bind>], namespace: &str) -> impl Iterator<Item = &'a Arc<Bind>> {
+    let cluster = list.partition_point(|b| b.namespace.is_empty());
+    let rest = &list[cluster..];
+    let local = if namespace.is_empty() {
+        &rest[..0]
+    } else {
+        let start = rest.partition_point(|b| &*b.namespace < namespace);
+        let end = rest.partition_point(|b| &*b.namespace <= namespace);
+        &rest[start..end]
+    };
+    list[..cluster].iter().chain(local)
 }
 
 fn add_sorted(list: &mut Sorted, b: &Arc<Bind>) {
@@ -567,11 +574,9 @@ impl Index {
                 let Some(bound) = inner.by_role.get(role_ns).and_then(|m| m.get(name)) else {
                     continue;
                 };
-                // A ClusterRole's bindings: cluster-wide, and the request namespace's.
-                let in_scope = bound
-                    .iter()
-                    .filter(|b| b.namespace.is_empty() || *b.namespace == *a.namespace);
-                found.extend(in_scope.map(|b| (b, i, rule)));
+                // A role's bindings in scope: the cluster-wide ones and the request
+                // namespace's, two runs of the walk-ordered list.
+                found.extend(in_scope(bound, &a.namespace).map(|b| (b, i, rule)));
             }
         }
         found.sort_unstable_by(|x, y| walk_order(x.0, y.0));
