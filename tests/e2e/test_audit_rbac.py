@@ -63,6 +63,10 @@ def planted():
     objs.append(binding("RoleBinding", "runner-pods", "a", "create-pods", sa("b", "runner")))
     # 1 hop through a legacy token Secret: dev4 reads secrets in ops.
     objs.append(binding("RoleBinding", "dev4-secrets", "ops", "read-secrets", user("dev4")))
+    # To kube-system's secrets: dev5 creates pods in c, where c:backup reads kube-system's secrets.
+    objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "c"}})
+    objs.append(binding("RoleBinding", "dev5-pods", "c", "create-pods", user("dev5")))
+    objs.append(binding("RoleBinding", "backup-secrets", "kube-system", "read-secrets", sa("c", "backup")))
     # Regressions of other tools' bugs: a grant limited by resourceNames is limited (kubescape
     # #3201 ignored them); a RoleBinding's Role is its own namespace's (kubescape #2579 matched
     # another namespace's).
@@ -152,6 +156,11 @@ def test_the_three_chains_are_found_shortest_first(found):
         assert subjects[-1] == ("ServiceAccount", "ops", "deployer"), f["path"]
         assert len(subjects) == hops + 1, f["path"]
     assert [s["name"] for s in paths["dev3"]["path"] if s["kind"] == "ServiceAccount"] == ["runner", "builder", "deployer"]
+    # kube-system's secrets are a sink too.
+    five = paths["dev5"]["message"]
+    assert "reaches ServiceAccount system:serviceaccount:c:backup (holding read-secrets in kube-system (KW001))" in five, five
+    assert "in 1 hop(s): create-pods (KW002)" in five
+    assert "reaches ServiceAccount system:serviceaccount:ops:deployer (holding everything (KW007))" in paths["dev1"]["message"]
     # Reading a namespace's secrets reads its service accounts' legacy token Secrets.
     assert "in 1 hop(s): read-secrets (KW001)" in paths["dev4"]["message"], paths["dev4"]["message"]
     assert paths["dev4"]["path"][1] == {"kind": "RoleBinding", "namespace": "ops", "name": "dev4-secrets"}

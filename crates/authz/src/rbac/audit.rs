@@ -4,8 +4,9 @@
 //! CSR approval, admission webhooks, anything held by anonymous users), each finding with the
 //! path that grants it; and the multi-hop paths behind them — a subject that can create pods
 //! or mint tokens in a namespace (or read its secrets, the legacy token Secrets among them) acts
-//! as that namespace's service accounts, one that can
-//! impersonate acts as its targets — followed, shortest first, to cluster-admin's powers.
+//! as that namespace's service accounts, one that can impersonate acts as its targets —
+//! followed, shortest first, to cluster-admin's powers, system:masters or kube-system's
+//! secrets.
 //!
 //! Matching is the authorizer's own ([`rule_allows`]), so wildcards, resourceNames and
 //! subresources count exactly as they do for a request.
@@ -459,8 +460,8 @@ fn is_virtual(n: &Node) -> bool {
 /// The multi-hop paths: from each subject not `expected` (not the bootstrap policy's own),
 /// the shortest chain of "acts as" steps (creating pods, exec-ing into them, minting tokens or
 /// reading the token Secrets in a namespace acts as its service accounts; impersonating acts
-/// as the users and groups it may name) to a
-/// subject holding a cluster-wide Critical finding (or `system:masters`). Every path of at
+/// as the users and groups it may name) to a sink: a subject holding a cluster-wide Critical
+/// finding, one that may read every secret of kube-system, or `system:masters`. Every path of at
 /// least one such step is reported: creating pods where a service account is cluster-admin
 /// is one step, and cluster-admin in effect.
 pub fn paths(
@@ -548,12 +549,30 @@ pub fn paths(
         }
     }
     // Sinks: a subject with a cluster-wide Critical finding, or system:masters itself.
-    let mut sinks: BTreeSet<Node> = single
-        .iter()
-        .filter(|f| f.severity == Severity::Critical && f.namespace.is_empty())
-        .map(|f| (f.subject_kind.clone(), f.subject.clone()))
-        .collect();
-    sinks.insert(("Group".into(), "system:masters".into()));
+    // Sinks, with what makes each one: a subject with a cluster-wide Critical finding
+    // (cluster-admin's powers), one that may read every secret of kube-system (the control
+    // plane's credentials), and system:masters itself.
+    let mut sinks: BTreeMap<Node, String> = BTreeMap::new();
+    for f in single {
+        let node = (f.subject_kind.clone(), f.subject.clone());
+        if f.severity == Severity::Critical && f.namespace.is_empty() {
+            // "everything" says cluster-admin best; else the first such finding.
+            let what = format!("{} ({})", f.name, f.id);
+            if f.name == "everything" {
+                sinks.insert(node, what);
+            } else {
+                sinks.entry(node).or_insert(what);
+            }
+        } else if f.name == "read-secrets" && f.namespace == "kube-system" && f.names.is_empty() {
+            sinks
+                .entry(node)
+                .or_insert_with(|| format!("{} in kube-system ({})", f.name, f.id));
+        }
+    }
+    sinks.insert(
+        ("Group".into(), "system:masters".into()),
+        "system:masters".into(),
+    );
     let starts: BTreeSet<Node> = bindings(policy)
         .filter(|b| !expected(b))
         .flat_map(|b| {
@@ -572,8 +591,8 @@ pub fn paths(
         }
     }
     let mut next: BTreeMap<&Node, (&Node, Option<&Finding>)> = BTreeMap::new();
-    let mut seen: BTreeSet<&Node> = sinks.iter().collect();
-    let mut queue: VecDeque<&Node> = sinks.iter().collect();
+    let mut seen: BTreeSet<&Node> = sinks.keys().collect();
+    let mut queue: VecDeque<&Node> = sinks.keys().collect();
     while let Some(n) = queue.pop_front() {
         for (from, f) in reverse.get(n).into_iter().flatten() {
             if seen.insert(from) {
@@ -584,7 +603,7 @@ pub fn paths(
     }
     let mut out = Vec::new();
     for start in starts {
-        if sinks.contains(&start) {
+        if sinks.contains_key(&start) {
             continue;
         }
         // The chain of steps, a finding paired with the subject it reaches (past the
@@ -623,10 +642,11 @@ pub fn paths(
             namespace: String::new(),
             path,
             message: format!(
-                "{} reaches {} {} in {} hop(s): {}",
+                "{} reaches {} {} (holding {}) in {} hop(s): {}",
                 start.1,
                 end.0,
                 end.1,
+                sinks.get(&end).map_or("", String::as_str),
                 hops.len(),
                 via.join(" → ")
             ),
