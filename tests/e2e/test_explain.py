@@ -98,6 +98,11 @@ CASES = [
     ("get sa -n prod --as bob --as-group ops", "get sa -n prod --as bob --as-group ops"),
     ("watch pods -n dev --as system:serviceaccount:dev:ci", "watch pods -n dev --as system:serviceaccount:dev:ci"),
     ("create pods/exec -n dev --as system:serviceaccount:dev:ci", "create pods/exec -n dev --as system:serviceaccount:dev:ci"),
+    # -A as kubectl auth can-i takes it: the request in every namespace at once.
+    ("get pods -A --as alice", "get pods -A --as alice"),
+    ("get configmaps -A --as bob --as-group ops", "get configmaps -A --as bob --as-group ops"),
+    ("list namespaces -A --as system:serviceaccount:kube-system:namespace-controller",
+     "list namespaces -A --as system:serviceaccount:kube-system:namespace-controller"),
     ("get /metrics --as prometheus", "get /metrics --as prometheus"),
     ("get /metrics --as alice", "get /metrics --as alice"),
     ("get /healthz --as alice", "get /healthz --as alice"),
@@ -263,6 +268,32 @@ def test_who_can_lists_subjects_the_server_allows(server, manifests, ask):
             continue
         answer = server.kubectl("1.33", "auth", "can-i", verb, target, *rest, "--as", who, check=False).stdout.split()[0]
         assert answer == "no", (ask, who)
+
+
+def test_who_can_in_any_namespace(server, manifests):
+    # kubectl-who-can's -A: whoever may do it in some namespace, each with the binding (and
+    # so the namespace) that grants it; the server agrees about each, there.
+    rows = who_can("get", "pods", "-A", "-f", str(manifests))
+    listed = {(r["subject"]["kind"], r["name"], r["binding"]["namespace"]) for r in rows if "binding" in r}
+    assert {("User", "alice", "dev"), ("ServiceAccount", "system:serviceaccount:dev:ci", "dev"),
+            ("Group", "ops", "prod")} <= listed, listed
+    for kind, name, ns in listed:
+        where = ["-n", ns] if ns else ["-A"]
+        who = ["--as", "member", "--as-group", name] if kind == "Group" else ["--as", name]
+        answer = server.kubectl("1.33", "auth", "can-i", "get", "pods", *where, *who, check=False).stdout.split()[0]
+        assert answer == "yes", (name, ns)
+    # Without -A, only the cluster-wide grants: alice's RoleBinding in dev does not count.
+    cluster = {r["name"] for r in who_can("get", "pods", "-f", str(manifests))}
+    assert "alice" not in cluster and "alice" in {n for _, n, _ in listed}
+    table = subprocess.run([str(KUBEWARD), "who-can", "get", "pods", "-A", "-f", str(manifests)],
+                           capture_output=True, text=True, timeout=60).stdout
+    assert table.splitlines()[0] == "who may get pods in any namespace:"
+    urls = subprocess.run([str(KUBEWARD), "who-can", "get", "/metrics", "-A", "-f", str(manifests)],
+                          capture_output=True, text=True, timeout=60)
+    assert urls.returncode == 2 and "a non-resource URL has no namespace" in urls.stderr
+    both = subprocess.run([str(KUBEWARD), "who-can", "get", "pods", "-A", "-n", "dev", "-f", str(manifests)],
+                          capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "cannot be used with" in both.stderr
 
 
 def test_who_can_names_bindings_and_reads_well(manifests):

@@ -13,6 +13,7 @@ use authz::rbac::{self, Binding, Index, Policy, PolicyRule, RoleRef, Subject};
 use authz::{Attributes, Authorizer, Decision};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 fn v(s: &str) -> Vec<String> {
@@ -809,6 +810,49 @@ fn who_can_lists_exactly_the_subjects_the_reference_allows() {
         }
     }
     assert!(found > 1000, "only {found} subjects found");
+}
+
+#[test]
+fn who_can_in_any_namespace_lists_whoever_is_allowed_somewhere() {
+    let mut rng = StdRng::seed_from_u64(0x616e_7973);
+    let mut found = 0;
+    for _ in 0..300 {
+        let p = random_policy(&mut rng);
+        let idx = Index::from_policy(&p);
+        for _ in 0..10 {
+            let a = random_request(&mut rng);
+            let rows = idx.who_can_in_any_namespace(&a);
+            // Everyone listed is allowed in its binding's namespace (anywhere, for a
+            // ClusterRoleBinding), through that binding.
+            for w in &rows {
+                let mut as_them = a.clone();
+                as_them.user = user_of(&w.subject);
+                as_them.namespace = w.grant.via.binding_namespace.clone();
+                assert!(
+                    rbac::reference::authorize(&p, &as_them).allowed(),
+                    "listed {:?} for {a:#?}\npolicy {p:#?}",
+                    w.subject
+                );
+            }
+            found += rows.len();
+            // Whoever is allowed in some namespace is listed; and it is exactly the union of
+            // who-can over every namespace.
+            let mut union = BTreeSet::new();
+            for ns in NAMESPACES {
+                let mut b = a.clone();
+                b.namespace = (*ns).to_string();
+                for w in idx.who_can(&b) {
+                    union.insert(format!("{:?}", (&w.subject, &w.grant.via)));
+                }
+            }
+            let listed: BTreeSet<String> = rows
+                .iter()
+                .map(|w| format!("{:?}", (&w.subject, &w.grant.via)))
+                .collect();
+            assert_eq!(listed, union, "request {a:#?}");
+        }
+    }
+    assert!(found > 500, "only {found} rows");
 }
 
 #[test]

@@ -68,6 +68,11 @@ pub(crate) struct Request {
     /// The namespace (without it: a cluster-wide request)
     #[arg(short = 'n', long)]
     namespace: Option<String>,
+    /// Every namespace: for explain, as `kubectl auth can-i -A` (the request in all namespaces
+    /// at once, which only cluster-wide grants allow); for who-can, as kubectl-who-can's
+    /// (everyone allowed in any namespace, RoleBindings of every namespace included)
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    all_namespaces: bool,
 }
 
 /// Who asks, as impersonation names them.
@@ -129,6 +134,9 @@ pub(crate) enum ExplainError {
     /// The server's objects could not be read.
     #[error(transparent)]
     Online(#[from] crate::online::OnlineError),
+    /// The arguments ask something that cannot be answered.
+    #[error("{0}")]
+    Usage(String),
     /// The output could not be written as YAML.
     #[error("writing YAML: {0}")]
     Yaml(String),
@@ -369,7 +377,16 @@ pub(crate) struct WhoCanArgs {
 pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
     let policy = args.manifests.load(false).await?.policy;
     let a = attributes(&args.request, api_types::UserInfo::default());
-    let allowed = authz::rbac::Index::from_policy(&policy).who_can(&a);
+    if args.request.all_namespaces && !a.resource_request {
+        return Err(ExplainError::Usage(
+            "-A: a non-resource URL has no namespace".into(),
+        ));
+    }
+    let index = authz::rbac::Index::from_policy(&policy);
+    let allowed = match args.request.all_namespaces {
+        true => index.who_can_in_any_namespace(&a),
+        false => index.who_can(&a),
+    };
     if let Some(format) = args.output.as_deref() {
         let mut rows = vec![masters_row()];
         rows.extend(allowed.iter().map(allowed_json));
@@ -404,7 +421,11 @@ pub(crate) async fn who_can(args: &WhoCanArgs) -> Result<String, ExplainError> {
     }
     let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
     let (w0, w1) = (width(0), width(1));
-    let mut out = format!("who may {}:\n", describe_request(&a));
+    let mut asked = describe_request(&a);
+    if args.request.all_namespaces {
+        asked = asked.replace(" (cluster-wide)", " in any namespace");
+    }
+    let mut out = format!("who may {asked}:\n");
     for r in &rows {
         let line = format!("{:w0$}   {:w1$}   {}", r[0], r[1], r[2]);
         out.push_str(line.trim_end());
@@ -421,6 +442,10 @@ pub(crate) struct MatrixArgs {
     /// In this namespace (its namespaced resources); without it, every resource cluster-wide
     #[arg(short = 'n', long)]
     namespace: Option<String>,
+    /// Cluster-wide, in all namespaces at once (as `kubectl auth can-i -A`; the default
+    /// without -n)
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    all_namespaces: bool,
     #[command(flatten)]
     manifests: Manifests,
     /// Output: a table (default), json or yaml

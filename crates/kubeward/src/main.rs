@@ -67,7 +67,8 @@ kubeward explain get secrets -n prod --as bob --context prod-admin"
         after_help = "Examples:\n  kubeward who-can get secrets -n prod -f rbac/\n  \
 kubeward who-can create pods/exec -n dev -f app.yaml -o json\n  \
 kubeward who-can impersonate users -f cluster-rbac.yaml\n  \
-kubeward who-can get /metrics -f monitoring.yaml\n\n\
+kubeward who-can get /metrics -f monitoring.yaml\n  \
+kubeward who-can get secrets -A                 # any namespace, from ~/.kube/config's server\n\n\
 Members of system:masters may do anything (they are allowed before RBAC is asked); the first \
 row says so. Manifests (or, without -f, the server) are read as for `kubeward explain`."
     )]

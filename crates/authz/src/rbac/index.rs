@@ -552,6 +552,27 @@ impl Index {
         super::explain::matrix_of_rules(&rules, user, namespace, resources, verbs)
     }
 
+    /// Everyone RBAC allows to make the resource request `a` in some namespace (its
+    /// namespace and user ignored), as kubectl-who-can's `--all-namespaces`: every subject of
+    /// every binding, cluster-wide or in any namespace, whose role allows it, in walk order
+    /// (ClusterRoleBindings, then RoleBindings by namespace and name).
+    pub fn who_can_in_any_namespace(&self, a: &Attributes) -> Vec<Allowed> {
+        let inner = self.read();
+        let mut found: Vec<(&Arc<Bind>, usize, &Rule)> = Vec::new();
+        for (role_ns, roles) in &inner.roles {
+            for (name, rules) in roles {
+                let Some((i, rule)) = rules.iter().enumerate().find(|(_, r)| allows(a, r)) else {
+                    continue;
+                };
+                if let Some(bound) = inner.by_role.get(role_ns).and_then(|m| m.get(name)) {
+                    found.extend(bound.iter().map(|b| (b, i, rule)));
+                }
+            }
+        }
+        found.sort_unstable_by(|x, y| walk_order(x.0, y.0));
+        rows(found)
+    }
+
     /// [`super::explain::who_can`] from the inverse map: the roles in scope whose rules allow
     /// `a` (its user ignored), then only the bindings of those roles — not a scan of every
     /// binding. The same rows in the same order.
@@ -580,41 +601,47 @@ impl Index {
             }
         }
         found.sort_unstable_by(|x, y| walk_order(x.0, y.0));
-        let mut out = Vec::new();
-        for (b, rule_index, rule) in found {
-            let rule = plain_rule(rule);
-            for s in b.subjects.iter() {
-                let mut subject = plain_subject(s);
-                match &*s.kind {
-                    "ServiceAccount" => {
-                        if subject.namespace.is_empty() {
-                            subject.namespace = b.namespace.to_string();
-                        }
-                        if subject.namespace.is_empty() {
-                            continue; // names no one (`appliesTo` skips it too)
-                        }
-                    }
-                    "User" | "Group" => {}
-                    _ => continue,
-                }
-                out.push(Allowed {
-                    grant: Grant {
-                        via: Via {
-                            binding_namespace: b.namespace.to_string(),
-                            binding_name: b.name.to_string(),
-                            subject: plain_subject(s),
-                            role_kind: b.role_kind.to_string(),
-                            role_name: b.role_name.to_string(),
-                        },
-                        rule_index,
-                        rule: rule.clone(),
-                    },
-                    subject,
-                });
-            }
-        }
-        out
+        rows(found)
     }
+}
+
+/// who-can's rows: each subject of each (binding, first allowing rule) found, as the scan
+/// lists them.
+fn rows(found: Vec<(&Arc<Bind>, usize, &Rule)>) -> Vec<Allowed> {
+    let mut out = Vec::new();
+    for (b, rule_index, rule) in found {
+        let rule = plain_rule(rule);
+        for s in b.subjects.iter() {
+            let mut subject = plain_subject(s);
+            match &*s.kind {
+                "ServiceAccount" => {
+                    if subject.namespace.is_empty() {
+                        subject.namespace = b.namespace.to_string();
+                    }
+                    if subject.namespace.is_empty() {
+                        continue; // names no one (`appliesTo` skips it too)
+                    }
+                }
+                "User" | "Group" => {}
+                _ => continue,
+            }
+            out.push(Allowed {
+                grant: Grant {
+                    via: Via {
+                        binding_namespace: b.namespace.to_string(),
+                        binding_name: b.name.to_string(),
+                        subject: plain_subject(s),
+                        role_kind: b.role_kind.to_string(),
+                        role_name: b.role_name.to_string(),
+                    },
+                    rule_index,
+                    rule: rule.clone(),
+                },
+                subject,
+            });
+        }
+    }
+    out
 }
 
 impl Authorizer for Index {
