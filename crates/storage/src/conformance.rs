@@ -158,6 +158,21 @@ fn list_prefix_paging(s: &dyn Storage) {
         ["/r/c"]
     );
     assert!(!p2.more);
+    // A start past every key of the prefix, or before it: nothing more, or everything.
+    for (after, want) in [("/r0", 0), ("/s/x", 0), ("/q", 3)] {
+        let page = s
+            .list(
+                "/r/",
+                &ListOptions {
+                    start_after: Some(after),
+                    revision: Some(p1.revision),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(page.kvs.len(), want, "start after {after:?}");
+        assert!(!page.more);
+    }
     let exact = s
         .list(
             "/r/",

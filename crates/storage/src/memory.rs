@@ -135,14 +135,26 @@ impl Storage for MemoryStorage {
         let end = prefix_end(prefix);
         let mut kvs = Vec::new();
         let mut more = false;
-        for key in inner.keys.range::<str, _>((
-            std::ops::Bound::Included(prefix),
-            std::ops::Bound::Excluded(end.as_str()),
-        )) {
-            let key = key.0.as_str();
-            if opts.start_after.is_some_and(|s| key <= s) {
-                continue;
+        // A page starts just past the previous page's last key: a seek, not a walk from the
+        // prefix (which made paging through n objects cost n² / page).
+        let from = match opts.start_after {
+            // Past the prefix's last possible key: nothing more (and a range whose start lies
+            // past its end would panic).
+            Some(after) if after >= end.as_str() => {
+                return Ok(ListResult {
+                    kvs,
+                    revision: at,
+                    more,
+                })
             }
+            Some(after) if after >= prefix => std::ops::Bound::Excluded(after),
+            _ => std::ops::Bound::Included(prefix),
+        };
+        for key in inner
+            .keys
+            .range::<str, _>((from, std::ops::Bound::Excluded(end.as_str())))
+        {
+            let key = key.0.as_str();
             let Some((rev, row)) = inner.at(key, at) else {
                 continue;
             };
