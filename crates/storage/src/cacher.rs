@@ -405,6 +405,10 @@ impl Storage for Cacher {
         self.inner.count(prefix)
     }
 
+    fn count_after(&self, prefix: &str, after: &str, revision: Revision) -> Result<u64> {
+        self.inner.count_after(prefix, after, revision)
+    }
+
     fn current_revision(&self) -> Result<Revision> {
         self.inner.current_revision()
     }

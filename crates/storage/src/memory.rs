@@ -117,6 +117,29 @@ impl Storage for MemoryStorage {
         Ok(live as u64)
     }
 
+    fn count_after(&self, prefix: &str, after: &str, revision: Revision) -> Result<u64> {
+        let inner = self.lock()?;
+        if revision < inner.compacted {
+            return Err(StorageError::Compacted {
+                requested: revision,
+                compacted: inner.compacted,
+            });
+        }
+        let end = prefix_end(prefix);
+        let from = match after {
+            a if a >= end.as_str() => return Ok(0),
+            a if a >= prefix => std::ops::Bound::Excluded(a),
+            _ => std::ops::Bound::Included(prefix),
+        };
+        // Keys only: the values stay where they are (the default, a list, copied them all).
+        let live = inner
+            .keys
+            .range::<str, _>((from, std::ops::Bound::Excluded(end.as_str())))
+            .filter(|(key, _)| inner.at(key, revision).is_some_and(|(_, r)| !r.deleted))
+            .count();
+        Ok(live as u64)
+    }
+
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         let inner = self.lock()?;
         let at = opts.revision.unwrap_or(inner.revision);

@@ -61,6 +61,11 @@ impl Storage for Observed {
     fn count(&self, prefix: &str) -> Result<u64> {
         self.timed("count", prefix, || self.inner.count(prefix))
     }
+    fn count_after(&self, prefix: &str, after: &str, revision: Revision) -> Result<u64> {
+        self.timed("count", prefix, || {
+            self.inner.count_after(prefix, after, revision)
+        })
+    }
     fn current_revision(&self) -> Result<Revision> {
         self.inner.current_revision()
     }

@@ -193,6 +193,29 @@ impl Storage for SqliteStorage {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    fn count_after(&self, prefix: &str, after: &str, revision: Revision) -> Result<u64> {
+        let inner = self.lock()?;
+        if revision < inner.compacted {
+            return Err(StorageError::Compacted {
+                requested: revision,
+                compacted: inner.compacted,
+            });
+        }
+        let start = if after >= prefix {
+            format!("{after}\0")
+        } else {
+            prefix.to_string()
+        };
+        // The rows a list at `revision` would return past `after`, counted, not read.
+        let mut stmt = inner.conn.prepare_cached(
+            "SELECT COUNT(*) FROM kv AS a
+             WHERE key >= ?1 AND key < ?2 AND deleted = 0
+               AND rev = (SELECT MAX(rev) FROM kv AS b WHERE b.key = a.key AND b.rev <= ?3)",
+        )?;
+        let n: i64 = stmt.query_row(params![start, prefix_end(prefix), revision], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         let inner = self.lock()?;
         let at = opts.revision.unwrap_or(inner.revision);
