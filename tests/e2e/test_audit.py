@@ -103,6 +103,10 @@ def test_metadata_level_and_a_forbidden_impersonation(audited):
     assert e["annotations"]["authorization.k8s.io/decision"] == "forbid"
     assert e["responseStatus"]["code"] == 403 and e["responseStatus"]["reason"] == "Forbidden"
     assert not [x for x in events(log) if x["requestURI"].startswith("/readyz")], "level None is not written"
+    # The request target as Go's RequestURI has it, path and query, though kubectl speaks
+    # HTTP/2 (whose request carries scheme and authority too).
+    assert e["requestURI"] == "/api/v1/namespaces/default/pods?limit=500", e["requestURI"]
+    assert all(x["requestURI"].startswith("/") for x in events(log))
 
 
 def test_a_watch_has_started_and_complete_events(audited):

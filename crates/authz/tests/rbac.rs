@@ -959,3 +959,118 @@ fn every_audit_finding_names_a_rule_that_grants_it() {
     assert!(total > 500, "only {total} findings");
     assert!(chains > 0, "no chain in 300 policies");
 }
+
+/// The suggestion's rules bound to one user, as a policy (a Role per namespace, a
+/// ClusterRole for the rest).
+fn bound(grants: &[rbac::suggest::Grant], who: &str) -> Policy {
+    let mut p = Policy::default();
+    for g in grants {
+        let rules: Vec<PolicyRule> = g.rules.iter().map(|r| r.rule.clone()).collect();
+        let subject = Subject {
+            kind: "User".into(),
+            api_group: "rbac.authorization.k8s.io".into(),
+            name: who.into(),
+            namespace: String::new(),
+        };
+        if g.namespace.is_empty() {
+            p.cluster_roles.insert("s".into(), Arc::new(rules));
+            p.cluster_role_bindings.insert(
+                "s".into(),
+                binding("", "s", "ClusterRole", "s", vec![subject]),
+            );
+        } else {
+            p.roles
+                .insert((g.namespace.clone(), "s".into()), Arc::new(rules));
+            p.role_bindings.insert(
+                (g.namespace.clone(), "s".into()),
+                binding(&g.namespace, "s", "Role", "s", vec![subject]),
+            );
+        }
+    }
+    p
+}
+
+#[test]
+fn suggested_roles_allow_every_logged_request_and_nothing_it_did_not_do() {
+    let mut rng = StdRng::seed_from_u64(0x7375_6767);
+    let (mut probes_allowed, mut cases) = (0, 0);
+    for round in 0..400 {
+        let widen = rbac::suggest::Widen {
+            names: round % 3 == 1,
+            namespaces: round % 5 == 2,
+        };
+        // Requests as a server logs them: never a `*` verb.
+        let mut log: Vec<Attributes> = (0..rng.random_range(1..12))
+            .map(|_| random_request(&mut rng))
+            .filter(|a| a.verb != "*")
+            .collect();
+        if log.is_empty() {
+            continue;
+        }
+        if rng.random_bool(0.3) {
+            log.push(Attributes {
+                verb: pick(&mut rng, &["get", "post"]).into(),
+                path: pick(&mut rng, &["/healthz", "/metrics", "/api"]).into(),
+                ..Default::default()
+            });
+        }
+        let grants = rbac::suggest::suggest(&log, widen);
+        let p = bound(&grants, "worker");
+        let counted: usize = grants
+            .iter()
+            .flat_map(|g| &g.rules)
+            .map(|r| r.requests)
+            .sum();
+        assert_eq!(counted, log.len(), "each request counted once");
+        let as_worker = |a: &Attributes| Attributes {
+            user: user("worker", &[]),
+            ..a.clone()
+        };
+        for a in &log {
+            assert!(
+                rbac::reference::authorize(&p, &as_worker(a)).allowed(),
+                "{a:#?} not covered by {grants:#?}"
+            );
+        }
+        // Whatever the suggestion allows, some logged request did (up to the widening).
+        let did = |b: &Attributes| {
+            log.iter().any(|a| {
+                if !b.resource_request {
+                    return !a.resource_request && a.verb == b.verb && a.path == b.path;
+                }
+                let named = rbac::suggest::NAMED_VERBS.contains(&b.verb.as_str());
+                a.resource_request
+                    && a.verb == b.verb
+                    && a.api_group == b.api_group
+                    && a.resource == b.resource
+                    && a.subresource == b.subresource
+                    && (widen.namespaces || a.namespace == b.namespace || a.namespace.is_empty())
+                    && (widen.names || !named || a.name.is_empty() || a.name == b.name)
+            })
+        };
+        for _ in 0..60 {
+            // Probes near the log: a logged request with one attribute changed, or a new one.
+            let mut b = match rng.random_range(0..3) {
+                0 => random_request(&mut rng),
+                _ => log[rng.random_range(0..log.len())].clone(),
+            };
+            if b.resource_request {
+                match rng.random_range(0..5) {
+                    0 => b.verb = pick(&mut rng, VERBS).into(),
+                    1 => b.name = pick(&mut rng, &["", "a", "web", "other"]).into(),
+                    2 => b.namespace = pick(&mut rng, NAMESPACES).into(),
+                    _ => {}
+                }
+            }
+            cases += 1;
+            if rbac::reference::authorize(&p, &as_worker(&b)).allowed() {
+                probes_allowed += 1;
+                assert!(did(&b), "{b:#?} allowed by {grants:#?}\nlog {log:#?}");
+            }
+        }
+    }
+    assert!(
+        probes_allowed > 2_000 && probes_allowed < cases,
+        "{probes_allowed} of {cases}"
+    );
+}

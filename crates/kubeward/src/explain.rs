@@ -34,7 +34,10 @@ pub(crate) struct Manifests {
 impl Manifests {
     /// The policy, and with `defaults` the bootstrap policy beside it (audit-rbac's expected
     /// grants).
-    async fn load(&self, defaults: bool) -> Result<crate::offline::Loaded, ExplainError> {
+    pub(crate) async fn load(
+        &self,
+        defaults: bool,
+    ) -> Result<crate::offline::Loaded, ExplainError> {
         if !self.files.is_empty() {
             return Ok(crate::offline::load(&self.files, self.no_defaults).await?);
         }

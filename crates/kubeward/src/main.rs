@@ -6,6 +6,7 @@ mod kubelet;
 mod offline;
 mod online;
 mod pki;
+mod suggest;
 
 /// mimalloc (v2): more GETs and LISTs per second than glibc's allocator on the request path,
 /// measured side by side in BENCHMARKS.md.
@@ -97,6 +98,20 @@ Checks: KW001 read-secrets, KW002 create-pods, KW003 exec-into-pods, KW004 bind-
 KW005 impersonate, KW006 mint-service-account-tokens, KW007 everything, KW008 node-proxy, \
 KW009 approve-csrs, KW010 admission-webhooks, KW011 anonymous-access, KW100 escalation-path.")]
     AuditRbac(explain::AuditArgs),
+    /// Least privilege from what really happened: the Roles, ClusterRole and bindings that
+    /// cover exactly one subject's requests in an audit log (audit.k8s.io/v1 events from
+    /// kubeward or any cluster), as YAML for kubectl apply, a comment on each rule saying how
+    /// many requests it covers
+    #[command(after_help = "Examples:\n  \
+kubeward suggest-role --serviceaccount app:worker --audit-log audit.log\n  \
+kubeward suggest-role --user alice --audit-log audit.log -n team-a --widen-names\n  \
+kubeward suggest-role --group ci --audit-log audit.log --missing-only -f rbac/\n  \
+kubeward suggest-role --serviceaccount app:worker --audit-log audit.log --missing-only   # the kubeconfig's server\n\n\
+A Role is suggested for each namespace the subject acted in and a ClusterRole for cluster-scoped, \
+all-namespace and non-resource requests. resourceNames are kept only for get, update, patch and \
+delete, and a rule lists only the names every verb in it was used on. Requests that were refused \
+count too: run the workload once under audit, then apply the suggestion.")]
+    SuggestRole(suggest::SuggestArgs),
 }
 
 #[derive(Args)]
@@ -957,6 +972,18 @@ fn main() -> std::process::ExitCode {
         Command::WhoCan(args) => {
             let r = runtime.block_on(explain::who_can(&args));
             return answer("who-can", r.map(|text| (text, 0)));
+        }
+        Command::SuggestRole(args) => {
+            return match runtime.block_on(suggest::run(&args)) {
+                Ok(text) => {
+                    print!("{text}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kubeward suggest-role: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
         }
         Command::Explain(args) => {
             let r = runtime.block_on(explain::run(&args));

@@ -222,7 +222,7 @@ fn bad_timeout(
     }
     if let Some(log) = state.audit.as_ref() {
         let nobody = UserInfo::default();
-        let uri = parts.uri.to_string();
+        let uri = request_target(&parts.uri);
         let request = audit_request(state, parts, &audit_id, &nobody, info, &uri);
         log.failed(&request, &e.message, e.code);
     }
@@ -246,7 +246,7 @@ fn unauthenticated(
         return resp;
     };
     let nobody = UserInfo::default();
-    let uri = parts.uri.to_string();
+    let uri = request_target(&parts.uri);
     let request = audit_request(state, parts, &audit_id, &nobody, info, &uri);
     let mut methods = Vec::new();
     let auth = parts
@@ -297,7 +297,7 @@ where
     //    policy decides what is recorded, as the authenticated user, before anything else.
     let audit_id = audit_id(state, &parts.headers);
     let mut record = state.audit.as_ref().and_then(|log| {
-        let uri = parts.uri.to_string();
+        let uri = request_target(&parts.uri);
         log.begin(&audit_request(state, &parts, &audit_id, &user, &info, &uri))
     });
     let started = std::time::Instant::now();
@@ -655,4 +655,12 @@ impl PeerCertificates {
         };
         verified.user.map(Ok)
     }
+}
+
+/// The request target as sent, path and query: what Go's `Request.RequestURI` holds and the
+/// audit log records. Over HTTP/2 hyper's URI also carries the scheme and `:authority`, which
+/// Go leaves out.
+fn request_target(uri: &http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_string(), ToString::to_string)
 }

@@ -8,6 +8,7 @@ pub mod explain;
 pub mod explain_json;
 mod index;
 pub mod reference;
+pub mod suggest;
 
 pub use index::Index;
 
