@@ -184,3 +184,61 @@ def test_upstream_events_parse_and_bad_input_is_named():
     assert none.returncode == 2 and "--user, --group or --serviceaccount" in none.stderr, none.stderr
     sa = suggest("--serviceaccount", "nocolon", "--audit-log", "-", input=lines)
     assert sa.returncode == 2 and "want NAMESPACE:NAME" in sa.stderr
+
+
+UNUSED_RBAC = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: worker-extra, namespace: app}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, delete]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: worker-extra, namespace: app}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: worker-extra}
+subjects: [{kind: ServiceAccount, name: worker, namespace: app}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: someone-else, namespace: app}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: User, name: carol, apiGroup: rbac.authorization.k8s.io}]
+"""
+
+
+def test_unused_rights_from_the_same_log(recorded, tmp_path):
+    log = recorded
+    (tmp_path / "rbac.yaml").write_text(UNUSED_RBAC)
+    got = subprocess.run([str(KUBEWARD), "unused", "--audit-log", str(log), "-f", str(tmp_path), "-o", "json"],
+                         capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    out = json.loads(got.stdout)
+    assert out["window"]["requests"] > 6 and out["window"]["from"] <= out["window"]["to"]
+    extra = {r["ruleIndex"]: r for r in out["rules"] if r["binding"]["name"] == "worker-extra"}
+    # list, get, label's get and the watch: delete was never used; pods never at all.
+    assert (extra[0]["requests"], extra[0]["never"]) == (4, ["delete configmaps"]), extra[0]
+    assert (extra[1]["requests"], extra[1]["never"]) == (0, ["get pods"]), extra[1]
+    # carol made no request: everything view grants her is unused; the bootstrap policy's own
+    # bindings are left out unless --all.
+    carol = [r for r in out["rules"] if r["binding"]["name"] == "someone-else"]
+    assert carol and all(r["requests"] == 0 for r in carol)
+    assert not [r for r in out["rules"] if r["binding"]["name"] == "cluster-admin"]
+    # One subject, as text.
+    text = subprocess.run([str(KUBEWARD), "unused", "--audit-log", str(log), "-f", str(tmp_path),
+                           "--serviceaccount", "app:worker"], capture_output=True, text=True, timeout=60).stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("the log covers ") and lines[0].endswith(f"{out['window']['requests']} requests")
+    assert lines[1] == "ServiceAccount app/worker, through RoleBinding app/worker-extra → Role worker-extra:"
+    assert lines[2] == "  rule 0 (get,list,watch,delete on configmaps): 4 requests; never: delete configmaps"
+    assert lines[3] == "  rule 1 (get on pods): never used"
+    assert "carol" not in text

@@ -112,6 +112,16 @@ all-namespace and non-resource requests. resourceNames are kept only for get, up
 delete, and a rule lists only the names every verb in it was used on. Requests that were refused \
 count too: run the workload once under audit, then apply the suggestion.")]
     SuggestRole(suggest::SuggestArgs),
+    /// Rights granted and never used: every binding's rules, how many requests of an audit
+    /// log each allowed its subject, and for a rule without wildcards each verb on each
+    /// resource it grants that no request used (the input to shrinking roles)
+    #[command(after_help = "Examples:\n  \
+kubeward unused --audit-log audit.log                      # the kubeconfig's server\n  \
+kubeward unused --audit-log audit.log -f rbac/ --serviceaccount app:worker\n  \
+kubeward unused --audit-log audit.log -o json\n\n\
+The answer holds for the window the log covers, printed first. The bootstrap policy's own \
+bindings are left out unless --all.")]
+    Unused(suggest::UnusedArgs),
 }
 
 #[derive(Args)]
@@ -972,6 +982,18 @@ fn main() -> std::process::ExitCode {
         Command::WhoCan(args) => {
             let r = runtime.block_on(explain::who_can(&args));
             return answer("who-can", r.map(|text| (text, 0)));
+        }
+        Command::Unused(args) => {
+            return match runtime.block_on(suggest::unused(&args)) {
+                Ok(text) => {
+                    print!("{text}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kubeward unused: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            };
         }
         Command::SuggestRole(args) => {
             return match runtime.block_on(suggest::run(&args)) {

@@ -102,7 +102,7 @@ fn events(text: &str, file: &str) -> Result<Vec<Value>, SuggestError> {
     Ok(out)
 }
 
-fn text(v: &Value, pointer: &str) -> String {
+fn text_at(v: &Value, pointer: &str) -> String {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or("")
@@ -118,8 +118,8 @@ fn request(e: &Value) -> Option<Attributes> {
         "/user"
     };
     let user = api_types::UserInfo {
-        name: text(e, &format!("{who}/username")),
-        uid: text(e, &format!("{who}/uid")),
+        name: text_at(e, &format!("{who}/username")),
+        uid: text_at(e, &format!("{who}/uid")),
         groups: e
             .pointer(&format!("{who}/groups"))
             .and_then(Value::as_array)
@@ -132,7 +132,7 @@ fn request(e: &Value) -> Option<Attributes> {
             .unwrap_or_default(),
         ..Default::default()
     };
-    let verb = text(e, "/verb");
+    let verb = text_at(e, "/verb");
     if verb.is_empty() {
         return None;
     }
@@ -141,17 +141,17 @@ fn request(e: &Value) -> Option<Attributes> {
             user,
             verb,
             resource_request: true,
-            namespace: text(o, "/namespace"),
-            api_group: text(o, "/apiGroup"),
-            api_version: text(o, "/apiVersion"),
-            resource: text(o, "/resource"),
-            subresource: text(o, "/subresource"),
-            name: text(o, "/name"),
+            namespace: text_at(o, "/namespace"),
+            api_group: text_at(o, "/apiGroup"),
+            api_version: text_at(o, "/apiVersion"),
+            resource: text_at(o, "/resource"),
+            subresource: text_at(o, "/subresource"),
+            name: text_at(o, "/name"),
             ..Default::default()
         }),
         None => {
             // The path of the request target (an absolute URI from some writers: its path).
-            let uri = text(e, "/requestURI");
+            let uri = text_at(e, "/requestURI");
             let path = match uri.parse::<http::Uri>() {
                 Ok(u) => u.path().to_string(),
                 Err(_) => uri.split('?').next().unwrap_or("").to_string(),
@@ -242,6 +242,45 @@ fn render(grants: &[Grant], name: &str, subject: &str) -> String {
     out
 }
 
+/// An audit log's requests, one per audit ID (a watch has a ResponseStarted and a
+/// ResponseComplete event), and the window it covers (its first and last
+/// requestReceivedTimestamp).
+struct Log {
+    requests: Vec<Attributes>,
+    window: Option<(String, String)>,
+}
+
+fn read_log(path: &std::path::Path) -> Result<Log, SuggestError> {
+    let file = path.display().to_string();
+    let text = if file == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| SuggestError::Read(file.clone(), e))?;
+        t
+    } else {
+        std::fs::read_to_string(path).map_err(|e| SuggestError::Read(file.clone(), e))?
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut requests = Vec::new();
+    let mut window: Option<(String, String)> = None;
+    for e in events(&text, &file)? {
+        let id = text_at(&e, "/auditID");
+        if !id.is_empty() && !seen.insert(id) {
+            continue;
+        }
+        let Some(a) = request(&e) else { continue };
+        let at = text_at(&e, "/requestReceivedTimestamp");
+        if !at.is_empty() {
+            window = Some(match window {
+                None => (at.clone(), at),
+                Some((from, to)) => (from.min(at.clone()), to.max(at)),
+            });
+        }
+        requests.push(a);
+    }
+    Ok(Log { requests, window })
+}
+
 /// Runs `kubeward suggest-role`: the YAML to print (empty when nothing is missing).
 pub(crate) async fn run(args: &SuggestArgs) -> Result<String, SuggestError> {
     let (who, shown, subject) = match (&args.user, &args.group, &args.serviceaccount) {
@@ -278,24 +317,9 @@ pub(crate) async fn run(args: &SuggestArgs) -> Result<String, SuggestError> {
         }
         _ => return Err(SuggestError::NoSubject),
     };
-    let file = args.audit_log.display().to_string();
-    let log = if file == "-" {
-        let mut t = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
-            .map_err(|e| SuggestError::Read(file.clone(), e))?;
-        t
-    } else {
-        std::fs::read_to_string(&args.audit_log).map_err(|e| SuggestError::Read(file.clone(), e))?
-    };
-    // One request per audit ID (a watch has a ResponseStarted and a ResponseComplete event).
-    let mut seen = std::collections::HashSet::new();
+    let log = read_log(&args.audit_log)?;
     let mut requests = Vec::new();
-    for e in events(&log, &file)? {
-        let id = text(&e, "/auditID");
-        if !id.is_empty() && !seen.insert(id) {
-            continue;
-        }
-        let Some(a) = request(&e) else { continue };
+    for a in log.requests {
         let mine = match &who {
             Who::User(u) => a.user.name == *u,
             Who::Group(g) => a.user.in_group(g),
@@ -336,4 +360,167 @@ pub(crate) async fn run(args: &SuggestArgs) -> Result<String, SuggestError> {
     );
     let name = args.name.clone().unwrap_or_else(|| object_name(&shown));
     Ok(render(&grants, &name, &subject))
+}
+
+/// `kubeward unused`'s arguments.
+#[derive(Args)]
+pub(crate) struct UnusedArgs {
+    /// The audit log: JSON lines of audit.k8s.io/v1 events, or an EventList (- for stdin)
+    #[arg(long, value_name = "FILE")]
+    audit_log: PathBuf,
+    /// Only this user's bindings
+    #[arg(long, value_name = "NAME", group = "subject")]
+    user: Option<String>,
+    /// Only this group's bindings
+    #[arg(long, value_name = "NAME", group = "subject")]
+    group: Option<String>,
+    /// Only this service account's bindings, as NAMESPACE:NAME
+    #[arg(long, value_name = "NAMESPACE:NAME", group = "subject")]
+    serviceaccount: Option<String>,
+    /// Also the bootstrap policy's own bindings (left out by default)
+    #[arg(long)]
+    all: bool,
+    /// Output: text (default), json or yaml
+    #[arg(short = 'o', long, value_parser = ["json", "yaml"])]
+    output: Option<String>,
+    #[command(flatten)]
+    manifests: crate::explain::Manifests,
+}
+
+fn describe_subject(s: &authz::rbac::Subject, binding_ns: &str) -> String {
+    match s.kind.as_str() {
+        "ServiceAccount" => {
+            let ns = if s.namespace.is_empty() {
+                binding_ns
+            } else {
+                &s.namespace
+            };
+            format!("ServiceAccount {ns}/{}", s.name)
+        }
+        k => format!("{k} {}", s.name),
+    }
+}
+
+/// Runs `kubeward unused`: every binding's rules and what of them the log never used.
+pub(crate) async fn unused(args: &UnusedArgs) -> Result<String, SuggestError> {
+    use authz::rbac::unused::usage;
+    let log = read_log(&args.audit_log)?;
+    let crate::offline::Loaded {
+        policy, defaults, ..
+    } = args.manifests.load(!args.all).await?;
+    let wanted: Option<(&str, String, String)> =
+        match (&args.user, &args.group, &args.serviceaccount) {
+            (Some(u), _, _) => Some(("User", u.clone(), String::new())),
+            (_, Some(g), _) => Some(("Group", g.clone(), String::new())),
+            (_, _, Some(sa)) => {
+                let (ns, name) = sa
+                    .split_once(':')
+                    .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
+                    .ok_or_else(|| SuggestError::ServiceAccount(sa.clone()))?;
+                Some(("ServiceAccount", name.to_string(), ns.to_string()))
+            }
+            _ => None,
+        };
+    let expected = |b: &authz::rbac::Binding| {
+        if b.namespace.is_empty() {
+            defaults.cluster_role_bindings.get(&b.name) == Some(b)
+        } else {
+            defaults
+                .role_bindings
+                .get(&(b.namespace.clone(), b.name.clone()))
+                == Some(b)
+        }
+    };
+    let include = |b: &authz::rbac::Binding, s: &authz::rbac::Subject| {
+        if !args.all && expected(b) {
+            return false;
+        }
+        match &wanted {
+            None => true,
+            Some((kind, name, ns)) => {
+                let sns = if s.namespace.is_empty() {
+                    &b.namespace
+                } else {
+                    &s.namespace
+                };
+                s.kind == *kind && s.name == *name && (*kind != "ServiceAccount" || sns == ns)
+            }
+        }
+    };
+    let uses = usage(&policy, &log.requests, &include);
+    let (from, to) = log.window.clone().unwrap_or_default();
+    if let Some(format) = args.output.as_deref() {
+        let rules: Vec<Value> = uses
+            .iter()
+            .map(|u| {
+                let mut v = authz::rbac::explain_json::via_json(&u.via);
+                v["ruleIndex"] = u.rule_index.into();
+                v["rule"] = authz::rbac::explain_json::rule_json(&u.rule);
+                v["requests"] = u.requests.into();
+                v["wildcard"] = u.wildcard.into();
+                v["never"] = u
+                    .never
+                    .iter()
+                    .map(|(verb, what)| Value::from(format!("{verb} {what}")))
+                    .collect();
+                v
+            })
+            .collect();
+        let out = serde_json::json!({
+            "window": {"from": from, "to": to, "requests": log.requests.len()},
+            "rules": rules,
+        });
+        return Ok(match format {
+            "yaml" => serde_saphyr::to_string(&out).unwrap_or_default(),
+            _ => serde_json::to_string_pretty(&out).unwrap_or_default() + "\n",
+        });
+    }
+    let mut out = format!(
+        "the log covers {} – {}: {} requests\n",
+        if from.is_empty() { "?" } else { &from },
+        if to.is_empty() { "?" } else { &to },
+        log.requests.len()
+    );
+    let mut last = String::new();
+    for u in &uses {
+        let v = &u.via;
+        let binding = if v.binding_namespace.is_empty() {
+            format!("ClusterRoleBinding {}", v.binding_name)
+        } else {
+            format!("RoleBinding {}/{}", v.binding_namespace, v.binding_name)
+        };
+        let head = format!(
+            "{}, through {binding} → {} {}:\n",
+            describe_subject(&v.subject, &v.binding_namespace),
+            v.role_kind,
+            v.role_name
+        );
+        if head != last {
+            out.push_str(&head);
+            last = head;
+        }
+        let what = match (u.requests, u.never.is_empty(), u.wildcard) {
+            (0, _, _) => "never used".to_string(),
+            (n, true, false) => format!("{n} requests; every verb and resource used"),
+            (n, _, true) => {
+                format!("{n} requests (a wildcard rule: its unused part is not listed)")
+            }
+            (n, false, false) => {
+                let never: Vec<String> = u.never.iter().map(|(v, w)| format!("{v} {w}")).collect();
+                format!("{n} requests; never: {}", never.join(", "))
+            }
+        };
+        let r = &u.rule;
+        let on = if r.non_resource_urls.is_empty() {
+            r.resources.join(",")
+        } else {
+            r.non_resource_urls.join(",")
+        };
+        out.push_str(&format!(
+            "  rule {} ({} on {on}): {what}\n",
+            u.rule_index,
+            r.verbs.join(",")
+        ));
+    }
+    Ok(out)
 }

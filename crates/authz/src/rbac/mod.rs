@@ -9,6 +9,7 @@ pub mod explain_json;
 mod index;
 pub mod reference;
 pub mod suggest;
+pub mod unused;
 
 pub use index::Index;
 
