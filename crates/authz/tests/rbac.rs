@@ -1074,3 +1074,64 @@ fn suggested_roles_allow_every_logged_request_and_nothing_it_did_not_do() {
         "{probes_allowed} of {cases}"
     );
 }
+
+#[test]
+fn unused_counts_what_the_authorizer_allowed_and_lists_only_pairs_nobody_used() {
+    let mut rng = StdRng::seed_from_u64(0x756e_7573);
+    let (mut used, mut never) = (0, 0);
+    for _ in 0..200 {
+        let p = random_policy(&mut rng);
+        let log: Vec<Attributes> = (0..30).map(|_| random_request(&mut rng)).collect();
+        let uses = rbac::unused::usage(&p, &log, &|_, _| true);
+        for u in &uses {
+            let b = if u.via.binding_namespace.is_empty() {
+                &p.cluster_role_bindings[&u.via.binding_name]
+            } else {
+                &p.role_bindings[&(u.via.binding_namespace.clone(), u.via.binding_name.clone())]
+            };
+            // The requests counted: those whose user the subject names, in the binding's
+            // scope, that the rule allows; each is allowed by the reference walk too.
+            let counted: Vec<&Attributes> = log
+                .iter()
+                .filter(|a| {
+                    rbac::applies_to(&a.user, std::slice::from_ref(&u.via.subject), &b.namespace)
+                        .is_some()
+                        && (b.namespace.is_empty() || a.namespace == b.namespace)
+                        && rbac::rule_allows(a, &u.rule)
+                })
+                .collect();
+            assert_eq!(u.requests, counted.len(), "{u:#?}");
+            for a in &counted {
+                assert!(rbac::reference::authorize(&p, a).allowed(), "{a:#?}");
+            }
+            used += u.requests;
+            // A pair is listed as never used exactly when no counted request used it.
+            if !u.wildcard {
+                for verb in &u.rule.verbs {
+                    for g in &u.rule.api_groups {
+                        for r in &u.rule.resources {
+                            let (res, sub) = r.split_once('/').unwrap_or((r, ""));
+                            let hit = counted.iter().any(|a| {
+                                a.verb == *verb
+                                    && a.api_group == *g
+                                    && a.resource == res
+                                    && a.subresource == sub
+                            });
+                            let mut shown = res.to_string();
+                            if !g.is_empty() {
+                                shown = format!("{shown}.{g}");
+                            }
+                            if !sub.is_empty() {
+                                shown = format!("{shown}/{sub}");
+                            }
+                            let listed = u.never.contains(&(verb.clone(), shown));
+                            assert_eq!(listed, !hit, "{u:#?}");
+                            never += usize::from(listed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(used > 100 && never > 100, "used {used}, never {never}");
+}

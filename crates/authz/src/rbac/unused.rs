@@ -60,8 +60,11 @@ pub fn usage(
     let mut by_group: HashMap<&str, Vec<&Attributes>> = HashMap::new();
     for a in requests {
         by_user.entry(a.user.name.as_str()).or_default().push(a);
-        for g in &a.user.groups {
-            by_group.entry(g.as_str()).or_default().push(a);
+        // Each group once, though a user may name one twice.
+        let groups: std::collections::BTreeSet<&str> =
+            a.user.groups.iter().map(String::as_str).collect();
+        for g in groups {
+            by_group.entry(g).or_default().push(a);
         }
     }
     let mut out = Vec::new();
