@@ -109,8 +109,9 @@ kubeward suggest-role --group ci --audit-log audit.log --missing-only -f rbac/\n
 kubeward suggest-role --serviceaccount app:worker --audit-log audit.log --missing-only   # the kubeconfig's server\n\n\
 A Role is suggested for each namespace the subject acted in and a ClusterRole for cluster-scoped, \
 all-namespace and non-resource requests. resourceNames are kept only for get, update, patch and \
-delete, and a rule lists only the names every verb in it was used on. Requests that were refused \
-count too: run the workload once under audit, then apply the suggestion.")]
+delete, and a rule lists only the names every verb in it was used on. Refused requests count \
+too, but a workload stops at its first 403: record it once with broad rights, or suggest and \
+apply again until nothing is refused.")]
     SuggestRole(suggest::SuggestArgs),
     /// Rights granted and never used: every binding's rules, how many requests of an audit
     /// log each allowed its subject, and for a rule without wildcards each verb on each
