@@ -176,6 +176,12 @@ def test_upstream_events_parse_and_bad_input_is_named():
                       input=json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [UPSTREAM]}))
     docs = [d for d in yaml.safe_load_all(as_list.stdout) if d]
     assert docs[1]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "devs"}]
+    # An EventList written over many lines (as kubectl get -o json would) reads the same.
+    pretty = suggest("--group", "devs", "--audit-log", "-",
+                     input=json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [UPSTREAM]}, indent=2))
+    assert pretty.returncode == 0 and pretty.stdout == as_list.stdout, pretty.stderr
+    broken = suggest("--user", "alice", "--audit-log", "-", input="{\n  \"kind\": \"EventList\",\n")
+    assert broken.returncode == 2 and "-:1: not an audit.k8s.io/v1 event" in broken.stderr, broken.stderr
     # Somebody else's log: nothing to suggest.
     assert suggest("--user", "bob", "--audit-log", "-", input=lines).stdout == ""
     bad = suggest("--user", "alice", "--audit-log", "-", input=json.dumps(UPSTREAM) + "\nnot json\n")

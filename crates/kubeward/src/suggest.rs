@@ -79,29 +79,6 @@ enum Who {
     Group(String),
 }
 
-/// The events of a log: JSON lines, or one `EventList` document.
-fn events(text: &str, file: &str) -> Result<Vec<Value>, SuggestError> {
-    if let Ok(Value::Object(list)) = serde_json::from_str::<Value>(text) {
-        if let Some(Value::Array(items)) = list.get("items") {
-            return Ok(items.clone());
-        }
-        return Ok(vec![Value::Object(list)]);
-    }
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(line).map_err(|e| SuggestError::Event {
-            file: file.into(),
-            line: i + 1,
-            why: e.to_string(),
-        })?;
-        out.push(v);
-    }
-    Ok(out)
-}
-
 fn text_at(v: &Value, pointer: &str) -> String {
     v.pointer(pointer)
         .and_then(Value::as_str)
@@ -250,35 +227,82 @@ struct Log {
     window: Option<(String, String)>,
 }
 
-fn read_log(path: &std::path::Path) -> Result<Log, SuggestError> {
-    let file = path.display().to_string();
-    let text = if file == "-" {
-        let mut t = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
-            .map_err(|e| SuggestError::Read(file.clone(), e))?;
-        t
-    } else {
-        std::fs::read_to_string(path).map_err(|e| SuggestError::Read(file.clone(), e))?
-    };
-    let mut seen = std::collections::HashSet::new();
-    let mut requests = Vec::new();
-    let mut window: Option<(String, String)> = None;
-    for e in events(&text, &file)? {
-        let id = text_at(&e, "/auditID");
+impl Log {
+    /// Adds one event (once per audit ID).
+    fn add(&mut self, seen: &mut std::collections::HashSet<String>, e: &Value) {
+        let id = text_at(e, "/auditID");
         if !id.is_empty() && !seen.insert(id) {
-            continue;
+            return;
         }
-        let Some(a) = request(&e) else { continue };
-        let at = text_at(&e, "/requestReceivedTimestamp");
+        let Some(a) = request(e) else { return };
+        let at = text_at(e, "/requestReceivedTimestamp");
         if !at.is_empty() {
-            window = Some(match window {
+            self.window = Some(match self.window.take() {
                 None => (at.clone(), at),
                 Some((from, to)) => (from.min(at.clone()), to.max(at)),
             });
         }
-        requests.push(a);
+        self.requests.push(a);
     }
-    Ok(Log { requests, window })
+
+    /// A document: an `EventList`'s items, or one event.
+    fn add_document(&mut self, seen: &mut std::collections::HashSet<String>, v: &Value) {
+        match v.get("items").and_then(Value::as_array) {
+            Some(items) => items.iter().for_each(|e| self.add(seen, e)),
+            None => self.add(seen, v),
+        }
+    }
+}
+
+/// Reads a log a line at a time (JSON lines, as the log backend writes them, never held
+/// whole); a first line that is not a whole JSON object starts one document (an `EventList`
+/// written over several lines), read to its end.
+fn read_log(path: &std::path::Path) -> Result<Log, SuggestError> {
+    use std::io::BufRead;
+    let file = path.display().to_string();
+    let read_err = |e| SuggestError::Read(file.clone(), e);
+    let reader: Box<dyn BufRead> = if file == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(read_err)?,
+        ))
+    };
+    let bad = |line: usize, e: serde_json::Error| SuggestError::Event {
+        file: file.clone(),
+        line,
+        why: e.to_string(),
+    };
+    let mut log = Log {
+        requests: Vec::new(),
+        window: None,
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut first = true;
+    let mut lines = reader.lines().enumerate();
+    while let Some((i, line)) = lines.next() {
+        let line = line.map_err(read_err)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(v) => log.add_document(&mut seen, &v),
+            Err(_) if first => {
+                // One document over many lines.
+                let mut text = line;
+                for (_, rest) in lines.by_ref() {
+                    text.push('\n');
+                    text.push_str(&rest.map_err(read_err)?);
+                }
+                let v: Value = serde_json::from_str(&text).map_err(|e| bad(i + 1, e))?;
+                log.add_document(&mut seen, &v);
+                break;
+            }
+            Err(e) => return Err(bad(i + 1, e)),
+        }
+        first = false;
+    }
+    Ok(log)
 }
 
 /// Runs `kubeward suggest-role`: the YAML to print (empty when nothing is missing).
