@@ -112,16 +112,7 @@ pub(crate) fn run() {
             .take(13)
             .map(|d| (d.group.to_string(), d.resource.to_string(), String::new()))
             .collect();
-        let verbs = [
-            "get",
-            "list",
-            "watch",
-            "create",
-            "update",
-            "patch",
-            "delete",
-            "deletecollection",
-        ];
+        let verbs = explain::MATRIX_VERBS;
         let t = Instant::now();
         let m = idx.access_matrix(&user, "ns5", &cells, &verbs);
         let matrix = t.elapsed();

@@ -638,23 +638,11 @@ fn finding_json(f: &authz::rbac::audit::Finding) -> Value {
 pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), ExplainError> {
     use authz::rbac::audit::{findings, paths, Severity};
     // The bootstrap policy's own bindings, unchanged, are expected: their grants are Info.
-    let crate::offline::Loaded {
-        policy,
-        sources,
-        defaults,
-    } = args.manifests.load(true).await?;
-    let expected = |b: &authz::rbac::Binding| {
-        if b.namespace.is_empty() {
-            defaults.cluster_role_bindings.get(&b.name) == Some(b)
-        } else {
-            defaults
-                .role_bindings
-                .get(&(b.namespace.clone(), b.name.clone()))
-                == Some(b)
-        }
-    };
-    let single = findings(&policy, &expected);
-    let mut all = paths(&policy, &single, &expected);
+    let loaded = args.manifests.load(true).await?;
+    let (policy, sources) = (&loaded.policy, &loaded.sources);
+    let expected = |b: &authz::rbac::Binding| loaded.is_default(b);
+    let single = findings(policy, &expected);
+    let mut all = paths(policy, &single, &expected);
     all.extend(single);
     all.retain(|f| args.show_info || f.severity != Severity::Info);
     all.sort_by(|a, b| {
@@ -693,7 +681,7 @@ pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), Expla
     let text = match args.output.as_deref() {
         Some("sarif") => {
             let found: Vec<Value> = all.iter().map(finding_json).collect();
-            serde_json::to_string_pretty(&sarif(&found, &sources)).unwrap_or_default() + "\n"
+            serde_json::to_string_pretty(&sarif(&found, sources)).unwrap_or_default() + "\n"
         }
         Some(format) => render(
             &json!({"findings": all.iter().map(finding_json).collect::<Vec<_>>()}),

@@ -924,9 +924,9 @@ fn raise_fd_limit() -> u64 {
 }
 
 /// An RBAC command's answer printed, and its exit code (2 on an error).
-fn answer(
+fn answer<E: std::fmt::Display>(
     command: &str,
-    result: Result<(String, u8), explain::ExplainError>,
+    result: Result<(String, u8), E>,
 ) -> std::process::ExitCode {
     match result {
         Ok((text, code)) => {
@@ -985,28 +985,12 @@ fn main() -> std::process::ExitCode {
             return answer("who-can", r.map(|text| (text, 0)));
         }
         Command::Unused(args) => {
-            return match runtime.block_on(suggest::unused(&args)) {
-                Ok(text) => {
-                    print!("{text}");
-                    std::process::ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("kubeward unused: {e}");
-                    std::process::ExitCode::from(2)
-                }
-            };
+            let r = runtime.block_on(suggest::unused(&args));
+            return answer("unused", r.map(|text| (text, 0)));
         }
         Command::SuggestRole(args) => {
-            return match runtime.block_on(suggest::run(&args)) {
-                Ok(text) => {
-                    print!("{text}");
-                    std::process::ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("kubeward suggest-role: {e}");
-                    std::process::ExitCode::from(2)
-                }
-            };
+            let r = runtime.block_on(suggest::run(&args));
+            return answer("suggest-role", r.map(|text| (text, 0)));
         }
         Command::Explain(args) => {
             let r = runtime.block_on(explain::run(&args));

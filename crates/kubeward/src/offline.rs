@@ -135,6 +135,21 @@ pub(crate) struct Loaded {
     pub(crate) defaults: authz::rbac::Policy,
 }
 
+impl Loaded {
+    /// Whether `b` is one of the bootstrap policy's own bindings, unchanged (what audit-rbac
+    /// expects and `unused` leaves out).
+    pub(crate) fn is_default(&self, b: &authz::rbac::Binding) -> bool {
+        if b.namespace.is_empty() {
+            self.defaults.cluster_role_bindings.get(&b.name) == Some(b)
+        } else {
+            self.defaults
+                .role_bindings
+                .get(&(b.namespace.clone(), b.name.clone()))
+                == Some(b)
+        }
+    }
+}
+
 /// Loads the manifests `paths` into an in-memory kubeward, over the bootstrap policy unless
 /// `no_defaults`.
 pub(crate) async fn load(paths: &[PathBuf], no_defaults: bool) -> Result<Loaded, OfflineError> {

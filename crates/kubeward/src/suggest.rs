@@ -11,18 +11,54 @@ use clap::Args;
 use serde_json::Value;
 use std::path::PathBuf;
 
+/// The subject a command is about, as a binding names it: one of three flags.
+#[derive(Args)]
+pub(crate) struct SubjectArgs {
+    /// The user (suggest-role: whose requests to cover; unused: whose bindings to read)
+    #[arg(long, value_name = "NAME", group = "subject")]
+    user: Option<String>,
+    /// The group (suggest-role: whose members' requests to cover; unused: whose bindings)
+    #[arg(long, value_name = "NAME", group = "subject")]
+    group: Option<String>,
+    /// The service account, as NAMESPACE:NAME (as --user)
+    #[arg(long, value_name = "NAMESPACE:NAME", group = "subject")]
+    serviceaccount: Option<String>,
+}
+
+impl SubjectArgs {
+    /// The subject named, as an RBAC subject (none when no flag is given).
+    fn subject(&self) -> Result<Option<authz::rbac::Subject>, SuggestError> {
+        let rbac = |kind: &str, name: &str| authz::rbac::Subject {
+            kind: kind.into(),
+            api_group: "rbac.authorization.k8s.io".into(),
+            name: name.into(),
+            namespace: String::new(),
+        };
+        Ok(match (&self.user, &self.group, &self.serviceaccount) {
+            (Some(u), _, _) => Some(rbac("User", u)),
+            (_, Some(g), _) => Some(rbac("Group", g)),
+            (_, _, Some(sa)) => {
+                let (ns, name) = sa
+                    .split_once(':')
+                    .filter(|(ns, n)| !ns.is_empty() && !n.is_empty() && !n.contains(':'))
+                    .ok_or_else(|| SuggestError::ServiceAccount(sa.clone()))?;
+                Some(authz::rbac::Subject {
+                    kind: "ServiceAccount".into(),
+                    api_group: String::new(),
+                    name: name.into(),
+                    namespace: ns.into(),
+                })
+            }
+            _ => None,
+        })
+    }
+}
+
 /// `kubeward suggest-role`'s arguments.
 #[derive(Args)]
 pub(crate) struct SuggestArgs {
-    /// The user whose requests to cover
-    #[arg(long, value_name = "NAME", group = "subject")]
-    user: Option<String>,
-    /// The group whose members' requests to cover
-    #[arg(long, value_name = "NAME", group = "subject")]
-    group: Option<String>,
-    /// The service account whose requests to cover, as NAMESPACE:NAME
-    #[arg(long, value_name = "NAMESPACE:NAME", group = "subject")]
-    serviceaccount: Option<String>,
+    #[command(flatten)]
+    subject: SubjectArgs,
     /// The audit log: JSON lines of audit.k8s.io/v1 events, or an EventList (- for stdin)
     #[arg(long, value_name = "FILE")]
     audit_log: PathBuf,
@@ -307,39 +343,31 @@ fn read_log(path: &std::path::Path) -> Result<Log, SuggestError> {
 
 /// Runs `kubeward suggest-role`: the YAML to print (empty when nothing is missing).
 pub(crate) async fn run(args: &SuggestArgs) -> Result<String, SuggestError> {
-    let (who, shown, subject) = match (&args.user, &args.group, &args.serviceaccount) {
-        (Some(u), _, _) => (
-            Who::User(u.clone()),
-            u.clone(),
+    let named = args.subject.subject()?.ok_or(SuggestError::NoSubject)?;
+    let (who, shown, subject) = match named.kind.as_str() {
+        "ServiceAccount" => (
+            Who::User(format!(
+                "system:serviceaccount:{}:{}",
+                named.namespace, named.name
+            )),
+            format!("{}-{}", named.namespace, named.name),
             format!(
-                "- apiGroup: rbac.authorization.k8s.io\n  kind: User\n  name: {}\n",
-                quoted(u)
+                "- kind: ServiceAccount\n  name: {}\n  namespace: {}\n",
+                quoted(&named.name),
+                quoted(&named.namespace)
             ),
         ),
-        (_, Some(g), _) => (
-            Who::Group(g.clone()),
-            g.clone(),
+        kind => (
+            match kind {
+                "Group" => Who::Group(named.name.clone()),
+                _ => Who::User(named.name.clone()),
+            },
+            named.name.clone(),
             format!(
-                "- apiGroup: rbac.authorization.k8s.io\n  kind: Group\n  name: {}\n",
-                quoted(g)
+                "- apiGroup: rbac.authorization.k8s.io\n  kind: {kind}\n  name: {}\n",
+                quoted(&named.name)
             ),
         ),
-        (_, _, Some(sa)) => {
-            let (ns, name) = sa
-                .split_once(':')
-                .filter(|(ns, n)| !ns.is_empty() && !n.is_empty() && !n.contains(':'))
-                .ok_or_else(|| SuggestError::ServiceAccount(sa.clone()))?;
-            (
-                Who::User(format!("system:serviceaccount:{ns}:{name}")),
-                format!("{ns}-{name}"),
-                format!(
-                    "- kind: ServiceAccount\n  name: {}\n  namespace: {}\n",
-                    quoted(name),
-                    quoted(ns)
-                ),
-            )
-        }
-        _ => return Err(SuggestError::NoSubject),
     };
     let log = read_log(&args.audit_log)?;
     let mut requests = Vec::new();
@@ -392,15 +420,8 @@ pub(crate) struct UnusedArgs {
     /// The audit log: JSON lines of audit.k8s.io/v1 events, or an EventList (- for stdin)
     #[arg(long, value_name = "FILE")]
     audit_log: PathBuf,
-    /// Only this user's bindings
-    #[arg(long, value_name = "NAME", group = "subject")]
-    user: Option<String>,
-    /// Only this group's bindings
-    #[arg(long, value_name = "NAME", group = "subject")]
-    group: Option<String>,
-    /// Only this service account's bindings, as NAMESPACE:NAME
-    #[arg(long, value_name = "NAMESPACE:NAME", group = "subject")]
-    serviceaccount: Option<String>,
+    #[command(flatten)]
+    subject: SubjectArgs,
     /// Also the bootstrap policy's own bindings (left out by default)
     #[arg(long)]
     all: bool,
@@ -429,49 +450,24 @@ fn describe_subject(s: &authz::rbac::Subject, binding_ns: &str) -> String {
 pub(crate) async fn unused(args: &UnusedArgs) -> Result<String, SuggestError> {
     use authz::rbac::unused::usage;
     let log = read_log(&args.audit_log)?;
-    let crate::offline::Loaded {
-        policy, defaults, ..
-    } = args.manifests.load(!args.all).await?;
-    let wanted: Option<(&str, String, String)> =
-        match (&args.user, &args.group, &args.serviceaccount) {
-            (Some(u), _, _) => Some(("User", u.clone(), String::new())),
-            (_, Some(g), _) => Some(("Group", g.clone(), String::new())),
-            (_, _, Some(sa)) => {
-                let (ns, name) = sa
-                    .split_once(':')
-                    .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
-                    .ok_or_else(|| SuggestError::ServiceAccount(sa.clone()))?;
-                Some(("ServiceAccount", name.to_string(), ns.to_string()))
-            }
-            _ => None,
-        };
-    let expected = |b: &authz::rbac::Binding| {
-        if b.namespace.is_empty() {
-            defaults.cluster_role_bindings.get(&b.name) == Some(b)
-        } else {
-            defaults
-                .role_bindings
-                .get(&(b.namespace.clone(), b.name.clone()))
-                == Some(b)
-        }
-    };
+    let loaded = args.manifests.load(!args.all).await?;
+    let wanted = args.subject.subject()?;
     let include = |b: &authz::rbac::Binding, s: &authz::rbac::Subject| {
-        if !args.all && expected(b) {
+        if !args.all && loaded.is_default(b) {
             return false;
         }
-        match &wanted {
-            None => true,
-            Some((kind, name, ns)) => {
-                let sns = if s.namespace.is_empty() {
-                    &b.namespace
-                } else {
-                    &s.namespace
-                };
-                s.kind == *kind && s.name == *name && (*kind != "ServiceAccount" || sns == ns)
-            }
-        }
+        wanted.as_ref().is_none_or(|w| {
+            let ns = if s.namespace.is_empty() {
+                &b.namespace
+            } else {
+                &s.namespace
+            };
+            s.kind == w.kind
+                && s.name == w.name
+                && (w.kind != "ServiceAccount" || *ns == w.namespace)
+        })
     };
-    let uses = usage(&policy, &log.requests, &include);
+    let uses = usage(&loaded.policy, &log.requests, &include);
     let (from, to) = log.window.clone().unwrap_or_default();
     if let Some(format) = args.output.as_deref() {
         let rules: Vec<Value> = uses

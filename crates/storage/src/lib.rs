@@ -231,6 +231,24 @@ pub trait Storage: Send + Sync + 'static {
     fn compact(&self, revision: Revision) -> Result<()>;
 }
 
+/// Whether a read at revision `at` can be answered by a store whose history starts at
+/// `compacted` and ends at `current`: 410-style Compacted before it, FutureRevision past it.
+pub(crate) fn readable(at: Revision, compacted: Revision, current: Revision) -> Result<()> {
+    if at < compacted {
+        return Err(StorageError::Compacted {
+            requested: at,
+            compacted,
+        });
+    }
+    if at > current {
+        return Err(StorageError::FutureRevision {
+            requested: at,
+            current,
+        });
+    }
+    Ok(())
+}
+
 /// The smallest key greater than every key with this prefix.
 pub(crate) fn prefix_end(prefix: &str) -> String {
     let mut bytes = prefix.as_bytes().to_vec();

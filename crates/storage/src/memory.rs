@@ -119,12 +119,7 @@ impl Storage for MemoryStorage {
 
     fn count_after(&self, prefix: &str, after: &str, revision: Revision) -> Result<u64> {
         let inner = self.lock()?;
-        if revision < inner.compacted {
-            return Err(StorageError::Compacted {
-                requested: revision,
-                compacted: inner.compacted,
-            });
-        }
+        crate::readable(revision, inner.compacted, inner.revision)?;
         let end = prefix_end(prefix);
         let from = match after {
             a if a >= end.as_str() => return Ok(0),
@@ -143,18 +138,7 @@ impl Storage for MemoryStorage {
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         let inner = self.lock()?;
         let at = opts.revision.unwrap_or(inner.revision);
-        if at < inner.compacted {
-            return Err(StorageError::Compacted {
-                requested: at,
-                compacted: inner.compacted,
-            });
-        }
-        if at > inner.revision {
-            return Err(StorageError::FutureRevision {
-                requested: at,
-                current: inner.revision,
-            });
-        }
+        crate::readable(at, inner.compacted, inner.revision)?;
         let end = prefix_end(prefix);
         let mut kvs = Vec::new();
         let mut more = false;

@@ -195,12 +195,7 @@ impl Storage for SqliteStorage {
 
     fn count_after(&self, prefix: &str, after: &str, revision: Revision) -> Result<u64> {
         let inner = self.lock()?;
-        if revision < inner.compacted {
-            return Err(StorageError::Compacted {
-                requested: revision,
-                compacted: inner.compacted,
-            });
-        }
+        crate::readable(revision, inner.compacted, inner.revision)?;
         let start = if after >= prefix {
             format!("{after}\0")
         } else {
@@ -219,18 +214,7 @@ impl Storage for SqliteStorage {
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         let inner = self.lock()?;
         let at = opts.revision.unwrap_or(inner.revision);
-        if at < inner.compacted {
-            return Err(StorageError::Compacted {
-                requested: at,
-                compacted: inner.compacted,
-            });
-        }
-        if at > inner.revision {
-            return Err(StorageError::FutureRevision {
-                requested: at,
-                current: inner.revision,
-            });
-        }
+        crate::readable(at, inner.compacted, inner.revision)?;
         let start = match opts.start_after {
             Some(s) if s >= prefix => format!("{s}\0"),
             _ => prefix.to_string(),

@@ -401,31 +401,42 @@ pub fn who_can(policy: &Policy, a: &Attributes) -> Vec<Allowed> {
         let Some((rule_index, rule)) = first else {
             continue;
         };
-        for s in &b.subjects {
-            let mut subject = s.clone();
-            match s.kind.as_str() {
-                "ServiceAccount" => {
-                    if subject.namespace.is_empty() {
-                        subject.namespace = b.namespace.clone();
-                    }
-                    if subject.namespace.is_empty() {
-                        continue; // names no one (`appliesTo` skips it too)
-                    }
-                }
-                "User" | "Group" => {}
-                _ => continue,
-            }
-            out.push(Allowed {
-                grant: Grant {
-                    via: via(b, s),
-                    rule_index,
-                    rule: rule.clone(),
-                },
-                subject,
-            });
-        }
+        allowed_rows(b, rule_index, &rule, &mut out);
     }
     out
+}
+
+/// who-can's rows for a binding whose role allows the request by its rule `rule_index`: each
+/// subject that names someone, a ServiceAccount's namespace filled in from the binding's.
+pub(crate) fn allowed_rows(
+    b: &Binding,
+    rule_index: usize,
+    rule: &PolicyRule,
+    out: &mut Vec<Allowed>,
+) {
+    for s in &b.subjects {
+        let mut subject = s.clone();
+        match s.kind.as_str() {
+            "ServiceAccount" => {
+                if subject.namespace.is_empty() {
+                    subject.namespace = b.namespace.clone();
+                }
+                if subject.namespace.is_empty() {
+                    continue; // names no one (`appliesTo` skips it too)
+                }
+            }
+            "User" | "Group" => {}
+            _ => continue,
+        }
+        out.push(Allowed {
+            grant: Grant {
+                via: via(b, s),
+                rule_index,
+                rule: rule.clone(),
+            },
+            subject,
+        });
+    }
 }
 
 /// An access matrix's columns, as rakkess's `--verbs` would list them all.

@@ -9,7 +9,7 @@
 //! stored once behind an `Arc` that the subject and role maps share, and a decision borrows
 //! everything it compares (no allocation until the reason of an Allow is written).
 
-use super::explain::{Allowed, Grant, Via};
+use super::explain::Allowed;
 use super::{no_opinion, Binding, Policy, PolicyRule, RoleRef, Subject};
 use crate::{Attributes, Authorizer, Decision};
 use std::sync::{Arc, RwLock};
@@ -610,36 +610,7 @@ impl Index {
 fn rows(found: Vec<(&Arc<Bind>, usize, &Rule)>) -> Vec<Allowed> {
     let mut out = Vec::new();
     for (b, rule_index, rule) in found {
-        let rule = plain_rule(rule);
-        for s in b.subjects.iter() {
-            let mut subject = plain_subject(s);
-            match &*s.kind {
-                "ServiceAccount" => {
-                    if subject.namespace.is_empty() {
-                        subject.namespace = b.namespace.to_string();
-                    }
-                    if subject.namespace.is_empty() {
-                        continue; // names no one (`appliesTo` skips it too)
-                    }
-                }
-                "User" | "Group" => {}
-                _ => continue,
-            }
-            out.push(Allowed {
-                grant: Grant {
-                    via: Via {
-                        binding_namespace: b.namespace.to_string(),
-                        binding_name: b.name.to_string(),
-                        subject: plain_subject(s),
-                        role_kind: b.role_kind.to_string(),
-                        role_name: b.role_name.to_string(),
-                    },
-                    rule_index,
-                    rule: rule.clone(),
-                },
-                subject,
-            });
-        }
+        super::explain::allowed_rows(&plain_binding(b), rule_index, &plain_rule(rule), &mut out);
     }
     out
 }
