@@ -683,3 +683,16 @@ pub async fn ensure_bootstrap_policy(client: &dyn Client) -> Result<(), api_type
     }
     Ok(())
 }
+
+/// The default ClusterRoleBindings as the RBAC engine reads them: what a server's RBAC map
+/// counts as expected (a binding equal to one of these, unchanged).
+pub fn bootstrap_bindings() -> authz::rbac::Policy {
+    let index = authz::rbac::Index::new();
+    for b in cluster_role_bindings()
+        .iter()
+        .chain(&controller_role_bindings())
+    {
+        crate::rbac::apply(&index, &registry::kinds::CLUSTER_ROLE_BINDINGS, b, false);
+    }
+    index.policy()
+}

@@ -21,7 +21,7 @@ mod serviceaccounts;
 pub mod tokens;
 
 pub use aggregation::{aggregate_all, aggregation_controller};
-pub use bootstrap::ensure_bootstrap_policy;
+pub use bootstrap::{bootstrap_bindings, ensure_bootstrap_policy};
 pub use manager::ControllerManager;
 pub use namespace::{finalize_namespace, namespace_controller};
 pub use post_start::{ensure_kubernetes_service, post_start, until_done, SYSTEM_NAMESPACES};

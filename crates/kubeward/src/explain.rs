@@ -143,6 +143,9 @@ pub(crate) enum ExplainError {
     /// The output could not be written as YAML.
     #[error("writing YAML: {0}")]
     Yaml(String),
+    /// The output file could not be written.
+    #[error("writing {0}: {1}")]
+    Write(String, std::io::Error),
 }
 
 /// `resource[.group][/subresource]` as kubectl splits it; a bare name is looked up among the
@@ -636,22 +639,13 @@ fn finding_json(f: &authz::rbac::audit::Finding) -> Value {
 
 /// Runs `kubeward audit-rbac`: what to print, and whether `--fail-on` was met.
 pub(crate) async fn audit_rbac(args: &AuditArgs) -> Result<(String, bool), ExplainError> {
-    use authz::rbac::audit::{findings, paths, Severity};
+    use authz::rbac::audit::Severity;
     // The bootstrap policy's own bindings, unchanged, are expected: their grants are Info.
     let loaded = args.manifests.load(true).await?;
     let (policy, sources) = (&loaded.policy, &loaded.sources);
-    let expected = |b: &authz::rbac::Binding| loaded.is_default(b);
-    let single = findings(policy, &expected);
-    let mut all = paths(policy, &single, &expected);
-    all.extend(single);
+    let mut all = authz::rbac::audit::all_findings(policy, &|b| loaded.is_default(b));
     all.retain(|f| args.show_info || f.severity != Severity::Info);
-    all.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.id.cmp(&b.id))
-            .then_with(|| a.subject.cmp(&b.subject))
-            .then_with(|| a.path.cmp(&b.path))
-    });
+    all.sort_by(authz::rbac::audit::report_order);
     // Accepted and already-known findings are left out.
     let known: std::collections::BTreeSet<String> = match &args.baseline {
         Some(p) => read_yaml(p)?["findings"]

@@ -3,6 +3,7 @@
 mod explain;
 mod kubeconfig;
 mod kubelet;
+mod map;
 mod offline;
 mod online;
 mod pki;
@@ -123,6 +124,16 @@ kubeward unused --audit-log audit.log -o json\n\n\
 The answer holds for the window the log covers, printed first. The bootstrap policy's own \
 bindings are left out unless --all.")]
     Unused(suggest::UnusedArgs),
+    /// The RBAC map as one self-contained HTML file, from manifests or a server: subjects →
+    /// bindings → roles → rules, drawn around what is selected, with search, filters by
+    /// namespace, resource and risk finding, and who-can and explain from a form
+    #[command(after_help = "Examples:\n  \
+kubeward map -f rbac/ -o rbac.html\n  \
+kubeward map -o cluster.html                 # the kubeconfig's server\n\n\
+The file fetches nothing: open it in any browser, offline. On a server the same page is served \
+at /map/ to authenticated users, showing what each may list (through kubectl proxy: \
+http://127.0.0.1:8001/map/).")]
+    Map(map::MapArgs),
 }
 
 #[derive(Args)]
@@ -617,6 +628,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     );
     state.legacy_token_secrets = args.legacy_token_secrets;
     state.explain_forbidden = args.explain_forbidden && rbac.is_some();
+    state.bootstrap_bindings = Arc::new(controllers::bootstrap_bindings());
     state.admission = admission;
     state.set_runtime_config(runtime_config);
     state.metrics = metrics;
@@ -983,6 +995,10 @@ fn main() -> std::process::ExitCode {
         Command::WhoCan(args) => {
             let r = runtime.block_on(explain::who_can(&args));
             return answer("who-can", r.map(|text| (text, 0)));
+        }
+        Command::Map(args) => {
+            let r = runtime.block_on(map::run(&args));
+            return answer("map", r.map(|text| (text, 0)));
         }
         Command::Unused(args) => {
             let r = runtime.block_on(suggest::unused(&args));

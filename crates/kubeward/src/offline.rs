@@ -44,13 +44,30 @@ fn documents(paths: &[PathBuf]) -> Result<Vec<(String, Value)>, OfflineError> {
     }
     let mut out = Vec::new();
     for (name, text) in files {
-        let docs: Vec<Value> = serde_saphyr::from_str_multiple::<Value, Vec<Value>>(&text)
-            .map_err(|e| OfflineError::Parse(name.clone(), e.to_string()))?;
+        let docs: Vec<Value> =
+            serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(&text, options())
+                .map_err(|e| OfflineError::Parse(name.clone(), e.to_string()))?;
         for doc in docs {
             flatten(&name, doc, &mut out);
         }
     }
     Ok(out)
+}
+
+/// The YAML reader's limits for manifests. A dump of a large cluster (`kubectl get
+/// rolebindings -A -o yaml`: one document of millions of nodes, or thousands of documents) is
+/// read whole: counts that grow with the file's own size are not limited, since the file is
+/// already in memory. What lets a small file grow large (aliases, anchors, their recorded
+/// copies, nesting) keeps the reader's defaults.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: usize::MAX,
+            max_nodes: usize::MAX,
+            max_events: usize::MAX,
+            max_total_scalar_bytes: usize::MAX,
+        },
+    }
 }
 
 fn collect(p: &Path, files: &mut Vec<(String, String)>) -> Result<(), OfflineError> {

@@ -566,6 +566,9 @@ where
 
     // 7. Route: objects to the resource handlers, everything else to the non-resource ones.
     if !info.is_resource_request {
+        if crate::map::is_map_path(&info.path) && (info.verb == "get" || info.verb == "head") {
+            return crate::map::handle(state, &user, &info.path);
+        }
         return nonresource::handle(state, info, parts.uri.query().unwrap_or(""), &parts.headers);
     }
     let def = state

@@ -25,6 +25,7 @@ mod handlers;
 mod health;
 pub mod inflight;
 pub mod kubelet;
+pub mod map;
 pub mod metrics;
 pub mod negotiate;
 mod nonresource;
@@ -67,6 +68,9 @@ pub struct State {
     /// `--explain-forbidden`: a 403 carries the nearest miss, for callers who may read their
     /// own rules.
     pub explain_forbidden: bool,
+    /// The bootstrap policy's own ClusterRoleBindings: the RBAC map's findings through them,
+    /// unchanged, are expected (Info), as `kubeward audit-rbac` counts them.
+    pub bootstrap_bindings: Arc<authz::rbac::Policy>,
     /// The admission plug-ins that run.
     pub admission: AdmissionPlugins,
     /// The group versions served (`--runtime-config`); set with [`State::set_runtime_config`].
@@ -121,6 +125,8 @@ impl State {
                     Box::new(authz::PrivilegedGroups),
                     Box::new(Shared(node_authorizer.clone())),
                     Box::new(Shared(index.clone())),
+                    // The RBAC map's page, for authenticated users RBAC has not answered.
+                    Box::new(map::MapPage),
                 ]);
                 (Arc::new(chain), index)
             }
@@ -138,6 +144,7 @@ impl State {
             node_authorizer,
             kubelet: std::sync::OnceLock::new(),
             explain_forbidden: false,
+            bootstrap_bindings: Arc::default(),
             admission: AdmissionPlugins::default(),
             runtime: runtime_config::RuntimeConfig::default(),
             tokens: Vec::new(),

@@ -655,3 +655,21 @@ pub fn paths(
     }
     out
 }
+
+/// Every finding: the single-rule ones and the multi-hop paths from them (what audit-rbac
+/// reports before its filters, and what the RBAC map lists).
+pub fn all_findings(policy: &Policy, expected: &dyn Fn(&Binding) -> bool) -> Vec<Finding> {
+    let single = findings(policy, expected);
+    let mut all = paths(policy, &single, expected);
+    all.extend(single);
+    all
+}
+
+/// The order findings are listed in: the most severe first, then by check, subject and path.
+pub fn report_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| a.subject.cmp(&b.subject))
+        .then_with(|| a.path.cmp(&b.path))
+}

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod explain;
 pub mod explain_json;
 mod index;
+pub mod map;
 pub mod reference;
 pub mod suggest;
 pub mod unused;
