@@ -84,7 +84,8 @@ def test_kubeconfig_as_kubectl_reads_it(server, tmp_path):
     assert up.returncode == 0 and "ClusterRoleBinding cluster-admin" in up.stdout, up.stderr
     # -f and --kubeconfig do not mix.
     both = run("who-can", "get", "pods", "-f", "x.yaml", "--kubeconfig", server.kubeconfig)
-    assert both.returncode == 2 and "cannot be used with" in both.stderr
+    assert both.returncode == 2 and both.stderr.strip() == (
+        "kubeward who-can: --kubeconfig names the server to read instead of -f: give one or the other"), both.stderr
 
     # Files beside the kubeconfig, named relative to it; tls-server-name checked against the
     # serving certificate's names; a CA that did not sign it refused.

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from harness import KUBEWARD, Server, eventually
+from harness import KUBEWARD, Server, eventually, user_kubeconfig
 from test_authn import token_kubeconfig
 
 POLICY = """
@@ -69,9 +69,8 @@ def recorded(tmp_path_factory):
         mine = [json.loads(l) for l in lines if SA in l]
         return any(e.get("objectRef", {}).get("resource") == "namespaces" for e in mine) and mine
     eventually(logged, timeout=10, what="the worker's requests in the audit log")
+    yield log, s
     s.stop()
-    yield log
-    # A fresh server for what the suggestion allows.
 
 
 @pytest.fixture
@@ -89,7 +88,7 @@ def matrix(server):
 
 
 def test_the_suggestion_lets_the_workload_run_and_grants_only_what_it_did(recorded, fresh):
-    log = recorded
+    log, _ = recorded
     got = suggest("--serviceaccount", "app:worker", "--audit-log", str(log))
     assert got.returncode == 0, got.stderr
     docs = [d for d in yaml.safe_load_all(got.stdout) if d]
@@ -129,7 +128,7 @@ def test_the_suggestion_lets_the_workload_run_and_grants_only_what_it_did(record
 
 
 def test_widening_names_and_namespaces(recorded):
-    log = recorded
+    log, _ = recorded
     wide = suggest("--serviceaccount", "app:worker", "--audit-log", str(log), "--widen-names", "--widen-namespaces")
     docs = [d for d in yaml.safe_load_all(wide.stdout) if d]
     assert [d["kind"] for d in docs] == ["ClusterRole", "ClusterRoleBinding"]
@@ -223,7 +222,7 @@ subjects: [{kind: User, name: carol, apiGroup: rbac.authorization.k8s.io}]
 
 
 def test_unused_rights_from_the_same_log(recorded, tmp_path):
-    log = recorded
+    log, _ = recorded
     (tmp_path / "rbac.yaml").write_text(UNUSED_RBAC)
     got = subprocess.run([str(KUBEWARD), "unused", "--audit-log", str(log), "-f", str(tmp_path), "-o", "json"],
                          capture_output=True, text=True, timeout=60)
@@ -248,3 +247,31 @@ def test_unused_rights_from_the_same_log(recorded, tmp_path):
     assert lines[2] == "  rule 0 (get,list,watch,delete on configmaps): 4 requests; never: delete configmaps"
     assert lines[3] == "  rule 1 (get on pods): never used"
     assert "carol" not in text
+
+
+def test_the_servers_own_log_read_through_the_api(recorded, fresh, tmp_path):
+    log, server = recorded
+    # The same suggestion from the server's log (GET /logs/audit, as the kubeconfig's user) as
+    # from the file: the worker's requests are the same, whatever else was logged since.
+    from_file = suggest("--serviceaccount", "app:worker", "--audit-log", str(log))
+    from_server = suggest("--serviceaccount", "app:worker", "--server", "--kubeconfig", server.kubeconfig)
+    assert from_server.returncode == 0, from_server.stderr
+    assert from_server.stdout == from_file.stdout and "kind: Role" in from_server.stdout
+    (tmp_path / "rbac.yaml").write_text(UNUSED_RBAC)
+    unused = lambda *src: json.loads(subprocess.run(
+        [str(KUBEWARD), "unused", *src, "-f", str(tmp_path), "--serviceaccount", "app:worker", "-o", "json"],
+        capture_output=True, text=True, timeout=60, check=True).stdout)["rules"]
+    assert unused("--server", "--kubeconfig", server.kubeconfig) == unused("--audit-log", str(log))
+    # The log is the server's to give: a user RBAC does not let get /logs/audit is refused in
+    # kubectl's words; a server that keeps no log file says how to start one.
+    nobody = user_kubeconfig(server, "nobody")
+    refused = suggest("--user", "alice", "--server", "--kubeconfig", nobody)
+    assert refused.returncode == 2 and refused.stderr.strip() == (
+        f"kubeward suggest-role: reading the audit log of {server.url}: Error from server (Forbidden): "
+        'forbidden: User "nobody" cannot get path "/logs/audit"'), refused.stderr
+    other, _ = fresh
+    none = suggest("--user", "alice", "--server", "--kubeconfig", other.kubeconfig)
+    assert none.returncode == 2 and "this server keeps no audit log file: start it with --audit-log-path" in none.stderr
+    # One source, not both, not neither.
+    both = suggest("--user", "alice", "--server", "--audit-log", str(log))
+    assert both.returncode == 2 and "cannot be used with" in both.stderr

@@ -23,27 +23,58 @@ pub(crate) struct Manifests {
     /// nothing is then expected)
     #[arg(long)]
     no_defaults: bool,
-    /// Without -f: the kubeconfig file (else KUBECONFIG's files, else ~/.kube/config)
-    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    /// Without -f (or with --server): the kubeconfig file (else KUBECONFIG's files, else
+    /// ~/.kube/config)
+    #[arg(long, value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
-    /// Without -f: the kubeconfig context to use (else its current context)
-    #[arg(long, value_name = "NAME", conflicts_with = "files")]
+    /// Without -f (or with --server): the kubeconfig context to use (else its current one)
+    #[arg(long, value_name = "NAME")]
     context: Option<String>,
 }
 
 impl Manifests {
+    /// The server the kubeconfig names (--kubeconfig, --context).
+    pub(crate) fn target(&self) -> Result<crate::kubeconfig::Target, ExplainError> {
+        Ok(crate::online::target(
+            self.kubeconfig.as_deref(),
+            self.context.as_deref(),
+        )?)
+    }
+
     /// The policy, and with `defaults` the bootstrap policy beside it (audit-rbac's expected
     /// grants).
     pub(crate) async fn load(
         &self,
         defaults: bool,
     ) -> Result<crate::offline::Loaded, ExplainError> {
+        self.load_beside(defaults, false).await
+    }
+
+    /// As [`Self::load`]; `server_too` says the command reads the kubeconfig's server for
+    /// something else as well (`--server`), so --kubeconfig and --context may come with -f.
+    pub(crate) async fn load_beside(
+        &self,
+        defaults: bool,
+        server_too: bool,
+    ) -> Result<crate::offline::Loaded, ExplainError> {
+        if !self.files.is_empty() && !server_too {
+            let flag = match (&self.kubeconfig, &self.context) {
+                (Some(_), _) => Some("--kubeconfig"),
+                (None, Some(_)) => Some("--context"),
+                (None, None) => None,
+            };
+            if let Some(flag) = flag {
+                return Err(ExplainError::Usage(format!(
+                    "{flag} names the server to read instead of -f: give one or the other"
+                )));
+            }
+        }
         if !self.files.is_empty() {
             return Ok(crate::offline::load(&self.files, self.no_defaults).await?);
         }
         // Online: the server's objects; the bootstrap policy is the in-memory server's, as
         // offline, made only when asked for.
-        let target = crate::online::target(self.kubeconfig.as_deref(), self.context.as_deref())?;
+        let target = self.target()?;
         let policy = crate::online::policy(&target).await?;
         let defaults = match defaults {
             true => crate::offline::load(&[], self.no_defaults).await?.defaults,

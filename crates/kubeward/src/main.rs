@@ -107,7 +107,8 @@ KW009 approve-csrs, KW010 admission-webhooks, KW011 anonymous-access, KW100 esca
 kubeward suggest-role --serviceaccount app:worker --audit-log audit.log\n  \
 kubeward suggest-role --user alice --audit-log audit.log -n team-a --widen-names\n  \
 kubeward suggest-role --group ci --audit-log audit.log --missing-only -f rbac/\n  \
-kubeward suggest-role --serviceaccount app:worker --audit-log audit.log --missing-only   # the kubeconfig's server\n\n\
+kubeward suggest-role --serviceaccount app:worker --audit-log audit.log --missing-only   # the kubeconfig's server\n  \
+kubeward suggest-role --serviceaccount app:worker --server   # the server's own audit log\n\n\
 A Role is suggested for each namespace the subject acted in and a ClusterRole for cluster-scoped, \
 all-namespace and non-resource requests. resourceNames are kept only for get, update, patch and \
 delete, and a rule lists only the names every verb in it was used on. Refused requests count \
@@ -120,7 +121,8 @@ apply again until nothing is refused.")]
     #[command(after_help = "Examples:\n  \
 kubeward unused --audit-log audit.log                      # the kubeconfig's server\n  \
 kubeward unused --audit-log audit.log -f rbac/ --serviceaccount app:worker\n  \
-kubeward unused --audit-log audit.log -o json\n\n\
+kubeward unused --audit-log audit.log -o json\n  \
+kubeward unused --server --serviceaccount app:worker      # the server's own audit log\n\n\
 The answer holds for the window the log covers, printed first. The bootstrap policy's own \
 bindings are left out unless --all.")]
     Unused(suggest::UnusedArgs),

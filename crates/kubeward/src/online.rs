@@ -32,22 +32,26 @@ pub(crate) enum OnlineError {
     #[error("connecting to {0}: {1}")]
     Connect(String, String),
     /// The server answered with an error Status (kubectl's words for it).
-    #[error("listing {what}: Error from server ({reason}): {message}")]
+    #[error("{what}: Error from server ({reason}): {message}")]
     Refused {
-        /// What was being listed.
+        /// What was asked (`listing roles.rbac.authorization.k8s.io`).
         what: String,
         /// The Status's reason, or the HTTP status text.
         reason: String,
         /// The Status's message.
         message: String,
     },
-    /// The answer was not a list.
-    #[error("listing {0}: {1}")]
+    /// The answer was not what was asked for (a list, JSON, an audit event).
+    #[error("{0}: {1}")]
     Body(String, String),
 }
 
 /// No request waits longer than this (kubectl has no default; a command should not hang).
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest JSON answer read (a page of 500 RBAC objects is a few MiB at most).
+const MAX_JSON: usize = 256 << 20;
+/// What of an error answer is read for its Status.
+const MAX_ERROR_BODY: usize = 64 << 10;
 /// Items per page, as `kubectl get`'s `--chunk-size` default.
 const PAGE: usize = 500;
 /// Debian's bundle of public CAs: the trust for a cluster whose kubeconfig names none.
@@ -224,9 +228,16 @@ impl Api {
         })
     }
 
-    /// `GET path` as JSON; a non-2xx answer is an error carrying the Status's reason and
-    /// message. `what` names the request in errors.
-    async fn get(&mut self, path: &str, what: &str) -> Result<Value, OnlineError> {
+    /// `GET path`, its body handed to `on_chunk` as it arrives (never held whole here); a
+    /// non-2xx answer is an error carrying the Status's reason and message. No wait for the
+    /// server (the answer's head, or its next chunk) is longer than [`TIMEOUT`]. `what` names
+    /// the request in errors; an error from `on_chunk` ends the request with it.
+    pub(crate) async fn stream(
+        &mut self,
+        path: &str,
+        what: &str,
+        on_chunk: &mut dyn FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(), OnlineError> {
         let mut req = http::Request::get(format!("{}{path}", self.prefix))
             .header(http::header::HOST, &self.host)
             .header(http::header::ACCEPT, "application/json")
@@ -240,53 +251,79 @@ impl Api {
         let req = req
             .body(Full::new(Bytes::new()))
             .map_err(|e| OnlineError::Body(what.into(), e.to_string()))?;
-        let fail = |e: String| OnlineError::Connect(self.host.clone(), e);
-        let exchange = async {
+        let host = self.host.clone();
+        let fail = |e: String| OnlineError::Connect(host.clone(), e);
+        let late = || fail("no answer in time".into());
+        let head = async {
             self.sender.ready().await.map_err(|e| e.to_string())?;
-            let resp = self
-                .sender
+            self.sender
                 .send_request(req)
                 .await
-                .map_err(|e| e.to_string())?;
-            let status = resp.status();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok::<_, String>((status, body))
+                .map_err(|e| e.to_string())
         };
-        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+        let resp = tokio::time::timeout(TIMEOUT, head)
             .await
-            .map_err(|_| fail("no answer in time".into()))?
+            .map_err(|_| late())?
             .map_err(fail)?;
-        let value: Option<Value> = serde_json::from_slice(&body).ok();
-        if !status.is_success() {
-            let field = |f: &str| {
-                value
-                    .as_ref()
-                    .and_then(|v| v.get(f))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
+        let status = resp.status();
+        let mut body = resp.into_body();
+        let mut error_body = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(TIMEOUT, body.frame())
+                .await
+                .map_err(|_| late())?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| fail(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
             };
-            return Err(OnlineError::Refused {
-                what: what.into(),
-                reason: field("reason")
-                    .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string()),
-                message: field("message")
-                    .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string()),
-            });
+            if status.is_success() {
+                on_chunk(&data).map_err(|e| OnlineError::Body(what.into(), e))?;
+            } else if error_body.len() < MAX_ERROR_BODY {
+                error_body.extend_from_slice(&data);
+            }
         }
-        value.ok_or_else(|| OnlineError::Body(what.into(), "the answer is not JSON".into()))
+        if status.is_success() {
+            return Ok(());
+        }
+        let value: Option<Value> = serde_json::from_slice(&error_body).ok();
+        let field = |f: &str| {
+            value
+                .as_ref()
+                .and_then(|v| v.get(f))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Err(OnlineError::Refused {
+            what: what.into(),
+            reason: field("reason")
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string()),
+            message: field("message")
+                .unwrap_or_else(|| String::from_utf8_lossy(&error_body).trim().to_string()),
+        })
+    }
+
+    /// `GET path` as JSON, at most [`MAX_JSON`] bytes of it.
+    async fn get(&mut self, path: &str, what: &str) -> Result<Value, OnlineError> {
+        let mut body = Vec::new();
+        self.stream(path, what, &mut |chunk| {
+            if body.len() + chunk.len() > MAX_JSON {
+                return Err(format!("the answer is larger than {} MiB", MAX_JSON >> 20));
+            }
+            body.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await?;
+        serde_json::from_slice(&body)
+            .map_err(|_| OnlineError::Body(what.into(), "the answer is not JSON".into()))
     }
 
     /// Every object of `def` cluster-wide, page by page.
     pub(crate) async fn list(&mut self, def: &ResourceDef) -> Result<Vec<Value>, OnlineError> {
         let what = if def.group.is_empty() {
-            def.resource.to_string()
+            format!("listing {}", def.resource)
         } else {
-            format!("{}.{}", def.resource, def.group)
+            format!("listing {}.{}", def.resource, def.group)
         };
         let base = if def.group.is_empty() {
             format!("/api/{}/{}", def.api_version(), def.resource)

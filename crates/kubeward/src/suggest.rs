@@ -54,14 +54,26 @@ impl SubjectArgs {
     }
 }
 
+/// Where the audit log comes from: a file, or the server's own.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct LogSource {
+    /// The audit log: JSON lines of audit.k8s.io/v1 events, or an EventList (- for stdin)
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// The audit log of the kubeconfig's server (kubeward's GET /logs/audit, its backups
+    /// included), read as the kubeconfig's user, who must be allowed to get that path
+    #[arg(long)]
+    server: bool,
+}
+
 /// `kubeward suggest-role`'s arguments.
 #[derive(Args)]
 pub(crate) struct SuggestArgs {
     #[command(flatten)]
     subject: SubjectArgs,
-    /// The audit log: JSON lines of audit.k8s.io/v1 events, or an EventList (- for stdin)
-    #[arg(long, value_name = "FILE")]
-    audit_log: PathBuf,
+    #[command(flatten)]
+    log: LogSource,
     /// Only the requests made in this namespace
     #[arg(short = 'n', long)]
     namespace: Option<String>,
@@ -104,9 +116,13 @@ pub(crate) enum SuggestError {
         /// What is wrong.
         why: String,
     },
-    /// The current bindings could not be read (--missing-only).
+    /// The current bindings could not be read (--missing-only), or the kubeconfig names no
+    /// server (--server).
     #[error(transparent)]
     Policy(#[from] crate::explain::ExplainError),
+    /// The server's audit log could not be read (--server).
+    #[error(transparent)]
+    Server(#[from] crate::online::OnlineError),
 }
 
 /// Who the requests must come from.
@@ -281,6 +297,17 @@ impl Log {
         self.requests.push(a);
     }
 
+    /// One line of JSON lines: an event (or an `EventList` on one line).
+    fn add_line(
+        &mut self,
+        seen: &mut std::collections::HashSet<String>,
+        line: &[u8],
+    ) -> Result<(), serde_json::Error> {
+        let v: Value = serde_json::from_slice(line)?;
+        self.add_document(seen, &v);
+        Ok(())
+    }
+
     /// A document: an `EventList`'s items, or one event.
     fn add_document(&mut self, seen: &mut std::collections::HashSet<String>, v: &Value) {
         match v.get("items").and_then(Value::as_array) {
@@ -321,8 +348,8 @@ fn read_log(path: &std::path::Path) -> Result<Log, SuggestError> {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Value>(&line) {
-            Ok(v) => log.add_document(&mut seen, &v),
+        match log.add_line(&mut seen, line.as_bytes()) {
+            Ok(()) => {}
             Err(_) if first => {
                 // One document over many lines.
                 let mut text = line;
@@ -339,6 +366,54 @@ fn read_log(path: &std::path::Path) -> Result<Log, SuggestError> {
         first = false;
     }
     Ok(log)
+}
+
+/// The server's audit log (`GET /logs/audit`), a line at a time as it arrives: never held
+/// whole.
+async fn read_server_log(manifests: &crate::explain::Manifests) -> Result<Log, SuggestError> {
+    let target = manifests.target()?;
+    let mut api = crate::online::Api::connect(&target).await?;
+    let mut log = Log {
+        requests: Vec::new(),
+        window: None,
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut line_no = 0usize;
+    let mut take = |log: &mut Log, line: &[u8]| -> Result<(), String> {
+        line_no += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        log.add_line(&mut seen, line)
+            .map_err(|e| format!("line {line_no} is not an audit.k8s.io/v1 event: {e}"))
+    };
+    let what = format!("reading the audit log of {}", target.server);
+    api.stream("/logs/audit", &what, &mut |chunk| {
+        pending.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(n) = pending[start..].iter().position(|&b| b == b'\n') {
+            take(&mut log, &pending[start..start + n])?;
+            start += n + 1;
+        }
+        pending.drain(..start);
+        Ok(())
+    })
+    .await?;
+    if !pending.is_empty() {
+        take(&mut log, &pending).map_err(|e| crate::online::OnlineError::Body(what, e))?;
+    }
+    Ok(log)
+}
+
+impl LogSource {
+    /// The log's requests, from the file or the server.
+    async fn read(&self, manifests: &crate::explain::Manifests) -> Result<Log, SuggestError> {
+        match &self.audit_log {
+            Some(path) => read_log(path),
+            None => read_server_log(manifests).await,
+        }
+    }
 }
 
 /// Runs `kubeward suggest-role`: the YAML to print (empty when nothing is missing).
@@ -369,7 +444,7 @@ pub(crate) async fn run(args: &SuggestArgs) -> Result<String, SuggestError> {
             ),
         ),
     };
-    let log = read_log(&args.audit_log)?;
+    let log = args.log.read(&args.manifests).await?;
     let mut requests = Vec::new();
     for a in log.requests {
         let mine = match &who {
@@ -385,7 +460,11 @@ pub(crate) async fn run(args: &SuggestArgs) -> Result<String, SuggestError> {
         }
     }
     if args.missing_only {
-        let policy = args.manifests.load(false).await?.policy;
+        let policy = args
+            .manifests
+            .load_beside(false, args.log.server)
+            .await?
+            .policy;
         let index = authz::rbac::Index::from_policy(&policy);
         // A group's members are asked about as the group alone: what its own bindings allow.
         let as_asked = |a: &Attributes| match &who {
@@ -417,9 +496,8 @@ pub(crate) async fn run(args: &SuggestArgs) -> Result<String, SuggestError> {
 /// `kubeward unused`'s arguments.
 #[derive(Args)]
 pub(crate) struct UnusedArgs {
-    /// The audit log: JSON lines of audit.k8s.io/v1 events, or an EventList (- for stdin)
-    #[arg(long, value_name = "FILE")]
-    audit_log: PathBuf,
+    #[command(flatten)]
+    log: LogSource,
     #[command(flatten)]
     subject: SubjectArgs,
     /// Also the bootstrap policy's own bindings (left out by default)
@@ -449,8 +527,11 @@ fn describe_subject(s: &authz::rbac::Subject, binding_ns: &str) -> String {
 /// Runs `kubeward unused`: every binding's rules and what of them the log never used.
 pub(crate) async fn unused(args: &UnusedArgs) -> Result<String, SuggestError> {
     use authz::rbac::unused::usage;
-    let log = read_log(&args.audit_log)?;
-    let loaded = args.manifests.load(!args.all).await?;
+    let log = args.log.read(&args.manifests).await?;
+    let loaded = args
+        .manifests
+        .load_beside(!args.all, args.log.server)
+        .await?;
     let wanted = args.subject.subject()?;
     let include = |b: &authz::rbac::Binding, s: &authz::rbac::Subject| {
         if !args.all && loaded.is_default(b) {

@@ -25,6 +25,7 @@ mod handlers;
 mod health;
 pub mod inflight;
 pub mod kubelet;
+mod logs;
 pub mod map;
 pub mod metrics;
 pub mod negotiate;

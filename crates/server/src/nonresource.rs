@@ -91,6 +91,8 @@ pub(crate) fn handle(
     }
     match path {
         "/version" => Ok(respond::raw(200, "application/json", version_body())),
+        // Authorized like any path: cluster-admin's `*`, or a rule naming it.
+        crate::logs::AUDIT => crate::logs::audit(state),
         // Authorized like any path (`system:monitoring` may read it).
         "/metrics" => Ok(respond::raw(
             200,

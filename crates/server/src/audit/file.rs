@@ -47,6 +47,39 @@ pub(crate) struct RotatingFile {
     compressing: Option<std::thread::JoinHandle<()>>,
 }
 
+/// `name` and `.ext` of a log file's name.
+fn name_parts(path: &Path) -> (String, String) {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = Path::new(&file)
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let stem = file[..file.len() - ext.len()].to_string();
+    (stem, ext)
+}
+
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The log at `path` as files, oldest first: its backups (plain or gzipped), then itself.
+pub(crate) fn log_files(path: &Path) -> Vec<PathBuf> {
+    let (stem, ext) = name_parts(path);
+    let mut files: Vec<PathBuf> = backups(&dir_of(path), &stem, &ext)
+        .into_iter()
+        .rev()
+        .map(|(_, p)| p)
+        .collect();
+    files.push(path.to_path_buf());
+    files
+}
+
 fn open_append(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -84,24 +117,11 @@ impl RotatingFile {
 
     /// `name` and `.ext` of the log file (`audit` and `.log` for `audit.log`).
     fn name_parts(&self) -> (String, String) {
-        let file = self
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let ext = Path::new(&file)
-            .extension()
-            .map(|e| format!(".{}", e.to_string_lossy()))
-            .unwrap_or_default();
-        let stem = file[..file.len() - ext.len()].to_string();
-        (stem, ext)
+        name_parts(&self.path)
     }
 
     fn dir(&self) -> PathBuf {
-        match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        dir_of(&self.path)
     }
 
     /// Renames the file to its backup name, starts a new one, and removes what the flags no
@@ -166,6 +186,31 @@ fn compress(path: &Path) -> std::io::Result<()> {
     std::fs::remove_file(path)
 }
 
+/// The backups of a log named `stem` + `ext` in `dir` (plain or gzipped), newest first, with
+/// the time in their names.
+fn backups(dir: &Path, stem: &str, ext: &str) -> Vec<(jiff::Timestamp, PathBuf)> {
+    let prefix = format!("{stem}-");
+    let gz = format!("{ext}.gz");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(jiff::Timestamp, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(&prefix)?;
+            let time = rest
+                .strip_suffix(gz.as_str())
+                .or_else(|| rest.strip_suffix(ext))?;
+            let t = jiff::civil::DateTime::strptime(BACKUP_TIME, time).ok()?;
+            let t = t.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+            Some((t, e.path()))
+        })
+        .collect();
+    found.sort_by_key(|b| std::cmp::Reverse(b.0));
+    found
+}
+
 /// What removing old backups needs: where they are, how they are named, what is kept.
 struct Prune {
     dir: PathBuf,
@@ -176,30 +221,8 @@ struct Prune {
 }
 
 impl Prune {
-    /// The backups beside the file (plain or gzipped), newest first, with the time in their
-    /// names.
     fn backups(&self) -> Vec<(jiff::Timestamp, PathBuf)> {
-        let prefix = format!("{}-", self.stem);
-        let ext = &self.ext;
-        let gz = format!("{ext}.gz");
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut found: Vec<(jiff::Timestamp, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let rest = name.strip_prefix(&prefix)?;
-                let time = rest
-                    .strip_suffix(gz.as_str())
-                    .or_else(|| rest.strip_suffix(ext.as_str()))?;
-                let t = jiff::civil::DateTime::strptime(BACKUP_TIME, time).ok()?;
-                let t = t.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
-                Some((t, e.path()))
-            })
-            .collect();
-        found.sort_by_key(|b| std::cmp::Reverse(b.0));
-        found
+        backups(&self.dir, &self.stem, &self.ext)
     }
 
     fn remove_old(&self) {

@@ -10,7 +10,7 @@
 //! (upstream leaves that to the policy's author); an event that had them says so in the
 //! annotation `audit.kubeward.io/redacted`. Request headers are never recorded.
 
-mod file;
+pub(crate) mod file;
 mod policy;
 
 pub use file::Rotation;
@@ -51,9 +51,17 @@ pub struct AuditLog {
     sent: prometheus_client::metrics::counter::Counter,
     errors: prometheus_client::metrics::counter::Counter,
     now: registry::Clock,
+    /// The file (None when the log goes to standard output).
+    path: Option<std::path::PathBuf>,
 }
 
 impl AuditLog {
+    /// The log as files, oldest first (its backups, then the file written now); None when
+    /// it goes to standard output.
+    pub(crate) fn files(&self) -> Option<Vec<std::path::PathBuf>> {
+        self.path.as_deref().map(file::log_files)
+    }
+
     /// Reads the policy and opens the log (`-`: standard output), appending and rotating as
     /// `rotation` says (backups named by `now`); the writer runs on a thread of its own.
     /// Events sent and dropped are counted in `metrics`.
@@ -87,6 +95,7 @@ impl AuditLog {
             sent: metrics.audit_events.clone(),
             errors: metrics.audit_errors.clone(),
             now,
+            path: (path != "-").then(|| path.into()),
         }))
     }
 
