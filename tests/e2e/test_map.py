@@ -234,6 +234,19 @@ def test_the_offline_file_fetches_nothing_and_answers_as_the_cli(manifests, brow
         assert drawn == grants, ask
         checked += 1
     assert checked >= 15
+    # The namespace filter: alice's neighbourhood, then only what holds in dev.
+    page.fill("#search", "alice")
+    page.click("#matches li[data-id='User//alice']")
+    page.wait_for_function("() => kubewardMap.shown().includes('RoleBinding/prod/dangling')")
+    page.select_option("#namespace", "dev")
+    page.wait_for_function("() => !kubewardMap.shown().includes('RoleBinding/prod/dangling')")
+    assert "RoleBinding/dev/alice-reads" in page.evaluate("kubewardMap.shown()")
+    page.select_option("#namespace", "*")
+    # The roles that grant a resource: a rule naming it, or a wildcard.
+    page.fill("#resource", "secrets")
+    listed = set(page.eval_on_selector_all("#resource-roles li", "ls => ls.map(l => l.dataset.id)"))
+    assert {"Role/dev/pod-reader", "ClusterRole//read-secrets", "ClusterRole//star", "ClusterRole//cluster-admin"} <= listed
+    assert "ClusterRole//create-pods" not in listed
     # A finding drawn: its whole path, highlighted.
     page.select_option("#severity", "critical")
     page.click("#findings li >> nth=0")

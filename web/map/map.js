@@ -27,6 +27,7 @@
     bindingsOfRole: new Map(),
     cy: null,
     highlighted: new Set(),
+    selected: null, // the node whose neighbourhood is drawn, if one is
     shown: [],
     lastDrawMs: null,
   };
@@ -186,6 +187,7 @@
   }
 
   function select(id) {
+    state.selected = id;
     state.highlighted = new Set([id]);
     const n = state.nodes.get(id);
     const { ids, edges } = neighbourhood(id);
@@ -261,6 +263,7 @@
 
   function selectFinding(i) {
     const f = state.graph.findings[i];
+    state.selected = null;
     state.highlighted = new Set(f.path);
     const ids = new Set(f.path);
     const edges = [];
@@ -428,6 +431,7 @@
       state.nodes.set(id, { id, type: 'subject', label: kind + ' ' + name.join('/'), namespace: '', data: {} });
     }
     state.highlighted = new Set(ids);
+    state.selected = null;
     return draw(ids, edges, caption);
   }
 
@@ -530,7 +534,7 @@
     $('search').addEventListener('input', search);
     $('resource').addEventListener('input', resourceRoles);
     $('severity').addEventListener('change', showFindings);
-    $('namespace').addEventListener('change', () => { const [id] = state.highlighted; if (id) select(id); });
+    $('namespace').addEventListener('change', () => { if (state.selected) select(state.selected); });
     $('who-can').addEventListener('submit', onWhoCan);
     $('explain').addEventListener('submit', onExplain);
     showFindings();

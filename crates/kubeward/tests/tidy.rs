@@ -291,3 +291,40 @@ fn unsafe_code_lives_in_one_module_with_its_reasons() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// ARCHITECTURE.md, `web/map`: the page writes graph text as text, never as markup, runs no
+/// code made from strings, and fetches nothing from another origin.
+#[test]
+fn the_map_page_writes_text_as_text_and_fetches_only_its_own_server() {
+    let dir = root().join("web/map");
+    let mut problems = Vec::new();
+    for name in ["map.js", "index.html", "map.css"] {
+        let text = fs::read_to_string(dir.join(name)).unwrap();
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "http://",
+            "https://",
+            "//cdn",
+        ] {
+            if text.contains(banned) {
+                problems.push(format!("web/map/{name} uses {banned}"));
+            }
+        }
+    }
+    // Every request the page makes is relative to where it was served.
+    let js = fs::read_to_string(dir.join("map.js")).unwrap();
+    for call in js.split("fetch(").skip(1) {
+        if !call.starts_with("new URL(") && !call.starts_with("url,") {
+            problems.push(format!(
+                "web/map/map.js fetches {}",
+                &call[..call.len().min(40)]
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
