@@ -114,3 +114,85 @@ async fn the_controller_roles_are_bound_to_their_accounts() {
         .unwrap();
     assert_eq!(kcm["subjects"][0]["name"], "system:kube-controller-manager");
 }
+
+#[tokio::test]
+async fn the_namespaced_defaults_are_made_and_reconciled() {
+    use registry::kinds::{ROLES, ROLE_BINDINGS};
+    let cluster = common::Cluster::new(&[]).await;
+    let api = cluster.admin();
+    let api = api.as_ref();
+    let reader = api
+        .get(
+            &ROLES,
+            "kube-system",
+            "extension-apiserver-authentication-reader",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reader["rules"],
+        json!([{"apiGroups": [""], "resources": ["configmaps"],
+                "resourceNames": ["extension-apiserver-authentication"], "verbs": ["get", "list", "watch"]}])
+    );
+    let signer = api
+        .get(
+            &ROLE_BINDINGS,
+            "kube-public",
+            "system:controller:bootstrap-signer",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        signer["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "bootstrap-signer", "namespace": "kube-system"}])
+    );
+    // Stripped rules come back; a binding pointed at another role is replaced.
+    let mut cleaner = api
+        .get(&ROLES, "kube-system", "system:controller:token-cleaner")
+        .await
+        .unwrap();
+    cleaner["rules"] = json!([]);
+    api.update(
+        &ROLES,
+        "kube-system",
+        "system:controller:token-cleaner",
+        cleaner,
+        None,
+    )
+    .await
+    .unwrap();
+    let name = "system::leader-locking-kube-scheduler";
+    api.delete(&ROLE_BINDINGS, "kube-system", name, &Default::default())
+        .await
+        .unwrap();
+    api.create(
+        &ROLE_BINDINGS,
+        "kube-system",
+        json!({"metadata": {"name": name},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "system:controller:cloud-provider"},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "mallory"}]}),
+    )
+    .await
+    .unwrap();
+
+    controllers::ensure_bootstrap_policy(api).await.unwrap();
+    let cleaner = api
+        .get(&ROLES, "kube-system", "system:controller:token-cleaner")
+        .await
+        .unwrap();
+    assert_eq!(cleaner["rules"].as_array().unwrap().len(), 2);
+    let locking = api.get(&ROLE_BINDINGS, "kube-system", name).await.unwrap();
+    assert_eq!(locking["roleRef"]["name"], name);
+    let subjects: Vec<&str> = locking["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(subjects, ["system:kube-scheduler", "kube-scheduler"]);
+    // What audit-rbac and the map count as the bootstrap policy's own includes them.
+    let defaults = controllers::bootstrap_bindings();
+    assert!(defaults
+        .role_bindings
+        .contains_key(&("kube-system".to_string(), name.to_string())));
+}

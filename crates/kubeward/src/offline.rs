@@ -156,14 +156,7 @@ impl Loaded {
     /// Whether `b` is one of the bootstrap policy's own bindings, unchanged (what audit-rbac
     /// expects and `unused` leaves out).
     pub(crate) fn is_default(&self, b: &authz::rbac::Binding) -> bool {
-        if b.namespace.is_empty() {
-            self.defaults.cluster_role_bindings.get(&b.name) == Some(b)
-        } else {
-            self.defaults
-                .role_bindings
-                .get(&(b.namespace.clone(), b.name.clone()))
-                == Some(b)
-        }
+        self.defaults.has_binding(b)
     }
 }
 

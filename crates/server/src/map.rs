@@ -89,9 +89,7 @@ pub fn page(graph: Option<&Value>) -> String {
 pub fn graph_for(state: &State, reader: &UserInfo) -> Value {
     let policy = state.rbac.policy();
     let defaults = &state.bootstrap_bindings;
-    let all = authz::rbac::audit::all_findings(&policy, &|b| {
-        b.namespace.is_empty() && defaults.cluster_role_bindings.get(&b.name) == Some(b)
-    });
+    let all = authz::rbac::audit::all_findings(&policy, &|b| defaults.has_binding(b));
     let may_list = |resource: &str, namespace: &str| {
         state
             .authorizer

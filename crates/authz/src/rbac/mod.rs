@@ -195,6 +195,17 @@ pub(crate) fn describe_parts(
 }
 
 impl Policy {
+    /// Whether the policy holds `b`, exactly (the same subjects and roleRef).
+    pub fn has_binding(&self, b: &Binding) -> bool {
+        if b.namespace.is_empty() {
+            self.cluster_role_bindings.get(&b.name) == Some(b)
+        } else {
+            self.role_bindings
+                .get(&(b.namespace.clone(), b.name.clone()))
+                == Some(b)
+        }
+    }
+
     /// The rules a binding's roleRef resolves to, or the lister's error text.
     pub fn resolve(&self, b: &Binding) -> Result<&Arc<Vec<PolicyRule>>, String> {
         match b.role_ref.kind.as_str() {
