@@ -46,7 +46,8 @@ pub(crate) enum OnlineError {
     Body(String, String),
 }
 
-/// No request waits longer than this (kubectl has no default; a command should not hang).
+/// No wait for the server (a connection, an answer, its next chunk) is longer than this
+/// (kubectl has no default; a command should not hang).
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest JSON answer read (a page of 500 RBAC objects is a few MiB at most).
 const MAX_JSON: usize = 256 << 20;
@@ -279,8 +280,12 @@ impl Api {
             };
             if status.is_success() {
                 on_chunk(&data).map_err(|e| OnlineError::Body(what.into(), e))?;
-            } else if error_body.len() < MAX_ERROR_BODY {
+            } else {
                 error_body.extend_from_slice(&data);
+                if error_body.len() >= MAX_ERROR_BODY {
+                    // Enough for a Status; the rest is not waited for.
+                    break;
+                }
             }
         }
         if status.is_success() {

@@ -368,6 +368,9 @@ fn read_log(path: &std::path::Path) -> Result<Log, SuggestError> {
     Ok(log)
 }
 
+/// The longest audit event line read from a server.
+const MAX_EVENT_LINE: usize = 64 << 20;
+
 /// The server's audit log (`GET /logs/audit`), a line at a time as it arrives: never held
 /// whole.
 async fn read_server_log(manifests: &crate::explain::Manifests) -> Result<Log, SuggestError> {
@@ -397,6 +400,13 @@ async fn read_server_log(manifests: &crate::explain::Manifests) -> Result<Log, S
             start += n + 1;
         }
         pending.drain(..start);
+        // An event holds at most a request and a response body (3 MiB each on a server).
+        if pending.len() > MAX_EVENT_LINE {
+            return Err(format!(
+                "a line is longer than {} MiB",
+                MAX_EVENT_LINE >> 20
+            ));
+        }
         Ok(())
     })
     .await?;

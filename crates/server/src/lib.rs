@@ -69,8 +69,9 @@ pub struct State {
     /// `--explain-forbidden`: a 403 carries the nearest miss, for callers who may read their
     /// own rules.
     pub explain_forbidden: bool,
-    /// The bootstrap policy's own ClusterRoleBindings: the RBAC map's findings through them,
-    /// unchanged, are expected (Info), as `kubeward audit-rbac` counts them.
+    /// The bootstrap policy's own bindings (cluster-wide, and kube-system's and
+    /// kube-public's): the RBAC map's findings through them, unchanged, are expected (Info),
+    /// as `kubeward audit-rbac` counts them.
     pub bootstrap_bindings: Arc<authz::rbac::Policy>,
     /// The admission plug-ins that run.
     pub admission: AdmissionPlugins,
