@@ -8,6 +8,7 @@
 use crate::{aggregation, bootstrap, rbac};
 use api_types::StatusError;
 use registry::Client;
+use serde_json::Value;
 use std::sync::Arc;
 
 /// The namespaces the control plane relies on.
@@ -90,6 +91,7 @@ pub async fn ensure_kubernetes_service(
     let ports =
         serde_json::json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]);
     ensure_kubernetes_endpoints(apiserver, endpoint_ip, port).await?;
+    ensure_kubernetes_endpoint_slice(apiserver, endpoint_ip, port).await?;
     match apiserver.get(def, "default", "kubernetes").await {
         Ok(mut svc) => {
             if svc["spec"].get("ports") == Some(&ports) {
@@ -113,6 +115,64 @@ pub async fn ensure_kubernetes_service(
                 Err(e) => Err(e),
             }
         }
+        Err(e) => Err(e),
+    }
+}
+
+/// The `kubernetes` Service's EndpointSlice, as upstream's endpoints adapter derives it from
+/// the Endpoints (`pkg/controlplane/reconcilers/endpointsadapter.go`): named after the
+/// Service, labelled with it, one ready endpoint, the same port.
+async fn ensure_kubernetes_endpoint_slice(
+    apiserver: &dyn Client,
+    ip: &str,
+    port: u16,
+) -> Result<(), StatusError> {
+    let def = &registry::kinds::ENDPOINT_SLICES;
+    let address_type = if ip.contains(':') { "IPv6" } else { "IPv4" };
+    let want = serde_json::json!({
+        "addressType": address_type,
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    });
+    let same = |have: &Value| {
+        ["addressType", "endpoints", "ports"]
+            .iter()
+            .all(|k| have.get(*k) == want.get(*k))
+    };
+    match apiserver.get(def, "default", "kubernetes").await {
+        Ok(have) if same(&have) => Ok(()),
+        Ok(have) if have.get("addressType") != want.get("addressType") => {
+            // The address type is immutable: a new slice.
+            apiserver
+                .delete(def, "default", "kubernetes", &Default::default())
+                .await?;
+            create_kubernetes_slice(apiserver, want).await
+        }
+        Ok(mut have) => {
+            have["endpoints"] = want["endpoints"].clone();
+            have["ports"] = want["ports"].clone();
+            apiserver
+                .update(def, "default", "kubernetes", have, None)
+                .await
+                .map(|_| ())
+        }
+        Err(e) if e.code == 404 => create_kubernetes_slice(apiserver, want).await,
+        Err(e) => Err(e),
+    }
+}
+
+async fn create_kubernetes_slice(
+    apiserver: &dyn Client,
+    mut slice: Value,
+) -> Result<(), StatusError> {
+    slice["apiVersion"] = "discovery.k8s.io/v1".into();
+    slice["kind"] = "EndpointSlice".into();
+    slice["metadata"] = serde_json::json!({"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes"}});
+    match apiserver
+        .create(&registry::kinds::ENDPOINT_SLICES, "default", slice)
+        .await
+    {
+        Ok(_) | Err(StatusError { code: 409, .. }) => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -36,6 +36,8 @@ pub fn rule(kind: &str, path: &str) -> (Patch, ListType) {
         }
         ("Pod", "status.podIPs") => return (MergeByKey("ip"), Map(&["ip"])),
         ("Service", "spec.ports") => return (MergeByKey("port"), Map(&["port", "protocol"])),
+        // `+listType=set` without a patch strategy.
+        ("EndpointSlice", "endpoints.addresses") => return (Replace, Set),
         _ => {}
     }
     if kind != "Pod" {

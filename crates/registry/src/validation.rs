@@ -106,6 +106,15 @@ impl FieldErrors {
         );
     }
 
+    /// `Too many: <actual>: must have at most <max> items`.
+    pub fn too_many(&mut self, field: &str, actual: usize, max: usize) {
+        self.push(
+            "FieldValueTooMany",
+            field,
+            format!("Too many: {actual}: must have at most {max} items"),
+        );
+    }
+
     /// `field is immutable`, as `ValidateImmutableField`.
     pub fn immutable(&mut self, field: &str, value: &Value) {
         self.invalid(field, value, "field is immutable");

@@ -11,7 +11,7 @@
     reason = "tests and benchmarks: a failed step fails the run, and they run on the real clock"
 )]
 
-use k8s_openapi::api::{authentication, authorization, coordination, core, rbac};
+use k8s_openapi::api::{authentication, authorization, coordination, core, discovery, rbac};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use registry::lists::{self, ListType, Patch};
 use registry::schema::definition_name;
@@ -33,6 +33,7 @@ fn roots(g: &mut schemars::SchemaGenerator) {
         core::v1::Event,
         core::v1::Service,
         core::v1::Endpoints,
+        discovery::v1::EndpointSlice,
         coordination::v1::Lease,
         rbac::v1::Role,
         rbac::v1::RoleBinding,

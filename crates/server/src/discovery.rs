@@ -279,6 +279,7 @@ mod tests {
             ("v1/serviceaccounts", "pbx9ZvyFpBE="),
             ("v1/services", "0/CO1lhkEBI="),
             ("coordination.k8s.io/v1/leases", "gqkMMb/YqFM="),
+            ("discovery.k8s.io/v1/endpointslices", "qgS0xkrxYAI="),
             (
                 "rbac.authorization.k8s.io/v1/clusterrolebindings",
                 "48tpQ8gZHFc=",

@@ -3,6 +3,7 @@
 
 mod config;
 mod core;
+mod discovery;
 mod pod;
 pub use pod::bind as bind_pod;
 pub(crate) mod rbac;
@@ -157,6 +158,22 @@ pub static ENDPOINTS: ResourceDef = ResourceDef {
     verbs: ALL_VERBS,
     subresources: &[],
     strategy: &core::EndpointsStrategy,
+};
+
+/// `endpointslices.discovery.k8s.io` (the `kubernetes` Service's, written by the server,
+/// and any a client writes).
+pub static ENDPOINT_SLICES: ResourceDef = ResourceDef {
+    group: "discovery.k8s.io",
+    versions: &["v1"],
+    resource: "endpointslices",
+    singular: "endpointslice",
+    kind: "EndpointSlice",
+    namespaced: true,
+    short_names: &[],
+    categories: &[],
+    verbs: ALL_VERBS,
+    subresources: &[],
+    strategy: &discovery::EndpointSliceStrategy,
 };
 
 /// `leases`.
@@ -350,6 +367,7 @@ static RESOURCES: &[&ResourceDef] = &[
     &EVENTS,
     &SERVICES,
     &ENDPOINTS,
+    &ENDPOINT_SLICES,
     &LEASES,
     &CLUSTER_ROLE_BINDINGS,
     &CLUSTER_ROLES,
