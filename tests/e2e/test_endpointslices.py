@@ -125,3 +125,13 @@ def test_protobuf_both_ways(server):
     assert (created["metadata"]["name"], created["addressType"]) == ("wep", "IPv4")
     assert created["endpoints"] == [{"addresses": ["10.0.0.9"], "conditions": {"ready": True}}]
     assert created["ports"] == [{"name": "http", "protocol": "TCP", "port": 8080}]
+
+
+def test_a_server_without_the_group_still_starts(tmp_path):
+    from harness import Server
+    s = Server(data_dir=tmp_path, args=["--runtime-config", "discovery.k8s.io/v1=false"])
+    try:
+        assert s.request("GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices")[0] == 404
+        assert s.request("GET", "/api/v1/namespaces/default/endpoints/kubernetes")[0] == 200
+    finally:
+        s.stop()

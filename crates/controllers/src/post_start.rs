@@ -172,7 +172,8 @@ async fn create_kubernetes_slice(
         .create(&registry::kinds::ENDPOINT_SLICES, "default", slice)
         .await
     {
-        Ok(_) | Err(StatusError { code: 409, .. }) => Ok(()),
+        // 404: discovery.k8s.io/v1 is turned off (`--runtime-config`): no slice to keep.
+        Ok(_) | Err(StatusError { code: 409 | 404, .. }) => Ok(()),
         Err(e) => Err(e),
     }
 }
