@@ -173,7 +173,10 @@ async fn create_kubernetes_slice(
         .await
     {
         // 404: discovery.k8s.io/v1 is turned off (`--runtime-config`): no slice to keep.
-        Ok(_) | Err(StatusError { code: 409 | 404, .. }) => Ok(()),
+        Ok(_)
+        | Err(StatusError {
+            code: 409 | 404, ..
+        }) => Ok(()),
         Err(e) => Err(e),
     }
 }
