@@ -58,7 +58,8 @@ fn documents(paths: &[PathBuf]) -> Result<Vec<(String, Value)>, OfflineError> {
 /// rolebindings -A -o yaml`: one document of millions of nodes, or thousands of documents) is
 /// read whole: counts that grow with the file's own size are not limited, since the file is
 /// already in memory. What lets a small file grow large (aliases, anchors, their recorded
-/// copies, nesting) keeps the reader's defaults.
+/// copies, nesting) keeps the reader's defaults: at most a million events replayed from
+/// aliases in all, whatever the budget says.
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
@@ -278,5 +279,37 @@ async fn ensure_namespace(client: &dyn Client, name: &str) -> Result<(), api_typ
             }
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_dump_is_read_and_an_alias_bomb_is_not() {
+        // 280,000 nodes in one document: past the reader's default budget of 250,000.
+        let items: Vec<String> = (0..20_000)
+            .map(|i| {
+                format!(
+                    "- {{kind: RoleBinding, metadata: {{name: b{i}, namespace: n}}, x: [1, 2, 3]}}"
+                )
+            })
+            .collect();
+        let dump = format!("kind: List\nitems:\n{}\n", items.join("\n"));
+        let docs: Vec<Value> =
+            serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(&dump, options())
+                .unwrap();
+        assert_eq!(docs[0]["items"].as_array().map(Vec::len), Some(20_000));
+        // Nine levels of ten aliases each: a billion nodes from a few hundred bytes.
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let refused =
+            serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(&bomb, options())
+                .unwrap_err();
+        assert!(refused.to_string().contains("Anchor"), "{refused}");
     }
 }
