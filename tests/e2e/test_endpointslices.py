@@ -133,5 +133,10 @@ def test_a_server_without_the_group_still_starts(tmp_path):
     try:
         assert s.request("GET", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices")[0] == 404
         assert s.request("GET", "/api/v1/namespaces/default/endpoints/kubernetes")[0] == 200
+        # OpenAPI v3 leaves the group version out, as discovery does.
+        paths = s.request("GET", "/openapi/v3")[2]["paths"]
+        assert "apis/discovery.k8s.io/v1" not in paths and "apis/rbac.authorization.k8s.io/v1" in paths
+        assert s.request("GET", "/openapi/v3/apis/discovery.k8s.io/v1")[0] == 404
+        assert s.request("GET", "/openapi/v3/apis/coordination.k8s.io/v1")[0] == 200
     finally:
         s.stop()

@@ -252,7 +252,12 @@ impl State {
             .find(|d| d.group == group && d.resource == resource && d.versions.contains(&version))
     }
 
-    /// Serves only the group versions `config` leaves on: routing and discovery.
+    /// Whether the group version is served (`--runtime-config`).
+    pub(crate) fn serves(&self, group: &str, version: &str) -> bool {
+        self.runtime.serves(group, version)
+    }
+
+    /// Serves only the group versions `config` leaves on: routing, discovery and OpenAPI v3.
     pub fn set_runtime_config(&mut self, config: runtime_config::RuntimeConfig) {
         let address = self.discovery.server_address().to_string();
         self.discovery = Discovery::new(self.defs, address, &|g, v| config.serves(g, v));

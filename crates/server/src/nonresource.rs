@@ -150,7 +150,8 @@ pub(crate) fn handle(
                 .ok_or_else(StatusError::path_not_found)?,
         ),
         p if p.starts_with("/openapi/") => {
-            crate::openapi::handle(p, query, headers).ok_or_else(StatusError::path_not_found)
+            crate::openapi::handle(p, query, headers, &|g, v| state.serves(g, v))
+                .ok_or_else(StatusError::path_not_found)
         }
         p => {
             if let Some(rest) = p.strip_prefix("/apis/") {

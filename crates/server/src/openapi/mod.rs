@@ -100,11 +100,13 @@ impl Doc {
 }
 
 /// Every document, each built on its first request: `kubectl explain serviceaccount` builds
-/// the root and `api/v1` only.
+/// the root and `api/v1` only. They hold every group version kubeward has; a server's
+/// `--runtime-config` decides which it answers ([`handle`]).
 pub(crate) struct Docs {
     v2: OnceLock<Doc>,
     /// The same document as JSON (`Accept: application/json`, or no Accept at all).
     v2_json: OnceLock<Doc>,
+    /// The root for every group version on; one for another set is made when asked.
     v3_root: Doc,
     /// By path below `/openapi/v3/`: `api/v1`, `apis/rbac.authorization.k8s.io/v1`, ...
     v3: BTreeMap<String, (String, String, OnceLock<Doc>)>,
@@ -120,21 +122,28 @@ fn docs() -> &'static Docs {
                     .or_insert_with(|| (def.group.to_string(), v.to_string(), OnceLock::new()));
             }
         }
-        let paths: Map<String, Value> = v3
-            .keys()
-            .map(|p| {
-                let url = format!("/openapi/v3/{p}?hash={}", version_hash(p));
-                (p.clone(), json!({"serverRelativeURL": url}))
-            })
-            .collect();
-        let root = serde_json::to_vec(&json!({"paths": paths})).expect("JSON");
+        let v3_root = v3_root(v3.keys());
         Docs {
             v2: OnceLock::new(),
             v2_json: OnceLock::new(),
-            v3_root: Doc::new(root, "application/json", version_hash("")),
+            v3_root,
             v3,
         }
     })
+}
+
+/// The `/openapi/v3` root listing the group versions `paths`, hashed by what it lists.
+fn v3_root<'a>(paths: impl Iterator<Item = &'a String>) -> Doc {
+    let listed: Map<String, Value> = paths
+        .map(|p| {
+            let url = format!("/openapi/v3/{p}?hash={}", version_hash(p));
+            (p.clone(), json!({"serverRelativeURL": url}))
+        })
+        .collect();
+    let names: Vec<&str> = listed.keys().map(String::as_str).collect();
+    let hash = version_hash(&names.join(","));
+    let root = serde_json::to_vec(&json!({"paths": listed})).expect("JSON");
+    Doc::new(root, "application/json", hash)
 }
 
 impl Docs {
@@ -465,8 +474,14 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
     })
 }
 
-/// Answers `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group-version>`; None for other paths.
-pub(crate) fn handle(path: &str, query: &str, headers: &HeaderMap) -> Option<Resp> {
+/// Answers `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group-version>` for the group
+/// versions `serves` says are on (`--runtime-config`, as discovery); None for other paths.
+pub(crate) fn handle(
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    serves: &dyn Fn(&str, &str) -> bool,
+) -> Option<Resp> {
     let docs = docs();
     match path {
         "/openapi/v2" => {
@@ -483,9 +498,25 @@ pub(crate) fn handle(path: &str, query: &str, headers: &HeaderMap) -> Option<Res
                 .append(http::header::VARY, http::HeaderValue::from_static("Accept"));
             Some(r)
         }
-        "/openapi/v3" => Some(docs.v3_root.respond(headers, false)),
+        "/openapi/v3" => {
+            let on: Vec<&String> = docs
+                .v3
+                .iter()
+                .filter(|(_, (g, v, _))| serves(g, v))
+                .map(|(p, _)| p)
+                .collect();
+            if on.len() == docs.v3.len() {
+                Some(docs.v3_root.respond(headers, false))
+            } else {
+                Some(v3_root(on.into_iter()).respond(headers, false))
+            }
+        }
         p => {
             let gv = p.strip_prefix("/openapi/v3/")?;
+            let (g, v, _) = docs.v3.get(gv)?;
+            if !serves(g, v) {
+                return None;
+            }
             let doc = docs.v3(gv)?;
             let hash = form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "hash")
