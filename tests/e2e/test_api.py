@@ -96,6 +96,24 @@ def test_bad_bodies_get_status_and_store_nothing(server, name, content_type, bod
     assert_not_stored(server, name)
 
 
+@pytest.mark.parametrize("version", ["1.27", "1.33"])
+def test_a_value_of_the_wrong_type_is_told_in_gos_words(server, version):
+    # What kubectl users (and Helm's) see from kube-apiserver for unquoted YAML numbers and
+    # a port written as a string.
+    cases = [
+        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "port"}, "data": {"PORT": 5432}},
+         'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data of type string'),
+        ({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": "80"}]}},
+         'Service in version "v1" cannot be handled as a Service: json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port of type int32'),
+    ]
+    for obj, message in cases:
+        r = server.kubectl(version, "create", "-n", "default", "-f", "-", input=json.dumps(obj), check=False)
+        assert r.returncode == 1
+        assert r.stderr.strip() == f'Error from server (BadRequest): error when creating "STDIN": {message}', r.stderr
+        kind = obj["kind"].lower() + "s"
+        assert server.request("GET", f"/api/v1/namespaces/default/{kind}/{obj['metadata']['name']}")[0] == 404
+
+
 def test_strict_field_validation_names_the_field(server):
     body = cm("strict", spec={"x": 1}, metadata={"name": "strict", "bogus": True})
     status, _, err = server.request("POST", path() + "?fieldValidation=Strict", body)

@@ -6,6 +6,7 @@
 //!
 //! Sans-IO: plain values in, bytes out.
 
+pub mod gotype;
 pub mod json;
 pub mod protobuf;
 pub mod schema;

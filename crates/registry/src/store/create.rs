@@ -67,6 +67,16 @@ impl Registry {
                 def.kind, def.kind
             )));
         }
+        // A value of the wrong JSON type, in the words of upstream's (Go's) decoder.
+        let schema = wire::schema::get();
+        if let Some(id) = schema.kind(&def.api_version(), def.kind) {
+            if let Some(e) = wire::gotype::first_error(schema, id, body) {
+                return Err(StatusError::bad_request(format!(
+                    "{} in version \"{version}\" cannot be handled as a {}: {e}",
+                    def.kind, def.kind
+                )));
+            }
+        }
         let unknown = def.strategy.check_schema(body).map_err(|e| {
             StatusError::bad_request(format!(
                 "{} in version \"{version}\" cannot be handled as a {}: {e}",
