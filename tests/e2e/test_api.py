@@ -114,6 +114,19 @@ def test_a_value_of_the_wrong_type_is_told_in_gos_words(server, version):
         assert server.request("GET", f"/api/v1/namespaces/default/{kind}/{obj['metadata']['name']}")[0] == 404
 
 
+def test_a_create_with_a_resource_version_is_refused(server):
+    # An object read back and created again, as `kubectl create -f` of a `get -o yaml`.
+    status, _, err = server.request("POST", path(), cm("rv", metadata={"name": "rv", "resourceVersion": "5"}))
+    assert (status, err["message"]) == (400, "resourceVersion should not be set on objects to be created")
+    assert_not_stored(server, "rv")
+    # kubectl create clears it before sending (its resource helper's Create), so it works.
+    server.kubectl("1.33", "create", "-n", NS, "-f", "-",
+                   input=json.dumps(cm("rv", metadata={"name": "rv", "resourceVersion": "7"})))
+    # "0", and what is not a number, are taken as upstream's store takes them.
+    for name, rv in [("rv0", "0"), ("rvneg", "-1")]:
+        assert server.request("POST", path(), cm(name, metadata={"name": name, "resourceVersion": rv}))[0] == 201
+
+
 def test_strict_field_validation_names_the_field(server):
     body = cm("strict", spec={"x": 1}, metadata={"name": "strict", "bogus": True})
     status, _, err = server.request("POST", path() + "?fieldValidation=Strict", body)

@@ -954,6 +954,9 @@ fn answer<E: std::fmt::Display>(
     }
 }
 
+/// How long the runtime's last tasks may run after the server has shut down.
+const RUNTIME_TEARDOWN: Duration = Duration::from_secs(2);
+
 fn main() -> std::process::ExitCode {
     // A pod's sandbox processes (the node agent starts them): before anything starts a
     // thread, since joining or creating namespaces needs a single-threaded process.
@@ -982,7 +985,15 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(*args)),
+        Command::Serve(args) => {
+            let r = runtime.block_on(serve(*args));
+            // The server has shut down gracefully by now. Tasks still running (a controller
+            // listing again as its watch ends, waiting on a watch cache that no longer moves)
+            // are not waited for past this: dropping the runtime would wait for them, and
+            // they need not end (seen: three such lists spun until SIGKILL).
+            runtime.shutdown_timeout(RUNTIME_TEARDOWN);
+            r
+        }
         Command::AuditRbac(args) => {
             let r = runtime.block_on(explain::audit_rbac(&args));
             return answer(

@@ -184,6 +184,19 @@ impl Registry {
     ) -> Result<Written, StatusError> {
         let mut warnings = Vec::new();
         self.admit_body(def, &mut body, opts, &mut warnings)?;
+        // A resourceVersion on a create is most likely an object read back and sent again
+        // (`kubectl create -f` of a `get -o yaml`): refused, as the etcd3 store's Create
+        // refuses it (`storage.ErrResourceVersionSetOnCreate`, for a version that parses as a
+        // non-zero number). Upstream answers a 500; it is the client's mistake, so 400.
+        let rv = body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<u64>().ok());
+        if rv.is_some_and(|v| v != 0) {
+            return Err(StatusError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         let mut w = self.create_checked(def, ns, body, opts, Track::Update)?;
         w.warnings.splice(0..0, warnings);
         Ok(w)
