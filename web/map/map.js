@@ -181,7 +181,6 @@
     return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => {
       state.lastDrawMs = performance.now() - start;
       performance.measure('kubeward-map-draw', { start, end: performance.now() });
-      document.body.dataset.drawn = String(Date.now());
       resolve(state.lastDrawMs);
     })));
   }
