@@ -435,3 +435,25 @@ def test_exec_and_logs_on_a_pod_no_node_runs(server, version):
     assert f"Error from server (BadRequest): pod {name} does not have a host assigned" in r.stderr, r.stderr
     r = server.kubectl(version, "-n", NS, "logs", name)
     assert r.stdout == ""
+
+
+def test_reads_at_a_resource_version_as_upstreams_semantics_say(server):
+    """resourceVersion=N on a list is "not older than N" (the watch cache answers), but exact
+    when the list is paginated and resourceVersionMatch is unset, as upstream keeps for old
+    clients; a GET at N is not older than N; a revision past the store's is 504."""
+    status, _, made = server.request("POST", path(), cm("at-rv"))
+    assert status == 201
+    old = made["metadata"]["resourceVersion"]
+    made["data"] = {"k": "new"}
+    status, _, updated = server.request("PUT", path("at-rv"), made)
+    assert status == 200
+    new = updated["metadata"]["resourceVersion"]
+    data = lambda q: [i["data"] for i in server.request("GET", path() + q + "&fieldSelector=metadata.name%3Dat-rv")[2]["items"]][0]
+    assert data(f"?resourceVersion={old}") == {"k": "new"}  # not older than: the newest is fine
+    assert data(f"?resourceVersion={old}&resourceVersionMatch=NotOlderThan&limit=500") == {"k": "new"}
+    assert data(f"?resourceVersion={old}&limit=500") == {"k": "v"}  # paginated: exact
+    assert data(f"?resourceVersion={old}&resourceVersionMatch=Exact") == {"k": "v"}
+    status, _, got = server.request("GET", path("at-rv") + f"?resourceVersion={new}")
+    assert (status, got["data"]) == (200, {"k": "new"})
+    status, _, got = server.request("GET", path("at-rv") + f"?resourceVersion={int(new) + 1000}")
+    assert status == 504 and got["reason"] == "Timeout", got

@@ -214,3 +214,165 @@ def test_protobuf_responses_where_asked_and_served(server):
     # Errors stay JSON Status.
     status, ctype, data = raw(server, f"/api/v1/namespaces/{NS}/serviceaccounts/absent", headers=accept)
     assert (status, ctype) == (404, "application/json") and json.loads(data)["reason"] == "NotFound"
+
+
+def list_items(data):
+    """The bytes of each element of a list's `items`, as written."""
+    i = data.index(b'"items":[') + len(b'"items":[')
+    spans, depth, begin, in_str, escaped = [], 0, i, False, False
+    while True:
+        c = data[i:i + 1]
+        if in_str:
+            if escaped:
+                escaped = False
+            elif c == b"\\":
+                escaped = True
+            elif c == b'"':
+                in_str = False
+        elif c == b'"':
+            in_str = True
+        elif c in (b"{", b"["):
+            depth += 1
+        elif c in (b"}", b"]"):
+            if depth == 0:  # the items array's own ]
+                if i > begin:
+                    spans.append(data[begin:i])
+                return spans
+            depth -= 1
+        elif c == b"," and depth == 0:
+            spans.append(data[begin:i])
+            begin = i + 1
+        i += 1
+
+
+def listable(server):
+    """(group-version path, apiVersion, APIResource) of every listable resource of every
+    group's preferred version."""
+    groups = [("/api", "v1")] + [("/apis/" + g["preferredVersion"]["groupVersion"].split("/")[0], g["preferredVersion"]["version"])
+                                 for g in server.request("GET", "/apis")[2]["groups"]]
+    for base, version in groups:
+        gv = f"{base}/{version}"
+        api_version = version if base == "/api" else f"{base[len('/apis/'):]}/{version}"
+        for r in server.request("GET", gv)[2]["resources"]:
+            if "/" not in r["name"] and "list" in r["verbs"]:
+                yield gv, api_version, r
+
+
+def test_a_list_holds_each_object_as_its_get_writes_it(server):
+    """A JSON list joins the bytes the watch cache keeps for each object (#14) instead of
+    encoding every item per request: for every listable kind of every group's preferred
+    version, each item is byte for byte the object's own GET (less `kind` and `apiVersion`,
+    which a list's items do not carry, and the newline), and the list is the envelope
+    kube-apiserver writes."""
+    # Objects of the kinds a fresh server holds none of.
+    for path, body in [
+        (f"/api/v1/namespaces/{NS}/pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "listed", "labels": {"b": "1", "a": "2"}},
+                                           "spec": {"containers": [{"name": "c", "image": "busybox", "env": [{"name": "E", "value": "<&>"}]}]}}),
+        (f"/api/v1/namespaces/{NS}/events", {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "listed"},
+                                             "involvedObject": {"kind": "Pod", "name": "listed", "namespace": NS}, "reason": "Listed", "message": "m"}),
+        (f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases", {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                                                   "metadata": {"name": "listed"}, "spec": {"holderIdentity": "h", "leaseDurationSeconds": 15}}),
+        (f"/api/v1/namespaces/{NS}/secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "listed"}, "stringData": {"k": "\u2028"}}),
+        ("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "listed", "labels": {"kubernetes.io/os": "linux"}}}),
+    ]:
+        status, _, data = server.request("POST", path, body)
+        assert status in (201, 409), data
+    checked = {}
+    for gv, api_version, r in listable(server):
+        for attempt in range(5):  # an object a controller changes between the list and the GET: again
+            status, ctype, data = raw(server, f"{gv}/{r['name']}")
+            assert (status, ctype) == (200, "application/json"), data
+            doc = json.loads(data)
+            rv = doc["metadata"]["resourceVersion"]
+            assert data.startswith(b'{"kind":"%sList","apiVersion":"%s","metadata":{"resourceVersion":"%s"},"items":['
+                                   % (r["kind"].encode(), api_version.encode(), rv.encode()))
+            assert data.endswith(b"]}\n") and data.count(b"\n") == 1
+            items = list_items(data)
+            assert [json.loads(i) for i in items] == doc["items"]
+            changed = False
+            for item, obj in zip(items, doc["items"]):
+                m = obj["metadata"]
+                ns = f"/namespaces/{m['namespace']}" if r["namespaced"] else ""
+                status, _, one = raw(server, f"{gv}{ns}/{r['name']}/{m['name']}")
+                if status == 404 or json.loads(one)["metadata"]["resourceVersion"] != m["resourceVersion"]:
+                    changed = True
+                    break
+                head = b'{"kind":"%s","apiVersion":"%s",' % (r["kind"].encode(), api_version.encode())
+                assert one.startswith(head) and one.endswith(b"}\n"), one
+                assert b"{" + one[len(head):-1] == item, (r["name"], item, one)
+            if not changed:
+                break
+        else:
+            pytest.fail(f"{r['name']} kept changing")
+        checked[r["name"]] = len(doc["items"])
+    empty = sorted(k for k, n in checked.items() if n == 0)
+    assert {"nodes", "pods", "events", "leases", "secrets", "configmaps", "services", "endpoints", "endpointslices", "namespaces",
+            "serviceaccounts", "clusterroles", "clusterrolebindings", "roles", "rolebindings"} <= {k for k, n in checked.items() if n}, empty
+
+
+def pb_fields(buf):
+    """The (field number, bytes) of a protobuf message's length-delimited fields, in order
+    (varint fields are skipped)."""
+    def varint(i):
+        n, shift = 0, 0
+        while True:
+            b = buf[i]
+            n |= (b & 0x7F) << shift
+            i += 1
+            if b < 0x80:
+                return n, i
+            shift += 7
+    out, i = [], 0
+    while i < len(buf):
+        tag, i = varint(i)
+        if tag & 7 == 0:
+            _, i = varint(i)
+        elif tag & 7 == 2:
+            n, i = varint(i)
+            out.append((tag >> 3, buf[i:i + n]))
+            i += n
+        else:
+            raise AssertionError(f"wire type {tag & 7}")
+    return out
+
+
+def test_a_protobuf_list_holds_each_object_as_its_get_writes_it(server):
+    """client-go asks for protobuf: a protobuf list joins the messages the watch cache keeps
+    for each object, each byte for byte the message of the object's own protobuf GET, inside
+    the `runtime.Unknown` envelope upstream writes (`k8s\\0`, typeMeta, raw, empty encodings)."""
+    accept = {"Accept": "application/vnd.kubernetes.protobuf"}
+    checked = 0
+    for gv, api_version, r in listable(server):
+        for attempt in range(5):
+            status, ctype, data = raw(server, f"{gv}/{r['name']}", headers=accept)
+            assert (status, ctype) == (200, "application/vnd.kubernetes.protobuf"), data
+            assert data.startswith(b"k8s\x00")
+            unknown = pb_fields(data[4:])
+            assert [n for n, _ in unknown] == [1, 2, 3, 4] and unknown[2][1] == unknown[3][1] == b""
+            assert pb_fields(unknown[0][1]) == [(1, api_version.encode()), (2, (r["kind"] + "List").encode())]
+            fields = pb_fields(unknown[1][1])
+            assert fields[0][0] == 1 and all(n == 2 for n, _ in fields[1:])  # ListMeta, then the items
+            items = [b for _, b in fields[1:]]
+            listed = json.loads(raw(server, f"{gv}/{r['name']}?resourceVersion={dict(pb_fields(fields[0][1]))[2].decode()}"
+                                    "&resourceVersionMatch=Exact")[2])["items"]
+            assert len(listed) == len(items)
+            changed = False
+            for item, obj in zip(items, listed):
+                m = obj["metadata"]
+                ns = f"/namespaces/{m['namespace']}" if r["namespaced"] else ""
+                status, _, one = raw(server, f"{gv}{ns}/{r['name']}/{m['name']}", headers=accept)
+                if status == 404:
+                    changed = True
+                    break
+                message = pb_fields(one[4:])[1][1]
+                # ObjectMeta is the object's field 1; its resourceVersion, field 6.
+                if dict(pb_fields(dict(pb_fields(message))[1]))[6] != m["resourceVersion"].encode():
+                    changed = True
+                    break
+                assert message == item, r["name"]
+            if not changed:
+                break
+        else:
+            pytest.fail(f"{r['name']} kept changing")
+        checked += len(items) > 0
+    assert checked >= 14

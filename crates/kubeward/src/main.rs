@@ -551,6 +551,11 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     {
         wait_for_store(storage.as_ref()).await?;
     }
+    // Keys of kubeward's earlier layout move to kube-apiserver's before anything reads them.
+    let moved = registry::keys::migrate(storage.as_ref()).map_err(StartError::Storage)?;
+    if moved > 0 {
+        tracing::info!(moved, "storage: keys moved to kube-apiserver's layout");
+    }
     phase("storage open");
     // Every storage call is timed into `etcd_request_duration_seconds`, whatever the backend.
     let metrics = Arc::new(server::metrics::Metrics::new());

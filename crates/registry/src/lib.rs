@@ -12,6 +12,7 @@
 mod apply;
 pub mod client;
 pub mod informer;
+pub mod keys;
 pub mod kinds;
 pub mod lists;
 pub mod meta;
@@ -27,11 +28,12 @@ mod watch;
 pub use api_types::StatusError;
 pub use client::{BoxFuture, Client, WatchRequest};
 pub use informer::{Change, Informer};
+pub use keys::{group_resource_of_key, resource_prefix_len};
 pub use kinds::{access_matrix_rows, resources};
 pub use resource::{ResourceDef, Strategy, Subresource};
 pub use store::{
-    group_resource_of_key, os_random, parse_resource_version, resource_prefix_len, Admission,
-    Clock, DeleteOptions, Deleted, FieldValidation, ListOptions, ListOut, PatchType, Random,
-    Registry, ServiceRanges, WriteOptions, Written,
+    os_random, parse_resource_version, Admission, Clock, DeleteOptions, Deleted, Encoding,
+    FieldValidation, ListOptions, ListOut, PatchType, Random, Registry, ServiceRanges,
+    WriteOptions, Written,
 };
 pub use watch::{WatchEvent, WatchOptions};

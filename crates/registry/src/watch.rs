@@ -140,7 +140,8 @@ impl Registry {
 fn translate(def: &ResourceDef, filter: &Filter, e: &storage::Event) -> Option<WatchEvent> {
     let decode = |bytes: &[u8]| {
         let kv = storage::KeyValue {
-            value: bytes.to_vec(),
+            memo: storage::Memo::default(),
+            value: storage::Bytes::copy_from_slice(bytes),
             ..e.kv.clone()
         };
         Registry::decode(def, &kv).ok()

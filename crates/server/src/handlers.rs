@@ -13,7 +13,8 @@ use http::HeaderMap;
 use registry::kinds;
 use registry::table::{self, IncludeObject};
 use registry::{
-    DeleteOptions, FieldValidation, ListOptions, PatchType, ResourceDef, WatchOptions, WriteOptions,
+    DeleteOptions, Encoding, FieldValidation, ListOptions, ListOut, PatchType, ResourceDef,
+    WatchOptions, WriteOptions,
 };
 use request_info::RequestInfo;
 use serde_json::{json, Value};
@@ -368,14 +369,15 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
         "get" => {
             // GetOptions.resourceVersion: "" the newest, "0" any, N not older than N.
             let rv = r.query.get("resourceVersion");
-            if let Some(rv) = registry::parse_resource_version(rv)? {
-                reg.not_older_than(def, "get", rv)?;
-            }
-            // "0": the watch cache's copy, as upstream's cacher answers it.
-            let obj = if rv == "0" {
-                reg.get_cached(def, r.ns(), &r.info.name)?
-            } else {
-                reg.get(def, r.ns(), &r.info.name)?
+            // "0" and "not older than N": the watch cache's copy once it has seen N, as
+            // upstream's cacher answers them; "": the store's.
+            let obj = match registry::parse_resource_version(rv)? {
+                Some(n) => {
+                    reg.not_older_than(def, "get", n)?;
+                    reg.get_not_older_than(def, r.ns(), &r.info.name, n)?
+                }
+                None if rv == "0" => reg.get_cached(def, r.ns(), &r.info.name)?,
+                None => reg.get(def, r.ns(), &r.info.name)?,
             };
             let obj = r.versioned(obj);
             single(&r, state, obj, 200, &[])
@@ -591,14 +593,48 @@ fn list(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
         (r.def.namespaced && !r.info.namespace.is_empty()).then_some(r.info.namespace.as_str());
     let out = r.output()?;
     send_initial_events(&r.query, false)?;
-    let page = state.registry.list(r.def, ns, &r.query.list_options()?)?;
-    let mut meta = json!({"resourceVersion": page.resource_version});
-    if !page.continue_token.is_empty() {
-        meta["continue"] = page.continue_token.into();
+    let opts = r.query.list_options()?;
+    let envelope = |meta: Value| {
+        json!({
+            "kind": format!("{}List", r.def.kind),
+            "apiVersion": r.def.api_version_for(&r.info.api_version),
+            "metadata": meta,
+            "items": [],
+        })
+    };
+    // The stored version as JSON, or as protobuf where the kind has a protobuf form: the
+    // items' bytes as the watch cache keeps them, joined.
+    let stored_version = r.def.versions.first() == Some(&r.info.api_version.as_str());
+    let encoding = match out {
+        Output::Json => Some(Encoding::Json),
+        Output::Protobuf
+            if wire::schema::get()
+                .kind(&r.def.api_version(), &format!("{}List", r.def.kind))
+                .is_some() =>
+        {
+            Some(Encoding::Protobuf)
+        }
+        _ => None,
+    };
+    if let (true, Some(encoding)) = (stored_version, encoding) {
+        let page = state.registry.list_encoded(r.def, ns, &opts, encoding)?;
+        let envelope = envelope(list_meta(&page));
+        return Ok(match encoding {
+            Encoding::Json => respond::raw(
+                200,
+                "application/json",
+                wire::json::splice_items(&envelope, &page.items),
+            ),
+            Encoding::Protobuf => respond::raw(
+                200,
+                crate::negotiate::PROTOBUF,
+                wire::protobuf::splice_items(&envelope, &page.items)
+                    .map_err(|e| StatusError::internal(format!("encoding a list: {e}")))?,
+            ),
+        });
     }
-    if let Some(n) = page.remaining_item_count {
-        meta["remainingItemCount"] = n.into();
-    }
+    let page = state.registry.list(r.def, ns, &opts)?;
+    let meta = list_meta(&page);
     if out == Output::Table {
         let include = include_object(&r.query)?;
         let now = state.registry.now();
@@ -614,13 +650,21 @@ fn list(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
             &[],
         ));
     }
-    let list = json!({
-        "kind": format!("{}List", r.def.kind),
-        "apiVersion": r.def.api_version_for(&r.info.api_version),
-        "metadata": meta,
-        "items": strip_type_meta(page.items),
-    });
+    let mut list = envelope(meta);
+    list["items"] = strip_type_meta(page.items).into();
     Ok(respond::object(200, &list, out, &[]))
+}
+
+/// A list's `metadata` (`ListMeta`).
+fn list_meta<T>(page: &ListOut<T>) -> Value {
+    let mut meta = json!({"resourceVersion": page.resource_version});
+    if !page.continue_token.is_empty() {
+        meta["continue"] = page.continue_token.clone().into();
+    }
+    if let Some(n) = page.remaining_item_count {
+        meta["remainingItemCount"] = n.into();
+    }
+    meta
 }
 
 fn delete_options(r: &Req<'_>) -> Result<DeleteOptions, StatusError> {

@@ -17,10 +17,17 @@
 //!   the store; so does etcd, whose progress notifications can run ahead of its events before
 //!   3.4.31 (etcd-io/etcd#15220), as kube-apiserver leaves such lists to etcd when its version
 //!   lacks the fix. A list at `resourceVersion=0` (any recent state: informers' first list) is
-//!   the cache's on every store;
-//! - a list at an exact revision (a continue token's later pages), a GET, every write and
-//!   compaction go to the store; `get_cached` (admission's lookups, as upstream's listers) is
-//!   answered from memory, a miss from the store.
+//!   the cache's on every store, and one "not older than" a revision the cache has seen
+//!   (waiting for it as above where the store reports progress);
+//! - a list at an exact revision (a continue token's later pages), a GET of the current
+//!   state, every write and compaction go to the store; `get_cached` (a GET at
+//!   `resourceVersion=0` or "not older than", and admission's lookups, as upstream's listers)
+//!   is answered from memory under the same rule, a miss from the store.
+//!
+//! Each object the cache holds carries a shared [`Memo`](crate::Memo): what a caller derives
+//! from that revision (the registry's encoded JSON) is derived once, and a list from memory
+//! joins it. A read the store answers (a GET, a later page, a consistent list on etcd) gets the
+//! memo of the cache's copy when the revisions are the same.
 //!
 //! When the store's watch ends (etcd gone, compaction past it), the cache starts over: its
 //! watchers' streams end (they re-list, as after upstream's `terminateAllWatchers`), reads go to
@@ -31,8 +38,8 @@
 use crate::background::{blocking, Background};
 use crate::watch::{WatchItem, Watcher};
 use crate::{
-    CacheStats, Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage,
-    StorageError,
+    CacheStats, Event, EventKind, KeyValue, ListOptions, ListResult, Memo, Result, Revision,
+    Storage, StorageError,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
@@ -113,7 +120,10 @@ impl Cache {
         s.objects = listed
             .kvs
             .into_iter()
-            .map(|kv| (kv.key.clone(), kv))
+            .map(|mut kv| {
+                kv.memo = Memo::shared();
+                (kv.key.clone(), kv)
+            })
             .collect();
         s.revision = listed.revision;
         s.window_start = listed.revision;
@@ -128,10 +138,12 @@ impl Cache {
         let mut s = self.lock();
         match item {
             WatchItem::Progress(rev) => s.revision = s.revision.max(rev),
-            WatchItem::Event(e) => {
+            WatchItem::Event(mut e) => {
                 if e.kv.mod_revision <= s.revision {
                     return;
                 }
+                // One memo for this revision, shared by the cache, its history and watchers.
+                e.kv.memo = Memo::shared();
                 s.revision = e.kv.mod_revision;
                 match e.kind {
                     EventKind::Deleted => {
@@ -153,6 +165,22 @@ impl Cache {
         }
         drop(s);
         self.moved.notify_all();
+    }
+
+    /// Gives each of `kvs` (read from the store) the memo of the cache's copy of the same
+    /// revision, so what was derived from it once is not derived again.
+    fn share_memos<'a>(&self, kvs: impl IntoIterator<Item = &'a mut KeyValue>) {
+        let s = self.lock();
+        if !s.ready {
+            return;
+        }
+        for kv in kvs {
+            if let Some(held) = s.objects.get(&kv.key) {
+                if held.mod_revision == kv.mod_revision {
+                    kv.memo = held.memo.clone();
+                }
+            }
+        }
     }
 
     /// Stops serving until the next list; the watchers' streams end.
@@ -180,6 +208,25 @@ impl Cacher {
     /// through), for tests and metrics.
     pub fn store_watches(&self) -> u64 {
         self.store_watches.load(Ordering::Relaxed)
+    }
+
+    /// The cache of the resource `key` falls under, when one is made already.
+    fn existing(&self, key: &str) -> Option<Arc<Cache>> {
+        let resource = key.get(..(self.resource_of)(key)?)?;
+        let caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        caches.get(resource).cloned()
+    }
+
+    /// A list the store answers, with the cache's memos where it holds the same revisions.
+    fn list_from_store(
+        &self,
+        cache: &Cache,
+        prefix: &str,
+        opts: &ListOptions<'_>,
+    ) -> Result<ListResult> {
+        let mut listed = self.inner.list(prefix, opts)?;
+        cache.share_memos(&mut listed.kvs);
+        Ok(listed)
     }
 
     fn store_watch(&self, prefix: &str, after: Revision) -> Result<Watcher> {
@@ -231,24 +278,32 @@ impl Cacher {
 
     /// The revision at which the cache's state is the store's current state, waiting (at most
     /// [`FRESH_WAIT`]) for its watch to reach the store's current revision; `None` when it is
-    /// not serving or did not get there. A store whose watchers do not report progress is not
-    /// waited for: only a cache whose last event is the store's last write is current then.
+    /// not serving or did not get there.
     fn fresh(&self, cache: &Cache) -> Result<Option<Revision>> {
-        let target = self.inner.current_revision()?;
+        Ok(self.reached(cache, self.inner.current_revision()?))
+    }
+
+    /// The cache's revision once it is serving and has seen revision `target`, waiting at
+    /// most [`FRESH_WAIT`] for its watch to get there (upstream's `waitUntilFreshAndBlock`);
+    /// `None` when it did not. A store whose watchers do not report progress (etcd's are not
+    /// trusted) is not waited for: its cache's revision moves only with the resource's own
+    /// events, so a revision of another resource's write would never come and the wait would
+    /// only delay the store's answer.
+    fn reached(&self, cache: &Cache, target: Revision) -> Option<Revision> {
         let s = cache.lock();
         if s.ready && s.revision >= target {
-            return Ok(Some(s.revision));
+            return Some(s.revision);
         }
         if !self.inner.reports_progress() {
-            return Ok(None);
+            return None;
         }
         let (s, _) = blocking(|| {
             cache
                 .moved
-                .wait_timeout_while(s, FRESH_WAIT, |s| s.ready && s.revision < target)
+                .wait_timeout_while(s, FRESH_WAIT, |s| !(s.ready && s.revision >= target))
                 .unwrap_or_else(|p| p.into_inner())
         });
-        Ok((s.ready && s.revision >= target).then_some(s.revision))
+        (s.ready && s.revision >= target).then_some(s.revision)
     }
 }
 
@@ -298,14 +353,20 @@ impl Feed {
 
 impl Storage for Cacher {
     fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        self.inner.get(key)
+        let mut kv = self.inner.get(key)?;
+        if let (Some(cache), Some(kv)) = (self.existing(key), kv.as_mut()) {
+            cache.share_memos([kv]);
+        }
+        Ok(kv)
     }
 
-    fn get_cached(&self, key: &str) -> Result<Option<KeyValue>> {
+    fn get_cached(&self, key: &str, not_older_than: Revision) -> Result<Option<KeyValue>> {
         if let Some(cache) = self.cache(key) {
-            let s = cache.lock();
-            if let Some(kv) = s.objects.get(key).filter(|_| s.ready) {
-                return Ok(Some(kv.clone()));
+            if self.reached(&cache, not_older_than).is_some() {
+                let s = cache.lock();
+                if let Some(kv) = s.objects.get(key).filter(|_| s.ready) {
+                    return Ok(Some(kv.clone()));
+                }
             }
         }
         // A miss is looked up live, as NamespaceLifecycle does when its lister has nothing.
@@ -314,19 +375,28 @@ impl Storage for Cacher {
 
     fn list(&self, prefix: &str, opts: &ListOptions<'_>) -> Result<ListResult> {
         if opts.revision.is_some() {
-            return self.inner.list(prefix, opts);
+            // A later page: the store's, at its revision; its objects often still the cache's.
+            return match self.existing(prefix) {
+                Some(cache) => self.list_from_store(&cache, prefix, opts),
+                None => self.inner.list(prefix, opts),
+            };
         }
         let Some(cache) = self.cache(prefix) else {
             return self.inner.list(prefix, opts);
         };
-        // Any recent state will do (resourceVersion=0), or the cache is current.
-        if !opts.any_revision && self.fresh(&cache)?.is_none() {
-            return self.inner.list(prefix, opts);
+        // A state not older than a revision the cache has seen (resourceVersion=0: any), or
+        // the current state once the cache is current.
+        let served = match opts.not_older_than {
+            Some(n) => self.reached(&cache, n),
+            None => self.fresh(&cache)?,
+        };
+        if served.is_none() {
+            return self.list_from_store(&cache, prefix, opts);
         }
         let s = cache.lock();
         if !s.ready {
             drop(s);
-            return self.inner.list(prefix, opts);
+            return self.list_from_store(&cache, prefix, opts);
         }
         let revision = s.revision;
         let from = match opts.start_after {

@@ -149,7 +149,7 @@ fn list_prefix_paging(s: &dyn Storage) {
                 limit: 2,
                 start_after: Some(&last),
                 revision: Some(p1.revision),
-                any_revision: false,
+                not_older_than: None,
             },
         )
         .unwrap();
@@ -221,7 +221,7 @@ fn list_at_revision(s: &dyn Storage) {
     let got: Vec<_> = old
         .kvs
         .iter()
-        .map(|kv| (kv.key.as_str(), kv.value.clone()))
+        .map(|kv| (kv.key.as_str(), kv.value.to_vec()))
         .collect();
     assert_eq!(
         got,
@@ -232,7 +232,7 @@ fn list_at_revision(s: &dyn Storage) {
     let got: Vec<_> = now
         .kvs
         .iter()
-        .map(|kv| (kv.key.as_str(), kv.value.clone()))
+        .map(|kv| (kv.key.as_str(), kv.value.to_vec()))
         .collect();
     assert_eq!(got, [("/r/a", v("a2")), ("/r/c", v("c1"))]);
     let future = s.current_revision().unwrap() + 5;
@@ -258,13 +258,13 @@ async fn watch_history_then_live(s: Arc<dyn Storage>) {
 
     let e = w.next().await.unwrap().unwrap();
     assert_eq!(
-        (e.kind, e.kv.value.clone(), e.prev_value.clone()),
+        (e.kind, e.kv.value.to_vec(), e.prev_value.clone()),
         (EventKind::Modified, v("2"), Some(v("1")))
     );
     assert_eq!(e.kv.mod_revision, a2.mod_revision);
     let e = w.next().await.unwrap().unwrap();
     assert_eq!(
-        (e.kind, e.kv.value.clone()),
+        (e.kind, e.kv.value.to_vec()),
         (EventKind::Deleted, v("2")),
         "a deletion carries the last value"
     );
@@ -356,7 +356,10 @@ fn concurrent_cas_loses_nothing(s: Arc<dyn Storage>) {
                 for _ in 0..50 {
                     loop {
                         let cur = s.get("/r/counter").unwrap().unwrap();
-                        let n: u64 = String::from_utf8(cur.value).unwrap().parse().unwrap();
+                        let n: u64 = String::from_utf8(cur.value.to_vec())
+                            .unwrap()
+                            .parse()
+                            .unwrap();
                         match s.update(
                             "/r/counter",
                             cur.mod_revision,

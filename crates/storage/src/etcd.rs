@@ -20,7 +20,9 @@
 use crate::background::Background;
 use crate::watch::{WatchItem, Watcher};
 use crate::StorageError;
-use crate::{Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage};
+use crate::{
+    Bytes, Event, EventKind, KeyValue, ListOptions, ListResult, Memo, Result, Revision, Storage,
+};
 use etcd_client as etcd;
 use std::future::Future;
 use std::time::Duration;
@@ -365,7 +367,9 @@ fn to_event(prefix_len: usize, e: &etcd::Event) -> Option<Event> {
     let kind = match e.event_type() {
         etcd::EventType::Delete => {
             // etcd's deletion carries no value: the last one is the previous key's.
-            out.value = prev.map(|p| p.value().to_vec()).unwrap_or_default();
+            out.value = prev
+                .map(|p| Bytes::copy_from_slice(p.value()))
+                .unwrap_or_default();
             out.create_revision = prev.map_or(0, etcd::KeyValue::create_revision);
             EventKind::Deleted
         }
@@ -387,8 +391,9 @@ fn to_event(prefix_len: usize, e: &etcd::Event) -> Option<Event> {
 fn to_kv(prefix_len: usize, kv: &etcd::KeyValue) -> KeyValue {
     let key = kv.key().get(prefix_len..).unwrap_or_default();
     KeyValue {
+        memo: Memo::default(),
         key: String::from_utf8_lossy(key).into_owned(),
-        value: kv.value().to_vec(),
+        value: Bytes::copy_from_slice(kv.value()),
         create_revision: kv.create_revision(),
         mod_revision: kv.mod_revision(),
     }
@@ -453,8 +458,9 @@ impl Storage for EtcdStorage {
             return Err(Self::refusal(key, None, &t.ops));
         }
         Ok(KeyValue {
+            memo: Memo::default(),
             key: key.to_string(),
-            value,
+            value: Bytes::from(value),
             create_revision: t.revision,
             mod_revision: t.revision,
         })
@@ -490,8 +496,9 @@ impl Storage for EtcdStorage {
             })
             .unwrap_or(rev);
         Ok(KeyValue {
+            memo: Memo::default(),
             key: key.to_string(),
-            value,
+            value: Bytes::from(value),
             create_revision,
             mod_revision: rev,
         })
@@ -519,8 +526,9 @@ impl Storage for EtcdStorage {
         });
         match (ok, last) {
             (true, Some(last)) => Ok(KeyValue {
+                memo: Memo::default(),
                 key: key.to_string(),
-                value: last.value().to_vec(),
+                value: Bytes::copy_from_slice(last.value()),
                 create_revision: last.create_revision(),
                 mod_revision: rev,
             }),

@@ -30,6 +30,9 @@ pub use observed::{Observed, Observer};
 pub use sqlite::SqliteStorage;
 pub use watch::{WatchItem, Watcher};
 
+pub use bytes::Bytes;
+use std::sync::{Arc, OnceLock};
+
 /// A revision: etcd's `mod_revision`, which kubeward serves as `metadata.resourceVersion`.
 pub type Revision = i64;
 
@@ -38,12 +41,79 @@ pub type Revision = i64;
 pub struct KeyValue {
     /// The key.
     pub key: String,
-    /// The value, opaque bytes.
-    pub value: Vec<u8>,
+    /// The value, opaque bytes (shared by its clones: a list from the watch cache copies none).
+    pub value: Bytes,
     /// The revision at which the key was created.
     pub create_revision: Revision,
     /// The revision of this write (for a deletion event: the deletion's revision).
     pub mod_revision: Revision,
+    /// A slot for a form the caller derives from this revision's value (the registry keeps
+    /// the object's encoded JSON here). Not part of the value: equality ignores it.
+    pub memo: Memo,
+}
+
+/// Slots for what a caller derives from one revision of a key's value, shared by every
+/// reader of that revision: a watch cache keeps a memo with each object it holds, so the
+/// registry encodes an object once per revision however often it is listed (as upstream's
+/// cacher keeps each object's serializations, `cachingObject`). A store reading its own files
+/// or etcd gives an empty one ([`Memo::default`]), which keeps nothing. It holds bytes, one
+/// slot per form the caller names (`0..MEMO_FORMS`), and knows nothing of what they mean.
+#[derive(Clone, Default)]
+pub struct Memo(Option<Arc<[Slot; MEMO_FORMS]>>);
+
+/// One form's bytes, made once.
+type Slot = OnceLock<Arc<[u8]>>;
+
+/// How many forms a [`Memo`] keeps (the registry's: JSON and protobuf).
+pub const MEMO_FORMS: usize = 2;
+
+impl Memo {
+    /// A memo that keeps what is put in it, shared by its clones.
+    pub fn shared() -> Memo {
+        Memo(Some(Arc::new([OnceLock::new(), OnceLock::new()])))
+    }
+
+    /// Whether this memo keeps what is put in it.
+    pub fn is_shared(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The bytes of form `form`, made by `make` (and kept, in a shared memo) when it holds
+    /// none. Two callers racing may both make them; one result is kept, and each is the same
+    /// function of the same value. A form past [`MEMO_FORMS`] is made and not kept.
+    pub fn get_or_try_init<E>(
+        &self,
+        form: usize,
+        make: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<Arc<[u8]>, E> {
+        let Some(cell) = self.0.as_ref().and_then(|slots| slots.get(form)) else {
+            return make().map(Arc::from);
+        };
+        if let Some(b) = cell.get() {
+            return Ok(b.clone());
+        }
+        let b: Arc<[u8]> = Arc::from(make()?);
+        Ok(cell.get_or_init(|| b).clone())
+    }
+}
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Memo) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo {}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held: Vec<Option<usize>> = self
+            .0
+            .iter()
+            .flat_map(|slots| slots.iter().map(|c| c.get().map(|b| b.len())))
+            .collect();
+        f.debug_tuple("Memo").field(&held).finish()
+    }
 }
 
 /// What happened to a key.
@@ -169,19 +239,23 @@ pub struct ListOptions<'a> {
     pub limit: usize,
     /// Read the state at this revision instead of the current one.
     pub revision: Option<Revision>,
-    /// Any recent state will do (`resourceVersion=0`): a cache may answer without first
-    /// making sure it is current.
-    pub any_revision: bool,
+    /// Any state at least as new as this revision will do (`resourceVersion=N`, "not older
+    /// than"; 0 for any recent state, `resourceVersion=0`): a cache that has seen it may
+    /// answer without first making sure it is current. `None`: the current state.
+    pub not_older_than: Option<Revision>,
 }
 
 /// The store kubeward's registry runs on. Calls are short and synchronous; watches are async.
 pub trait Storage: Send + Sync + 'static {
     /// The key's current value.
     fn get(&self, key: &str) -> Result<Option<KeyValue>>;
-    /// The key's value as a cache in front of the store last saw it, which may lag the store
-    /// by the cache's watch (as an informer's lister lags kube-apiserver); a key the cache
-    /// does not hold is read from the store. Without a cache, [`Storage::get`].
-    fn get_cached(&self, key: &str) -> Result<Option<KeyValue>> {
+    /// The key's value as a cache in front of the store holds it once it has seen revision
+    /// `not_older_than` (0: whatever it holds now), which may lag the store by the cache's
+    /// watch (as an informer's lister lags kube-apiserver); a key the cache does not hold, or
+    /// a cache that does not reach that revision in time, is read from the store. Without a
+    /// cache, [`Storage::get`].
+    fn get_cached(&self, key: &str, not_older_than: Revision) -> Result<Option<KeyValue>> {
+        let _ = not_older_than;
         self.get(key)
     }
     /// Keys under `prefix`, in key order.
@@ -215,7 +289,7 @@ pub trait Storage: Send + Sync + 'static {
                 start_after: Some(after),
                 limit: 0,
                 revision: Some(revision),
-                any_revision: false,
+                not_older_than: None,
             },
         )?;
         Ok(rest.kvs.len() as u64)

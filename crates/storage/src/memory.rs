@@ -3,8 +3,8 @@
 
 use crate::watch::{channel, Watcher};
 use crate::{
-    prefix_end, Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage,
-    StorageError,
+    prefix_end, Bytes, Event, EventKind, KeyValue, ListOptions, ListResult, Memo, Result, Revision,
+    Storage, StorageError,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 #[derive(Debug, Clone)]
 struct Row {
     key: String,
-    value: Vec<u8>,
+    value: Bytes,
     create_revision: Revision,
     deleted: bool,
 }
@@ -96,6 +96,7 @@ impl Storage for MemoryStorage {
             .latest(key)
             .filter(|(_, r)| !r.deleted)
             .map(|(rev, r)| KeyValue {
+                memo: Memo::default(),
                 key: key.to_string(),
                 value: r.value.clone(),
                 create_revision: r.create_revision,
@@ -173,6 +174,7 @@ impl Storage for MemoryStorage {
                 break;
             }
             kvs.push(KeyValue {
+                memo: Memo::default(),
                 key: key.to_string(),
                 value: row.value.clone(),
                 create_revision: row.create_revision,
@@ -187,6 +189,7 @@ impl Storage for MemoryStorage {
     }
 
     fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue> {
+        let value = Bytes::from(value);
         let mut inner = self.lock()?;
         if inner.latest(key).is_some_and(|(_, r)| !r.deleted) {
             return Err(StorageError::AlreadyExists(key.to_string()));
@@ -199,6 +202,7 @@ impl Storage for MemoryStorage {
             deleted: false,
         });
         let kv = KeyValue {
+            memo: Memo::default(),
             key: key.to_string(),
             value,
             create_revision: rev,
@@ -209,6 +213,7 @@ impl Storage for MemoryStorage {
     }
 
     fn update(&self, key: &str, expected: Revision, value: Vec<u8>) -> Result<KeyValue> {
+        let value = Bytes::from(value);
         let mut inner = self.lock()?;
         let (cur, row) = match inner.latest(key) {
             Some((rev, r)) if !r.deleted => (rev, r.clone()),
@@ -228,12 +233,13 @@ impl Storage for MemoryStorage {
             deleted: false,
         });
         let kv = KeyValue {
+            memo: Memo::default(),
             key: key.to_string(),
             value,
             create_revision: row.create_revision,
             mod_revision: rev,
         };
-        self.publish(EventKind::Modified, &kv, Some(row.value));
+        self.publish(EventKind::Modified, &kv, Some(row.value.to_vec()));
         Ok(kv)
     }
 
@@ -255,12 +261,13 @@ impl Storage for MemoryStorage {
             ..row.clone()
         });
         let kv = KeyValue {
+            memo: Memo::default(),
             key: key.to_string(),
             value: row.value.clone(),
             create_revision: row.create_revision,
             mod_revision: rev,
         };
-        self.publish(EventKind::Deleted, &kv, Some(row.value));
+        self.publish(EventKind::Deleted, &kv, Some(row.value.to_vec()));
         Ok(kv)
     }
 
@@ -281,7 +288,7 @@ impl Storage for MemoryStorage {
             let prev = inner
                 .at(&row.key, rev - 1)
                 .filter(|(_, r)| !r.deleted)
-                .map(|(_, r)| r.value.clone());
+                .map(|(_, r)| r.value.to_vec());
             let kind = if row.deleted {
                 EventKind::Deleted
             } else if prev.is_none() {
@@ -292,6 +299,7 @@ impl Storage for MemoryStorage {
             history.push(Event {
                 kind,
                 kv: KeyValue {
+                    memo: Memo::default(),
                     key: row.key.clone(),
                     value: row.value.clone(),
                     create_revision: row.create_revision,

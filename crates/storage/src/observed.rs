@@ -49,8 +49,8 @@ impl Storage for Observed {
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher> {
         self.inner.watch(prefix, after)
     }
-    fn get_cached(&self, key: &str) -> Result<Option<KeyValue>> {
-        self.timed("get", key, || self.inner.get_cached(key))
+    fn get_cached(&self, key: &str, not_older_than: Revision) -> Result<Option<KeyValue>> {
+        self.timed("get", key, || self.inner.get_cached(key, not_older_than))
     }
     fn reports_progress(&self) -> bool {
         self.inner.reports_progress()

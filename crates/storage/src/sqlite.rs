@@ -4,8 +4,8 @@
 
 use crate::watch::{channel, Watcher};
 use crate::{
-    prefix_end, Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision, Storage,
-    StorageError,
+    prefix_end, Bytes, Event, EventKind, KeyValue, ListOptions, ListResult, Memo, Result, Revision,
+    Storage, StorageError,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -138,8 +138,9 @@ impl SqliteStorage {
             .execute(params![rev, key, create_rev, deleted, stored])?;
         inner.revision = rev;
         let kv = KeyValue {
+            memo: Memo::default(),
             key: key.to_string(),
-            value: stored,
+            value: Bytes::from(stored),
             create_revision: create_rev,
             mod_revision: rev,
         };
@@ -174,8 +175,9 @@ impl Storage for SqliteStorage {
         Ok(row_at(&inner.conn, key, Revision::MAX)?
             .filter(|r| !r.2)
             .map(|(rev, create, _, value)| KeyValue {
+                memo: Memo::default(),
                 key: key.to_string(),
-                value,
+                value: Bytes::from(value),
                 create_revision: create,
                 mod_revision: rev,
             }))
@@ -233,8 +235,9 @@ impl Storage for SqliteStorage {
         let mut kvs = stmt
             .query_map(params![start, prefix_end(prefix), at, fetch], |r| {
                 Ok(KeyValue {
+                    memo: Memo::default(),
                     key: r.get(0)?,
-                    value: r.get(1)?,
+                    value: Bytes::from(r.get::<_, Vec<u8>>(1)?),
                     create_revision: r.get(2)?,
                     mod_revision: r.get(3)?,
                 })
@@ -299,10 +302,11 @@ impl Storage for SqliteStorage {
                 Ok(Event {
                     kind,
                     kv: KeyValue {
+                        memo: Memo::default(),
                         mod_revision: r.get(0)?,
                         key: r.get(1)?,
                         create_revision: r.get(2)?,
-                        value: r.get(4)?,
+                        value: Bytes::from(r.get::<_, Vec<u8>>(4)?),
                     },
                     prev_value,
                 })

@@ -143,7 +143,7 @@ async fn lists_see_every_write_acknowledged_before_them() {
     // (any recent state) is the cache's.
     let before = lists.load(Ordering::SeqCst);
     let any = ListOptions {
-        any_revision: true,
+        not_older_than: Some(0),
         ..Default::default()
     };
     assert_eq!(cache.list("/r/", &any).unwrap().kvs.len(), 200);
@@ -180,7 +180,7 @@ fn lists_see_every_write(inner: Arc<dyn Storage>) -> Cacher {
                 start_after: Some("/r/049"),
                 limit: 10,
                 revision: None,
-                any_revision: false,
+                not_older_than: None,
             },
         )
         .unwrap();
@@ -195,7 +195,7 @@ fn lists_see_every_write(inner: Arc<dyn Storage>) -> Cacher {
                 start_after: Some("/r/059"),
                 limit: 0,
                 revision: Some(page.revision),
-                any_revision: false,
+                not_older_than: None,
             },
         )
         .unwrap();
@@ -267,4 +267,149 @@ async fn the_cache_starts_over_when_its_store_watch_ends() {
     let mut again = cache.watch("/r/", b.mod_revision).unwrap();
     let c = cache.create("/r/c", b"3".to_vec()).unwrap();
     assert_eq!(again.next().await.unwrap().unwrap().kv, c);
+}
+
+/// What `make` was called for, counting the calls.
+fn derive(kv: &KeyValue, calls: &AtomicUsize) -> Vec<u8> {
+    let _ = kv.memo.get_or_try_init(0, || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, ()>(kv.value.to_vec())
+    });
+    kv.memo
+        .get_or_try_init(0, || Err::<Vec<u8>, _>(()))
+        .map(|b| b.to_vec())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_revision_is_derived_once_while_the_cache_holds_it() {
+    each_revision_is_derived_once(Arc::new(MemoryStorage::new()));
+    // On etcd a consistent list is etcd's, and still finds the cache's memos.
+    let etcd = storage::etcd_server::EtcdCluster::start(1);
+    each_revision_is_derived_once(Arc::new(etcd.storage("/kw")));
+}
+
+fn each_revision_is_derived_once(inner: Arc<dyn Storage>) {
+    let calls = AtomicUsize::new(0);
+    // A store alone keeps nothing: each read derives again.
+    inner.create("/m/a", b"1".to_vec()).unwrap();
+    let kv = inner.get("/m/a").unwrap().unwrap();
+    assert!(!kv.memo.is_shared());
+    derive(&kv, &calls);
+    derive(&inner.get("/m/a").unwrap().unwrap(), &calls);
+    assert_eq!(calls.swap(0, Ordering::SeqCst), 2);
+
+    let cache = Cacher::new(inner.clone(), first_segment).unwrap();
+    let listed = cache.list("/m/", &ListOptions::default()).unwrap();
+    assert_eq!(derive(&listed.kvs[0], &calls), b"1");
+    let any = ListOptions {
+        not_older_than: Some(0),
+        ..Default::default()
+    };
+    let exact = ListOptions {
+        revision: Some(listed.revision),
+        ..Default::default()
+    };
+    // The current list, any recent state, a later page's exact revision, and a GET: one memo.
+    for kv in [
+        cache.list("/m/", &ListOptions::default()).unwrap().kvs[0].clone(),
+        cache.list("/m/", &any).unwrap().kvs[0].clone(),
+        cache.list("/m/", &exact).unwrap().kvs[0].clone(),
+        cache.get("/m/a").unwrap().unwrap(),
+    ] {
+        assert!(kv.memo.is_shared());
+        assert_eq!(derive(&kv, &calls), b"1");
+    }
+    assert_eq!(calls.swap(0, Ordering::SeqCst), 1, "derived once");
+    // Each form has a slot of its own; a form past the last is made and not kept.
+    let kv = cache.get("/m/a").unwrap().unwrap();
+    let other = kv
+        .memo
+        .get_or_try_init(1, || Ok::<_, ()>(b"other".to_vec()));
+    assert_eq!(other.unwrap().as_ref(), b"other");
+    assert_eq!(derive(&kv, &calls), b"1");
+    let past = storage::MEMO_FORMS;
+    assert!(kv
+        .memo
+        .get_or_try_init(past, || Ok::<_, ()>(vec![]))
+        .is_ok());
+    assert!(
+        kv.memo.get_or_try_init(past, || Err(())).is_err(),
+        "not kept"
+    );
+    // A new revision is derived anew, once; the old revision's memo stays with it.
+    let old = cache.get("/m/a").unwrap().unwrap();
+    let new = cache
+        .update("/m/a", old.mod_revision, b"2".to_vec())
+        .unwrap();
+    // Until the cache's watch brings the write (at once on memory; etcd's watch is a
+    // stream), a store's read has nothing to share.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cache.list("/m/", &any).unwrap().kvs[0].mod_revision != new.mod_revision {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache never saw the write"
+        );
+        std::thread::yield_now();
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            derive(
+                &cache.list("/m/", &ListOptions::default()).unwrap().kvs[0],
+                &calls
+            ),
+            b"2"
+        );
+    }
+    assert_eq!(derive(&cache.get("/m/a").unwrap().unwrap(), &calls), b"2");
+    assert_eq!(derive(&old, &calls), b"1");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_not_older_than_a_seen_revision_are_answered_from_memory() {
+    // On etcd, whose consistent lists stay etcd's: "not older than" a revision the cache's
+    // watch brought is the cache's (upstream's cacher, after waitUntilFreshAndBlock).
+    let etcd = storage::etcd_server::EtcdCluster::start(1);
+    let reads = Arc::new(AtomicUsize::new(0));
+    let seen = reads.clone();
+    let observed: Arc<dyn Storage> = Arc::new(storage::Observed::new(
+        Arc::new(etcd.storage("/kw")),
+        Arc::new(move |op, _, _| {
+            if op == "list" || op == "get" {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        }),
+    ));
+    let cache = Cacher::new(observed, first_segment).unwrap();
+    assert!(names(&cache, "/n/").is_empty());
+    let written = cache.create("/n/a", b"1".to_vec()).unwrap();
+    // Until its watch brings the write the cache cannot answer; then it does, from memory.
+    let at = |n| ListOptions {
+        not_older_than: Some(n),
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cache.list("/n/", &at(0)).unwrap().revision < written.mod_revision {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache never saw the write"
+        );
+        std::thread::yield_now();
+    }
+    let before = reads.load(Ordering::SeqCst);
+    let listed = cache.list("/n/", &at(written.mod_revision)).unwrap();
+    assert_eq!(listed.kvs.len(), 1);
+    assert_eq!(listed.revision, written.mod_revision);
+    let got = cache
+        .get_cached("/n/a", written.mod_revision)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.value, &b"1"[..]);
+    assert_eq!(reads.load(Ordering::SeqCst), before, "served from memory");
+    // A revision the cache has not seen (another resource's write) is the store's, at once.
+    let other = cache.create("/o/b", b"2".to_vec()).unwrap();
+    let listed = cache.list("/n/", &at(other.mod_revision)).unwrap();
+    assert!(listed.revision >= other.mod_revision, "the store's answer");
+    assert_eq!(reads.load(Ordering::SeqCst), before + 1);
 }

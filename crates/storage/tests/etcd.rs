@@ -80,13 +80,13 @@ fn a_three_member_cluster_keeps_serving_when_one_member_stops() {
         etcd.kill(down);
         // The balancer leaves the stopped member; a leader is elected if it was the leader.
         let cur = eventually(|| s.get("/r/a")).unwrap();
-        let next = eventually(|| s.update("/r/a", cur.mod_revision, cur.value.clone()));
+        let next = eventually(|| s.update("/r/a", cur.mod_revision, cur.value.to_vec()));
         assert!(next.mod_revision > cur.mod_revision);
         etcd.restart(down);
     }
     let last = eventually(|| s.get("/r/a")).unwrap();
     assert_eq!(last.create_revision, a.create_revision);
-    assert_eq!(last.value, b"1");
+    assert_eq!(last.value, &b"1"[..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,6 +44,47 @@ pub fn to_vec_as(v: &Value, message: &str, layout: Layout) -> Vec<u8> {
     w.finish()
 }
 
+/// One item of a list, as a list's encoding holds it: typed by the kind `api_version` and
+/// `kind` name (the item itself usually carries neither), compact, without the newline.
+/// [`splice_items`] joins such items into a list.
+pub fn item(v: &Value, api_version: &str, kind: &str) -> Vec<u8> {
+    let mut w = Writer::new(Layout::Compact);
+    match w.schema.kind(api_version, kind) {
+        // As a list's `items` field writes each element.
+        Some(id) => w.typed(v, FieldType::Message(id), false),
+        None => w.any(v),
+    }
+    w.out
+}
+
+/// A list whose items are encoded already ([`item`]): `envelope` is the list with an empty
+/// `items` array (kind, apiVersion, metadata), encoded compact as [`to_vec`] encodes it;
+/// its `"items":[]` is replaced by the items joined. The same bytes as [`to_vec`] of the list
+/// holding the items, since an array's elements are written by themselves, with nothing
+/// between them but a comma.
+pub fn splice_items(envelope: &Value, items: &[impl AsRef<[u8]>]) -> Vec<u8> {
+    let head = to_vec(envelope, Layout::Compact);
+    // `"items":[]` outside a string: inside one, its quotes would be escaped; ListMeta's
+    // keys are fixed, so this is the envelope's own items field.
+    const EMPTY: &[u8] = b"\"items\":[]";
+    let Some(at) = head.windows(EMPTY.len()).position(|w| w == EMPTY) else {
+        // No items field to fill (not a list): nothing to splice into.
+        return head;
+    };
+    let at = at + EMPTY.len() - 1;
+    let size: usize = items.iter().map(|i| i.as_ref().len() + 1).sum();
+    let mut out = Vec::with_capacity(head.len() + size);
+    out.extend_from_slice(&head[..at]);
+    for (n, i) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(i.as_ref());
+    }
+    out.extend_from_slice(&head[at..]);
+    out
+}
+
 /// A watch event (`metav1.WatchEvent`: `type`, then `object`), one line of a JSON watch stream.
 pub fn watch_event(type_: &str, object: &Value) -> Vec<u8> {
     let mut w = Writer::new(Layout::Compact);

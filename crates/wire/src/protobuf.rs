@@ -422,10 +422,7 @@ pub fn encode(v: &Value) -> Result<Vec<u8>, ProtobufError> {
     let s = schema::get();
     let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
     let (api_version, kind) = (text("apiVersion"), text("kind"));
-    let id = s
-        .kind(api_version, kind)
-        .filter(|id| s.message(*id).repr == Repr::Struct)
-        .ok_or_else(|| ProtobufError::UnknownKind(kind.to_string()))?;
+    let id = struct_kind(s, api_version, kind)?;
     let mut type_meta = Vec::new();
     put_bytes(&mut type_meta, 1, api_version.as_bytes());
     put_bytes(&mut type_meta, 2, kind.as_bytes());
@@ -437,6 +434,62 @@ pub fn encode(v: &Value) -> Result<Vec<u8>, ProtobufError> {
     put_bytes(&mut out, 3, b"");
     put_bytes(&mut out, 4, b"");
     Ok(out)
+}
+
+/// One item of a list, as a list's `items` field holds it: the kind's message (typed by
+/// `api_version` and `kind`; the item itself need carry neither), without its field tag and
+/// length. [`splice_items`] joins such items into a list.
+pub fn item(v: &Value, api_version: &str, kind: &str) -> Result<Vec<u8>, ProtobufError> {
+    let s = schema::get();
+    let id = struct_kind(s, api_version, kind)?;
+    let mut out = Vec::new();
+    Encoder { schema: s }.message(&mut out, v.as_object(), id, 0)?;
+    Ok(out)
+}
+
+/// A list whose items are encoded already ([`item`]): `envelope` is the list (apiVersion,
+/// kind, metadata) with no items. The same bytes as [`encode`] of the list holding them: a
+/// list message is its `ListMeta` (field 1) and then its items (field 2), written in field
+/// order, so the items follow the envelope's own fields.
+pub fn splice_items(
+    envelope: &Value,
+    items: &[impl AsRef<[u8]>],
+) -> Result<Vec<u8>, ProtobufError> {
+    let s = schema::get();
+    let text = |k: &str| envelope.get(k).and_then(Value::as_str).unwrap_or("");
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    let id = struct_kind(s, api_version, kind)?;
+    let items_field = s
+        .message(id)
+        .fields
+        .iter()
+        .find(|f| f.json == Some("items") && f.repeated)
+        .map(|f| f.number)
+        .ok_or(ProtobufError::Malformed("not a list kind"))?;
+    if s.message(id).fields.iter().any(|f| f.number > items_field) {
+        return Err(ProtobufError::Malformed("a list field after items"));
+    }
+    let mut raw = Vec::new();
+    Encoder { schema: s }.message(&mut raw, envelope.as_object(), id, 0)?;
+    for i in items {
+        put_bytes(&mut raw, items_field, i.as_ref());
+    }
+    let mut type_meta = Vec::new();
+    put_bytes(&mut type_meta, 1, api_version.as_bytes());
+    put_bytes(&mut type_meta, 2, kind.as_bytes());
+    let mut out = b"k8s\0".to_vec();
+    put_bytes(&mut out, 1, &type_meta);
+    put_bytes(&mut out, 2, &raw);
+    put_bytes(&mut out, 3, b"");
+    put_bytes(&mut out, 4, b"");
+    Ok(out)
+}
+
+/// The message of a kind with a protobuf form of its own (a struct).
+fn struct_kind(s: &Schema, api_version: &str, kind: &str) -> Result<MsgId, ProtobufError> {
+    s.kind(api_version, kind)
+        .filter(|id| s.message(*id).repr == Repr::Struct)
+        .ok_or_else(|| ProtobufError::UnknownKind(kind.to_string()))
 }
 
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {

@@ -171,11 +171,21 @@ pub struct Deleted {
     pub finished: bool,
 }
 
-/// One page of a list.
+/// The encodings a list's items are kept in beside each object ([`Registry::list_encoded`]),
+/// each a slot of the object's [`storage::Memo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Compact JSON in Go's field order.
+    Json = 0,
+    /// Kubernetes protobuf: the kind's message.
+    Protobuf = 1,
+}
+
+/// One page of a list: of objects, or of their encodings ([`Registry::list_encoded`]).
 #[derive(Debug, Clone)]
-pub struct ListOut {
+pub struct ListOut<T = Value> {
     /// The objects.
-    pub items: Vec<Value>,
+    pub items: Vec<T>,
     /// The revision the list was read at.
     pub resource_version: String,
     /// The token for the next page ("" on the last).
@@ -297,6 +307,11 @@ impl Filter {
         Ok(Filter { labels, fields })
     }
 
+    /// True when the filter lets every object through.
+    pub(crate) fn is_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
     pub(crate) fn matches(&self, def: &ResourceDef, obj: &Value) -> bool {
         (self.labels.is_empty() || self.labels.matches(&labels_of(obj)))
             && (self.fields.is_empty()
@@ -386,7 +401,7 @@ impl Registry {
             .filter(|d| d.verbs.contains(&"get"))
             .filter_map(|d| {
                 let n = self.storage.count(&Self::prefix(d, None)).ok()?;
-                Some((group_resource(d.group, d.resource), n))
+                Some((crate::keys::group_resource(d.group, d.resource), n))
             })
             .collect()
     }
@@ -398,26 +413,15 @@ impl Registry {
             .cache_stats()
             .into_iter()
             .map(|c| {
-                let resource = group_resource_of_key(&c.prefix);
+                let resource = crate::keys::group_resource_of_key(&c.prefix);
                 (resource, c.initializations, c.store_watches)
             })
             .collect()
     }
 
-    /// `/registry/<group>/<resource>/` (core resources have no group segment).
+    /// The prefix of a kind's keys ([`crate::keys::prefix`]).
     pub(crate) fn prefix(def: &ResourceDef, ns: Option<&str>) -> String {
-        let mut p = String::from("/registry/");
-        if !def.group.is_empty() {
-            p.push_str(def.group);
-            p.push('/');
-        }
-        p.push_str(def.resource);
-        p.push('/');
-        if let (true, Some(ns)) = (def.namespaced, ns) {
-            p.push_str(ns);
-            p.push('/');
-        }
-        p
+        crate::keys::prefix(def, ns)
     }
 
     pub(crate) fn key(def: &ResourceDef, ns: &str, name: &str) -> String {
@@ -468,77 +472,5 @@ impl Registry {
         let mut stored = obj.clone();
         meta_mut(&mut stored).remove("resourceVersion");
         serde_json::to_vec(&stored).expect("JSON values always serialize")
-    }
-}
-
-/// `resource` or `resource.group`, as Go's `schema.GroupResource` prints.
-fn group_resource(group: &str, resource: &str) -> String {
-    if group.is_empty() {
-        resource.to_string()
-    } else {
-        format!("{resource}.{group}")
-    }
-}
-
-/// The length of the resource prefix (`/registry/secrets/`, `/registry/<group>/roles/`) that
-/// a key, or a list or watch prefix, falls under: what the watch cache keeps one cache per
-/// (`storage::ResourceOf`). `None` for a prefix shorter than one resource's.
-pub fn resource_prefix_len(key: &str) -> Option<usize> {
-    let rest = key.strip_prefix("/registry/")?;
-    let first = rest.find('/')?;
-    let end = if rest[..first].contains('.') {
-        first + 1 + rest[first + 1..].find('/')?
-    } else {
-        first
-    };
-    Some("/registry/".len() + end + 1)
-}
-
-/// The group-resource a storage key belongs to (`/registry/secrets/ns/x` → `secrets`,
-/// `/registry/rbac.authorization.k8s.io/roles/ns/x` → `roles.rbac.authorization.k8s.io`):
-/// the `type` of `etcd_request_duration_seconds`. Keys outside the layout are `other`, so the
-/// label's values stay those of the served kinds.
-pub fn group_resource_of_key(key: &str) -> String {
-    let mut parts = key.strip_prefix("/registry/").unwrap_or("").split('/');
-    let first = parts.next().unwrap_or("");
-    let (group, resource) = if first.contains('.') {
-        (first, parts.next().unwrap_or(""))
-    } else {
-        ("", first)
-    };
-    match crate::resources()
-        .iter()
-        .find(|d| d.group == group && d.resource == resource)
-    {
-        Some(d) => group_resource(d.group, d.resource),
-        // Keys the server keeps for itself (a Service's IPAddress): named as upstream names
-        // their kind. Clients cannot make keys, so this adds no unbounded labels.
-        None if !group.is_empty() && !resource.is_empty() => group_resource(group, resource),
-        None => "other".into(),
-    }
-}
-
-#[cfg(test)]
-mod resource_prefix_tests {
-    #[test]
-    fn resource_prefixes() {
-        for (key, prefix) in [
-            ("/registry/secrets/ns/a", Some("/registry/secrets/")),
-            ("/registry/secrets/", Some("/registry/secrets/")),
-            (
-                "/registry/rbac.authorization.k8s.io/roles/ns/a",
-                Some("/registry/rbac.authorization.k8s.io/roles/"),
-            ),
-            ("/registry/rbac.authorization.k8s.io/", None),
-            ("/registry/secrets", None),
-            ("/registry/", None),
-            ("/other/secrets/a", None),
-        ] {
-            assert_eq!(
-                super::resource_prefix_len(key).map(|n| &key[..n]),
-                prefix,
-                "{key}"
-            );
-        }
     }
 }

@@ -18,8 +18,7 @@ use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 use storage::StorageError;
 
-const IP_KEYS: &str = "/registry/networking.k8s.io/ipaddresses/";
-const PORT_KEYS: &str = "/registry/kubeward.io/servicenodeports/";
+use crate::keys::{IP_KEYS, PORT_KEYS};
 
 /// The ranges Services take addresses from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

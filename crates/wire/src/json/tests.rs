@@ -153,3 +153,32 @@ fn output_is_json_that_reads_back_equal() {
         );
     }
 }
+
+#[test]
+fn a_list_spliced_from_its_items_bytes_is_the_list_encoded_whole() {
+    let pods = [
+        json!({"spec": {"containers": [{"name": "c", "image": "i"}]}, "metadata": {"name": "a", "labels": {"z": "1", "a": "<"}}}),
+        json!({"status": {"phase": "Running"}, "metadata": {"name": "b\u{2028}", "namespace": "n"}}),
+    ];
+    // A continue token and a count in the envelope; an unknown kind sorts "items" among the
+    // other keys rather than last.
+    for (api_version, kind) in [("v1", "PodList"), ("example.io/v1", "ThingList")] {
+        let item_kind = kind.trim_end_matches("List");
+        let items: Vec<Vec<u8>> = pods
+            .iter()
+            .map(|p| item(p, api_version, item_kind))
+            .collect();
+        for n in [0, 1, 2] {
+            let meta = json!({"resourceVersion": "9", "continue": "eyJ2IjoiaXRlbXMiOltdfQ==\"items\":[]", "remainingItemCount": 3});
+            let envelope =
+                json!({"kind": kind, "apiVersion": api_version, "metadata": meta, "items": []});
+            let mut whole = envelope.clone();
+            whole["items"] = Value::Array(pods[..n].to_vec());
+            assert_eq!(
+                String::from_utf8(splice_items(&envelope, &items[..n])).unwrap(),
+                String::from_utf8(to_vec(&whole, Layout::Compact)).unwrap(),
+                "{kind}, {n} items"
+            );
+        }
+    }
+}

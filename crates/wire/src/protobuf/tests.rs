@@ -224,3 +224,29 @@ fn a_deeply_nested_body_is_refused_not_a_stack_overflow() {
         Err(ProtobufError::Malformed("messages nested too deeply"))
     );
 }
+
+#[test]
+fn a_list_spliced_from_its_items_messages_is_the_list_encoded_whole() {
+    let pods = [
+        json!({"spec": {"containers": [{"name": "c", "image": "i"}]}, "metadata": {"name": "a", "labels": {"z": "1", "a": "2"}}}),
+        json!({"status": {"phase": "Running"}, "metadata": {"name": "b", "namespace": "n"}}),
+    ];
+    let items: Vec<Vec<u8>> = pods.iter().map(|p| item(p, "v1", "Pod").unwrap()).collect();
+    for n in [0, 1, 2] {
+        let meta = json!({"resourceVersion": "9", "continue": "c", "remainingItemCount": 3});
+        let envelope = json!({"kind": "PodList", "apiVersion": "v1", "metadata": meta});
+        let mut whole = envelope.clone();
+        whole["items"] = Value::Array(pods[..n].to_vec());
+        assert_eq!(
+            splice_items(&envelope, &items[..n]).unwrap(),
+            encode(&whole).unwrap(),
+            "{n} items"
+        );
+    }
+    // Not a list, or a kind without a protobuf form: refused, never written wrong.
+    let pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": {}});
+    assert!(splice_items(&pod, &items).is_err());
+    let thing = json!({"kind": "ThingList", "apiVersion": "example.io/v1", "metadata": {}});
+    assert!(splice_items(&thing, &items).is_err());
+    assert!(item(&pods[0], "example.io/v1", "Thing").is_err());
+}
