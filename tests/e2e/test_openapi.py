@@ -75,3 +75,44 @@ def test_unprivileged_users_read_the_schemas(server, tmp_path):
     kc = user_kubeconfig(server, "nobody")
     out = server.kubectl("1.33", "explain", "configmap.data", kubeconfig=kc).stdout
     assert "Data contains the configuration data." in out
+
+
+def test_v3_operations_carry_upstreams_parameters_and_words(server):
+    """Each operation of a v3 document says what it does and takes the query parameters
+    kube-apiserver documents for it, in its order and with its descriptions (the options
+    kinds' SwaggerDoc, apimachinery v0.33.9): a client generator sees the same API."""
+    root = server.request("GET", "/openapi/v3")[2]
+    doc = server.request("GET", root["paths"]["api/v1"]["serverRelativeURL"])[2]
+    coll = doc["paths"]["/api/v1/namespaces/{namespace}/serviceaccounts"]
+    assert [p["name"] for p in coll["parameters"]] == ["namespace", "pretty"]
+    assert coll["parameters"][1]["description"].startswith("If 'true', then the output is pretty printed.")
+    listing = coll["get"]
+    assert listing["description"] == "list or watch objects of kind ServiceAccount"
+    assert listing["tags"] == ["core_v1"]
+    params = {p["name"]: p for p in listing["parameters"]}
+    assert [p["name"] for p in listing["parameters"]] == [
+        "allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion",
+        "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch"]
+    assert params["limit"]["schema"] == {"type": "integer", "uniqueItems": True}
+    assert params["watch"]["schema"]["type"] == "boolean"
+    assert params["limit"]["description"].startswith(
+        "limit is a maximum number of responses to return for a list call. If more items exist, the server will set the `continue` field")
+    assert params["resourceVersion"]["description"].endswith("for details.\n\nDefaults to unset")
+    assert coll["post"]["description"] == "create a ServiceAccount"
+    assert [p["name"] for p in coll["post"]["parameters"]] == ["dryRun", "fieldManager", "fieldValidation"]
+    assert "- Strict: This will fail the request with a BadRequest error" in \
+        {p["name"]: p for p in coll["post"]["parameters"]}["fieldValidation"]["description"]
+    assert [p["name"] for p in coll["delete"]["parameters"]] == [
+        "continue", "dryRun", "fieldSelector", "gracePeriodSeconds", "ignoreStoreReadErrorWithClusterBreakingPotential",
+        "labelSelector", "limit", "orphanDependents", "propagationPolicy", "resourceVersion", "resourceVersionMatch",
+        "sendInitialEvents", "timeoutSeconds"]
+    one = doc["paths"]["/api/v1/namespaces/{namespace}/serviceaccounts/{name}"]
+    assert [p["name"] for p in one["parameters"]] == ["name", "namespace", "pretty"]
+    assert one["get"]["description"] == "read the specified ServiceAccount"
+    assert one["patch"]["description"] == "partially update the specified ServiceAccount"
+    assert [p["name"] for p in one["patch"]["parameters"]] == ["dryRun", "fieldManager", "fieldValidation", "force"]
+    assert [p["name"] for p in one["delete"]["parameters"]] == [
+        "dryRun", "gracePeriodSeconds", "ignoreStoreReadErrorWithClusterBreakingPotential", "orphanDependents",
+        "propagationPolicy"]
+    assert one["delete"]["requestBody"]["content"]["*/*"]["schema"]["$ref"].endswith("meta.v1.DeleteOptions")
+    assert "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" in doc["components"]["schemas"]

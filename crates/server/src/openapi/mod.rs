@@ -287,18 +287,118 @@ fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
-fn query(name: &str, description: &str) -> Value {
-    json!({"name": name, "in": "query", "description": description, "schema": {"type": "string", "uniqueItems": true}})
+/// kube-apiserver's descriptions of its operations' query parameters: each options kind's
+/// `SwaggerDoc()`, as `scripts/openapi-options` takes them from apimachinery.
+const OPTIONS: &str = include_str!("options.txt");
+
+/// The description of `kind`'s field `field` (`ListOptions`, `limit`).
+fn option_text(kind: &str, field: &str) -> String {
+    OPTIONS
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .find(|(k, _)| k.strip_prefix(kind).and_then(|r| r.strip_prefix('.')) == Some(field))
+        .and_then(|(_, text)| serde_json::from_str(text).ok())
+        .unwrap_or_default()
 }
 
-fn write_params(patch: bool) -> Vec<Value> {
+/// A query parameter of an operation taking options `kind`, as upstream documents it.
+fn param(kind: &str, name: &str, ty: &str) -> Value {
+    json!({"name": name, "in": "query", "description": option_text(kind, name), "schema": {"type": ty, "uniqueItems": true}})
+}
+
+/// The `pretty` parameter every path takes (apiserver's installer).
+fn pretty_param() -> Value {
+    json!({"name": "pretty", "in": "query", "description": "If 'true', then the output is pretty printed. Defaults to 'false' unless the user-agent indicates a browser or command-line HTTP tool (curl and wget).", "schema": {"type": "string", "uniqueItems": true}})
+}
+
+/// A list's query parameters, in upstream's (alphabetical) order; a watch's too, and
+/// deletecollection's without `allowWatchBookmarks` and `watch`.
+const LIST_PARAMS: [(&str, &str); 10] = [
+    ("allowWatchBookmarks", "boolean"),
+    ("continue", "string"),
+    ("fieldSelector", "string"),
+    ("labelSelector", "string"),
+    ("limit", "integer"),
+    ("resourceVersion", "string"),
+    ("resourceVersionMatch", "string"),
+    ("sendInitialEvents", "boolean"),
+    ("timeoutSeconds", "integer"),
+    ("watch", "boolean"),
+];
+
+/// A delete's query parameters (`DeleteOptions`), alphabetical.
+const DELETE_PARAMS: [(&str, &str); 5] = [
+    ("dryRun", "string"),
+    ("gracePeriodSeconds", "integer"),
+    (
+        "ignoreStoreReadErrorWithClusterBreakingPotential",
+        "boolean",
+    ),
+    ("orphanDependents", "boolean"),
+    ("propagationPolicy", "string"),
+];
+
+/// The tag upstream files a group-version's operations under: the group without
+/// `.k8s.io`, its dots turned to camelCase, then the version (`core_v1`,
+/// `rbacAuthorization_v1`; apiserver's installer).
+fn operation_tag(group: &str, version: &str) -> String {
+    let name = match group {
+        "" => "core",
+        g => g.strip_suffix(".k8s.io").unwrap_or(g),
+    };
+    let mut tag = String::new();
+    for (i, part) in name.split('.').enumerate() {
+        let mut chars = part.chars();
+        match (i, chars.next()) {
+            (0, Some(c)) => tag.push(c),
+            (_, Some(c)) => tag.extend(c.to_uppercase()),
+            (_, None) => {}
+        }
+        tag.push_str(chars.as_str());
+    }
+    format!("{tag}_{version}")
+}
+
+fn list_params() -> Vec<Value> {
+    LIST_PARAMS
+        .iter()
+        .map(|(n, t)| param("ListOptions", n, t))
+        .collect()
+}
+
+fn delete_params() -> Vec<Value> {
+    DELETE_PARAMS
+        .iter()
+        .map(|(n, t)| param("DeleteOptions", n, t))
+        .collect()
+}
+
+/// deletecollection's: the delete's and the list's but the watch's own, alphabetical.
+fn delete_collection_params() -> Vec<Value> {
+    let mut p: Vec<(&str, Value)> = DELETE_PARAMS
+        .iter()
+        .map(|(n, t)| (*n, param("DeleteOptions", n, t)))
+        .chain(
+            LIST_PARAMS
+                .iter()
+                .filter(|(n, _)| !matches!(*n, "allowWatchBookmarks" | "watch"))
+                .map(|(n, t)| (*n, param("ListOptions", n, t))),
+        )
+        .collect();
+    p.sort_by(|a, b| a.0.cmp(b.0));
+    p.into_iter().map(|(_, v)| v).collect()
+}
+
+/// A create's, update's or patch's query parameters, from `CreateOptions`, `UpdateOptions` or
+/// `PatchOptions` (which adds `force`).
+fn write_params(options: &str) -> Vec<Value> {
     let mut p = vec![
-        query("dryRun", "When present, indicates that modifications should not be persisted. An invalid or unrecognized dryRun directive will result in an error response and no further processing of the request. Valid values are: - All: all dry run stages will be processed"),
-        query("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes. The value must be less than or 128 characters long, and only contain printable characters, as defined by https://golang.org/pkg/unicode/#IsPrint."),
-        query("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict"),
+        param(options, "dryRun", "string"),
+        param(options, "fieldManager", "string"),
+        param(options, "fieldValidation", "string"),
     ];
-    if patch {
-        p.push(json!({"name": "force", "in": "query", "description": "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by other people. Force flag must be unset for non-apply patch requests.", "schema": {"type": "boolean", "uniqueItems": true}}));
+    if options == "PatchOptions" {
+        p.push(param(options, "force", "boolean"));
     }
     p
 }
@@ -306,6 +406,7 @@ fn write_params(patch: bool) -> Vec<Value> {
 fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]) -> Value {
     let mut reached = BTreeSet::new();
     let mut paths = Map::new();
+    let tag = operation_tag(group, version);
     for def in served {
         let kind_schema = registry::schema::definition_name(group, version, def.kind);
         reached.insert(kind_schema.clone());
@@ -324,7 +425,20 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
         let item = format!("{collection}/{{name}}");
         let has = |v: &str| def.verbs.contains(&v);
         let op = |action: &str, id: String, params: Vec<Value>, body: Option<Value>, out: &str| {
+            // Upstream's words for each action (apiserver's installer).
+            let description = match action {
+                "list" => format!("list or watch objects of kind {}", def.kind),
+                "post" => format!("create a {}", def.kind),
+                "deletecollection" => format!("delete collection of {}", def.kind),
+                "get" => format!("read the specified {}", def.kind),
+                "put" => format!("replace the specified {}", def.kind),
+                "patch" => format!("partially update the specified {}", def.kind),
+                "delete" => format!("delete a {}", def.kind),
+                _ => String::new(),
+            };
             let mut o = json!({
+                "description": description,
+                "tags": [tag],
                 "operationId": id,
                 "x-kubernetes-action": action,
                 "x-kubernetes-group-version-kind": gvk,
@@ -346,13 +460,14 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
             json!({"content": content, "required": true})
         };
         let id = |verb: &str| format!("{verb}{}", def.kind);
+        let delete_body = || json!({"content": {"*/*": {"schema": schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions")}}});
         let mut coll = Map::new();
         let ns_param = json!({"name": "namespace", "in": "path", "description": "object name and auth scope, such as for teams and projects", "required": true, "schema": {"type": "string", "uniqueItems": true}});
         if has("list") {
             reached.insert(list_schema.clone());
             coll.insert(
                 "get".into(),
-                op("list", id("list"), vec![], None, &list_schema),
+                op("list", id("list"), list_params(), None, &list_schema),
             );
         }
         if has("create") {
@@ -361,28 +476,32 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 op(
                     "post",
                     id("create"),
-                    write_params(false),
+                    write_params("CreateOptions"),
                     Some(body_of(&kind_schema, &["*/*"])),
                     &kind_schema,
                 ),
             );
         }
         if has("deletecollection") {
+            reached.insert("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions".into());
             coll.insert(
                 "delete".into(),
                 op(
                     "deletecollection",
                     id("deletecollection"),
-                    vec![],
-                    None,
+                    delete_collection_params(),
+                    Some(delete_body()),
                     "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
                 ),
             );
         }
         if !coll.is_empty() {
+            let mut params = vec![];
             if def.namespaced {
-                coll.insert("parameters".into(), json!([ns_param]));
+                params.push(ns_param.clone());
             }
+            params.push(pretty_param());
+            coll.insert("parameters".into(), Value::Array(params));
             paths.insert(collection.clone(), Value::Object(coll));
         }
         let mut one = Map::new();
@@ -398,7 +517,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 op(
                     "put",
                     id("replace"),
-                    write_params(false),
+                    write_params("UpdateOptions"),
                     Some(body_of(&kind_schema, &["*/*"])),
                     &kind_schema,
                 ),
@@ -417,7 +536,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 op(
                     "patch",
                     id("patch"),
-                    write_params(true),
+                    write_params("PatchOptions"),
                     Some(body_of(
                         "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
                         &types,
@@ -433,11 +552,8 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 op(
                     "delete",
                     id("delete"),
-                    vec![query(
-                        "dryRun",
-                        "When present, indicates that modifications should not be persisted.",
-                    )],
-                    None,
+                    delete_params(),
+                    Some(delete_body()),
                     "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
                 ),
             );
@@ -449,6 +565,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
             if def.namespaced {
                 params.push(ns_param);
             }
+            params.push(pretty_param());
             one.insert("parameters".into(), Value::Array(params));
             paths.insert(item, Value::Object(one));
         }
@@ -581,6 +698,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_query_parameter_has_upstreams_description() {
+        let kinds = [
+            ("ListOptions", LIST_PARAMS.to_vec()),
+            ("DeleteOptions", DELETE_PARAMS.to_vec()),
+        ];
+        for (kind, params) in kinds {
+            for (name, _) in params {
+                assert!(!option_text(kind, name).is_empty(), "{kind}.{name}");
+            }
+        }
+        for kind in ["CreateOptions", "UpdateOptions", "PatchOptions"] {
+            for p in write_params(kind) {
+                assert!(
+                    p["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{kind}: {p}"
+                );
+            }
+        }
+        assert_eq!(operation_tag("", "v1"), "core_v1");
+        assert_eq!(
+            operation_tag("rbac.authorization.k8s.io", "v1"),
+            "rbacAuthorization_v1"
+        );
+        assert_eq!(
+            operation_tag("flowcontrol.apiserver.k8s.io", "v1"),
+            "flowcontrolApiserver_v1"
+        );
+        // Go's escapes read back: a quote and a paragraph break.
+        assert!(option_text("ListOptions", "allowWatchBookmarks").contains("type \"BOOKMARK\""));
+        assert!(option_text("ListOptions", "resourceVersion").ends_with("\n\nDefaults to unset"));
     }
 
     #[test]
