@@ -116,3 +116,25 @@ def test_v3_operations_carry_upstreams_parameters_and_words(server):
         "propagationPolicy"]
     assert one["delete"]["requestBody"]["content"]["*/*"]["schema"]["$ref"].endswith("meta.v1.DeleteOptions")
     assert "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions" in doc["components"]["schemas"]
+
+
+def test_list_kinds_carry_upstreams_words_at_every_served_version(server):
+    """Each list type is described as upstream's types are (ServiceList's items are "List of
+    services"; kubernetes/api's SwaggerDoc maps), and every served version's list operation
+    refers to a list schema the document holds (rbac v1beta1's too)."""
+    defs = server.request("GET", "/openapi/v2", headers={"Accept": "application/json"})[2]["definitions"]
+    services = defs["io.k8s.api.core.v1.ServiceList"]
+    assert services["description"] == "ServiceList holds a list of services."
+    assert services["properties"]["items"]["description"] == "List of services"
+    assert defs["io.k8s.api.core.v1.ConfigMapList"]["properties"]["items"]["description"] == "Items is the list of ConfigMaps."
+    assert defs["io.k8s.api.rbac.v1beta1.ClusterRoleList"]["description"].startswith(
+        "ClusterRoleList is a collection of ClusterRoles. Deprecated in v1.17")
+    root = server.request("GET", "/openapi/v3")[2]
+    for gv in root["paths"]:
+        doc = server.request("GET", root["paths"][gv]["serverRelativeURL"])[2]
+        schemas = doc["components"]["schemas"]
+        for path, item in doc["paths"].items():
+            listing = item.get("get", {})
+            if listing.get("x-kubernetes-action") == "list":
+                ref = listing["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.split("/")[-1] in schemas, (gv, path, ref)

@@ -154,37 +154,35 @@ fn generate() -> Value {
         for version in &def.versions[1..] {
             let from = definition_name(def.group, "v1", def.kind);
             let to = definition_name(def.group, version, def.kind);
-            for (f, t) in [
-                (from.clone(), to.clone()),
-                (format!("{from}List"), format!("{to}List")),
-            ] {
-                if let Some(s) = defs.get(&f).cloned() {
-                    defs.insert(t, s);
-                }
+            if let Some(s) = defs.get(&from).cloned() {
+                defs.insert(to, s);
             }
         }
     }
     // k8s-openapi has one generic `List<T>` without a schema; each kind's list is written here
-    // in upstream's shape.
+    // in upstream's shape, at every served version, with upstream's words (`list_doc`).
     for def in registry::resources() {
         let kind = def.kind;
-        let name = definition_name(def.group, "v1", kind);
-        if !def.verbs.contains(&"list") || !defs.contains_key(&name) {
-            continue;
-        }
-        let text = |f: &str| defs[&name]["properties"][f]["description"].clone();
-        let list = json!({
-            "description": format!("{kind}List is a list of {kind} objects."),
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "apiVersion": {"description": text("apiVersion"), "type": "string"},
-                "kind": {"description": text("kind"), "type": "string"},
-                "items": {"description": format!("List of {kind} objects."), "type": "array", "items": {"$ref": format!("#/definitions/{name}")}},
-                "metadata": {"description": "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
+        for version in def.versions {
+            let name = definition_name(def.group, version, kind);
+            if !def.verbs.contains(&"list") || !defs.contains_key(&name) {
+                continue;
             }
-        });
-        defs.insert(format!("{name}List"), list);
+            let text = |f: &str| defs[&name]["properties"][f]["description"].clone();
+            let doc = |field: &str| list_doc(def.group, version, &format!("{kind}List"), field);
+            let list = json!({
+                "description": doc(""),
+                "type": "object",
+                "required": ["items"],
+                "properties": {
+                    "apiVersion": {"description": text("apiVersion"), "type": "string"},
+                    "kind": {"description": text("kind"), "type": "string"},
+                    "items": {"description": doc("items"), "type": "array", "items": {"$ref": format!("#/definitions/{name}")}},
+                    "metadata": {"description": doc("metadata"), "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
+                }
+            });
+            defs.insert(format!("{name}List"), list);
+        }
     }
     for def in registry::resources() {
         for version in def.versions {
@@ -212,6 +210,24 @@ fn generate() -> Value {
         }
     }
     Value::Object(defs.into_iter().collect())
+}
+
+/// Upstream's words for a list type (`scripts/openapi-list-docs` takes them from each group's
+/// `types_swagger_doc_generated.go`); `field` "" for the type's own description.
+fn list_doc(group: &str, version: &str, list_kind: &str, field: &str) -> String {
+    const LIST_DOCS: &str = include_str!("../openapi/list_docs.txt");
+    let package = match group {
+        "" => format!("core/{version}"),
+        g => format!("{}/{version}", g.split('.').next().unwrap_or(g)),
+    };
+    LIST_DOCS
+        .lines()
+        .map(|l| l.splitn(4, '\t').collect::<Vec<_>>())
+        .find(|p| p.len() == 4 && p[0] == package && p[1] == list_kind && p[2] == field)
+        .map(|p| serde_json::from_str(p[3]).unwrap())
+        .unwrap_or_else(|| {
+            panic!("no upstream text for {package} {list_kind} {field:?}: rerun scripts/openapi-list-docs")
+        })
 }
 
 /// Schemars' spelling to upstream's: `#/definitions/` references, and no `required` metadata

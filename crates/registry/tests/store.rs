@@ -1,4 +1,6 @@
-//! The registry over the memory backend: metadata, concurrency, selectors, watch semantics.
+//! The registry on every backend, each behind the watch cache as the binary runs it: metadata,
+//! concurrency, selectors, watch semantics. Each test runs on memory, SQLite and a real etcd
+//! member (`memory::`, `sqlite::`, `etcd::`).
 
 #![allow(
     clippy::unwrap_used,
@@ -10,23 +12,97 @@ use registry::{DeleteOptions, ListOptions, Registry, WatchOptions, WriteOptions}
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use storage::{MemoryStorage, Storage};
+use storage::etcd_server::EtcdCluster;
+use storage::{Cacher, MemoryStorage, SqliteStorage, Storage};
 
-fn setup() -> (Arc<Registry>, Arc<dyn Storage>) {
-    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+/// The stores the registry runs on.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Memory,
+    Sqlite,
+    Etcd,
+}
+
+/// What a test's store needs kept alive: its file's directory, or its etcd member.
+#[allow(dead_code, reason = "held for their Drop")]
+enum Held {
+    Nothing,
+    Dir(tempfile::TempDir),
+    Etcd(EtcdCluster),
+}
+
+/// A registry on `backend` behind the watch cache, with the `default` namespace.
+fn setup(backend: Backend) -> (Arc<Registry>, Arc<dyn Storage>, Held) {
+    let (inner, held): (Arc<dyn Storage>, Held) = match backend {
+        Backend::Memory => (Arc::new(MemoryStorage::new()), Held::Nothing),
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let db = SqliteStorage::open(&dir.path().join("state.db")).unwrap();
+            (Arc::new(db), Held::Dir(dir))
+        }
+        // A member of its own: a test compacts, which would reach every test on a shared one.
+        Backend::Etcd => {
+            let etcd = EtcdCluster::start(1);
+            (Arc::new(etcd.storage("/kw")), Held::Etcd(etcd))
+        }
+    };
+    let storage: Arc<dyn Storage> =
+        Arc::new(Cacher::new(inner, registry::resource_prefix_len).unwrap());
     let fixed: jiff::Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
     let reg = Arc::new(Registry::new(storage.clone(), Arc::new(move || fixed)));
     reg.ensure_namespaces(&["default"]).unwrap();
-    (reg, storage)
+    (reg, storage, held)
 }
+
+/// Each test once per backend: `memory::name`, `sqlite::name`, `etcd::name`.
+macro_rules! on_every_backend {
+    (sync: [$($s:ident),* $(,)?], async: [$($a:ident),* $(,)?]) => {
+        on_every_backend!(@mod memory, Memory, [$($s),*], [$($a),*]);
+        on_every_backend!(@mod sqlite, Sqlite, [$($s),*], [$($a),*]);
+        on_every_backend!(@mod etcd, Etcd, [$($s),*], [$($a),*]);
+    };
+    (@mod $m:ident, $b:ident, [$($s:ident),*], [$($a:ident),*]) => {
+        mod $m {
+            $(
+                #[test]
+                fn $s() {
+                    super::$s(super::Backend::$b)
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $a() {
+                    super::$a(super::Backend::$b).await
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    sync: [
+        create_fills_system_metadata_from_the_injected_clock,
+        update_with_a_stale_resource_version_conflicts,
+        an_update_that_changes_nothing_keeps_the_resource_version,
+        immutable_secrets_refuse_data_changes,
+        pod_spec_is_immutable_but_image_may_change,
+        status_subresource_changes_only_status,
+        delete_preconditions,
+        field_selectors_per_kind,
+    ],
+    async: [
+        watch_translates_selector_transitions,
+        watch_from_a_compacted_revision_is_an_error_event_410,
+        watch_without_resource_version_starts_with_the_current_state,
+    ]
+);
 
 fn cm(name: &str, labels: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
 }
 
-#[test]
-fn create_fills_system_metadata_from_the_injected_clock() {
-    let (reg, _) = setup();
+fn create_fills_system_metadata_from_the_injected_clock(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     let w = reg
         .create(
             &registry::kinds::CONFIG_MAPS,
@@ -53,9 +129,8 @@ fn create_fills_system_metadata_from_the_injected_clock() {
     );
 }
 
-#[test]
-fn update_with_a_stale_resource_version_conflicts() {
-    let (reg, _) = setup();
+fn update_with_a_stale_resource_version_conflicts(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     let w = reg
         .create(
             &registry::kinds::CONFIG_MAPS,
@@ -109,9 +184,8 @@ fn update_with_a_stale_resource_version_conflicts() {
     }
 }
 
-#[test]
-fn an_update_that_changes_nothing_keeps_the_resource_version() {
-    let (reg, _) = setup();
+fn an_update_that_changes_nothing_keeps_the_resource_version(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     let w = reg
         .create(
             &registry::kinds::CONFIG_MAPS,
@@ -136,9 +210,8 @@ fn an_update_that_changes_nothing_keeps_the_resource_version() {
     );
 }
 
-#[test]
-fn immutable_secrets_refuse_data_changes() {
-    let (reg, _) = setup();
+fn immutable_secrets_refuse_data_changes(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "immutable": true, "stringData": {"a": "b"}});
     let w = reg
         .create(
@@ -169,9 +242,8 @@ fn immutable_secrets_refuse_data_changes() {
     );
 }
 
-#[test]
-fn pod_spec_is_immutable_but_image_may_change() {
-    let (reg, _) = setup();
+fn pod_spec_is_immutable_but_image_may_change(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}});
     let w = reg
         .create(
@@ -215,9 +287,8 @@ fn pod_spec_is_immutable_but_image_may_change() {
         .contains("spec: Forbidden: pod updates may not change fields other than"));
 }
 
-#[test]
-fn status_subresource_changes_only_status() {
-    let (reg, _) = setup();
+fn status_subresource_changes_only_status(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
     let w = reg
         .create(
@@ -258,9 +329,8 @@ fn status_subresource_changes_only_status() {
     assert_eq!(m.object["status"]["phase"], "Running");
 }
 
-#[test]
-fn delete_preconditions() {
-    let (reg, _) = setup();
+fn delete_preconditions(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     reg.create(
         &registry::kinds::CONFIG_MAPS,
         "default",
@@ -291,9 +361,8 @@ fn delete_preconditions() {
     );
 }
 
-#[test]
-fn field_selectors_per_kind() {
-    let (reg, _) = setup();
+fn field_selectors_per_kind(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     for (name, t) in [("a", "Opaque"), ("b", "kubernetes.io/tls")] {
         let mut s =
             json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": t});
@@ -328,9 +397,8 @@ fn field_selectors_per_kind() {
     );
 }
 
-#[tokio::test]
-async fn watch_translates_selector_transitions() {
-    let (reg, _) = setup();
+async fn watch_translates_selector_transitions(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     let w = reg
         .create(
             &registry::kinds::CONFIG_MAPS,
@@ -385,9 +453,8 @@ async fn watch_translates_selector_transitions() {
     );
 }
 
-#[tokio::test]
-async fn watch_from_a_compacted_revision_is_an_error_event_410() {
-    let (reg, storage) = setup();
+async fn watch_from_a_compacted_revision_is_an_error_event_410(backend: Backend) {
+    let (reg, storage, _held) = setup(backend);
     let first = reg
         .create(
             &registry::kinds::CONFIG_MAPS,
@@ -432,9 +499,8 @@ async fn watch_from_a_compacted_revision_is_an_error_event_410() {
     assert!(rx.recv().await.is_none(), "the stream ends after the error");
 }
 
-#[tokio::test]
-async fn watch_without_resource_version_starts_with_the_current_state() {
-    let (reg, _) = setup();
+async fn watch_without_resource_version_starts_with_the_current_state(backend: Backend) {
+    let (reg, _, _held) = setup(backend);
     reg.create(
         &registry::kinds::CONFIG_MAPS,
         "default",
