@@ -105,6 +105,16 @@ def test_a_value_of_the_wrong_type_is_told_in_gos_words(server, version):
          'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data of type string'),
         ({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": "80"}]}},
          'Service in version "v1" cannot be handled as a Service: json: cannot unmarshal string into Go struct field ServicePort.spec.ports.port of type int32'),
+        # Values with decoders of their own, in their words: a quantity the typed decoding
+        # lets through (the pod was created before), base64, an int-or-string.
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "greedy"},
+          "spec": {"containers": [{"name": "c", "image": "busybox", "resources": {"limits": {"cpu": "lots"}}}]}},
+         "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression "
+         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"),
+        ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "garbled"}, "data": {"k": "%%%"}},
+         'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0'),
+        ({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "target"}, "spec": {"ports": [{"port": 80, "targetPort": True}]}},
+         'Service in version "v1" cannot be handled as a Service: json: cannot unmarshal bool into Go struct field ServicePort.spec.ports.targetPort of type int32'),
     ]
     for obj, message in cases:
         r = server.kubectl(version, "create", "-n", "default", "-f", "-", input=json.dumps(obj), check=False)

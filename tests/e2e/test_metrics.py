@@ -151,6 +151,9 @@ def test_two_hundred_watches_cost_one_store_watch(tmp_path):
     conns = []
     try:
         path = "/api/v1/namespaces/default/configmaps"
+        # The root CA publisher writes its config map into each namespace after the server is
+        # ready: once it is there, the next write in the namespace is the test's.
+        eventually(lambda: server.request("GET", path + "/kube-root-ca.crt")[0] == 200, 10, "kube-root-ca.crt in default")
         rv = server.request("GET", path)[2]["metadata"]["resourceVersion"]
         before = scrape(server)
         watches = value(before, "kubeward_watch_cache_store_watches_total", resource="configmaps")

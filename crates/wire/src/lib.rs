@@ -2,10 +2,12 @@
 //! of its types ([`schema`], generated from `generated.proto` and `types.go`):
 //!
 //! - [`json`]: JSON in Go field order, compact (with Go's trailing newline) or pretty;
-//! - [`protobuf`]: protobuf request bodies of every kind the schema describes.
+//! - [`protobuf`]: protobuf request bodies of every kind the schema describes;
+//! - [`gotype`] and [`godecode`]: a refused body told in the words of Go's decoders.
 //!
 //! Sans-IO: plain values in, bytes out.
 
+pub mod godecode;
 pub mod gotype;
 pub mod json;
 pub mod protobuf;
