@@ -285,13 +285,17 @@ impl Cacher {
 
     /// The cache's revision once it is serving and has seen revision `target`, waiting at
     /// most [`FRESH_WAIT`] for its watch to get there (upstream's `waitUntilFreshAndBlock`);
-    /// `None` when it did not. A store whose watchers do not report progress (etcd's are not
-    /// trusted) is not waited for: its cache's revision moves only with the resource's own
+    /// `None` when it did not. A cache starting over is not waited for (the store answers
+    /// meanwhile, as before it was made). Nor is a store whose watchers do not report progress
+    /// (etcd's are not trusted): its cache's revision moves only with the resource's own
     /// events, so a revision of another resource's write would never come and the wait would
     /// only delay the store's answer.
     fn reached(&self, cache: &Cache, target: Revision) -> Option<Revision> {
         let s = cache.lock();
-        if s.ready && s.revision >= target {
+        if !s.ready {
+            return None;
+        }
+        if s.revision >= target {
             return Some(s.revision);
         }
         if !self.inner.reports_progress() {
@@ -300,7 +304,7 @@ impl Cacher {
         let (s, _) = blocking(|| {
             cache
                 .moved
-                .wait_timeout_while(s, FRESH_WAIT, |s| !(s.ready && s.revision >= target))
+                .wait_timeout_while(s, FRESH_WAIT, |s| s.ready && s.revision < target)
                 .unwrap_or_else(|p| p.into_inner())
         });
         (s.ready && s.revision >= target).then_some(s.revision)
