@@ -303,20 +303,24 @@ pub fn time(layout: &str, s: &str) -> Result<(), String> {
                     }
                 }
             }
-            Elem::Frac(n) => (value.len() > n
-                && matches!(value.as_bytes()[0], b'.' | b',')
-                && value[1..=n].bytes().all(|b| b.is_ascii_digit()))
-            .then_some(n + 1),
+            // Judged byte by byte: a value is any text, and a slice must not split a character.
+            Elem::Frac(n) => {
+                let b = value.as_bytes();
+                (b.len() > n
+                    && matches!(b[0], b'.' | b',')
+                    && b[1..=n].iter().all(u8::is_ascii_digit))
+                .then_some(n + 1)
+            }
             Elem::Zone => {
-                if value.starts_with('Z') {
+                let b = value.as_bytes();
+                if b.first() == Some(&b'Z') {
                     Some(1)
                 } else {
-                    let b = value.as_bytes();
                     let ok = b.len() >= 6
-                        && b[3] == b':'
                         && matches!(b[0], b'+' | b'-')
-                        && getnum(&value[1..3], true).is_some()
-                        && getnum(&value[4..6], true).is_some();
+                        && b[1..3].iter().all(u8::is_ascii_digit)
+                        && b[3] == b':'
+                        && b[4..6].iter().all(u8::is_ascii_digit);
                     ok.then_some(6)
                 }
             }
@@ -349,6 +353,33 @@ pub fn time(layout: &str, s: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A multi-byte character anywhere (where a slice of the text could fall) is refused by
+    /// each decoder, as Go's refuse it: an answer, never a panic.
+    #[test]
+    fn multi_byte_text_is_refused_wherever_it_falls() {
+        for text in [
+            "1\u{e9}",
+            "1.\u{e9}",
+            "1K\u{e9}",
+            "1e\u{e9}",
+            "+\u{e9}",
+            "\u{1F600}5",
+            "YQ\u{e9}=",
+            "2026-12-06T18:00:00.1\u{e9}Z",
+            "2026-12-06T1\u{e9}:00:00Z",
+            "2026-12-06T18:00:00+0\u{e9}:00",
+        ] {
+            let first = text.find(|c: char| !c.is_ascii()).unwrap();
+            for end in (first + 1..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+                let t = &text[..end];
+                assert!(quantity(t).is_err(), "{t}");
+                assert!(base64_std(t).is_err(), "{t}");
+                assert!(time(RFC3339, t).is_err(), "{t}");
+                assert!(time(RFC3339_MICRO, t).is_err(), "{t}");
+            }
+        }
+    }
 
     #[test]
     fn quantities_as_parse_quantity_judges_them() {
@@ -457,6 +488,18 @@ mod tests {
             Err(r#"parsing time "x\"\x0a\xc3\xa9" as "2006-01-02T15:04:05Z07:00": cannot parse "x\"\x0a\xc3\xa9" as "2006""#.into())
         );
         assert_eq!(time(RFC3339_MICRO, "2026-12-06T18:00:00.123456Z"), Ok(()));
+        // Any text, multi-byte characters wherever a slice could fall: refused, never a panic.
+        for text in [
+            "2026-12-06T18:00:00+00:0\u{e9}",
+            "2026-12-06T18:00:00.12345\u{e9}Z",
+            "\u{e9}",
+            "2026-\u{e9}",
+            "2026-12-06T18:00:00\u{e9}",
+            "2026-12-06T18:00:0\u{e9}",
+        ] {
+            assert!(time(RFC3339, text).is_err(), "{text}");
+            assert!(time(RFC3339_MICRO, text).is_err(), "{text}");
+        }
         assert_eq!(
             time(RFC3339_MICRO, "2026-12-06T18:00:00Z"),
             Err(r#"parsing time "2026-12-06T18:00:00Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "Z" as ".000000""#.into())
