@@ -423,17 +423,23 @@ pub fn encode(v: &Value) -> Result<Vec<u8>, ProtobufError> {
     let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
     let (api_version, kind) = (text("apiVersion"), text("kind"));
     let id = struct_kind(s, api_version, kind)?;
+    let mut raw = Vec::new();
+    Encoder { schema: s }.message(&mut raw, v.as_object(), id, 0)?;
+    Ok(envelope_bytes(api_version, kind, &raw))
+}
+
+/// `k8s\0`, then the `runtime.Unknown` holding `raw`: its typeMeta, the message, and the
+/// empty content encoding and type upstream writes.
+fn envelope_bytes(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
     let mut type_meta = Vec::new();
     put_bytes(&mut type_meta, 1, api_version.as_bytes());
     put_bytes(&mut type_meta, 2, kind.as_bytes());
-    let mut raw = Vec::new();
-    Encoder { schema: s }.message(&mut raw, v.as_object(), id, 0)?;
     let mut out = b"k8s\0".to_vec();
     put_bytes(&mut out, 1, &type_meta);
-    put_bytes(&mut out, 2, &raw);
+    put_bytes(&mut out, 2, raw);
     put_bytes(&mut out, 3, b"");
     put_bytes(&mut out, 4, b"");
-    Ok(out)
+    out
 }
 
 /// One item of a list, as a list's `items` field holds it: the kind's message (typed by
@@ -474,15 +480,7 @@ pub fn splice_items(
     for i in items {
         put_bytes(&mut raw, items_field, i.as_ref());
     }
-    let mut type_meta = Vec::new();
-    put_bytes(&mut type_meta, 1, api_version.as_bytes());
-    put_bytes(&mut type_meta, 2, kind.as_bytes());
-    let mut out = b"k8s\0".to_vec();
-    put_bytes(&mut out, 1, &type_meta);
-    put_bytes(&mut out, 2, &raw);
-    put_bytes(&mut out, 3, b"");
-    put_bytes(&mut out, 4, b"");
-    Ok(out)
+    Ok(envelope_bytes(api_version, kind, &raw))
 }
 
 /// The message of a kind with a protobuf form of its own (a struct).
