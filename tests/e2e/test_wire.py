@@ -17,9 +17,10 @@ def namespace(server):
     assert status == 201
 
 
-def raw(server, path, headers=None, method="GET", body=None):
-    """(status, content type, body bytes) of one request as the administrator."""
-    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.tls(True), timeout=30)
+def raw(server, path, headers=None, method="GET", body=None, admin=True):
+    """(status, content type, body bytes) of one request as the administrator (or, not
+    `admin`, without a client certificate)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.tls(admin), timeout=30)
     conn.request(method, path, body=body, headers=headers or {})
     r = conn.getresponse()
     data = r.read()
@@ -211,9 +212,77 @@ def test_protobuf_responses_where_asked_and_served(server):
     assert (status, ctype) == (200, "application/vnd.kubernetes.protobuf") and b"ServiceAccountList" in data
     status, ctype, _ = raw(server, "/api/v1", headers=accept)
     assert (status, ctype) == (200, "application/json")
-    # Errors stay JSON Status.
-    status, ctype, data = raw(server, f"/api/v1/namespaces/{NS}/serviceaccounts/absent", headers=accept)
+
+
+def test_errors_come_in_the_negotiated_media_type(server):
+    """A Status error is written as the client asked, as upstream's ErrorNegotiated does:
+    protobuf (a meta.k8s.io Status in the `k8s\\0` envelope) or YAML, whichever comes first;
+    JSON for a Table request or where nothing else was asked, however early the error is made
+    (a missing object, a bad request line, a refused user)."""
+    accept = {"Accept": "application/vnd.kubernetes.protobuf,application/json"}
+    for path, admin, code, reason, message in [
+        (f"/api/v1/namespaces/{NS}/serviceaccounts/absent", True, 404, b"NotFound", b'serviceaccounts "absent" not found'),
+        (f"/api/v1/namespaces/{NS}/configmaps?labelSelector=a%3D%3D%3D", True, 400, b"BadRequest", None),
+        ("/api/v1/namespaces", False, 401, b"Unauthorized", b"Unauthorized"),
+    ]:
+        headers = {**accept, "Authorization": "Bearer nobody"} if not admin else accept
+        status, ctype, data = raw(server, path, headers=headers, admin=admin)
+        assert (status, ctype) == (code, "application/vnd.kubernetes.protobuf"), data
+        assert data.startswith(b"k8s\x00")
+        unknown = pb_fields(data[4:])
+        assert pb_fields(unknown[0][1]) == [(1, b"v1"), (2, b"Status")]
+        fields = dict(pb_fields(unknown[1][1]))
+        assert (fields[2], fields[4]) == (b"Failure", reason), fields
+        assert message is None or fields[3] == message, fields
+    status, ctype, data = raw(server, f"/api/v1/namespaces/{NS}/serviceaccounts/absent", headers={"Accept": "application/yaml"})
+    assert (status, ctype) == (404, "application/yaml") and b"reason: NotFound" in data
+    table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    status, ctype, data = raw(server, f"/api/v1/namespaces/{NS}/serviceaccounts/absent", headers={"Accept": table})
     assert (status, ctype) == (404, "application/json") and json.loads(data)["reason"] == "NotFound"
+    # kubectl 1.33's typed clients ask for protobuf and print the error from the protobuf Status.
+    k = lambda *a: server.kubectl("1.33", "-n", NS, *a, check=False)
+    assert k("create", "serviceaccount", "twice").returncode == 0
+    r = k("create", "serviceaccount", "twice", "-v=8")
+    assert r.returncode == 1
+    assert 'serviceaccounts "twice" already exists' in r.stderr, r.stderr
+    # kubectl logs a binary body as a hex dump, whose text column starts `|k8s.`.
+    assert '"Response Body"' in r.stderr and "|k8s." in r.stderr.split('"Response Body"')[-1], r.stderr
+
+
+def test_a_protobuf_watch_streams_length_delimited_events(server):
+    """client-go's protobuf watch: `application/vnd.kubernetes.protobuf;stream=watch`, each event
+    a 4-byte big-endian length and a raw meta.k8s.io WatchEvent (no envelope of its own) whose
+    object is the object's own protobuf encoding, byte for byte what a protobuf GET answers."""
+    rv = json.loads(raw(server, f"/api/v1/namespaces/{NS}/configmaps")[2])["metadata"]["resourceVersion"]
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.tls(True), timeout=30)
+    conn.request("GET", f"/api/v1/namespaces/{NS}/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=20",
+                 headers={"Accept": "application/vnd.kubernetes.protobuf,application/json"})
+    r = conn.getresponse()
+    assert (r.status, r.getheader("Content-Type")) == (200, "application/vnd.kubernetes.protobuf;stream=watch")
+
+    def next_of(name):
+        """(type, object bytes) of the stream's next event for `name`."""
+        while True:
+            n = int.from_bytes(r.read(4), "big")
+            event = pb_fields(r.read(n))
+            assert [f for f, _ in event] == [1, 2]
+            obj = pb_fields(event[1][1])[0][1]
+            assert obj.startswith(b"k8s\x00")
+            unknown = pb_fields(obj[4:])
+            assert pb_fields(unknown[0][1]) == [(1, b"v1"), (2, b"ConfigMap")]
+            if dict(pb_fields(dict(pb_fields(unknown[1][1]))[1]))[1] == name.encode():
+                return event[0][1], obj
+
+    created = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched-pb"}, "data": {"k": "v"}}
+    assert server.request("POST", f"/api/v1/namespaces/{NS}/configmaps", created)[0] == 201
+    type_, obj = next_of("watched-pb")
+    status, _, got = raw(server, f"/api/v1/namespaces/{NS}/configmaps/watched-pb",
+                         headers={"Accept": "application/vnd.kubernetes.protobuf"})
+    assert (type_, status, obj) == (b"ADDED", 200, got)
+    assert (2, b"\n\x01k\x12\x01v") in pb_fields(pb_fields(obj[4:])[1][1])  # data's one entry
+    assert server.request("DELETE", f"/api/v1/namespaces/{NS}/configmaps/watched-pb")[0] == 200
+    assert next_of("watched-pb")[0] == b"DELETED"
+    conn.close()
 
 
 def list_items(data):

@@ -36,6 +36,15 @@ where
     // An HTTP/1.1 upgrade (exec's WebSocket or SPDY) is handed to its handler, which answers
     // 101 and takes the connection over once it is switched.
     let pretty = respond::wants_pretty(req.uri().query(), req.headers());
+    // 0b. Errors in the negotiated media type (`ErrorNegotiated`): a Status made anywhere
+    //     below goes out as protobuf or YAML where the client asked for that first.
+    let errors_as = crate::negotiate::output(
+        req.headers()
+            .get(http::header::ACCEPT)
+            .and_then(|h| h.to_str().ok()),
+        false,
+    )
+    .unwrap_or(crate::negotiate::Output::Json);
     let mut req = req;
     if req.headers().contains_key(http::header::UPGRADE) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
@@ -54,6 +63,7 @@ where
         end_at_shutdown(state, resp)
     })
     .await;
+    let resp = respond::negotiated(resp, errors_as);
     if pretty {
         respond::pretty(resp)
     } else {

@@ -709,11 +709,20 @@ fn delete_options(r: &Req<'_>) -> Result<DeleteOptions, StatusError> {
     Ok(opts)
 }
 
-/// A watch: chunked JSON WatchEvents, one per line, until the deadline or the client leaves.
+/// A watch: chunked WatchEvents until the deadline or the client leaves. JSON, one per line;
+/// or, where the client asks for protobuf first and the kind has a protobuf form, protobuf
+/// events in length-delimited frames (apiserver's `serveWatchHandler`: the stream serializer
+/// of the negotiated media type, `;stream=watch` on its Content-Type).
 fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     let ns =
         (r.def.namespaced && !r.info.namespace.is_empty()).then_some(r.info.namespace.as_str());
-    let out = r.output()?;
+    let version = r.def.api_version_for(&r.info.api_version);
+    let out = match r.output()? {
+        Output::Protobuf if !wire::protobuf::has_form(&version, r.def.kind) => Output::Json,
+        // YAML has no stream form upstream; a JSON stream, which kubectl reads either way.
+        Output::Yaml => Output::Json,
+        out => out,
+    };
     send_initial_events(&r.query, true)?;
     let timeout = match r.query.get("timeoutSeconds") {
         "" => Duration::from_secs(1800 + state.registry.random_below(1800)),
@@ -734,7 +743,6 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     let include = include_object(&r.query)?;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let def = r.def;
-    let version = def.api_version_for(&r.info.api_version);
     let registry = state.registry.clone();
     tokio::spawn(async move {
         let mut headers = true;
@@ -746,32 +754,45 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
             };
             let Some(ev) = ev else { break };
             let mut obj = ev.object;
-            if matches!(ev.type_, "ADDED" | "MODIFIED" | "DELETED") {
+            if matches!(ev.type_, "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK") {
+                // In the request's version (a bookmark too: upstream encodes it as the kind).
                 if let Some(o) = obj.as_object_mut() {
                     o.insert("apiVersion".into(), version.clone().into());
                 }
-                if out == Output::Table {
-                    let rv = obj
-                        .pointer("/metadata/resourceVersion")
-                        .cloned()
-                        .unwrap_or_default();
-                    let row = table::row(def, &obj, include, registry.now());
-                    obj = table::table(def, vec![row], json!({"resourceVersion": rv}), headers);
-                    headers = false;
-                }
             }
-            let line = wire::json::watch_event(ev.type_, &obj);
-            if tx.send(Bytes::from(line)).await.is_err() {
+            if out == Output::Table && matches!(ev.type_, "ADDED" | "MODIFIED" | "DELETED") {
+                let rv = obj
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or_default();
+                let row = table::row(def, &obj, include, registry.now());
+                obj = table::table(def, vec![row], json!({"resourceVersion": rv}), headers);
+                headers = false;
+            }
+            let chunk = if out == Output::Protobuf {
+                // An object that cannot be encoded ends the stream, as upstream's encode
+                // error does (the client starts a new watch).
+                match wire::protobuf::encode(&obj)
+                    .ok()
+                    .and_then(|o| wire::protobuf::watch_event_frame(ev.type_, &o))
+                {
+                    Some(frame) => frame,
+                    None => return,
+                }
+            } else {
+                wire::json::watch_event(ev.type_, &obj)
+            };
+            if tx.send(Bytes::from(chunk)).await.is_err() {
                 return;
             }
         }
     });
     let mut resp = respond::raw(
         200,
-        if out == Output::Table {
-            "application/json;as=Table;v=v1;g=meta.k8s.io"
-        } else {
-            "application/json"
+        match out {
+            Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
+            Output::Protobuf => "application/vnd.kubernetes.protobuf;stream=watch",
+            _ => "application/json",
         },
         vec![],
     );

@@ -118,13 +118,48 @@ pub(crate) fn add_warnings(r: &mut Resp, warnings: &[String]) {
 /// A Status error; one that says when to retry (429, 5xx) says it in `Retry-After` too, as
 /// upstream's `ErrorNegotiated`.
 pub(crate) fn status(e: &StatusError) -> Resp {
-    let mut r = with_type(e.code, "application/json", json_bytes(&e.to_status()));
+    let status = e.to_status();
+    let mut r = with_type(e.code, "application/json", json_bytes(&status));
+    r.extensions_mut().insert(Negotiable(status));
     let retry = e.details.as_ref().and_then(|d| d.retry_after_seconds);
     if let (Some(s), true) = (retry, e.code == 429 || e.code >= 500) {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
     r
+}
+
+/// A Status answer's object, kept beside its JSON body so that [`negotiated`] can write it in
+/// the media type the client asked for.
+#[derive(Clone)]
+struct Negotiable(Value);
+
+/// A Status answer in the negotiated media type, as upstream's `ErrorNegotiated`: protobuf
+/// or YAML where the client asks for it first, JSON otherwise (a Table request gets its
+/// Status as JSON, as does an `Accept` nothing satisfies). Decided once, from the request,
+/// for every error however deep it was made; other answers are left as they are.
+pub(crate) fn negotiated(resp: Resp, out: Output) -> Resp {
+    let (mut parts, body) = resp.into_parts();
+    let Some(Negotiable(status)) = parts.extensions.remove::<Negotiable>() else {
+        return Response::from_parts(parts, body);
+    };
+    let encoded = match out {
+        Output::Protobuf => wire::protobuf::encode(&status)
+            .ok()
+            .map(|b| (crate::negotiate::PROTOBUF, b)),
+        Output::Yaml => serde_saphyr::to_string(&status)
+            .ok()
+            .map(|y| ("application/yaml", y.into_bytes())),
+        Output::Json | Output::Table => None,
+    };
+    let Some((content_type, bytes)) = encoded else {
+        return Response::from_parts(parts, body);
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Response::from_parts(parts, Body::full(bytes))
 }
 
 /// A plain-text body (health checks).

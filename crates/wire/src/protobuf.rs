@@ -483,6 +483,30 @@ pub fn splice_items(
     Ok(envelope_bytes(api_version, kind, &raw))
 }
 
+/// Whether a kind has a protobuf form of its own: what [`encode`] writes for it.
+pub fn has_form(api_version: &str, kind: &str) -> bool {
+    struct_kind(schema::get(), api_version, kind).is_ok()
+}
+
+/// One frame of a protobuf watch stream (`application/vnd.kubernetes.protobuf;stream=watch`),
+/// as apiserver's `WatchServer` writes it: a `meta.v1.WatchEvent` encoded raw (no `k8s\0`
+/// envelope: the stream's media type names it; apimachinery's `RawSerializer`), whose
+/// `object` is a `runtime.RawExtension` holding `object`, the embedded object's whole
+/// encoding ([`encode`]), behind `LengthDelimitedFramer`'s 4-byte big-endian length
+/// (`apimachinery/pkg/util/framer`). `None` for an event past 4 GiB, which no frame can say.
+pub fn watch_event_frame(type_: &str, object: &[u8]) -> Option<Vec<u8>> {
+    let mut raw = Vec::with_capacity(object.len() + 8);
+    put_bytes(&mut raw, 1, object);
+    let mut event = Vec::with_capacity(raw.len() + type_.len() + 8);
+    put_bytes(&mut event, 1, type_.as_bytes());
+    put_bytes(&mut event, 2, &raw);
+    let len = u32::try_from(event.len()).ok()?;
+    let mut out = Vec::with_capacity(event.len() + 4);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&event);
+    Some(out)
+}
+
 /// The message of a kind with a protobuf form of its own (a struct).
 fn struct_kind(s: &Schema, api_version: &str, kind: &str) -> Result<MsgId, ProtobufError> {
     s.kind(api_version, kind)

@@ -20,6 +20,32 @@ fn decoded_len(v: &Value) -> usize {
         .map_or(0, |b| b.len())
 }
 
+/// `[]byte` values as Go's JSON decoder reads them and its encoder writes them back: base64
+/// that `base64.StdEncoding` accepts but is not canonical (line breaks inside, which Go skips;
+/// unused low bits set in the last symbol, which Go ignores) is stored canonical, as upstream
+/// stores the decoded bytes. A value Go refuses is left for the decoder's check to refuse.
+fn canonical_bytes(obj: &mut Value, field: &str) {
+    const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+    );
+    let Some(Value::Object(m)) = obj.get_mut(field) else {
+        return;
+    };
+    for v in m.values_mut() {
+        let Value::String(s) = v else { continue };
+        let text: String = s.chars().filter(|c| !matches!(c, '\n' | '\r')).collect();
+        if let Ok(bytes) = LENIENT.decode(&text) {
+            let canonical = B64.encode(bytes);
+            if canonical != *s {
+                *s = canonical;
+            }
+        }
+    }
+}
+
 fn immutable_rules(new: &Value, old: &Value, fields: &[&str], errs: &mut FieldErrors) {
     if old.get("immutable") != Some(&Value::Bool(true)) {
         return;
@@ -53,6 +79,7 @@ fn fold_string_data(obj: &mut Value) {
 
 impl Strategy for SecretStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
+        canonical_bytes(obj, "data");
         typed_check::<Secret>(obj)
     }
     fn defaults(&self, obj: &mut Value) {
@@ -151,6 +178,7 @@ pub(super) struct ConfigMapStrategy;
 
 impl Strategy for ConfigMapStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
+        canonical_bytes(obj, "binaryData");
         typed_check::<ConfigMap>(obj)
     }
     fn validate(&self, obj: &Value, errs: &mut FieldErrors) {

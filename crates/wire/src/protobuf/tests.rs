@@ -250,3 +250,29 @@ fn a_list_spliced_from_its_items_messages_is_the_list_encoded_whole() {
     assert!(splice_items(&thing, &items).is_err());
     assert!(item(&pods[0], "example.io/v1", "Thing").is_err());
 }
+
+#[test]
+fn a_watch_frame_is_a_length_and_a_raw_watch_event_holding_the_encoded_object() {
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "resourceVersion": "7"},
+        "data": {"k": "v"}});
+    let object = encode(&cm).unwrap();
+    for type_ in ["ADDED", "BOOKMARK"] {
+        let frame = watch_event_frame(type_, &object).unwrap();
+        let (len, event) = frame.split_at(4);
+        assert_eq!(
+            u32::from_be_bytes(len.try_into().unwrap()) as usize,
+            event.len()
+        );
+        // No `k8s\0` of its own: the event is the raw message the stream's media type names.
+        assert!(!event.starts_with(b"k8s\0"));
+        // Read as a meta.v1.WatchEvent, the event is its type and the object whole.
+        let as_event = envelope_bytes("v1", "WatchEvent", event);
+        assert_eq!(
+            decode(&as_event).unwrap(),
+            json!({"apiVersion": "v1", "kind": "WatchEvent", "type": type_, "object": cm})
+        );
+    }
+    assert!(has_form("v1", "ConfigMap"));
+    assert!(has_form("v1", "Status"));
+    assert!(!has_form("v1", "Nope"));
+}
