@@ -77,7 +77,21 @@ def assert_not_stored(server, name):
 @pytest.mark.parametrize(
     "name,content_type,body,code,message",
     [
-        ("badjson", "application/json", b'{"metadata": {"name": "badjson"', 400, "json parse error"),
+        # Unreadable bodies in the words of Go's encoding/json, inside transformDecodeError's.
+        ("badjson", "application/json", b'{"metadata": {"name": "badjson"', 400,
+         "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
+         'json parse error: unexpected end of JSON input ({"metadata": {"name": "badjson ...)'),
+        ("comma", "application/json", b'{"metadata":{"name":"comma"},}', 400,
+         "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
+         "json parse error: invalid character '}' looking for beginning of object key string "
+         '({"metadata":{"name":"comma"},})'),
+        ("array", "application/json", b'[{"metadata": {"name": "array"}}]', 400,
+         "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
+         "json parse error: json: cannot unmarshal array into Go value of type struct { APIVersion string "
+         '"json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" } '
+         "(5b7b226d65746164617461223a207b226e616d65223a2022617272617922 ...)"),
+        ("kindnumber", "application/json", b'{"kind": 5, "metadata": {"name": "kindnumber"}}', 400,
+         "couldn't get version/kind; json parse error: json: cannot unmarshal number into Go struct field .kind of type string"),
         ("badyaml", "application/yaml", b"metadata:\n  name: [badyaml\n", 400, "error converting YAML to JSON"),
         ("badproto", "application/vnd.kubernetes.protobuf", b"k8s\x00\x0a\x7fgarbage", 400, "proto"),
         ("notk8s", "application/vnd.kubernetes.protobuf", b"\x0a\x02hi", 400, "does not appear to be a protobuf message"),

@@ -26,7 +26,7 @@ pub(crate) fn create(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
             &r.info.verb,
         ));
     }
-    let (binding, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
+    let (binding, _) = negotiate::decode_body("Binding", r.header("content-type"), &r.body)?;
     let kind = text(&binding, "/kind");
     if !kind.is_empty() && kind != "Binding" {
         return Err(StatusError::bad_request(format!(

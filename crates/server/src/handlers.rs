@@ -270,7 +270,7 @@ fn token_request(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
             verb,
         ));
     }
-    let (body, _) = negotiate::decode_object(r.header("content-type"), &r.body)?;
+    let (body, _) = negotiate::decode_body("TokenRequest", r.header("content-type"), &r.body)?;
     // NodeRestriction's part of a TokenRequest: a node's tokens are bound to its pods.
     if state.admission.is_on("NodeRestriction") {
         crate::admission::node_restriction::token_request(
@@ -351,7 +351,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
     if def.is_review() {
         // Answered, not stored: decode and check like any body, then evaluate.
         let (mut body, duplicate_fields) =
-            negotiate::decode_object(r.header("content-type"), &r.body)?;
+            negotiate::decode_body(def.kind, r.header("content-type"), &r.body)?;
         let opts = WriteOptions {
             duplicate_fields,
             ..r.query.write_options()?
@@ -393,7 +393,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
             }
             validate_write_options(&r.query, "CreateOptions", None)?;
             let (mut body, duplicate_fields) =
-                negotiate::decode_object(r.header("content-type"), &r.body)?;
+                negotiate::decode_body(def.kind, r.header("content-type"), &r.body)?;
             let mut opts = r.write_options(state, admission::Operation::Create)?;
             opts.duplicate_fields = duplicate_fields;
             // Mutating admission, before the registry (kube-apiserver's `admit` step); what it
@@ -410,7 +410,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
         "update" => {
             validate_write_options(&r.query, "UpdateOptions", None)?;
             let (body, duplicate_fields) =
-                negotiate::decode_object(r.header("content-type"), &r.body)?;
+                negotiate::decode_body(def.kind, r.header("content-type"), &r.body)?;
             let opts = WriteOptions {
                 duplicate_fields,
                 ..r.write_options(state, admission::Operation::Update)?

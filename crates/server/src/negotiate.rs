@@ -117,14 +117,35 @@ pub fn decode_object(
     body: &[u8],
 ) -> Result<(Value, Vec<String>), StatusError> {
     let bad = |e: String| StatusError::bad_request(e);
+    // What `SimpleMetaFactory.Interpret` says of a body it cannot read kind and version from.
+    let interpret = |why: String| {
+        bad(format!(
+            "couldn't get version/kind; json parse error: {why}"
+        ))
+    };
     match essence(content_type) {
-        "" | JSON => crate::dupkeys::from_slice(body)
-            .map_err(|e| bad(format!("couldn't get version/kind; json parse error: {e}"))),
+        "" | JSON => {
+            let (v, dups) = crate::dupkeys::from_slice(body).map_err(|e| {
+                // Go's words where Go's scanner refuses the body too.
+                interpret(wire::gojson::syntax_error(body).unwrap_or_else(|| e.to_string()))
+            })?;
+            if let Some(why) = wire::gojson::type_error(body, &v) {
+                return Err(interpret(why));
+            }
+            Ok((v, dups))
+        }
         YAML => {
             let text = std::str::from_utf8(body).map_err(|_| bad("yaml: invalid UTF-8".into()))?;
-            yaml_to_value(text)
-                .map(|v| (v, Vec::new()))
-                .map_err(|e| bad(format!("error converting YAML to JSON: {e}")))
+            let v = yaml_to_value(text)
+                .map_err(|e| bad(format!("error converting YAML to JSON: {e}")))?;
+            // As JSON, which upstream converts YAML to before reading kind and version (of
+            // two bad fields, the JSON written here names apiVersion first).
+            if let Some(why) =
+                wire::gojson::type_error(&serde_json::to_vec(&v).unwrap_or_default(), &v)
+            {
+                return Err(interpret(why));
+            }
+            Ok((v, Vec::new()))
         }
         PROTOBUF => protobuf::decode(body)
             .map(|v| (v, Vec::new()))
@@ -138,6 +159,44 @@ pub fn decode_object(
         _ => Err(StatusError::unsupported_media_type(
             "application/json, application/yaml, application/vnd.kubernetes.protobuf",
         )),
+    }
+}
+
+/// A create's or update's body of kind `kind`, decoded as [`decode_object`] does; a body that
+/// cannot be read at all (its kind and version unknown) is refused as upstream's
+/// `transformDecodeError` words it: `the object provided is unrecognized (must be of type
+/// Secret): <why> (<the body's start>)`.
+pub fn decode_body(
+    kind: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(Value, Vec<String>), StatusError> {
+    decode_object(content_type, body).map_err(|e| {
+        if e.code != 400 {
+            return e;
+        }
+        StatusError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {kind}): {} ({})",
+            e.message,
+            summarize(body)
+        ))
+    })
+}
+
+/// `summarizeData(body, 30)` (apiserver's `endpoints/handlers/rest.go`): a body that starts
+/// like a JSON object as text, anything else in hex; 30 bytes at most, then ` ...`.
+fn summarize(body: &[u8]) -> String {
+    const MAX: usize = 30;
+    let head = &body[..body.len().min(MAX)];
+    let more = if body.len() > MAX { " ..." } else { "" };
+    match body.first() {
+        None => "<empty>".to_string(),
+        // Go's string of the bytes; its JSON encoder writes an invalid sequence as U+FFFD.
+        Some(b'{') => format!("{}{more}", String::from_utf8_lossy(head)),
+        Some(_) => {
+            let hex: String = head.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{hex}{more}")
+        }
     }
 }
 
@@ -167,6 +226,24 @@ mod tests {
             .unwrap(),
             Output::Json
         );
+    }
+
+    #[test]
+    fn bodies_summarized_as_summarize_data() {
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(40));
+        for (body, want) in [
+            (&b""[..], "<empty>".to_string()),
+            (b"{}", "{}".to_string()),
+            (long.as_bytes(), format!("{} ...", &long[..30])),
+            (b"[1]", "5b315d".to_string()),
+            // A character cut at the 30th byte is written as U+FFFD, as Go's JSON encoder does.
+            (
+                "{\"a\":\"01234567890123456789012é".as_bytes(),
+                "{\"a\":\"01234567890123456789012\u{fffd} ...".to_string(),
+            ),
+        ] {
+            assert_eq!(summarize(body), want, "{body:?}");
+        }
     }
 
     #[test]

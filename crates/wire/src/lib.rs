@@ -3,11 +3,12 @@
 //!
 //! - [`json`]: JSON in Go field order, compact (with Go's trailing newline) or pretty;
 //! - [`protobuf`]: protobuf request bodies of every kind the schema describes;
-//! - [`gotype`] and [`godecode`]: a refused body told in the words of Go's decoders.
+//! - [`gotype`], [`godecode`] and [`gojson`]: a refused body told in the words of Go's decoders.
 //!
 //! Sans-IO: plain values in, bytes out.
 
 pub mod godecode;
+pub mod gojson;
 pub mod gotype;
 pub mod json;
 pub mod protobuf;
