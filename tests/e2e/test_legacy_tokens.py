@@ -97,3 +97,11 @@ def test_a_manual_token_secret_is_filled_and_revoked_with_its_secret(server):
     orphan = dict(manifest, metadata={"name": "orphan-secret", "annotations": {"kubernetes.io/service-account.name": "nobody"}})
     server.kubectl("1.33", "create", "-f", "-", input=json.dumps(orphan))
     eventually(lambda: server.kubectl("1.33", "get", "secret", "orphan-secret", check=False).returncode == 1, 5.0, "orphan removal")
+    # Deleting the account deletes its token Secrets (syncServiceAccount's one task since 1.24,
+    # which only deletions wake).
+    server.kubectl("1.33", "create", "-f", "-", input=json.dumps(dict(manifest, metadata=dict(manifest["metadata"], name="build-robot-2"))))
+    eventually(lambda: "token" in json.loads(server.kubectl("1.33", "get", "secret", "build-robot-2", "-o", "json").stdout).get("data", {}),
+               5.0, "the second token is filled")
+    server.kubectl("1.33", "delete", "sa", "build-robot")
+    eventually(lambda: server.kubectl("1.33", "get", "secret", "build-robot-2", check=False).returncode == 1, 5.0,
+               "the account's token Secret goes with it")

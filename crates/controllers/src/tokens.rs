@@ -48,6 +48,25 @@ fn name(obj: &Value) -> &str {
         .unwrap_or("")
 }
 
+/// What wakes `syncServiceAccount`. Since 1.24 (no auto-created Secrets) upstream's only
+/// work there is for an account that is gone (`deleteTokens`): only deletions wake it, so a
+/// create or an update of an account costs the controller nothing. With auto-creation
+/// (`--legacy-token-secrets`), every change, as upstream's queue takes them.
+fn service_account_watch(auto_create: bool) -> Watch {
+    fn deleted_only(c: Change<'_>) -> Vec<Key> {
+        match c {
+            Change::Deleted(sa) => vec![Key::of(sa)],
+            Change::Applied(_) => vec![],
+        }
+    }
+    let watch = Watch::objects(&registry::kinds::SERVICE_ACCOUNTS);
+    if auto_create {
+        watch
+    } else {
+        watch.waking(deleted_only)
+    }
+}
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 impl TokenController {
@@ -140,16 +159,24 @@ impl TokenController {
 
     /// Keeps one service account's token Secrets right (`syncServiceAccount`): a deleted
     /// account's are deleted; with auto-creation, an account without a token Secret gets one.
+    /// The account is read from the watch cache, as upstream reads its informer's lister
+    /// (`getServiceAccount(..., fetchOnCacheMiss=false)`): every account's every change
+    /// wakes this, and a read of the store each time would double a create's work on etcd.
+    /// Auto-creation, which updates the account, reads it live first, as upstream's
+    /// `ensureReferencedToken` did.
     pub async fn sync_service_account(
         &self,
         ns: &str,
         sa_name: &str,
     ) -> Result<Action, StatusError> {
-        let mut sa = match self
-            .client
-            .get(&registry::kinds::SERVICE_ACCOUNTS, ns, sa_name)
-            .await
-        {
+        let def = &registry::kinds::SERVICE_ACCOUNTS;
+        match self.client.get_cached(def, ns, sa_name).await {
+            Ok(_) if !self.auto_create => return Ok(Action::Done),
+            Ok(_) => {}
+            Err(e) if e.code == 404 => return self.delete_tokens(ns, sa_name).await,
+            Err(e) => return Err(e),
+        }
+        let mut sa = match self.client.get(def, ns, sa_name).await {
             Ok(sa) => sa,
             Err(e) if e.code == 404 => return self.delete_tokens(ns, sa_name).await,
             Err(e) => return Err(e),
@@ -176,7 +203,7 @@ impl TokenController {
                 Err(e) => return Err(e),
             }
         }
-        if !self.auto_create || has_token {
+        if has_token {
             return Ok(Action::Done);
         }
         let secret_name = format!("{sa_name}-token-{}", (self.suffix)());
@@ -257,7 +284,7 @@ impl TokenController {
         Ok(Action::Done)
     }
 
-    /// The three controllers: token Secrets; service accounts; and the references a deleted
+    /// The three controllers: token Secrets; service accounts (see [`service_account_watch`]); and the references a deleted
     /// token Secret leaves in its account (keyed `namespace`, `account/secret`: names hold
     /// no `/`).
     pub fn controllers(&self) -> [Controller; 3] {
@@ -274,7 +301,7 @@ impl TokenController {
             },
             Controller {
                 name: "tokens-serviceaccounts",
-                watches: vec![Watch::objects(&registry::kinds::SERVICE_ACCOUNTS)],
+                watches: vec![service_account_watch(self.auto_create)],
                 reconcile: reconcile(move |k| {
                     let b = b.clone();
                     async move { b.sync_service_account(&k.namespace, &k.name).await }

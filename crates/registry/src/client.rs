@@ -44,6 +44,18 @@ pub trait Client: Send + Sync {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Value, StatusError>>;
 
+    /// GET one object as the watch cache holds it (`?resourceVersion=0`): what an informer's
+    /// lister answers upstream, without a read of the store. Not older than any event the
+    /// caller's own watch has delivered (the cache applies an event before it sends it).
+    fn get_cached<'a>(
+        &'a self,
+        def: &'static ResourceDef,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Value, StatusError>> {
+        self.get(def, namespace, name)
+    }
+
     /// LIST, in one namespace or (None) all of them.
     fn list<'a>(
         &'a self,

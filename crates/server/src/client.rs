@@ -248,6 +248,19 @@ impl Client for InProcess {
         ))
     }
 
+    fn get_cached<'a>(
+        &'a self,
+        def: &'static ResourceDef,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Value, StatusError>> {
+        let uri = with_query(
+            path(def, Some(namespace), Some(name), None),
+            &[("resourceVersion", "0")],
+        );
+        Box::pin(self.call(Method::GET, uri, None))
+    }
+
     fn list<'a>(
         &'a self,
         def: &'static ResourceDef,
