@@ -138,3 +138,24 @@ def test_list_kinds_carry_upstreams_words_at_every_served_version(server):
             if listing.get("x-kubernetes-action") == "list":
                 ref = listing["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
                 assert ref.split("/")[-1] in schemas, (gv, path, ref)
+
+
+@pytest.mark.parametrize("version", ["1.27", "1.33"])
+def test_older_rbac_versions_are_described_in_their_own_words(server, version):
+    """rbac v1beta1 and v1alpha1 kinds carry their versions' texts, deprecation included, and
+    name their versions' own copies of the types they hold (kubernetes/api's SwaggerDoc maps),
+    which kubectl explain prints for the version asked."""
+    defs = server.request("GET", "/openapi/v2", headers={"Accept": "application/json"})[2]["definitions"]
+    for v in ["v1beta1", "v1alpha1"]:
+        role = defs[f"io.k8s.api.rbac.{v}.ClusterRole"]
+        assert f"Deprecated in v1.17 in favor of rbac.authorization.k8s.io/v1 ClusterRole" in role["description"]
+        assert role["properties"]["rules"]["items"]["$ref"] == f"#/definitions/io.k8s.api.rbac.{v}.PolicyRule"
+        binding = defs[f"io.k8s.api.rbac.{v}.RoleBinding"]
+        assert binding["properties"]["roleRef"]["$ref"] == f"#/definitions/io.k8s.api.rbac.{v}.RoleRef"
+    # v1alpha1's PolicyRule words its resources as that version does.
+    assert defs["io.k8s.api.rbac.v1alpha1.PolicyRule"]["properties"]["resources"]["description"] == \
+        "Resources is a list of resources this rule applies to. '*' represents all resources."
+    assert defs["io.k8s.api.rbac.v1.ClusterRole"]["description"].endswith("RoleBinding or ClusterRoleBinding.")
+    out = server.kubectl(version, "explain", "clusterrole", "--api-version=rbac.authorization.k8s.io/v1beta1").stdout
+    assert "VERSION:    v1beta1" in out or "VERSION:  v1beta1" in out, out
+    assert "Deprecated in\n    v1.17 in favor of rbac.authorization.k8s.io/v1 ClusterRole" in out, out

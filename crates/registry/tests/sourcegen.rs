@@ -148,15 +148,15 @@ fn generate() -> Value {
         .expect("IntOrString");
     ios["type"] = "string".into();
     ios["format"] = "int-or-string".into();
-    // Kinds served at versions k8s-openapi no longer carries share the v1 schema, as upstream's
-    // v1beta1 and v1alpha1 types are copies of v1.
+    // Kinds served at versions k8s-openapi no longer carries (rbac v1beta1 and v1alpha1) have
+    // the v1 schema, as upstream's types there are copies of v1's, in the version's own words
+    // (a kind's carries its deprecation) and with the version's own copies of the types they
+    // name (`io.k8s.api.rbac.v1beta1.PolicyRule`), as upstream's definitions have them.
     for def in registry::resources() {
         for version in &def.versions[1..] {
             let from = definition_name(def.group, "v1", def.kind);
             let to = definition_name(def.group, version, def.kind);
-            if let Some(s) = defs.get(&from).cloned() {
-                defs.insert(to, s);
-            }
+            copy_in_words_of(&mut defs, &from, &to, version);
         }
     }
     // k8s-openapi has one generic `List<T>` without a schema; each kind's list is written here
@@ -215,19 +215,73 @@ fn generate() -> Value {
 /// Upstream's words for a list type (`scripts/openapi-list-docs` takes them from each group's
 /// `types_swagger_doc_generated.go`); `field` "" for the type's own description.
 fn list_doc(group: &str, version: &str, list_kind: &str, field: &str) -> String {
-    const LIST_DOCS: &str = include_str!("../openapi/list_docs.txt");
     let package = match group {
         "" => format!("core/{version}"),
         g => format!("{}/{version}", g.split('.').next().unwrap_or(g)),
     };
-    LIST_DOCS
-        .lines()
+    upstream_doc(&package, list_kind, field).unwrap_or_else(|| {
+        panic!(
+            "no upstream text for {package} {list_kind} {field:?}: rerun scripts/openapi-list-docs"
+        )
+    })
+}
+
+/// A text of `scripts/openapi-list-docs`: package (`rbac/v1beta1`), type, field ("" for the
+/// type's own).
+fn upstream_doc(package: &str, ty: &str, field: &str) -> Option<String> {
+    const DOCS: &str = include_str!("../openapi/list_docs.txt");
+    DOCS.lines()
         .map(|l| l.splitn(4, '\t').collect::<Vec<_>>())
-        .find(|p| p.len() == 4 && p[0] == package && p[1] == list_kind && p[2] == field)
+        .find(|p| p.len() == 4 && p[0] == package && p[1] == ty && p[2] == field)
         .map(|p| serde_json::from_str(p[3]).unwrap())
-        .unwrap_or_else(|| {
-            panic!("no upstream text for {package} {list_kind} {field:?}: rerun scripts/openapi-list-docs")
-        })
+}
+
+/// Definition `to` (`io.k8s.api.rbac.v1beta1.Role`) as a copy of `from` (its v1 type) in
+/// `version`'s words: the type's and each field's description where upstream has one for
+/// that version, and each type it names that the version has its own copy of, copied the
+/// same way and named by the version.
+fn copy_in_words_of(defs: &mut Map<String, Value>, from: &str, to: &str, version: &str) {
+    if defs.contains_key(to) {
+        return;
+    }
+    let Some(mut s) = defs.get(from).cloned() else {
+        return;
+    };
+    // io.k8s.api.<group>.<version>.<Type>
+    let parts: Vec<&str> = to.split('.').collect();
+    let (group, ty) = (parts[3], parts[parts.len() - 1]);
+    let package = format!("{group}/{version}");
+    let v1_prefix = format!("io.k8s.api.{group}.v1.");
+    if let Some(text) = upstream_doc(&package, ty, "") {
+        s["description"] = text.into();
+    }
+    let mut named = Vec::new();
+    if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {
+        for (field, schema) in props.iter_mut() {
+            if let Some(text) = upstream_doc(&package, ty, field) {
+                schema["description"] = text.into();
+            }
+            let slot = match schema.get_mut("items") {
+                Some(items) => items,
+                None => schema,
+            };
+            let Some(inner) = ref_name(slot) else {
+                continue;
+            };
+            let Some(inner_ty) = inner.strip_prefix(&v1_prefix) else {
+                continue;
+            };
+            if upstream_doc(&package, inner_ty, "").is_some() {
+                let own = format!("io.k8s.api.{group}.{version}.{inner_ty}");
+                slot["$ref"] = format!("#/definitions/{own}").into();
+                named.push((inner, own));
+            }
+        }
+    }
+    defs.insert(to.to_string(), s);
+    for (inner, own) in named {
+        copy_in_words_of(defs, &inner, &own, version);
+    }
 }
 
 /// Schemars' spelling to upstream's: `#/definitions/` references, and no `required` metadata
