@@ -159,3 +159,42 @@ def test_older_rbac_versions_are_described_in_their_own_words(server, version):
     out = server.kubectl(version, "explain", "clusterrole", "--api-version=rbac.authorization.k8s.io/v1beta1").stdout
     assert "VERSION:    v1beta1" in out or "VERSION:  v1beta1" in out, out
     assert "Deprecated in\n    v1.17 in favor of rbac.authorization.k8s.io/v1 ClusterRole" in out, out
+
+
+
+def test_v3_operations_are_named_and_pathed_as_upstreams(server):
+    """Operation IDs as kube-apiserver's OpenAPI builder makes them (`listCoreV1NamespacedServiceAccount`,
+    which client generators name their methods by), the list across namespaces, and the
+    deprecated watch paths the server still serves, each with upstream's words."""
+    root = server.request("GET", "/openapi/v3")[2]
+    paths = server.request("GET", root["paths"]["api/v1"]["serverRelativeURL"])[2]["paths"]
+    coll = paths["/api/v1/namespaces/{namespace}/serviceaccounts"]
+    assert [coll[m]["operationId"] for m in ("get", "post", "delete")] == [
+        "listCoreV1NamespacedServiceAccount", "createCoreV1NamespacedServiceAccount",
+        "deleteCoreV1CollectionNamespacedServiceAccount"]
+    one = paths["/api/v1/namespaces/{namespace}/serviceaccounts/{name}"]
+    assert [one[m]["operationId"] for m in ("get", "put", "patch", "delete")] == [
+        "readCoreV1NamespacedServiceAccount", "replaceCoreV1NamespacedServiceAccount",
+        "patchCoreV1NamespacedServiceAccount", "deleteCoreV1NamespacedServiceAccount"]
+    all_ns = paths["/api/v1/serviceaccounts"]
+    assert all_ns["get"]["operationId"] == "listCoreV1ServiceAccountForAllNamespaces"
+    assert all_ns["get"]["description"] == "list or watch objects of kind ServiceAccount"
+    assert [p["name"] for p in all_ns["parameters"]] == ["pretty"]
+    w = paths["/api/v1/watch/namespaces/{namespace}/serviceaccounts"]
+    assert (w["get"]["operationId"], w["get"]["x-kubernetes-action"]) == ("watchCoreV1NamespacedServiceAccountList", "watchlist")
+    assert w["get"]["description"].startswith("watch individual changes to a list of ServiceAccount. deprecated:")
+    assert w["get"]["responses"]["200"]["content"]["application/json"]["schema"] == \
+        {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent"}
+    assert [p["name"] for p in w["parameters"]] == ["namespace", "pretty"]
+    assert paths["/api/v1/watch/namespaces/{namespace}/serviceaccounts/{name}"]["get"]["operationId"] == \
+        "watchCoreV1NamespacedServiceAccount"
+    assert paths["/api/v1/watch/serviceaccounts"]["get"]["operationId"] == "watchCoreV1ServiceAccountListForAllNamespaces"
+    rbac = server.request("GET", root["paths"]["apis/rbac.authorization.k8s.io/v1"]["serverRelativeURL"])[2]
+    assert rbac["paths"]["/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}"]["get"]["operationId"] == \
+        "readRbacAuthorizationV1ClusterRole"
+    assert rbac["paths"]["/apis/rbac.authorization.k8s.io/v1/watch/clusterroles/{name}"]["get"]["operationId"] == \
+        "watchRbacAuthorizationV1ClusterRole"
+    assert "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent" in rbac["components"]["schemas"]
+    # Each documented watch path is one the server answers: it streams what ?watch=1 streams.
+    status, headers, _ = server.request("GET", "/api/v1/watch/namespaces/default/serviceaccounts?timeoutSeconds=1")
+    assert status == 200 and headers["content-type"] == "application/json"

@@ -359,6 +359,43 @@ fn operation_tag(group: &str, version: &str) -> String {
     format!("{tag}_{version}")
 }
 
+/// apimachinery's `ToValidOperationID`: letters, `_` and (not first) digits kept, anything else
+/// dropped and the next letter capitalized (`rbac.authorization` → `RbacAuthorization`).
+fn valid_operation_id(s: &str, capitalize_first: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut capitalize = capitalize_first;
+    for (i, c) in s.chars().enumerate() {
+        if c.is_alphabetic() || c == '_' || (i != 0 && c.is_numeric()) {
+            if capitalize {
+                out.extend(c.to_uppercase());
+                capitalize = false;
+            } else {
+                out.push(c);
+            }
+        } else {
+            capitalize = true;
+        }
+    }
+    out
+}
+
+/// An operation's ID as kube-apiserver's OpenAPI builder makes it from the installer's name
+/// (`GetOperationIDAndTagsFromRoute`, apiserver's `endpoints/openapi/openapi.go`): the verb,
+/// then the group (core for `/api`, without `.k8s.io`) and version, then the rest of the name:
+/// `list` + `NamespacedServiceAccount` → `listCoreV1NamespacedServiceAccount`.
+fn operation_id(verb: &str, group: &str, version: &str, rest: &str) -> String {
+    let group = match group {
+        "" => "core",
+        g => g.strip_suffix(".k8s.io").unwrap_or(g),
+    };
+    format!(
+        "{verb}{}{}{}",
+        valid_operation_id(group, true),
+        valid_operation_id(version, true),
+        valid_operation_id(rest, true)
+    )
+}
+
 fn list_params() -> Vec<Value> {
     LIST_PARAMS
         .iter()
@@ -402,6 +439,9 @@ fn write_params(options: &str) -> Vec<Value> {
     }
     p
 }
+
+/// What a watch path answers with.
+const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent";
 
 fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]) -> Value {
     let mut reached = BTreeSet::new();
@@ -459,7 +499,11 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 .collect();
             json!({"content": content, "required": true})
         };
-        let id = |verb: &str| format!("{verb}{}", def.kind);
+        // The installer's operation names: `listNamespacedServiceAccount`, `readClusterRole`.
+        let scope = if def.namespaced { "Namespaced" } else { "" };
+        let id = |verb: &str, infix: &str| {
+            operation_id(verb, group, version, &format!("{infix}{scope}{}", def.kind))
+        };
         let delete_body = || json!({"content": {"*/*": {"schema": schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions")}}});
         let mut coll = Map::new();
         let ns_param = json!({"name": "namespace", "in": "path", "description": "object name and auth scope, such as for teams and projects", "required": true, "schema": {"type": "string", "uniqueItems": true}});
@@ -467,7 +511,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
             reached.insert(list_schema.clone());
             coll.insert(
                 "get".into(),
-                op("list", id("list"), list_params(), None, &list_schema),
+                op("list", id("list", ""), list_params(), None, &list_schema),
             );
         }
         if has("create") {
@@ -475,7 +519,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 "post".into(),
                 op(
                     "post",
-                    id("create"),
+                    id("create", ""),
                     write_params("CreateOptions"),
                     Some(body_of(&kind_schema, &["*/*"])),
                     &kind_schema,
@@ -488,7 +532,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 "delete".into(),
                 op(
                     "deletecollection",
-                    id("deletecollection"),
+                    id("delete", "Collection"),
                     delete_collection_params(),
                     Some(delete_body()),
                     "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
@@ -504,11 +548,92 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
             coll.insert("parameters".into(), Value::Array(params));
             paths.insert(collection.clone(), Value::Object(coll));
         }
+        // A namespaced kind is listed across namespaces at the group version's own path
+        // (`listCoreV1ServiceAccountForAllNamespaces`).
+        if def.namespaced && has("list") {
+            let all = format!("{base}/{}", def.resource);
+            let rest = format!("{}ForAllNamespaces", def.kind);
+            let listing = op(
+                "list",
+                operation_id("list", group, version, &rest),
+                list_params(),
+                None,
+                &list_schema,
+            );
+            paths.insert(all, json!({"get": listing, "parameters": [pretty_param()]}));
+        }
+        // The deprecated watch paths the server still serves (`/api/v1/watch/...`): a list's
+        // and one object's, and across namespaces (apiserver's installer, WATCHLIST and WATCH).
+        if has("watch") {
+            reached.insert(WATCH_EVENT.into());
+            let watch_base = format!("{base}/watch");
+            let ns_part = if def.namespaced {
+                "/namespaces/{namespace}"
+            } else {
+                ""
+            };
+            let list_text = format!(
+                "watch individual changes to a list of {}. deprecated: use the 'watch' parameter with a list operation instead.",
+                def.kind
+            );
+            let one_text = format!(
+                "watch changes to an object of kind {}. deprecated: use the 'watch' parameter with a list operation instead, filtered to a single item with the 'fieldSelector' parameter.",
+                def.kind
+            );
+            let watch_op = |action: &str, rest: String, text: &str| {
+                let mut o = op(
+                    action,
+                    operation_id("watch", group, version, &rest),
+                    list_params(),
+                    None,
+                    WATCH_EVENT,
+                );
+                o["description"] = text.into();
+                o
+            };
+            let mut with_params = |path: String, o: Value, name: bool, ns: bool| {
+                let mut params = Vec::new();
+                if name {
+                    params.push(json!({"name": "name", "in": "path", "description": format!("name of the {}", def.kind), "required": true, "schema": {"type": "string", "uniqueItems": true}}));
+                }
+                if ns {
+                    params.push(ns_param.clone());
+                }
+                params.push(pretty_param());
+                paths.insert(path, json!({"get": o, "parameters": params}));
+            };
+            with_params(
+                format!("{watch_base}{ns_part}/{}", def.resource),
+                watch_op("watchlist", format!("{scope}{}List", def.kind), &list_text),
+                false,
+                def.namespaced,
+            );
+            if has("get") {
+                with_params(
+                    format!("{watch_base}{ns_part}/{}/{{name}}", def.resource),
+                    watch_op("watch", format!("{scope}{}", def.kind), &one_text),
+                    true,
+                    def.namespaced,
+                );
+            }
+            if def.namespaced {
+                with_params(
+                    format!("{watch_base}/{}", def.resource),
+                    watch_op(
+                        "watchlist",
+                        format!("{}ListForAllNamespaces", def.kind),
+                        &list_text,
+                    ),
+                    false,
+                    false,
+                );
+            }
+        }
         let mut one = Map::new();
         if has("get") {
             one.insert(
                 "get".into(),
-                op("get", id("read"), vec![], None, &kind_schema),
+                op("get", id("read", ""), vec![], None, &kind_schema),
             );
         }
         if has("update") {
@@ -516,7 +641,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 "put".into(),
                 op(
                     "put",
-                    id("replace"),
+                    id("replace", ""),
                     write_params("UpdateOptions"),
                     Some(body_of(&kind_schema, &["*/*"])),
                     &kind_schema,
@@ -535,7 +660,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 "patch".into(),
                 op(
                     "patch",
-                    id("patch"),
+                    id("patch", ""),
                     write_params("PatchOptions"),
                     Some(body_of(
                         "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
@@ -551,7 +676,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
                 "delete".into(),
                 op(
                     "delete",
-                    id("delete"),
+                    id("delete", ""),
                     delete_params(),
                     Some(delete_body()),
                     "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
@@ -682,6 +807,51 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn operation_ids_as_the_openapi_builder_makes_them() {
+        for (verb, group, version, rest, want) in [
+            (
+                "list",
+                "",
+                "v1",
+                "NamespacedServiceAccount",
+                "listCoreV1NamespacedServiceAccount",
+            ),
+            (
+                "delete",
+                "",
+                "v1",
+                "CollectionNamespacedServiceAccount",
+                "deleteCoreV1CollectionNamespacedServiceAccount",
+            ),
+            (
+                "read",
+                "rbac.authorization.k8s.io",
+                "v1beta1",
+                "ClusterRole",
+                "readRbacAuthorizationV1beta1ClusterRole",
+            ),
+            (
+                "list",
+                "coordination.k8s.io",
+                "v1",
+                "LeaseForAllNamespaces",
+                "listCoordinationV1LeaseForAllNamespaces",
+            ),
+            (
+                "create",
+                "access.kubeward.io",
+                "v1alpha1",
+                "AccessReview",
+                "createAccessKubewardIoV1alpha1AccessReview",
+            ),
+        ] {
+            assert_eq!(operation_id(verb, group, version, rest), want);
+        }
+        // A leading digit is dropped and, as any dropped character, capitalizes what follows.
+        assert_eq!(valid_operation_id("1a-b.c_d2", false), "ABC_d2");
+    }
 
     #[test]
     fn every_served_group_version_has_a_document_with_its_kinds() {
