@@ -284,9 +284,10 @@ impl TokenController {
         Ok(Action::Done)
     }
 
-    /// The three controllers: token Secrets; service accounts (see [`service_account_watch`]); and the references a deleted
-    /// token Secret leaves in its account (keyed `namespace`, `account/secret`: names hold
-    /// no `/`).
+    /// The three controllers: token Secrets; service accounts (woken by deletions only,
+    /// unless Secrets are auto-created: `service_account_watch`); and the references a
+    /// deleted token Secret leaves in its account (keyed `namespace`, `account/secret`: names
+    /// hold no `/`).
     pub fn controllers(&self) -> [Controller; 3] {
         let (a, b, c) = (self.clone(), self.clone(), self.clone());
         let tokens = format!("type={TOKEN_TYPE}");
