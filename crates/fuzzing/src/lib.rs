@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("audit_policy", audit_policy),
     ("token_file", token_file),
     ("go_duration", go_duration),
+    ("go_json", go_json),
     ("patch", patch),
     ("websocket", websocket),
     ("spdy", spdy),
@@ -131,12 +132,36 @@ pub fn decode_body(data: &[u8]) {
     }
     if pick % 4 < 2 {
         if let Ok(plain) = serde_json::from_slice::<Value>(body) {
+            // Well-formed JSON is refused only as Go's decoder refuses it: not an object, or
+            // an apiVersion or kind that is not a string.
             let decoded = server::negotiate::decode_object(ct, body);
-            assert!(
+            let go_refuses = wire::gojson::type_error(body, &plain);
+            assert_eq!(
                 decoded.is_ok(),
-                "serde_json reads {plain} but the body was refused"
+                go_refuses.is_none(),
+                "serde_json reads {plain}; decoded: {decoded:?}; Go: {go_refuses:?}"
             );
         }
+    }
+}
+
+/// Go's JSON scanner (`wire::gojson::syntax_error`): never a panic, and it refuses nothing
+/// serde_json reads (both are strict RFC 8259; Go takes more: invalid UTF-8 in strings, lone
+/// surrogates, deeper nesting). Its words are Go's: `invalid character ...` or `unexpected end
+/// of JSON input`.
+pub fn go_json(data: &[u8]) {
+    let go = wire::gojson::syntax_error(data);
+    if serde_json::from_slice::<Value>(data).is_ok() {
+        assert_eq!(
+            go, None,
+            "serde_json reads {data:?}; Go's scanner says {go:?}"
+        );
+    }
+    if let Some(e) = go {
+        assert!(
+            e.starts_with("invalid character ") || e == "unexpected end of JSON input",
+            "{e}"
+        );
     }
 }
 
