@@ -38,13 +38,8 @@ where
     let pretty = respond::wants_pretty(req.uri().query(), req.headers());
     // 0b. Errors in the negotiated media type (`ErrorNegotiated`): a Status made anywhere
     //     below goes out as protobuf or YAML where the client asked for that first.
-    let errors_as = crate::negotiate::output(
-        req.headers()
-            .get(http::header::ACCEPT)
-            .and_then(|h| h.to_str().ok()),
-        false,
-    )
-    .unwrap_or(crate::negotiate::Output::Json);
+    //     Only the Accept header is kept here; it is read only for an error.
+    let accept = req.headers().get(http::header::ACCEPT).cloned();
     let mut req = req;
     if req.headers().contains_key(http::header::UPGRADE) {
         if let Some(on) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() {
@@ -63,7 +58,7 @@ where
         end_at_shutdown(state, resp)
     })
     .await;
-    let resp = respond::negotiated(resp, errors_as);
+    let resp = respond::negotiated(resp, accept.as_ref());
     if pretty {
         respond::pretty(resp)
     } else {

@@ -137,12 +137,15 @@ struct Negotiable(Value);
 /// A Status answer in the negotiated media type, as upstream's `ErrorNegotiated`: protobuf
 /// or YAML where the client asks for it first, JSON otherwise (a Table request gets its
 /// Status as JSON, as does an `Accept` nothing satisfies). Decided once, from the request,
-/// for every error however deep it was made; other answers are left as they are.
-pub(crate) fn negotiated(resp: Resp, out: Output) -> Resp {
+/// for every error however deep it was made, from the request's `Accept`; other answers are
+/// left as they are.
+pub(crate) fn negotiated(resp: Resp, accept: Option<&HeaderValue>) -> Resp {
     let (mut parts, body) = resp.into_parts();
     let Some(Negotiable(status)) = parts.extensions.remove::<Negotiable>() else {
         return Response::from_parts(parts, body);
     };
+    let accept = accept.and_then(|h| h.to_str().ok());
+    let out = crate::negotiate::output(accept, false).unwrap_or(Output::Json);
     let encoded = match out {
         Output::Protobuf => wire::protobuf::encode(&status)
             .ok()

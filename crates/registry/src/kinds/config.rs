@@ -20,11 +20,24 @@ fn decoded_len(v: &Value) -> usize {
         .map_or(0, |b| b.len())
 }
 
-/// `[]byte` values as Go's JSON decoder reads them and its encoder writes them back: base64
-/// that `base64.StdEncoding` accepts but is not canonical (line breaks inside, which Go skips;
-/// unused low bits set in the last symbol, which Go ignores) is stored canonical, as upstream
-/// stores the decoded bytes. A value Go refuses is left for the decoder's check to refuse.
-fn canonical_bytes(obj: &mut Value, field: &str) {
+/// The typed check of a kind whose `field` maps names to `[]byte`, which Go's JSON decoder
+/// reads more leniently than the typed one: base64 that `base64.StdEncoding` accepts but is
+/// not canonical (line breaks inside, which Go skips; unused low bits set in the last symbol,
+/// which Go ignores). A body refused for that is checked again with those values made
+/// canonical, as upstream stores the decoded bytes; only refused bodies pay for it.
+fn typed_check_bytes<T: serde::de::DeserializeOwned + serde::Serialize>(
+    obj: &mut Value,
+    field: &str,
+) -> Result<Vec<String>, String> {
+    match typed_check::<T>(obj) {
+        Err(_) if canonical_bytes(obj, field) => typed_check::<T>(obj),
+        checked => checked,
+    }
+}
+
+/// Rewrites `field`'s values that Go's base64 reads to their canonical form; whether any
+/// changed. A value Go refuses is left for the decoder's check to refuse.
+fn canonical_bytes(obj: &mut Value, field: &str) -> bool {
     const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
@@ -32,8 +45,9 @@ fn canonical_bytes(obj: &mut Value, field: &str) {
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
     );
     let Some(Value::Object(m)) = obj.get_mut(field) else {
-        return;
+        return false;
     };
+    let mut changed = false;
     for v in m.values_mut() {
         let Value::String(s) = v else { continue };
         let text: String = s.chars().filter(|c| !matches!(c, '\n' | '\r')).collect();
@@ -41,9 +55,11 @@ fn canonical_bytes(obj: &mut Value, field: &str) {
             let canonical = B64.encode(bytes);
             if canonical != *s {
                 *s = canonical;
+                changed = true;
             }
         }
     }
+    changed
 }
 
 fn immutable_rules(new: &Value, old: &Value, fields: &[&str], errs: &mut FieldErrors) {
@@ -79,8 +95,7 @@ fn fold_string_data(obj: &mut Value) {
 
 impl Strategy for SecretStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
-        canonical_bytes(obj, "data");
-        typed_check::<Secret>(obj)
+        typed_check_bytes::<Secret>(obj, "data")
     }
     fn defaults(&self, obj: &mut Value) {
         // `SetDefaults_Secret`, on decode upstream: the writer owns `type`.
@@ -178,8 +193,7 @@ pub(super) struct ConfigMapStrategy;
 
 impl Strategy for ConfigMapStrategy {
     fn check_schema(&self, obj: &mut Value) -> Result<Vec<String>, String> {
-        canonical_bytes(obj, "binaryData");
-        typed_check::<ConfigMap>(obj)
+        typed_check_bytes::<ConfigMap>(obj, "binaryData")
     }
     fn validate(&self, obj: &Value, errs: &mut FieldErrors) {
         let data = map(obj, "data");
