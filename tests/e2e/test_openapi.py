@@ -198,3 +198,102 @@ def test_v3_operations_are_named_and_pathed_as_upstreams(server):
     # Each documented watch path is one the server answers: it streams what ?watch=1 streams.
     status, headers, _ = server.request("GET", "/api/v1/watch/namespaces/default/serviceaccounts?timeoutSeconds=1")
     assert status == 200 and headers["content-type"] == "application/json"
+
+
+def test_v2_carries_the_operations_in_v2s_spelling(server):
+    """`/openapi/v2` holds every served operation as kube-openapi's v2 builder writes it: the
+    list's query parameters with upstream's words and their type beside them, the body as the
+    first parameter, the media types, and the response schema beside its description."""
+    v2 = server.request("GET", "/openapi/v2")[2]
+    root = server.request("GET", "/openapi/v3")[2]
+    v3 = server.request("GET", root["paths"]["api/v1"]["serverRelativeURL"])[2]
+    coll = v2["paths"]["/api/v1/namespaces/{namespace}/services"]
+    listing = coll["get"]
+    assert listing["operationId"] == "listCoreV1NamespacedService"
+    assert listing["description"] == "list or watch objects of kind Service"
+    params = {p["name"]: p for p in listing["parameters"]}
+    v3_params = {p["name"]: p for p in v3["paths"]["/api/v1/namespaces/{namespace}/services"]["get"]["parameters"]}
+    for name in ("watch", "limit", "continue", "resourceVersion", "labelSelector"):
+        assert params[name]["in"] == "query" and params[name]["uniqueItems"] is True
+        assert params[name]["type"] == v3_params[name]["schema"]["type"]
+        assert params[name]["description"] == v3_params[name]["description"] != ""
+    assert listing["produces"] == ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf",
+                                   "application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch"]
+    assert listing["schemes"] == ["https"] and listing["consumes"] == ["*/*"]
+    assert listing["responses"]["200"] == {"description": "OK",
+                                           "schema": {"$ref": "#/definitions/io.k8s.api.core.v1.ServiceList"}}
+    assert listing["responses"]["401"] == {"description": "Unauthorized"}
+    assert v2["definitions"]["io.k8s.api.core.v1.ServiceList"]["description"] == "ServiceList holds a list of services."
+    assert [p["name"] for p in coll["parameters"]] == ["namespace", "pretty"]
+    assert coll["parameters"][0]["required"] is True and coll["parameters"][0]["in"] == "path"
+    create = coll["post"]
+    assert create["parameters"][0] == {"name": "body", "in": "body", "required": True,
+                                       "schema": {"$ref": "#/definitions/io.k8s.api.core.v1.Service"}}
+    assert [p["name"] for p in create["parameters"][1:]] == ["dryRun", "fieldManager", "fieldValidation"]
+    patch = v2["paths"]["/api/v1/namespaces/{name}"]["patch"]
+    assert patch["consumes"] == ["application/apply-patch+yaml", "application/json-patch+json",
+                                 "application/merge-patch+json", "application/strategic-merge-patch+json"]
+    assert "fieldValidation" in [p["name"] for p in patch["parameters"]]
+    assert patch["x-kubernetes-group-version-kind"] == {"group": "", "version": "v1", "kind": "Namespace"}
+    review = v2["paths"]["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"]
+    assert set(review) == {"post", "parameters"}
+    # The protobuf form holds the same paths.
+    proto = server.request("GET", "/openapi/v2",
+                           headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})[2]
+    assert b"listCoreV1NamespacedService" in proto and b"/api/v1/namespaces/{namespace}/services" in proto
+
+
+SSAR = json.dumps({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                   "spec": {"resourceAttributes": {"verb": "list", "resource": "pods"}}})
+
+
+@pytest.mark.parametrize("version", ["1.27", "1.33"])
+def test_kubectl_reads_v2s_operations_and_asks_for_crds(server, version):
+    """kubectl 1.27–1.33, creating a kind its v3 document has no PATCH for, reads v2's
+    operations (the protobuf form), finds Namespace's PATCH taking fieldValidation, and asks
+    whether the kind is a custom resource (cli-runtime's query_param_verifier.go): the CRD
+    list answers, empty, and the review is created. Its log shows each step."""
+    p = server.kubectl(version, "create", "-f", "-", "-o", "jsonpath={.status.allowed}", "-v=6", input=SSAR)
+    assert p.stdout == "true"
+    log = p.stderr
+    assert "/openapi/v2" in log and "200 OK" in log
+    crd_lines = [line for line in log.splitlines() if "/apis/apiextensions.k8s.io/v1/customresourcedefinitions" in line]
+    assert crd_lines and "200 OK" in crd_lines[0], log
+
+
+def test_the_crd_list_is_empty_and_authorized(server, tmp_path):
+    from harness import user_kubeconfig
+    status, headers, raw = server.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                          headers={"Accept": "application/json, */*"})
+    assert status == 200 and headers["content-type"] == "application/json"
+    rv = raw["metadata"]["resourceVersion"]
+    assert int(rv) > 0
+    conn_body = server.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                               headers={"Accept": "application/yaml"})
+    assert conn_body[0] == 200 and conn_body[1]["content-type"] == "application/yaml"
+    # Upstream's encoder's bytes: TypeMeta, ListMeta, items, and its newline.
+    p = server.kubectl("1.33", "get", "--raw", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+    assert p.stdout.startswith('{"kind":"CustomResourceDefinitionList","apiVersion":"apiextensions.k8s.io/v1",'
+                               '"metadata":{"resourceVersion":"')
+    assert p.stdout.endswith('"},"items":[]}\n')
+    status, _, body = server.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
+    assert status == 404
+    assert body["message"] == 'customresourcedefinitions.apiextensions.k8s.io "widgets.example.com" not found'
+    assert body["details"] == {"name": "widgets.example.com", "group": "apiextensions.k8s.io",
+                               "kind": "customresourcedefinitions"}
+    status, _, body = server.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                     body={"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition"})
+    assert status == 405 and body["reason"] == "MethodNotAllowed"
+    # Not a resource discovery lists: nothing can be created there.
+    assert server.request("GET", "/apis/apiextensions.k8s.io/v1")[0] == 404
+    # A user who may not list CRDs is refused as by any resource; kubectl 1.27–1.33 then stops
+    # before creating a review, as against kube-apiserver, unless told not to validate.
+    kc = user_kubeconfig(server, "crd-outsider")
+    p = server.kubectl("1.33", "create", "-f", "-", "-o", "name", kubeconfig=kc, input=SSAR, check=False)
+    assert p.returncode != 0
+    assert ('failed to check CRD: failed to list CRDs: customresourcedefinitions.apiextensions.k8s.io is forbidden: '
+            'User "crd-outsider" cannot list resource "customresourcedefinitions" in API group "apiextensions.k8s.io" '
+            'at the cluster scope') in p.stderr, p.stderr
+    p = server.kubectl("1.33", "create", "-f", "-", "--validate=false", "-o", "jsonpath={.status.allowed}",
+                       kubeconfig=kc, input=SSAR)
+    assert p.stdout == "false"

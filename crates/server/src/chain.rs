@@ -576,9 +576,12 @@ where
         }
         return nonresource::handle(state, info, parts.uri.query().unwrap_or(""), &parts.headers);
     }
-    let def = state
-        .resolve(&info.api_group, &info.api_version, &info.resource)
-        .ok_or_else(StatusError::path_not_found)?;
+    let Some(def) = state.resolve(&info.api_group, &info.api_version, &info.resource) else {
+        if crate::crds::is_crd_request(info) {
+            return crate::crds::handle(state, info, &parts.headers);
+        }
+        return Err(StatusError::path_not_found());
+    };
     // A deprecated version's request is answered with its deprecation warning, as
     // upstream's installer wraps such handlers.
     let deprecated = crate::runtime_config::deprecation(def.group, &info.api_version, def.kind);

@@ -17,6 +17,7 @@ mod body;
 pub mod chain;
 pub mod client;
 pub mod conn;
+mod crds;
 pub mod deadline;
 mod discovery;
 mod dupkeys;

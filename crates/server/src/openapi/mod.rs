@@ -7,6 +7,7 @@
 //! Each PATCH operation lists `fieldValidation` and `dryRun`: kubectl reads that to trust the
 //! server's own validation and dry-run instead of validating against the schema itself.
 
+mod v2;
 mod v2proto;
 
 use crate::respond::{self, Resp};
@@ -181,8 +182,14 @@ impl Docs {
 
 const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
+/// The v2 document of every group version kubeward has.
 fn v2_document() -> Value {
-    json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION}, "definitions": definitions()})
+    let gvs: Vec<(String, String)> = docs()
+        .v3
+        .values()
+        .map(|(g, v, _)| (g.clone(), v.clone()))
+        .collect();
+    v2::document(definitions(), &gvs)
 }
 
 /// Which form of `/openapi/v2` an Accept header asks for, as kube-openapi's
@@ -445,6 +452,35 @@ const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent";
 
 fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]) -> Value {
     let mut reached = BTreeSet::new();
+    let paths = gv_paths(group, version, served, &mut reached);
+    // Everything the documented kinds reach, converted to v3.
+    let mut schemas = Map::new();
+    let mut todo: Vec<String> = reached.iter().cloned().collect();
+    while let Some(name) = todo.pop() {
+        if schemas.contains_key(&name) {
+            continue;
+        }
+        let Some(s) = defs.get(&name) else { continue };
+        let mut more = BTreeSet::new();
+        schemas.insert(name, to_v3(s, &mut more));
+        todo.extend(more.into_iter().filter(|n| !schemas.contains_key(n)));
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": TITLE, "version": VERSION},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+/// The paths of a group version's served kinds, in v3's spelling; `reached` gathers the
+/// definitions they name.
+fn gv_paths(
+    group: &str,
+    version: &str,
+    served: &[&ResourceDef],
+    reached: &mut BTreeSet<String>,
+) -> Map<String, Value> {
     let mut paths = Map::new();
     let tag = operation_tag(group, version);
     for def in served {
@@ -696,24 +732,7 @@ fn gv_document(defs: &Value, group: &str, version: &str, served: &[&ResourceDef]
         }
     }
     reached.insert("io.k8s.apimachinery.pkg.apis.meta.v1.Status".into());
-    // Everything the documented kinds reach, converted to v3.
-    let mut schemas = Map::new();
-    let mut todo: Vec<String> = reached.iter().cloned().collect();
-    while let Some(name) = todo.pop() {
-        if schemas.contains_key(&name) {
-            continue;
-        }
-        let Some(s) = defs.get(&name) else { continue };
-        let mut more = BTreeSet::new();
-        schemas.insert(name, to_v3(s, &mut more));
-        todo.extend(more.into_iter().filter(|n| !schemas.contains_key(n)));
-    }
-    json!({
-        "openapi": "3.0.0",
-        "info": {"title": TITLE, "version": VERSION},
-        "paths": paths,
-        "components": {"schemas": schemas},
-    })
+    paths
 }
 
 /// Answers `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group-version>` for the group
