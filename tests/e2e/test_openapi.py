@@ -179,13 +179,20 @@ def test_v3_operations_are_named_and_pathed_as_upstreams(server):
     all_ns = paths["/api/v1/serviceaccounts"]
     assert all_ns["get"]["operationId"] == "listCoreV1ServiceAccountForAllNamespaces"
     assert all_ns["get"]["description"] == "list or watch objects of kind ServiceAccount"
-    assert [p["name"] for p in all_ns["parameters"]] == ["pretty"]
+    # A path of one operation lists all its parameters itself, sorted (kube-openapi's
+    # findCommonParameters): the list's, with pretty among them.
+    assert "parameters" not in all_ns["get"]
+    assert [p["name"] for p in all_ns["parameters"]] == [
+        "allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "pretty", "resourceVersion",
+        "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch"]
     w = paths["/api/v1/watch/namespaces/{namespace}/serviceaccounts"]
     assert (w["get"]["operationId"], w["get"]["x-kubernetes-action"]) == ("watchCoreV1NamespacedServiceAccountList", "watchlist")
     assert w["get"]["description"].startswith("watch individual changes to a list of ServiceAccount. deprecated:")
     assert w["get"]["responses"]["200"]["content"]["application/json"]["schema"] == \
         {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent"}
-    assert [p["name"] for p in w["parameters"]] == ["namespace", "pretty"]
+    assert [p["name"] for p in w["parameters"]] == [
+        "allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "namespace", "pretty",
+        "resourceVersion", "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch"]
     assert paths["/api/v1/watch/namespaces/{namespace}/serviceaccounts/{name}"]["get"]["operationId"] == \
         "watchCoreV1NamespacedServiceAccount"
     assert paths["/api/v1/watch/serviceaccounts"]["get"]["operationId"] == "watchCoreV1ServiceAccountListForAllNamespaces"
@@ -297,3 +304,70 @@ def test_the_crd_list_is_empty_and_authorized(server, tmp_path):
     p = server.kubectl("1.33", "create", "-f", "-", "--validate=false", "-o", "jsonpath={.status.allowed}",
                        kubeconfig=kc, input=SSAR)
     assert p.stdout == "false"
+
+
+def test_subresources_are_documented_as_the_installer_registers_them(server):
+    """Each served subresource has its path: words and names from the parent kind, the
+    group-version-kind and schema its own, log's and exec's options with upstream's words;
+    every operation answers in each media type, and 401."""
+    root = server.request("GET", "/openapi/v3")[2]
+    doc = server.request("GET", root["paths"]["api/v1"]["serverRelativeURL"])[2]
+    paths, schemas = doc["paths"], doc["components"]["schemas"]
+    status = paths["/api/v1/namespaces/{namespace}/pods/{name}/status"]
+    assert {m: status[m]["operationId"] for m in ("get", "put", "patch")} == {
+        "get": "readCoreV1NamespacedPodStatus", "put": "replaceCoreV1NamespacedPodStatus",
+        "patch": "patchCoreV1NamespacedPodStatus"}
+    assert status["patch"]["description"] == "partially update status of the specified Pod"
+    assert status["patch"]["x-kubernetes-group-version-kind"] == {"group": "", "version": "v1", "kind": "Pod"}
+    assert "fieldValidation" in [p["name"] for p in status["patch"]["parameters"]]
+    assert [p["name"] for p in status["parameters"]] == ["name", "namespace", "pretty"]
+    assert sorted(status["put"]["responses"]) == ["200", "201", "401"]
+    assert sorted(status["get"]["responses"]["200"]["content"]) == [
+        "application/json", "application/vnd.kubernetes.protobuf", "application/yaml"]
+    token = paths["/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"]
+    assert token["post"]["operationId"] == "createCoreV1NamespacedServiceAccountToken"
+    assert token["post"]["description"] == "create token of a ServiceAccount"
+    assert token["post"]["x-kubernetes-group-version-kind"] == {
+        "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}
+    assert token["post"]["requestBody"]["content"]["*/*"]["schema"] == {
+        "$ref": "#/components/schemas/io.k8s.api.authentication.v1.TokenRequest"}
+    assert sorted(token["post"]["responses"]) == ["200", "201", "202", "401"]
+    assert [p["name"] for p in token["parameters"]] == [
+        "dryRun", "fieldManager", "fieldValidation", "name", "namespace", "pretty"]
+    binding = paths["/api/v1/namespaces/{namespace}/pods/{name}/binding"]["post"]
+    assert (binding["operationId"], binding["description"]) == ("createCoreV1NamespacedPodBinding", "create binding of a Pod")
+    assert schemas["io.k8s.api.core.v1.Binding"]["x-kubernetes-group-version-kind"] == [
+        {"group": "", "kind": "Binding", "version": "v1"}]
+    log = paths["/api/v1/namespaces/{namespace}/pods/{name}/log"]
+    assert log["get"]["operationId"] == "readCoreV1NamespacedPodLog"
+    log_params = {p["name"]: p for p in log["parameters"]}
+    assert list(log_params) == ["container", "follow", "insecureSkipTLSVerifyBackend", "limitBytes", "name",
+                                "namespace", "pretty", "previous", "sinceSeconds", "stream", "tailLines", "timestamps"]
+    assert log_params["tailLines"]["schema"]["type"] == "integer"
+    assert log_params["follow"]["description"] == "Follow the log stream of the pod. Defaults to false."
+    assert log["get"]["responses"]["200"]["content"]["text/plain"] == {"schema": {"type": "string"}}
+    exec_ = paths["/api/v1/namespaces/{namespace}/pods/{name}/exec"]
+    assert (exec_["get"]["operationId"], exec_["post"]["operationId"]) == (
+        "connectCoreV1GetNamespacedPodExec", "connectCoreV1PostNamespacedPodExec")
+    assert exec_["post"]["description"] == "connect POST requests to exec of Pod"
+    assert exec_["get"]["x-kubernetes-action"] == "connect"
+    assert [p["name"] for p in exec_["parameters"]] == [
+        "command", "container", "name", "namespace", "stderr", "stdin", "stdout", "tty"]
+    assert [p["name"] for p in paths["/api/v1/namespaces/{namespace}/pods/{name}/attach"]["parameters"]] == [
+        "container", "name", "namespace", "stderr", "stdin", "stdout", "tty"]
+    finalize = paths["/api/v1/namespaces/{name}/finalize"]
+    assert set(finalize) == {"put", "parameters"}
+    assert finalize["put"]["operationId"] == "replaceCoreV1NamespaceFinalize"
+    assert finalize["put"]["description"] == "replace finalize of the specified Namespace"
+    # A review's create takes its parameters at its path, as upstream's.
+    authz = server.request("GET", root["paths"]["apis/authorization.k8s.io/v1"]["serverRelativeURL"])[2]
+    ssar = authz["paths"]["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"]
+    assert [p["name"] for p in ssar["parameters"]] == ["dryRun", "fieldManager", "fieldValidation", "pretty"]
+    assert "parameters" not in ssar["post"]
+    # v2 has them too, in its spelling.
+    v2 = server.request("GET", "/openapi/v2")[2]
+    v2_token = v2["paths"]["/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"]["post"]
+    assert v2_token["parameters"][0]["schema"] == {"$ref": "#/definitions/io.k8s.api.authentication.v1.TokenRequest"}
+    assert v2["paths"]["/api/v1/namespaces/{namespace}/pods/{name}/log"]["get"]["produces"] == [
+        "text/plain", "application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
+    assert v2["paths"]["/api/v1/namespaces/{namespace}/pods/{name}/exec"]["post"]["produces"] == ["*/*"]

@@ -29,6 +29,7 @@ fn roots(g: &mut schemars::SchemaGenerator) {
         core::v1::Secret,
         core::v1::ConfigMap,
         core::v1::Pod,
+        core::v1::Binding,
         core::v1::Node,
         core::v1::Event,
         core::v1::Service,
@@ -204,6 +205,19 @@ fn generate() -> Value {
     defs.get_mut("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions")
         .expect("DeleteOptions")["x-kubernetes-group-version-kind"] =
         json!([{"group": "", "kind": "DeleteOptions", "version": "v1"}]);
+    // A subresource's own kind (a pod's Binding, an account's TokenRequest) is a kind of its
+    // group version; the options kinds of connect subresources have no schema in documents.
+    for def in registry::resources() {
+        for sub in def.subresources {
+            let Some((group, version, kind)) = sub.kind else {
+                continue;
+            };
+            if let Some(d) = defs.get_mut(&definition_name(group, version, kind)) {
+                d["x-kubernetes-group-version-kind"] =
+                    json!([{"group": group, "kind": kind, "version": version}]);
+            }
+        }
+    }
     for name in lists::ATOMIC_STRUCTS {
         if let Some(d) = defs.get_mut(*name) {
             d["x-kubernetes-map-type"] = "atomic".into();

@@ -7,6 +7,7 @@
 //! Each PATCH operation lists `fieldValidation` and `dryRun`: kubectl reads that to trust the
 //! server's own validation and dry-run instead of validating against the schema itself.
 
+mod subresources;
 mod v2;
 mod v2proto;
 
@@ -447,6 +448,56 @@ fn write_params(options: &str) -> Vec<Value> {
     p
 }
 
+/// An operation's responses as the installer documents them: each code it may answer with
+/// (a create's 201 and 202, an update's or patch's 201, a delete's 202), in every media type
+/// the server writes (a list or watch also streams), and 401.
+fn responses(action: &str, schema: &str) -> Value {
+    let types: &[&str] = if matches!(action, "list" | "watch" | "watchlist") {
+        &[
+            "application/json",
+            "application/json;stream=watch",
+            "application/vnd.kubernetes.protobuf",
+            "application/vnd.kubernetes.protobuf;stream=watch",
+            "application/yaml",
+        ]
+    } else {
+        &[
+            "application/json",
+            "application/vnd.kubernetes.protobuf",
+            "application/yaml",
+        ]
+    };
+    let content: Map<String, Value> = types
+        .iter()
+        .map(|t| (t.to_string(), json!({"schema": schema_ref(schema)})))
+        .collect();
+    let codes: &[(&str, &str)] = match action {
+        "post" => &[("200", "OK"), ("201", "Created"), ("202", "Accepted")],
+        "put" | "patch" => &[("200", "OK"), ("201", "Created")],
+        "delete" => &[("200", "OK"), ("202", "Accepted")],
+        _ => &[("200", "OK")],
+    };
+    let mut out: Map<String, Value> = codes
+        .iter()
+        .map(|(code, text)| {
+            (
+                code.to_string(),
+                json!({"description": text, "content": content}),
+            )
+        })
+        .collect();
+    out.insert("401".into(), json!({"description": "Unauthorized"}));
+    Value::Object(out)
+}
+
+/// The patch types a PATCH operation takes.
+const PATCH_TYPES: [&str; 4] = [
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+];
+
 /// What a watch path answers with.
 const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent";
 
@@ -518,7 +569,7 @@ fn gv_paths(
                 "operationId": id,
                 "x-kubernetes-action": action,
                 "x-kubernetes-group-version-kind": gvk,
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": schema_ref(out)}}}},
+                "responses": responses(action, out),
             });
             if !params.is_empty() {
                 o["parameters"] = Value::Array(params);
@@ -686,12 +737,6 @@ fn gv_paths(
         }
         if has("patch") {
             reached.insert("io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into());
-            let types = [
-                "application/apply-patch+yaml",
-                "application/json-patch+json",
-                "application/merge-patch+json",
-                "application/strategic-merge-patch+json",
-            ];
             one.insert(
                 "patch".into(),
                 op(
@@ -700,7 +745,7 @@ fn gv_paths(
                     write_params("PatchOptions"),
                     Some(body_of(
                         "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
-                        &types,
+                        &PATCH_TYPES,
                     )),
                     &kind_schema,
                 ),
@@ -715,7 +760,11 @@ fn gv_paths(
                     id("delete", ""),
                     delete_params(),
                     Some(delete_body()),
-                    "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+                    if def.strategy.return_deleted_object() {
+                        &kind_schema
+                    } else {
+                        "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+                    },
                 ),
             );
         }
@@ -728,11 +777,66 @@ fn gv_paths(
             }
             params.push(pretty_param());
             one.insert("parameters".into(), Value::Array(params));
-            paths.insert(item, Value::Object(one));
+            paths.insert(item.clone(), Value::Object(one));
+        }
+        for (path, sub) in subresources::paths(def, group, version, &item, reached) {
+            paths.insert(path, sub);
         }
     }
     reached.insert("io.k8s.apimachinery.pkg.apis.meta.v1.Status".into());
+    for item in paths.values_mut() {
+        hoist_common_parameters(item);
+    }
     paths
+}
+
+/// Moves the parameters every operation of a path takes to the path, which lists its own
+/// sorted by name, as kube-openapi's builder does (`findCommonParameters`): a path with one
+/// operation (a watch path, a list across namespaces, a review's create) has all of them there.
+fn hoist_common_parameters(item: &mut Value) {
+    const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+    let Some(item) = item.as_object_mut() else {
+        return;
+    };
+    let ops: Vec<&str> = METHODS
+        .into_iter()
+        .filter(|m| item.contains_key(*m))
+        .collect();
+    let params_of = |item: &Map<String, Value>, m: &str| -> Vec<Value> {
+        item[m]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let Some(first) = ops.first() else { return };
+    let common: Vec<Value> = params_of(item, first)
+        .into_iter()
+        .filter(|p| ops[1..].iter().all(|m| params_of(item, m).contains(p)))
+        .collect();
+    if common.is_empty() {
+        return;
+    }
+    for m in &ops {
+        let kept: Vec<Value> = params_of(item, m)
+            .into_iter()
+            .filter(|p| !common.contains(p))
+            .collect();
+        if let Some(op) = item[*m].as_object_mut() {
+            if kept.is_empty() {
+                op.remove("parameters");
+            } else {
+                op.insert("parameters".into(), Value::Array(kept));
+            }
+        }
+    }
+    let mut shared = item
+        .get("parameters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    shared.extend(common);
+    shared.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    item.insert("parameters".into(), Value::Array(shared));
 }
 
 /// Answers `/openapi/v2`, `/openapi/v3` and `/openapi/v3/<group-version>` for the group
@@ -920,6 +1024,29 @@ mod tests {
         // Go's escapes read back: a quote and a paragraph break.
         assert!(option_text("ListOptions", "allowWatchBookmarks").contains("type \"BOOKMARK\""));
         assert!(option_text("ListOptions", "resourceVersion").ends_with("\n\nDefaults to unset"));
+    }
+
+    #[test]
+    fn parameters_every_operation_takes_move_to_the_path_sorted() {
+        let p = |n: &str| json!({"name": n, "in": "query"});
+        let mut one = json!({"parameters": [p("pretty")], "post": {"parameters": [p("fieldValidation"), p("dryRun")]}});
+        hoist_common_parameters(&mut one);
+        assert_eq!(
+            one,
+            json!({"parameters": [p("dryRun"), p("fieldValidation"), p("pretty")], "post": {}})
+        );
+        // Shared by some operations only: left where they are.
+        let mut two = json!({"get": {"parameters": [p("limit")]}, "post": {"parameters": [p("dryRun")]},
+            "delete": {"parameters": [p("dryRun"), p("limit")]}});
+        let before = two.clone();
+        hoist_common_parameters(&mut two);
+        assert_eq!(two, before);
+        let mut both = json!({"get": {"parameters": [p("tty"), p("stdin")]}, "post": {"parameters": [p("stdin"), p("tty")]}});
+        hoist_common_parameters(&mut both);
+        assert_eq!(
+            both,
+            json!({"parameters": [p("stdin"), p("tty")], "get": {}, "post": {}})
+        );
     }
 
     #[test]

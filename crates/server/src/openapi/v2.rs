@@ -4,7 +4,7 @@
 //! kube-openapi's v2 builder writes the same routes (`pkg/builder/openapi.go`): query and path
 //! parameters with their type beside them, a request body as a `body` parameter first, the
 //! media types an operation consumes and produces, the response schema beside its
-//! description, and `401 Unauthorized` on every operation.
+//! description.
 //!
 //! kubectl 1.27–1.33 reads these: for a kind whose v3 document has no PATCH (every review) it
 //! looks here, finds Namespace's PATCH taking `fieldValidation`, and asks the server whether
@@ -132,7 +132,6 @@ fn operation(op: &Value) -> Value {
                     }
                     responses.insert(code.clone(), response);
                 }
-                responses.insert("401".into(), json!({"description": "Unauthorized"}));
                 out.insert(k.clone(), Value::Object(responses));
             }
             _ => {
@@ -144,11 +143,22 @@ fn operation(op: &Value) -> Value {
         op["x-kubernetes-action"].as_str(),
         Some("list" | "watch" | "watchlist")
     );
-    let produces: Vec<&str> = PRODUCES
-        .iter()
-        .chain(STREAMS.iter().filter(|_| streams))
-        .copied()
-        .collect();
+    // What the 200 answer's content says, in the v2 builder's order: a connection's anything,
+    // a log's text first, else the serializers (and streams).
+    let answers = |t: &str| op["responses"]["200"]["content"].get(t).is_some();
+    let produces: Vec<&str> = if answers("*/*") {
+        vec!["*/*"]
+    } else if answers("text/plain") {
+        std::iter::once("text/plain")
+            .chain(PRODUCES.iter().copied())
+            .collect()
+    } else {
+        PRODUCES
+            .iter()
+            .chain(STREAMS.iter().filter(|_| streams))
+            .copied()
+            .collect()
+    };
     out.insert("consumes".into(), Value::Array(consumes));
     out.insert("produces".into(), json!(produces));
     out.insert("schemes".into(), json!(["https"]));
