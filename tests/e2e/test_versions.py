@@ -36,3 +36,53 @@ def test_runtime_config_serves_what_a_stock_1_33_serves(tmp_path):
     p = subprocess.run([str(KUBEWARD), "serve", "--data-dir", str(tmp_path / "bad"), "--listen", "127.0.0.1:0", "--node-agent", "off",
                         "--runtime-config", "api/all=maybe"], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "--runtime-config: invalid value api/all=maybe" in p.stderr, p.stderr
+
+
+V1ALPHA1_BINDING = """apiVersion: rbac.authorization.k8s.io/v1alpha1
+kind: RoleBinding
+metadata: {name: %s, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects:
+- {kind: User, name: alice, apiVersion: rbac.authorization.k8s.io/v1alpha1}
+- {kind: Group, name: devs}
+- {kind: ServiceAccount, name: builder, namespace: default, apiVersion: v1}
+"""
+
+
+def test_v1alpha1_subjects_name_their_api_version_as_upstreams(server, version):
+    """rbac v1alpha1's Subject has `apiVersion`, not `apiGroup` (pkg/apis/rbac/v1alpha1/
+    conversion.go): a v1alpha1 manifest is taken under strict validation and stored as v1's
+    subjects; read at v1alpha1 (get, list, watch) it is converted back; a patch at v1alpha1
+    patches the v1alpha1 shape; kubectl explain tells that version's field."""
+    name = "old-" + version.replace(".", "")
+    server.kubectl(version, "apply", "--validate=strict", "-f", "-", input=V1ALPHA1_BINDING % name)
+    v1 = server.request("GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/{name}")[2]
+    assert v1["subjects"] == [
+        {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"},
+        {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "devs"},
+        {"kind": "ServiceAccount", "name": "builder", "namespace": "default"}]
+    base = "/apis/rbac.authorization.k8s.io/v1alpha1/namespaces/default/rolebindings"
+    alpha = server.request("GET", f"{base}/{name}")[2]
+    want = [{"kind": "User", "apiVersion": "rbac.authorization.k8s.io/v1alpha1", "name": "alice"},
+            {"kind": "Group", "apiVersion": "rbac.authorization.k8s.io/v1alpha1", "name": "devs"},
+            {"kind": "ServiceAccount", "apiVersion": "v1", "name": "builder", "namespace": "default"}]
+    assert alpha["apiVersion"] == "rbac.authorization.k8s.io/v1alpha1" and alpha["subjects"] == want
+    listed = server.request("GET", base)[2]
+    assert [i["subjects"] for i in listed["items"] if i["metadata"]["name"] == name] == [want]
+    watched = server.request("GET", f"{base}?watch=1&timeoutSeconds=1&fieldSelector=metadata.name={name}")[2]
+    assert watched["type"] == "ADDED" and watched["object"]["subjects"] == want
+    # kubectl's own edits work on that shape: apply again (a client-side three-way patch)...
+    changed = (V1ALPHA1_BINDING % name).replace("name: devs", "name: ops")
+    server.kubectl(version, "apply", "-f", "-", input=changed)
+    # ...and a JSON patch that holds only on v1alpha1's shape (its test op reads apiVersion).
+    patch = '[{"op": "test", "path": "/subjects/2/apiVersion", "value": "v1"}, ' \
+            '{"op": "replace", "path": "/subjects/2/name", "value": "deployer"}]'
+    server.kubectl(version, "patch", f"rolebindings.v1alpha1.rbac.authorization.k8s.io/{name}",
+                   "--type=json", "-p", patch)
+    v1 = server.request("GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/{name}")[2]
+    assert [s["name"] for s in v1["subjects"]] == ["alice", "ops", "deployer"]
+    assert v1["subjects"][1] == {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "ops"}
+    out = server.kubectl(version, "explain", "rolebindings.subjects", "--api-version=rbac.authorization.k8s.io/v1alpha1").stdout
+    assert "\n  apiVersion\t<string>\n" in out and "apiGroup" not in out, out
+    assert 'Defaults to "rbac.authorization.k8s.io/v1alpha1" for User and Group' in out.replace("\n   ", ""), out
+    server.kubectl(version, "delete", "rolebinding", name)

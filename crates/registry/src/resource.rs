@@ -155,6 +155,14 @@ pub trait Strategy: Send + Sync {
     fn finalize(&self, _new: &Value, _old: &Value) -> Option<Value> {
         None
     }
+
+    /// The stored object in served `version`'s shape, where that version's types differ
+    /// (upstream's generated conversions: rbac v1alpha1's Subject). The same by default.
+    fn convert_to_version(&self, _version: &str, _obj: &mut Value) {}
+
+    /// An object in served `version`'s shape, in the stored version's: the inverse of
+    /// [`Strategy::convert_to_version`].
+    fn convert_to_stored(&self, _version: &str, _obj: &mut Value) {}
 }
 
 pub use crate::meta::object_field;

@@ -250,6 +250,16 @@ fn upstream_doc(package: &str, ty: &str, field: &str) -> Option<String> {
         .map(|p| serde_json::from_str(p[3]).unwrap())
 }
 
+/// The fields upstream documents for `ty` in `package`, with their texts.
+fn upstream_fields(package: &str, ty: &str) -> Vec<(String, String)> {
+    const DOCS: &str = include_str!("../openapi/list_docs.txt");
+    DOCS.lines()
+        .map(|l| l.splitn(4, '\t').collect::<Vec<_>>())
+        .filter(|p| p.len() == 4 && p[0] == package && p[1] == ty && !p[2].is_empty())
+        .map(|p| (p[2].to_string(), serde_json::from_str(p[3]).unwrap()))
+        .collect()
+}
+
 /// Definition `to` (`io.k8s.api.rbac.v1beta1.Role`) as a copy of `from` (its v1 type) in
 /// `version`'s words: the type's and each field's description where upstream has one for
 /// that version, and each type it names that the version has its own copy of, copied the
@@ -271,6 +281,21 @@ fn copy_in_words_of(defs: &mut Map<String, Value>, from: &str, to: &str, version
     }
     let mut named = Vec::new();
     if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {
+        // The version's own fields, where they differ from v1's (v1alpha1's Subject names
+        // an `apiVersion`, a string, where v1 has `apiGroup`): upstream documents every field.
+        // A kind's TypeMeta (`apiVersion`, `kind`) is inline and documented by no type.
+        let own = upstream_fields(&package, ty);
+        let type_meta = |field: &str| {
+            matches!(field, "apiVersion" | "kind") && own.iter().any(|(f, _)| f == "metadata")
+        };
+        if !own.is_empty() {
+            props.retain(|field, _| type_meta(field) || own.iter().any(|(f, _)| f == field));
+            for (field, text) in own {
+                props
+                    .entry(field)
+                    .or_insert_with(|| json!({"description": text, "type": "string"}));
+            }
+        }
         for (field, schema) in props.iter_mut() {
             if let Some(text) = upstream_doc(&package, ty, field) {
                 schema["description"] = text.into();

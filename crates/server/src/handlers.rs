@@ -88,6 +88,7 @@ impl Query {
             field_manager: self.get("fieldManager").to_string(),
             before_admission: None,
             duplicate_fields: Vec::new(),
+            version: String::new(),
         })
     }
 }
@@ -142,6 +143,7 @@ impl Req<'_> {
         }
         opts.admission = admission::validation(state, &self.admission(operation));
         opts.create_admission = admission::on_create(state, &self.admission(operation));
+        opts.version = self.info.api_version.clone();
         Ok(opts)
     }
 
@@ -149,8 +151,18 @@ impl Req<'_> {
         negotiate::output(self.header("accept"), true)
     }
 
+    /// A body in the request's group-version, in the stored version's shape.
+    fn stored_shape(&self, body: &mut Value) {
+        self.def
+            .strategy
+            .convert_to_stored(&self.info.api_version, body);
+    }
+
     /// The object in the request's group-version.
     fn versioned(&self, mut v: Value) -> Value {
+        self.def
+            .strategy
+            .convert_to_version(&self.info.api_version, &mut v);
         if let Some(o) = v.as_object_mut() {
             o.insert(
                 "apiVersion".into(),
@@ -394,6 +406,7 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
             validate_write_options(&r.query, "CreateOptions", None)?;
             let (mut body, duplicate_fields) =
                 negotiate::decode_body(def.kind, r.header("content-type"), &r.body)?;
+            r.stored_shape(&mut body);
             let mut opts = r.write_options(state, admission::Operation::Create)?;
             opts.duplicate_fields = duplicate_fields;
             // Mutating admission, before the registry (kube-apiserver's `admit` step); what it
@@ -409,8 +422,9 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
         }
         "update" => {
             validate_write_options(&r.query, "UpdateOptions", None)?;
-            let (body, duplicate_fields) =
+            let (mut body, duplicate_fields) =
                 negotiate::decode_body(def.kind, r.header("content-type"), &r.body)?;
+            r.stored_shape(&mut body);
             let opts = WriteOptions {
                 duplicate_fields,
                 ..r.write_options(state, admission::Operation::Update)?
@@ -445,6 +459,8 @@ pub(crate) async fn resource(state: &State, r: Req<'_>) -> Result<Resp, StatusEr
             let body = match pt {
                 PatchType::Apply { .. } => {
                     let (mut v, _) = negotiate::decode_object(Some(negotiate::YAML), &r.body)?;
+                    // Subjects' list is atomic: the configuration converted owns what it did.
+                    r.stored_shape(&mut v);
                     // An apply that creates passes the same admission as a create.
                     let attrs = r.admission(admission::Operation::Create);
                     let creates =
@@ -651,7 +667,11 @@ fn list(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
         ));
     }
     let mut list = envelope(meta);
-    list["items"] = strip_type_meta(page.items).into();
+    let mut items = strip_type_meta(page.items);
+    for i in &mut items {
+        r.def.strategy.convert_to_version(&r.info.api_version, i);
+    }
+    list["items"] = items.into();
     Ok(respond::object(200, &list, out, &[]))
 }
 
@@ -743,6 +763,7 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
     let include = include_object(&r.query)?;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let def = r.def;
+    let request_version = r.info.api_version.clone();
     let registry = state.registry.clone();
     tokio::spawn(async move {
         let mut headers = true;
@@ -756,6 +777,7 @@ fn watch(state: &State, r: &Req<'_>) -> Result<Resp, StatusError> {
             let mut obj = ev.object;
             if matches!(ev.type_, "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK") {
                 // In the request's version (a bookmark too: upstream encodes it as the kind).
+                def.strategy.convert_to_version(&request_version, &mut obj);
                 if let Some(o) = obj.as_object_mut() {
                     o.insert("apiVersion".into(), version.clone().into());
                 }

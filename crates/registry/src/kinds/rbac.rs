@@ -1,6 +1,7 @@
 //! rbac.authorization.k8s.io: roles, cluster roles and their bindings
 //! (`pkg/apis/rbac/validation/validation.go`, `pkg/apis/rbac/v1/defaults.go`, printers).
-//! Served as v1 (stored), v1beta1 and v1alpha1 with the same schema.
+//! Served as v1 (stored), v1beta1 and v1alpha1: the same schema but for v1alpha1's Subject,
+//! converted as upstream converts it.
 
 use crate::resource::{col, name_of, typed_check, Column, Strategy, AGE_COLUMN, NAME_COLUMN};
 use crate::validation::{check, dns1123_subdomain, path_segment_name, FieldErrors};
@@ -340,5 +341,144 @@ impl<T: serde::de::DeserializeOwned + serde::Serialize> Strategy for BindingStra
     }
     fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
         binding_cells(obj, age)
+    }
+    fn convert_to_version(&self, version: &str, obj: &mut Value) {
+        if version == "v1alpha1" {
+            for s in subjects_mut(obj) {
+                subject_to_v1alpha1(s);
+            }
+        }
+    }
+    fn convert_to_stored(&self, version: &str, obj: &mut Value) {
+        if version == "v1alpha1" {
+            for s in subjects_mut(obj) {
+                subject_from_v1alpha1(s);
+            }
+        }
+    }
+}
+
+fn subjects_mut(obj: &mut Value) -> impl Iterator<Item = &mut serde_json::Map<String, Value>> {
+    obj.get_mut("subjects")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object_mut)
+}
+
+/// `Convert_rbac_Subject_To_v1alpha1_Subject` (`pkg/apis/rbac/v1alpha1/conversion.go`):
+/// v1alpha1 names a subject's `apiVersion`, not its `apiGroup`. Service accounts are `v1`,
+/// users and groups of this group `rbac.authorization.k8s.io/v1alpha1`, anything else its
+/// group with no version (Go's `GroupVersion.String()`: `group/`, or "" for none).
+fn subject_to_v1alpha1(s: &mut serde_json::Map<String, Value>) {
+    let group = s
+        .remove("apiGroup")
+        .and_then(|g| g.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = match (kind, group.as_str()) {
+        ("ServiceAccount", "") => "v1".to_string(),
+        ("User" | "Group", GROUP) => format!("{GROUP}/v1alpha1"),
+        (_, "") => String::new(),
+        (_, g) => format!("{g}/"),
+    };
+    if !api_version.is_empty() {
+        s.insert("apiVersion".into(), api_version.into());
+    }
+}
+
+/// `Convert_v1alpha1_Subject_To_rbac_Subject`: the group of the three kinds v1alpha1 knows,
+/// else the group part of `apiVersion` when it parses as a group version.
+fn subject_from_v1alpha1(s: &mut serde_json::Map<String, Value>) {
+    let api_version = s
+        .remove("apiVersion")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let kind = s.get("kind").and_then(Value::as_str).unwrap_or("");
+    let group = match kind {
+        "ServiceAccount" => String::new(),
+        "User" | "Group" => GROUP.to_string(),
+        // `schema.ParseGroupVersion`: "", "v", "g/v"; more slashes do not parse.
+        _ => match api_version.split('/').collect::<Vec<_>>()[..] {
+            [g, _] => g.to_string(),
+            _ => String::new(),
+        },
+    };
+    if group.is_empty() {
+        s.remove("apiGroup");
+    } else {
+        s.insert("apiGroup".into(), group.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (stored v1 subject, its v1alpha1 form, back from that form): upstream's
+    /// `pkg/apis/rbac/v1alpha1/conversion.go` both ways.
+    #[test]
+    fn v1alpha1_subjects_convert_as_upstreams() {
+        let rbac = "rbac.authorization.k8s.io";
+        for (v1, alpha, back) in [
+            (
+                json!({"kind": "User", "apiGroup": rbac, "name": "a"}),
+                json!({"kind": "User", "apiVersion": "rbac.authorization.k8s.io/v1alpha1", "name": "a"}),
+                None,
+            ),
+            (
+                json!({"kind": "Group", "apiGroup": rbac, "name": "g"}),
+                json!({"kind": "Group", "apiVersion": "rbac.authorization.k8s.io/v1alpha1", "name": "g"}),
+                None,
+            ),
+            (
+                json!({"kind": "ServiceAccount", "name": "s", "namespace": "n"}),
+                json!({"kind": "ServiceAccount", "apiVersion": "v1", "name": "s", "namespace": "n"}),
+                None,
+            ),
+            // Anything else: its group, no version, as Go's GroupVersion.String() writes it.
+            (
+                json!({"kind": "Robot", "apiGroup": "example.com", "name": "r"}),
+                json!({"kind": "Robot", "apiVersion": "example.com/", "name": "r"}),
+                None,
+            ),
+            (
+                json!({"kind": "Robot", "name": "r"}),
+                json!({"kind": "Robot", "name": "r"}),
+                None,
+            ),
+            // A user's group is this group, whatever apiVersion said.
+            (
+                json!({"kind": "User", "apiGroup": "other.io", "name": "a"}),
+                json!({"kind": "User", "apiVersion": "other.io/", "name": "a"}),
+                Some(json!({"kind": "User", "apiGroup": rbac, "name": "a"})),
+            ),
+        ] {
+            let strategy = &ROLE_BINDING;
+            let mut obj = json!({"subjects": [v1.clone()]});
+            strategy.convert_to_version("v1alpha1", &mut obj);
+            assert_eq!(obj["subjects"][0], alpha, "{v1}");
+            strategy.convert_to_stored("v1alpha1", &mut obj);
+            assert_eq!(obj["subjects"][0], back.unwrap_or(v1.clone()), "{alpha}");
+            // Other versions keep v1's shape.
+            let mut same = json!({"subjects": [v1.clone()]});
+            strategy.convert_to_version("v1beta1", &mut same);
+            assert_eq!(same["subjects"][0], v1);
+        }
+        // A group version that does not parse gives no group; "g/v" its group.
+        for (api_version, group) in [
+            ("a/b/c", None),
+            ("example.com/v2", Some("example.com")),
+            ("v1", None),
+        ] {
+            let mut s =
+                json!({"subjects": [{"kind": "Robot", "apiVersion": api_version, "name": "r"}]});
+            CLUSTER_ROLE_BINDING.convert_to_stored("v1alpha1", &mut s);
+            assert_eq!(
+                s["subjects"][0].get("apiGroup").and_then(Value::as_str),
+                group
+            );
+            assert!(s["subjects"][0].get("apiVersion").is_none());
+        }
     }
 }

@@ -95,6 +95,9 @@ pub struct WriteOptions {
     /// Keys the body repeated, by path (the decoder kept the last): reported with unknown
     /// fields as `fieldValidation` says (Strict: 400; Warn: a warning each).
     pub duplicate_fields: Vec<String>,
+    /// The version the request was made in ("" for the stored one): a patch applies to the
+    /// object in that version's shape ([`crate::resource::Strategy::convert_to_version`]).
+    pub version: String,
 }
 
 impl WriteOptions {

@@ -300,7 +300,13 @@ impl Registry {
         for _ in 0..MAX_RETRIES {
             let cur = self.get_kv(def, ns, name)?;
             let old = Self::decode(def, &cur)?;
-            let mut patched = crate::store::apply_patch(old.clone(), patch_type, &patch_value)?;
+            // The patch applies to the object as the request's version shapes it (upstream
+            // patches the versioned object, then converts it back).
+            let mut versioned = old.clone();
+            def.strategy
+                .convert_to_version(&opts.version, &mut versioned);
+            let mut patched = crate::store::apply_patch(versioned, patch_type, &patch_value)?;
+            def.strategy.convert_to_stored(&opts.version, &mut patched);
             let mut warnings = Vec::new();
             self.admit_body(def, &mut patched, opts, &mut warnings)?;
             // A resourceVersion in the patch is a precondition; otherwise the patch applies to
