@@ -67,6 +67,17 @@ def test_v1alpha1_subjects_name_their_api_version_as_upstreams(server, version):
             {"kind": "Group", "apiVersion": "rbac.authorization.k8s.io/v1alpha1", "name": "devs"},
             {"kind": "ServiceAccount", "apiVersion": "v1", "name": "builder", "namespace": "default"}]
     assert alpha["apiVersion"] == "rbac.authorization.k8s.io/v1alpha1" and alpha["subjects"] == want
+    # In Go's field order, and as protobuf (kubernetes/api still has these versions' IDL).
+    raw = server.kubectl(version, "get", "--raw", f"{base}/{name}").stdout
+    assert raw.startswith('{"kind":"RoleBinding","apiVersion":"rbac.authorization.k8s.io/v1alpha1",'
+                          f'"metadata":{{"name":"{name}","namespace":"default","uid":'), raw
+    assert raw.endswith('"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"}}\n')
+    status, headers, proto = server.request("GET", f"{base}/{name}",
+                                            headers={"Accept": "application/vnd.kubernetes.protobuf"})
+    assert status == 200 and headers["content-type"] == "application/vnd.kubernetes.protobuf"
+    assert proto.startswith(b"k8s\x00\n") and b"\x12\x0bRoleBinding" in proto
+    # Subject {1 kind, 2 apiVersion, 3 name}: v1alpha1's own field 2.
+    assert b"\n\x04User\x12\x22rbac.authorization.k8s.io/v1alpha1\x1a\x05alice" in proto
     listed = server.request("GET", base)[2]
     assert [i["subjects"] for i in listed["items"] if i["metadata"]["name"] == name] == [want]
     watched = server.request("GET", f"{base}?watch=1&timeoutSeconds=1&fieldSelector=metadata.name={name}")[2]
