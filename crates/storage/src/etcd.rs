@@ -165,9 +165,21 @@ fn from_etcd(e: etcd::Error) -> StorageError {
         {
             StorageError::Unavailable(format!("etcd is unavailable: {}", s.message()))
         }
+        etcd::Error::GRpcStatus(s) if broken_connection(&s) => {
+            StorageError::Unavailable(format!("etcd is unreachable: {}", s.message()))
+        }
         etcd::Error::GRpcStatus(s) => StorageError::Etcd(s.message().to_string()),
         other => StorageError::Etcd(other.to_string()),
     }
+}
+
+/// A call whose connection broke under it (a member killed mid-call): tonic reports its own
+/// transport error as an `Unknown` status, "transport error", not as `Unavailable`
+/// (`Status::from_error` recognizes only hyper's timeouts and h2's codes).
+fn broken_connection(s: &tonic::Status) -> bool {
+    s.code() == tonic::Code::Unknown
+        && std::iter::successors(std::error::Error::source(s), |e| e.source())
+            .any(|e| e.is::<tonic::transport::Error>())
 }
 
 /// The smallest key greater than every key starting with `prefix` (etcd's `GetPrefixRangeEnd`).
@@ -704,6 +716,27 @@ mod tests {
         ] {
             assert!(EtcdConfig::from_url(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tonics_own_transport_error_is_unavailable() {
+        // tonic wraps a transport error it cannot map (a connection that broke mid-call, as CI
+        // once met when a member was killed) as an Unknown status with it as the source. Any
+        // such error is made the same way; an invalid URI is one the test can make.
+        let transport = tonic::transport::Endpoint::from_shared("http://a b")
+            .expect_err("a space is not a URI");
+        let status = tonic::Status::from_error(Box::new(transport));
+        assert_eq!(status.code(), tonic::Code::Unknown);
+        assert!(matches!(
+            from_etcd(etcd::Error::GRpcStatus(status)),
+            StorageError::Unavailable(m) if m.starts_with("etcd is unreachable: ")
+        ));
+        // An Unknown status of etcd's own stays etcd's word.
+        let own = tonic::Status::unknown("mvcc: something");
+        assert!(matches!(
+            from_etcd(etcd::Error::GRpcStatus(own)),
+            StorageError::Etcd(m) if m == "mvcc: something"
+        ));
     }
 
     #[test]
