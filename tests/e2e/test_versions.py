@@ -97,3 +97,29 @@ def test_v1alpha1_subjects_name_their_api_version_as_upstreams(server, version):
     assert "\n  apiVersion\t<string>\n" in out and "apiGroup" not in out, out
     assert 'Defaults to "rbac.authorization.k8s.io/v1alpha1" for User and Group' in out.replace("\n   ", ""), out
     server.kubectl(version, "delete", "rolebinding", name)
+
+
+def test_managed_fields_name_the_version_written_in(server):
+    """Upstream's field manager records the version a write was made in: an apply at v1beta1
+    is owned at v1beta1 (one entry per applier, taking the latest version); one manager's
+    updates at two versions are two entries."""
+    manifest = """apiVersion: rbac.authorization.k8s.io/%s
+kind: ClusterRole
+metadata: {name: mf-versions}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+"""
+
+    def entries():
+        obj = server.request("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles/mf-versions")[2]
+        return sorted((e["manager"], e["operation"], e["apiVersion"]) for e in obj["metadata"]["managedFields"])
+
+    server.kubectl("1.33", "apply", "--server-side", "--field-manager=ci", "-f", "-", input=manifest % "v1beta1")
+    assert entries() == [("ci", "Apply", "rbac.authorization.k8s.io/v1beta1")]
+    server.kubectl("1.33", "label", "clusterroles.v1beta1.rbac.authorization.k8s.io/mf-versions", "a=1",
+                   "--field-manager=ed")
+    server.kubectl("1.33", "label", "clusterrole/mf-versions", "b=2", "--field-manager=ed")
+    server.kubectl("1.33", "apply", "--server-side", "--field-manager=ci", "-f", "-", input=manifest % "v1")
+    assert entries() == [("ci", "Apply", "rbac.authorization.k8s.io/v1"),
+                         ("ed", "Update", "rbac.authorization.k8s.io/v1"),
+                         ("ed", "Update", "rbac.authorization.k8s.io/v1beta1")]
+    server.kubectl("1.33", "delete", "clusterrole", "mf-versions")

@@ -33,6 +33,17 @@ fn ignored(def: &ResourceDef, subresource: Option<&str>) -> &'static [&'static s
     }
 }
 
+/// The `apiVersion` a write's managed-fields entry names: the version the request was made in,
+/// as upstream's field manager records it (an update at v1beta1 and one at v1 by the same
+/// manager are two entries; an apply's one entry takes the latest), or the stored version for
+/// writes from inside the process.
+fn entry_version(def: &ResourceDef, opts: &WriteOptions) -> String {
+    match def.versions.iter().find(|v| **v == opts.version) {
+        Some(v) => def.api_version_for(v),
+        None => def.api_version(),
+    }
+}
+
 impl Registry {
     fn request<'a>(
         &self,
@@ -75,7 +86,7 @@ impl Registry {
                 None => managedfields::decode(old).unwrap_or_default(),
             }
         };
-        let (api_version, now) = (def.api_version(), format_rfc3339(self.now()));
+        let (api_version, now) = (entry_version(def, opts), format_rfc3339(self.now()));
         let Some(req) = self.request(def, subresource, opts, &api_version, &now) else {
             return Ok(base);
         };
@@ -121,8 +132,9 @@ impl Registry {
         self.admit_body(def, &mut config, opts, &mut warnings)?;
         name_from_url(&mut config, name)?;
         let (api_version, now) = (def.api_version(), format_rfc3339(self.now()));
+        let entry_version = entry_version(def, opts);
         let req = self
-            .request(def, subresource, opts, &api_version, &now)
+            .request(def, subresource, opts, &entry_version, &now)
             .ok_or_else(|| {
                 StatusError::unsupported_media_type(
                     "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
