@@ -355,6 +355,9 @@ def test_subresources_are_documented_as_the_installer_registers_them(server):
         "command", "container", "name", "namespace", "stderr", "stdin", "stdout", "tty"]
     assert [p["name"] for p in paths["/api/v1/namespaces/{namespace}/pods/{name}/attach"]["parameters"]] == [
         "container", "name", "namespace", "stderr", "stdin", "stdout", "tty"]
+    # The installer's articles (GetArticleForNoun): none for a plural, "an" before a vowel.
+    assert paths["/api/v1/namespaces/{namespace}/events"]["post"]["description"] == "create an Event"
+    assert paths["/api/v1/namespaces/{namespace}/endpoints/{name}"]["delete"]["description"] == "delete Endpoints"
     finalize = paths["/api/v1/namespaces/{name}/finalize"]
     assert set(finalize) == {"put", "parameters"}
     assert finalize["put"]["operationId"] == "replaceCoreV1NamespaceFinalize"

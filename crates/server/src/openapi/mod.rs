@@ -490,6 +490,23 @@ fn responses(action: &str, schema: &str) -> Value {
     Value::Object(out)
 }
 
+/// The article before a kind in an operation's words, padded with spaces (apiserver's
+/// `GetArticleForNoun`): none for a plural (`create Endpoints`), `an` before a vowel
+/// (`create an EndpointSlice`), else `a`.
+fn article(kind: &str) -> &'static str {
+    if kind.ends_with('s') && !kind.ends_with("ss") {
+        " "
+    } else if kind
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiou".contains(c.to_ascii_lowercase()))
+    {
+        " an "
+    } else {
+        " a "
+    }
+}
+
 /// The patch types a PATCH operation takes.
 const PATCH_TYPES: [&str; 4] = [
     "application/apply-patch+yaml",
@@ -555,12 +572,12 @@ fn gv_paths(
             // Upstream's words for each action (apiserver's installer).
             let description = match action {
                 "list" => format!("list or watch objects of kind {}", def.kind),
-                "post" => format!("create a {}", def.kind),
+                "post" => format!("create{}{}", article(def.kind), def.kind),
                 "deletecollection" => format!("delete collection of {}", def.kind),
                 "get" => format!("read the specified {}", def.kind),
                 "put" => format!("replace the specified {}", def.kind),
                 "patch" => format!("partially update the specified {}", def.kind),
-                "delete" => format!("delete a {}", def.kind),
+                "delete" => format!("delete{}{}", article(def.kind), def.kind),
                 _ => String::new(),
             };
             let mut o = json!({
@@ -1024,6 +1041,20 @@ mod tests {
         // Go's escapes read back: a quote and a paragraph break.
         assert!(option_text("ListOptions", "allowWatchBookmarks").contains("type \"BOOKMARK\""));
         assert!(option_text("ListOptions", "resourceVersion").ends_with("\n\nDefaults to unset"));
+    }
+
+    #[test]
+    fn articles_as_get_article_for_noun() {
+        for (kind, want) in [
+            ("Pod", " a "),
+            ("Event", " an "),
+            ("EndpointSlice", " an "),
+            ("Endpoints", " "),
+            ("Class", " a "),
+            ("AccessReview", " an "),
+        ] {
+            assert_eq!(article(kind), want, "{kind}");
+        }
     }
 
     #[test]

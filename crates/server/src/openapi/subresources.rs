@@ -191,16 +191,16 @@ pub(super) fn paths(
                 }
                 (Shape::Object, "create") => {
                     reached.insert(schema.clone());
-                    let article = if def.kind.starts_with(['A', 'E', 'I', 'O', 'U']) {
-                        "an"
-                    } else {
-                        "a"
-                    };
                     let mut o = op(
                         "post",
                         "create",
                         "",
-                        format!("create {} of {article} {}", sub.name, def.kind),
+                        format!(
+                            "create {} of{}{}",
+                            sub.name,
+                            super::article(def.kind),
+                            def.kind
+                        ),
                         responses("post", &schema),
                     );
                     o["parameters"] = write_params("CreateOptions").into();
