@@ -314,6 +314,25 @@ fn param(kind: &str, name: &str, ty: &str) -> Value {
     json!({"name": name, "in": "query", "description": option_text(kind, name), "schema": {"type": ty, "uniqueItems": true}})
 }
 
+/// The `name` path parameter of an object's paths (its own and its subresources').
+fn name_param(kind: &str) -> Value {
+    json!({"name": "name", "in": "path", "description": format!("name of the {kind}"), "required": true, "schema": {"type": "string", "uniqueItems": true}})
+}
+
+/// The `namespace` path parameter of a namespaced kind's paths.
+fn namespace_param() -> Value {
+    json!({"name": "namespace", "in": "path", "description": "object name and auth scope, such as for teams and projects", "required": true, "schema": {"type": "string", "uniqueItems": true}})
+}
+
+/// A required request body of `schema`, in each of the media `types`.
+fn request_body(schema: &str, types: &[&str]) -> Value {
+    let content: Map<String, Value> = types
+        .iter()
+        .map(|t| (t.to_string(), json!({"schema": schema_ref(schema)})))
+        .collect();
+    json!({"content": content, "required": true})
+}
+
 /// The `pretty` parameter every path takes (apiserver's installer).
 fn pretty_param() -> Value {
     json!({"name": "pretty", "in": "query", "description": "If 'true', then the output is pretty printed. Defaults to 'false' unless the user-agent indicates a browser or command-line HTTP tool (curl and wget).", "schema": {"type": "string", "uniqueItems": true}})
@@ -596,13 +615,6 @@ fn gv_paths(
             }
             o
         };
-        let body_of = |schema: &str, types: &[&str]| {
-            let content: Map<String, Value> = types
-                .iter()
-                .map(|t| (t.to_string(), json!({"schema": schema_ref(schema)})))
-                .collect();
-            json!({"content": content, "required": true})
-        };
         // The installer's operation names: `listNamespacedServiceAccount`, `readClusterRole`.
         let scope = if def.namespaced { "Namespaced" } else { "" };
         let id = |verb: &str, infix: &str| {
@@ -610,7 +622,6 @@ fn gv_paths(
         };
         let delete_body = || json!({"content": {"*/*": {"schema": schema_ref("io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions")}}});
         let mut coll = Map::new();
-        let ns_param = json!({"name": "namespace", "in": "path", "description": "object name and auth scope, such as for teams and projects", "required": true, "schema": {"type": "string", "uniqueItems": true}});
         if has("list") {
             reached.insert(list_schema.clone());
             coll.insert(
@@ -625,7 +636,7 @@ fn gv_paths(
                     "post",
                     id("create", ""),
                     write_params("CreateOptions"),
-                    Some(body_of(&kind_schema, &["*/*"])),
+                    Some(request_body(&kind_schema, &["*/*"])),
                     &kind_schema,
                 ),
             );
@@ -646,7 +657,7 @@ fn gv_paths(
         if !coll.is_empty() {
             let mut params = vec![];
             if def.namespaced {
-                params.push(ns_param.clone());
+                params.push(namespace_param());
             }
             params.push(pretty_param());
             coll.insert("parameters".into(), Value::Array(params));
@@ -698,10 +709,10 @@ fn gv_paths(
             let mut with_params = |path: String, o: Value, name: bool, ns: bool| {
                 let mut params = Vec::new();
                 if name {
-                    params.push(json!({"name": "name", "in": "path", "description": format!("name of the {}", def.kind), "required": true, "schema": {"type": "string", "uniqueItems": true}}));
+                    params.push(name_param(def.kind));
                 }
                 if ns {
-                    params.push(ns_param.clone());
+                    params.push(namespace_param());
                 }
                 params.push(pretty_param());
                 paths.insert(path, json!({"get": o, "parameters": params}));
@@ -747,7 +758,7 @@ fn gv_paths(
                     "put",
                     id("replace", ""),
                     write_params("UpdateOptions"),
-                    Some(body_of(&kind_schema, &["*/*"])),
+                    Some(request_body(&kind_schema, &["*/*"])),
                     &kind_schema,
                 ),
             );
@@ -760,7 +771,7 @@ fn gv_paths(
                     "patch",
                     id("patch", ""),
                     write_params("PatchOptions"),
-                    Some(body_of(
+                    Some(request_body(
                         "io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
                         &PATCH_TYPES,
                     )),
@@ -786,11 +797,9 @@ fn gv_paths(
             );
         }
         if !one.is_empty() {
-            let mut params = vec![
-                json!({"name": "name", "in": "path", "description": format!("name of the {}", def.kind), "required": true, "schema": {"type": "string", "uniqueItems": true}}),
-            ];
+            let mut params = vec![name_param(def.kind)];
             if def.namespaced {
-                params.push(ns_param);
+                params.push(namespace_param());
             }
             params.push(pretty_param());
             one.insert("parameters".into(), Value::Array(params));

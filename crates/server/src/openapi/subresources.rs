@@ -5,7 +5,10 @@
 //! the parent's for `status`). `log` is read as text with `PodLogOptions`; `exec` and `attach`
 //! are connected by GET and POST with their options and no `pretty`.
 
-use super::{operation_id, pretty_param, responses, schema_ref, write_params, PATCH_TYPES};
+use super::{
+    name_param, namespace_param, operation_id, pretty_param, request_body, responses, write_params,
+    PATCH_TYPES,
+};
 use registry::resource::Subresource;
 use registry::ResourceDef;
 use serde_json::{json, Map, Value};
@@ -102,13 +105,6 @@ pub(super) fn paths(
                 .collect();
             json!({"200": {"description": "OK", "content": content}, "401": {"description": "Unauthorized"}})
         };
-        let body = |schema: &str, types: &[&str]| {
-            let content: Map<String, Value> = types
-                .iter()
-                .map(|t| (t.to_string(), json!({"schema": schema_ref(schema)})))
-                .collect();
-            json!({"content": content, "required": true})
-        };
         let mut path = Map::new();
         for verb in sub.verbs {
             let (method, mut o) = match (&shape, *verb) {
@@ -168,7 +164,7 @@ pub(super) fn paths(
                         responses("put", &schema),
                     );
                     o["parameters"] = write_params("UpdateOptions").into();
-                    o["requestBody"] = body(&schema, &["*/*"]);
+                    o["requestBody"] = request_body(&schema, &["*/*"]);
                     ("put".into(), o)
                 }
                 (Shape::Object, "patch") => {
@@ -186,7 +182,7 @@ pub(super) fn paths(
                     );
                     o["parameters"] = write_params("PatchOptions").into();
                     o["requestBody"] =
-                        body("io.k8s.apimachinery.pkg.apis.meta.v1.Patch", &PATCH_TYPES);
+                        request_body("io.k8s.apimachinery.pkg.apis.meta.v1.Patch", &PATCH_TYPES);
                     ("patch".into(), o)
                 }
                 (Shape::Object, "create") => {
@@ -204,7 +200,7 @@ pub(super) fn paths(
                         responses("post", &schema),
                     );
                     o["parameters"] = write_params("CreateOptions").into();
-                    o["requestBody"] = body(&schema, &["*/*"]);
+                    o["requestBody"] = request_body(&schema, &["*/*"]);
                     ("post".into(), o)
                 }
                 _ => continue,
@@ -217,11 +213,9 @@ pub(super) fn paths(
         if path.is_empty() {
             continue;
         }
-        let mut params = vec![
-            json!({"name": "name", "in": "path", "description": format!("name of the {}", def.kind), "required": true, "schema": {"type": "string", "uniqueItems": true}}),
-        ];
+        let mut params = vec![name_param(def.kind)];
         if def.namespaced {
-            params.push(json!({"name": "namespace", "in": "path", "description": "object name and auth scope, such as for teams and projects", "required": true, "schema": {"type": "string", "uniqueItems": true}}));
+            params.push(namespace_param());
         }
         if !matches!(shape, Shape::Connect(_)) {
             params.push(pretty_param());
